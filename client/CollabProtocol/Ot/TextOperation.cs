@@ -1,0 +1,593 @@
+using System.Text;
+
+namespace Collab.Ot;
+
+/// <summary>
+/// An operation on a UTF-16 text (PROTOCOL §1): retains, inserts and deletes applied left to
+/// right from position 0, with an implicit trailing retain. Instances are immutable and always
+/// canonical: no empty components, no two adjacent components of one kind, an insert before an
+/// adjacent delete, no trailing retain.
+/// </summary>
+/// <remarks>
+/// Pure functions only: no I/O, no logging. The server's document actor and every client use
+/// the same code, and the TypeScript port is held to <c>tests/vectors/ot-vectors.json</c>.
+/// </remarks>
+[System.Text.Json.Serialization.JsonConverter(typeof(TextOperationJsonConverter))]
+[MessagePack.MessagePackFormatter(typeof(TextOperationFormatter))]
+public sealed class TextOperation : IEquatable<TextOperation>
+{
+    private readonly OpComponent[] _components;
+
+    /// <summary>The operation that changes nothing.</summary>
+    public static readonly TextOperation Empty = new([], 0, 0);
+
+    private TextOperation(OpComponent[] components, int baseLength, int targetDelta, string? error = null)
+    {
+        _components = components;
+        BaseLength = baseLength;
+        LengthDelta = targetDelta;
+        Error = error;
+    }
+
+    /// <summary>
+    /// An operation that could not be read from the wire. It changes nothing; the server rejects
+    /// it with <c>invalid_op</c> and <see cref="Error"/> as the reason, instead of failing to bind.
+    /// </summary>
+    public static TextOperation Malformed(string error) => new([], 0, 0, error);
+
+    /// <summary>Why the wire form was not an operation, or null for a well-formed one.</summary>
+    public string? Error { get; }
+
+    /// <summary>The canonical components.</summary>
+    public ReadOnlySpan<OpComponent> Components => _components;
+
+    /// <summary>Number of components.</summary>
+    public int Count => _components.Length;
+
+    /// <summary>The shortest document this operation applies to: the sum of its retains and deletes.</summary>
+    public int BaseLength { get; }
+
+    /// <summary>How much longer (or, if negative, shorter) the document is after this operation.</summary>
+    public int LengthDelta { get; }
+
+    /// <summary>Whether this operation changes nothing.</summary>
+    public bool IsNoop => _components.Length == 0;
+
+    /// <summary>Builds a canonical operation from components in any (valid) form.</summary>
+    public static TextOperation Create(IEnumerable<OpComponent> components)
+    {
+        var builder = new Builder();
+        foreach (var c in components)
+        {
+            builder.Add(c);
+        }
+        return builder.Build();
+    }
+
+    /// <summary>An operation that inserts <paramref name="text"/> at <paramref name="position"/>.</summary>
+    public static TextOperation Insert(int position, string text) => new Builder().Retain(position).Insert(text).Build();
+
+    /// <summary>An operation that deletes <paramref name="length"/> code units at <paramref name="position"/>.</summary>
+    public static TextOperation Delete(int position, int length) => new Builder().Retain(position).Delete(length).Build();
+
+    /// <summary>The smallest single replacement that turns <paramref name="from"/> into <paramref name="to"/>.</summary>
+    public static TextOperation Diff(string from, string to)
+    {
+        var prefix = from.AsSpan().CommonPrefixLength(to);
+        var maxSuffix = Math.Min(from.Length, to.Length) - prefix;
+        var suffix = 0;
+        while (suffix < maxSuffix && from[from.Length - 1 - suffix] == to[to.Length - 1 - suffix])
+        {
+            suffix++;
+        }
+        // Never cut a surrogate pair in two: move the cut points outwards past a pair's halves.
+        if (prefix > 0 && char.IsHighSurrogate(from[prefix - 1]))
+        {
+            prefix--;
+        }
+        if (suffix > 0 && char.IsLowSurrogate(from[from.Length - suffix]))
+        {
+            suffix--;
+        }
+        return new Builder()
+            .Retain(prefix)
+            .Insert(to.Substring(prefix, to.Length - prefix - suffix))
+            .Delete(from.Length - prefix - suffix)
+            .Build();
+    }
+
+    /// <summary>
+    /// Checks that this operation can be applied to <paramref name="document"/>: it does not run
+    /// past the end and leaves no lone surrogate. Returns null when it is valid, else a sentence
+    /// saying why not.
+    /// </summary>
+    public string? Validate(Rope document)
+    {
+        if (BaseLength > document.Length)
+        {
+            return $"the operation retains or deletes {BaseLength} code units, past the end of the document (length {document.Length})";
+        }
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (SplitsPair(document, pos))
+            {
+                return $"position {pos} splits a surrogate pair";
+            }
+            if (c.IsInsert)
+            {
+                if (!IsWellFormed(c.Text!))
+                {
+                    return "an insert contains a lone surrogate";
+                }
+            }
+            else
+            {
+                pos += Math.Abs(c.Count);
+            }
+        }
+        if (SplitsPair(document, pos))
+        {
+            return $"position {pos} splits a surrogate pair";
+        }
+        return null;
+    }
+
+    private static bool SplitsPair(Rope document, int pos) =>
+        pos > 0 && pos < document.Length && char.IsHighSurrogate(document[pos - 1]) && char.IsLowSurrogate(document[pos]);
+
+    /// <summary>Whether <paramref name="s"/> has no lone surrogate.</summary>
+    public static bool IsWellFormed(ReadOnlySpan<char> s)
+    {
+        for (var i = 0; i < s.Length; i++)
+        {
+            var ch = s[i];
+            if (char.IsHighSurrogate(ch))
+            {
+                if (i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1]))
+                {
+                    return false;
+                }
+                i++;
+            }
+            else if (char.IsLowSurrogate(ch))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Applies this operation to a rope. Throws <see cref="ArgumentException"/> when it runs past the end.</summary>
+    public Rope Apply(Rope document)
+    {
+        if (BaseLength > document.Length)
+        {
+            throw new ArgumentException($"Operation base length {BaseLength} exceeds document length {document.Length}.");
+        }
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (c.IsInsert)
+            {
+                document = document.Insert(pos, c.Text!);
+                pos += c.Text!.Length;
+            }
+            else if (c.Count > 0)
+            {
+                pos += c.Count;
+            }
+            else
+            {
+                document = document.Delete(pos, -c.Count);
+            }
+        }
+        return document;
+    }
+
+    /// <summary>Applies this operation to a string. Throws <see cref="ArgumentException"/> when it runs past the end.</summary>
+    public string Apply(string document)
+    {
+        if (BaseLength > document.Length)
+        {
+            throw new ArgumentException($"Operation base length {BaseLength} exceeds document length {document.Length}.");
+        }
+        var sb = new StringBuilder(document.Length + Math.Max(0, LengthDelta));
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (c.IsInsert)
+            {
+                sb.Append(c.Text);
+            }
+            else if (c.Count > 0)
+            {
+                sb.Append(document, pos, c.Count);
+                pos += c.Count;
+            }
+            else
+            {
+                pos -= c.Count;
+            }
+        }
+        sb.Append(document, pos, document.Length - pos);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Rewrites <paramref name="a"/> so that it applies after <paramref name="b"/>, both made
+    /// against the same document. When both insert at one position, <paramref name="a"/>'s text
+    /// goes first (to the left) if <paramref name="aWinsTies"/>.
+    /// </summary>
+    /// <remarks>
+    /// Convergence (TP1): <c>b ∘ transform(a, b, w) == a ∘ transform(b, a, !w)</c>.
+    /// On the server an incoming op wins ties over the ops already sequenced; on a client its
+    /// own pending op wins ties over a server op (PROTOCOL §1).
+    /// </remarks>
+    public static TextOperation Transform(TextOperation a, TextOperation b, bool aWinsTies)
+    {
+        if (b.IsNoop || a.IsNoop)
+        {
+            return a;
+        }
+        var result = new Builder();
+        var ia = new Cursor(a._components);
+        var ib = new Cursor(b._components);
+        while (!ia.Done)
+        {
+            if (ia.IsInsert && (aWinsTies || !ib.IsInsert))
+            {
+                result.Insert(ia.TakeInsert());
+                continue;
+            }
+            if (ib.IsInsert)
+            {
+                result.Retain(ib.TakeInsert().Length);
+                continue;
+            }
+            if (ib.Done)
+            {
+                result.Add(ia.TakeAll());
+                continue;
+            }
+            // Both are retains or deletes over the same stretch of the original document.
+            var n = Math.Min(ia.Length, ib.Length);
+            var aRetains = ia.IsRetain;
+            var bRetains = ib.IsRetain;
+            ia.Skip(n);
+            ib.Skip(n);
+            if (bRetains)
+            {
+                if (aRetains)
+                {
+                    result.Retain(n);
+                }
+                else
+                {
+                    result.Delete(n);
+                }
+            }
+            // b deleted the stretch: whatever a retained or deleted there is already gone.
+        }
+        return result.Build();
+    }
+
+    /// <summary>One operation with the effect of applying <paramref name="a"/> and then <paramref name="b"/>.</summary>
+    public static TextOperation Compose(TextOperation a, TextOperation b)
+    {
+        if (a.IsNoop)
+        {
+            return b;
+        }
+        if (b.IsNoop)
+        {
+            return a;
+        }
+        var result = new Builder();
+        var ia = new Cursor(a._components);
+        var ib = new Cursor(b._components);
+        while (!ia.Done || !ib.Done)
+        {
+            if (ia.IsDelete)
+            {
+                result.Delete(ia.Length);
+                ia.Skip(ia.Length);
+                continue;
+            }
+            if (ib.IsInsert)
+            {
+                result.Insert(ib.TakeInsert());
+                continue;
+            }
+            if (ia.Done)
+            {
+                result.Add(ib.TakeAll());
+                continue;
+            }
+            if (ib.Done)
+            {
+                result.Add(ia.TakeAll());
+                continue;
+            }
+            // a is a retain or an insert; b is a retain or a delete over what a produced.
+            var n = Math.Min(ia.Length, ib.Length);
+            if (ia.IsInsert)
+            {
+                var text = ia.TakeInsertPrefix(n);
+                if (ib.IsRetain)
+                {
+                    result.Insert(text);
+                }
+                ib.Skip(n);
+            }
+            else
+            {
+                if (ib.IsRetain)
+                {
+                    result.Retain(n);
+                }
+                else
+                {
+                    result.Delete(n);
+                }
+                ia.Skip(n);
+                ib.Skip(n);
+            }
+        }
+        return result.Build();
+    }
+
+    /// <summary>
+    /// The operation that undoes this one, given the document it was applied to. Its inserts
+    /// restore the deleted text, so it needs the original.
+    /// </summary>
+    public TextOperation Invert(Rope before)
+    {
+        var result = new Builder();
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (c.IsInsert)
+            {
+                result.Delete(c.Text!.Length);
+            }
+            else if (c.Count > 0)
+            {
+                result.Retain(c.Count);
+                pos += c.Count;
+            }
+            else
+            {
+                result.Insert(before.Substring(pos, -c.Count));
+                pos -= c.Count;
+            }
+        }
+        return result.Build();
+    }
+
+    /// <summary>Maps a position in the document before this operation to the document after it.</summary>
+    /// <param name="position">The position before.</param>
+    /// <param name="stickToEnd">For a position where text is inserted: whether it moves past the insert.</param>
+    public int TransformPosition(int position, bool stickToEnd = false)
+    {
+        var pos = 0;
+        var result = position;
+        foreach (var c in _components)
+        {
+            if (pos > position)
+            {
+                break;
+            }
+            if (c.IsInsert)
+            {
+                if (pos < position || stickToEnd)
+                {
+                    result += c.Text!.Length;
+                }
+            }
+            else if (c.Count > 0)
+            {
+                pos += c.Count;
+            }
+            else
+            {
+                var n = -c.Count;
+                result -= Math.Min(n, position - pos);
+                pos += n;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The operation in its wire form, for example <c>[5,"hi",-2]</c>.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder("[");
+        for (var i = 0; i < _components.Length; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(',');
+            }
+            var c = _components[i];
+            if (c.IsInsert)
+            {
+                sb.Append(System.Text.Json.JsonSerializer.Serialize(c.Text));
+            }
+            else
+            {
+                sb.Append(c.Count);
+            }
+        }
+        return sb.Append(']').ToString();
+    }
+
+    /// <inheritdoc/>
+    public bool Equals(TextOperation? other) =>
+        other is not null && Error == other.Error && _components.AsSpan().SequenceEqual(other._components);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as TextOperation);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var c in _components)
+        {
+            hash.Add(c);
+        }
+        return hash.ToHashCode();
+    }
+
+    /// <summary>Builds canonical operations; each call appends one component and merges as canonical form requires.</summary>
+    public sealed class Builder
+    {
+        private readonly List<OpComponent> _list = [];
+        private int _baseLength;
+        private int _delta;
+
+        /// <summary>Keeps the next <paramref name="n"/> code units.</summary>
+        public Builder Retain(int n)
+        {
+            if (n <= 0)
+            {
+                return this;
+            }
+            _baseLength = Saturate(_baseLength, n);
+            if (_list.Count > 0 && _list[^1].IsRetain)
+            {
+                _list[^1] = OpComponent.Retain(Saturate(_list[^1].Count, n));
+            }
+            else
+            {
+                _list.Add(OpComponent.Retain(n));
+            }
+            return this;
+        }
+
+        /// <summary>Deletes the next <paramref name="n"/> code units.</summary>
+        public Builder Delete(int n)
+        {
+            if (n <= 0)
+            {
+                return this;
+            }
+            _baseLength = Saturate(_baseLength, n);
+            _delta -= n;
+            if (_list.Count > 0 && _list[^1].IsDelete)
+            {
+                _list[^1] = OpComponent.Delete(Saturate(_list[^1].Length, n));
+            }
+            else
+            {
+                _list.Add(OpComponent.Delete(n));
+            }
+            return this;
+        }
+
+        /// <summary>Inserts <paramref name="text"/>; written before an adjacent delete.</summary>
+        public Builder Insert(string text)
+        {
+            if (string.IsNullOrEmpty(text))
+            {
+                return this;
+            }
+            _delta += text.Length;
+            var n = _list.Count;
+            if (n > 0 && _list[n - 1].IsInsert)
+            {
+                _list[n - 1] = OpComponent.Insert(_list[n - 1].Text + text);
+            }
+            else if (n > 0 && _list[n - 1].IsDelete)
+            {
+                if (n > 1 && _list[n - 2].IsInsert)
+                {
+                    _list[n - 2] = OpComponent.Insert(_list[n - 2].Text + text);
+                }
+                else
+                {
+                    _list.Insert(n - 1, OpComponent.Insert(text));
+                }
+            }
+            else
+            {
+                _list.Add(OpComponent.Insert(text));
+            }
+            return this;
+        }
+
+        // Lengths from the wire can be huge; saturating keeps an absurd op invalid instead of wrapping it to a small one.
+        private static int Saturate(int a, int b) => (int)Math.Min((long)a + b, int.MaxValue);
+
+        /// <summary>Appends any component.</summary>
+        public Builder Add(OpComponent c) =>
+            c.IsInsert ? Insert(c.Text!) : c.Count > 0 ? Retain(c.Count) : Delete(-c.Count);
+
+        /// <summary>The canonical operation; a trailing retain is dropped.</summary>
+        public TextOperation Build()
+        {
+            var count = _list.Count;
+            var baseLength = _baseLength;
+            if (count > 0 && _list[^1].IsRetain)
+            {
+                baseLength -= _list[^1].Count;
+                count--;
+            }
+            return count == 0 ? Empty : new TextOperation(_list.GetRange(0, count).ToArray(), baseLength, _delta);
+        }
+    }
+
+    /// <summary>Walks an operation's components, able to take part of one; past the end it reads as an endless retain.</summary>
+    private ref struct Cursor(OpComponent[] components)
+    {
+        private readonly OpComponent[] _components = components;
+        private int _index;
+        private int _offset;
+
+        public readonly bool Done => _index >= _components.Length;
+        public readonly bool IsInsert => !Done && _components[_index].IsInsert;
+        public readonly bool IsDelete => !Done && _components[_index].IsDelete;
+        public readonly bool IsRetain => Done || _components[_index].IsRetain;
+        public readonly int Length => Done ? int.MaxValue : _components[_index].Length - _offset;
+
+        public string TakeInsert()
+        {
+            var text = _components[_index].Text!;
+            var result = _offset == 0 ? text : text[_offset..];
+            _index++;
+            _offset = 0;
+            return result;
+        }
+
+        public string TakeInsertPrefix(int n)
+        {
+            var text = _components[_index].Text!.Substring(_offset, n);
+            Skip(n);
+            return text;
+        }
+
+        public OpComponent TakeAll()
+        {
+            var c = _components[_index];
+            var rest = c.Length - _offset;
+            _index++;
+            _offset = 0;
+            return c.IsInsert ? OpComponent.Insert(c.Text![^rest..]) : c.IsRetain ? OpComponent.Retain(rest) : OpComponent.Delete(rest);
+        }
+
+        public void Skip(int n)
+        {
+            if (Done)
+            {
+                return;
+            }
+            _offset += n;
+            if (_offset >= _components[_index].Length)
+            {
+                _index++;
+                _offset = 0;
+            }
+        }
+    }
+}
