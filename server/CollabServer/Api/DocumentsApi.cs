@@ -1,0 +1,113 @@
+using Collab;
+using CollabServer.Documents;
+
+namespace CollabServer.Api;
+
+/// <summary>The REST endpoints of PROTOCOL §7. Errors are RFC 9457 problem details whose <c>type</c> is the protocol's code.</summary>
+public static class DocumentsApi
+{
+    public sealed record PutBody(string? Text);
+
+    public static void MapDocumentsApi(this IEndpointRouteBuilder app)
+    {
+        var docs = app.MapGroup("/api/docs");
+
+        docs.MapGet("/", async (DocumentRegistry registry) =>
+        {
+            var result = new List<DocumentSummary>();
+            foreach (var id in DocumentStore.ListIds(registry.Options.DataDir).Order(StringComparer.Ordinal))
+            {
+                var live = await registry.CallIfLiveAsync(id, actor => actor.Summary(), null);
+                if (live is not null)
+                {
+                    result.Add(live);
+                }
+                else if (DocumentStore.ReadSummary(DocumentStore.PathFor(registry.Options.DataDir, id)) is { } s)
+                {
+                    result.Add(new DocumentSummary(id, s.Version, s.Length, DateTimeOffset.FromUnixTimeMilliseconds(s.UpdatedAtMs)));
+                }
+            }
+            return Results.Ok(result);
+        });
+
+        docs.MapGet("/{id}", async (string id, DocumentRegistry registry) =>
+        {
+            if (Invalid(id) is { } bad)
+            {
+                return bad;
+            }
+            if (!registry.Exists(id))
+            {
+                return NotFound(id);
+            }
+            var doc = await registry.CallAsync(id, actor => actor.Read());
+            return doc is { } d ? Results.Ok(new { id, version = d.Version, text = d.Text }) : NotFound(id);
+        });
+
+        docs.MapGet("/{id}/ops", async (string id, int? from, int? limit, DocumentRegistry registry) =>
+        {
+            if (Invalid(id) is { } bad)
+            {
+                return bad;
+            }
+            if (!registry.Exists(id))
+            {
+                return NotFound(id);
+            }
+            var ops = await registry.CallAsync(id, actor => actor.ReadOps(from ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)));
+            return ops is null ? NotFound(id) : Results.Ok(ops);
+        });
+
+        docs.MapPut("/{id}", async (string id, PutBody? body, DocumentRegistry registry) =>
+        {
+            if (Invalid(id) is { } bad)
+            {
+                return bad;
+            }
+            if (body?.Text is null)
+            {
+                return Problem(ErrorCodes.InvalidOp, "The body must be { \"text\": \"...\" }.", StatusCodes.Status400BadRequest);
+            }
+            try
+            {
+                var version = await registry.CallAsync(id, actor => actor.Replace(body.Text));
+                return Results.Ok(new { id, version });
+            }
+            catch (CollabException ex)
+            {
+                return Problem(ex);
+            }
+        });
+
+        docs.MapDelete("/{id}", async (string id, DocumentRegistry registry) =>
+        {
+            if (Invalid(id) is { } bad)
+            {
+                return bad;
+            }
+            if (!registry.Exists(id))
+            {
+                return NotFound(id);
+            }
+            var deleted = await registry.CallAsync(id, actor => actor.Delete());
+            return deleted ? Results.NoContent() : NotFound(id);
+        });
+    }
+
+    private static IResult? Invalid(string id) =>
+        DocumentId.IsValid(id) ? null : Problem(ErrorCodes.InvalidDocId, "A document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot.", StatusCodes.Status400BadRequest);
+
+    private static IResult NotFound(string id) => Results.Problem(title: $"Document '{id}' does not exist.", statusCode: StatusCodes.Status404NotFound);
+
+    internal static IResult Problem(string code, string detail, int status) =>
+        Results.Problem(type: code, title: detail, statusCode: status);
+
+    private static IResult Problem(CollabException ex) => Problem(ex.Code, ex.Sentence, ex.Code switch
+    {
+        ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        ErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
+        ErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
+        _ => StatusCodes.Status400BadRequest,
+    });
+}

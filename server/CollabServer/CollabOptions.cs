@@ -1,0 +1,54 @@
+namespace CollabServer;
+
+/// <summary>How SQLite syncs a commit to disk (PRAGMA synchronous).</summary>
+public enum SyncMode
+{
+    /// <summary>fsync on every commit: an acknowledged op survives a power cut.</summary>
+    Full,
+    /// <summary>fsync at checkpoints only: an acknowledged op survives a process crash, not a power cut.</summary>
+    Normal,
+    /// <summary>No fsync at all: for tests and throwaway data.</summary>
+    Off,
+}
+
+/// <summary>Settings under <c>Collab:</c> in configuration (<c>--Collab:DataDir=PATH</c>, <c>Collab__DataDir</c>).</summary>
+public sealed class CollabOptions
+{
+    public const string Section = "Collab";
+
+    /// <summary>Where the per-document databases live.</summary>
+    public string DataDir { get; set; } = "./data";
+
+    /// <summary>A document with no members and no work is shut down, its database closed, after this long.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>PRAGMA synchronous for the document databases.</summary>
+    public SyncMode Sync { get; set; } = SyncMode.Full;
+
+    /// <summary>A snapshot of the text is written after this many ops (more for large texts, see <see cref="Documents.DocumentStore"/>).</summary>
+    public int SnapshotInterval { get; set; } = 1000;
+
+    /// <summary>Recent ops kept in memory per document for transforms, dedupe and resumes; older ones are read from disk.</summary>
+    public int OpWindow { get; set; } = 1000;
+
+    /// <summary>Most ops committed in one transaction.</summary>
+    public int MaxBatch { get; set; } = 1024;
+
+    /// <summary>Most ops a resuming client is sent instead of the whole text.</summary>
+    public int MaxResumeOps { get; set; } = 10_000;
+
+    /// <summary>Largest hub message accepted, in bytes.</summary>
+    public long MaxMessageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest document, in UTF-16 code units.</summary>
+    public int MaxDocumentLength { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Sustained ops per second per connection.</summary>
+    public double OpsPerSecond { get; set; } = 1000;
+
+    /// <summary>Ops a connection may send in a burst above the sustained rate.</summary>
+    public double OpsBurst { get; set; } = 2000;
+
+    /// <summary>Messages queued for one connection; past that it is closed and the client resumes.</summary>
+    public int OutboundQueueLimit { get; set; } = 10_000;
+}

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using Collab;
+using Collab.Messages;
+using Collab.Ot;
+using CollabServer.Hubs;
+
+namespace CollabServer.Documents;
+
+/// <summary>A document's state as REST shows it.</summary>
+public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt);
+
+// The requests other than Submit. Each runs on the loop with the batch already committed.
+public sealed partial class DocumentActor
+{
+    private bool Exists => _store is not null;
+
+    internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
+    {
+        var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
+        if (clientId.Length > 128)
+        {
+            throw new CollabException(ErrorCodes.InvalidOp, "clientId must be 1 to 128 characters");
+        }
+        try
+        {
+            EnsureCreated();
+        }
+        catch (Exception ex)
+        {
+            Log.DocumentLoadFailed(_logger, DocId, ex);
+            throw new CollabException(ErrorCodes.Unavailable, "the document could not be created; try again later");
+        }
+        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
+        _members[connection.ConnectionId] = member;
+        Volatile.Write(ref _memberCount, _members.Count);
+
+        var result = new JoinResult { DocId = DocId, Version = _version, ReadOnly = readOnly };
+        if (request.SinceVersion is int since && since >= 0 && since <= _version && _version - since <= _options.MaxResumeOps)
+        {
+            try
+            {
+                result.Ops = OpsSince(since).Select(ToMessage).ToList();
+            }
+            catch (CollabException)
+            {
+                // Those ops are no longer kept: the whole text it is.
+            }
+        }
+        if (result.Ops is null)
+        {
+            result.Text = _text.ToString();
+        }
+        foreach (var other in _members.Values)
+        {
+            if (other != member)
+            {
+                result.Presence.Add(PresenceOf(other));
+            }
+        }
+        Broadcast(HubNames.Presence, PresenceOf(member), except: connection.ConnectionId);
+        return result;
+    }
+
+    internal bool Leave(string connectionId)
+    {
+        if (!_members.Remove(connectionId, out var member))
+        {
+            return false;
+        }
+        Volatile.Write(ref _memberCount, _members.Count);
+        Broadcast(HubNames.Presence, new PresenceMessage
+        {
+            DocId = DocId,
+            ClientId = member.ClientId,
+            User = member.User,
+            Version = _version,
+            Selection = null,
+        }, except: null);
+        return true;
+    }
+
+    internal bool SetPresence(string connectionId, PresenceRequest request)
+    {
+        if (!_members.TryGetValue(connectionId, out var member))
+        {
+            throw new CollabException(ErrorCodes.NotJoined, $"join document '{DocId}' before setting presence in it");
+        }
+        if (request.Version < 0 || request.Version > _version)
+        {
+            throw new CollabException(ErrorCodes.UnknownVersion, $"version {request.Version} is not between 0 and the current version {_version}");
+        }
+        if (request.User is not null)
+        {
+            member.User = request.User;
+        }
+        member.Selection = request.Selection ?? [];
+        member.PresenceVersion = request.Version;
+        Broadcast(HubNames.Presence, PresenceOf(member), except: connectionId);
+        return true;
+    }
+
+    /// <summary>A member's presence, its selection mapped to the current version when the ops since are in memory.</summary>
+    private PresenceMessage PresenceOf(Member member)
+    {
+        if (member.PresenceVersion < _version && member.PresenceVersion >= WindowStart && member.Selection.Count > 0)
+        {
+            var mapped = new List<SelectionRange>(member.Selection.Count);
+            foreach (var range in member.Selection)
+            {
+                int anchor = range.Anchor, head = range.Head;
+                for (var i = member.PresenceVersion - WindowStart; i < _window.Count; i++)
+                {
+                    anchor = _window[i].Op.TransformPosition(anchor);
+                    head = _window[i].Op.TransformPosition(head);
+                }
+                mapped.Add(new SelectionRange { Anchor = Math.Clamp(anchor, 0, _text.Length), Head = Math.Clamp(head, 0, _text.Length) });
+            }
+            member.Selection = mapped;
+            member.PresenceVersion = _version;
+        }
+        return new PresenceMessage
+        {
+            DocId = DocId,
+            ClientId = member.ClientId,
+            User = member.User,
+            Version = member.PresenceVersion,
+            Selection = member.Selection,
+        };
+    }
+
+    private OpMessage ToMessage(StoredOp op) => new()
+    {
+        DocId = DocId,
+        Version = op.Version,
+        Op = op.Op,
+        ClientId = op.ClientId,
+        OpId = op.OpId,
+    };
+
+    /// <summary>The text and version, or null if the document does not exist.</summary>
+    internal (int Version, string Text)? Read() => Exists ? (_version, _text.ToString()) : null;
+
+    internal DocumentSummary? Summary() =>
+        Exists ? new DocumentSummary(DocId, _version, _text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
+
+    /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
+    internal List<OpMessage>? ReadOps(int from, int limit)
+    {
+        if (_store is null)
+        {
+            return null;
+        }
+        return _store.ReadOps(Math.Max(0, from), _version, limit)
+            .Select(op =>
+            {
+                var message = ToMessage(op);
+                message.CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(op.CreatedAtMs);
+                return message;
+            })
+            .ToList();
+    }
+
+    /// <summary>Makes the text <paramref name="text"/> with one op (creating the document if needed); returns the version after it.</summary>
+    internal int Replace(string text)
+    {
+        if (text.Length > _options.MaxDocumentLength)
+        {
+            throw new CollabException(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
+        }
+        if (!TextOperation.IsWellFormed(text))
+        {
+            throw new CollabException(ErrorCodes.InvalidOp, "the text contains a lone surrogate");
+        }
+        EnsureCreated();
+        var op = TextOperation.Diff(_text.ToString(), text);
+        if (op.IsNoop)
+        {
+            return _version;
+        }
+        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = op, OpId = _version + 1 });
+        Append(new Pending(new StoredOp(_version + 1, op, ServerClientId, _version + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), work));
+        Flush();
+        // Flush completed or failed the work synchronously.
+        return work.Task.IsCompletedSuccessfully ? work.Task.Result.Version : throw work.Task.Exception!.InnerException!;
+    }
+
+    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist.</summary>
+    internal bool Delete()
+    {
+        if (_store is null)
+        {
+            return false;
+        }
+        Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
+        _members.Clear();
+        Volatile.Write(ref _memberCount, 0);
+        _store.Dispose();
+        _store = null;
+        DocumentStore.DeleteFiles(_path);
+        _text = _workText = Rope.Empty;
+        _version = _workVersion = _snapshotVersion = 0;
+        _window.Clear();
+        _recentIds.Clear();
+        Log.DocumentDeleted(_logger, DocId);
+        return true;
+    }
+
+    internal void StopIfIdle(TimeSpan idleTimeout)
+    {
+        if (_members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)
+        {
+            Log.DocumentIdle(_logger, DocId);
+            Stop();
+        }
+    }
+}

@@ -1,0 +1,426 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Collab;
+using Collab.Messages;
+using Collab.Ot;
+using CollabServer.Hubs;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+
+namespace CollabServer.Documents;
+
+/// <summary>
+/// One document: its text, its op log, its database and its members. Its queue is the only way
+/// in and its loop the only code that touches its state, so edits apply strictly one after
+/// another without locks.
+/// </summary>
+/// <remarks>
+/// Group commit (Orleans' BatchWorker): the loop sequences every submit waiting in the queue
+/// against a working copy of the text, then commits them all in one transaction, then acks and
+/// broadcasts. Nothing is acknowledged or broadcast before it is committed; if the commit fails,
+/// the working copy is dropped (the rope is immutable, so that is free) and every op in the batch
+/// is rejected with <c>unavailable</c>.
+/// </remarks>
+public sealed partial class DocumentActor
+{
+    /// <summary>The clientId of ops made by the server itself (REST writes); clients never have an empty id.</summary>
+    internal const string ServerClientId = "";
+
+    private static readonly UnboundedChannelOptions s_queueOptions = new()
+    {
+        SingleReader = true,
+        SingleWriter = false,
+        AllowSynchronousContinuations = false,
+    };
+
+    private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(s_queueOptions);
+    private readonly DocumentRegistry _registry;
+    private readonly CollabOptions _options;
+    private readonly ILogger _logger;
+    private readonly string _path;
+    private int _started;
+
+    // State below is touched only by the loop.
+    private DocumentStore? _store;
+    private Rope _text = Rope.Empty;
+    private int _version;
+    private int _snapshotVersion;
+    private long _updatedAtMs;
+    private long _lastActivity = Stopwatch.GetTimestamp();
+
+    /// <summary>Committed ops (WindowStart, _version], oldest first.</summary>
+    private readonly List<StoredOp> _window = [];
+    private readonly Dictionary<(string ClientId, long OpId), int> _recentIds = [];
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+
+    // The batch being sequenced: applied to the working text, not yet committed.
+    private readonly List<Pending> _pending = [];
+    private readonly Dictionary<(string ClientId, long OpId), Pending> _pendingIds = [];
+    private Rope _workText = Rope.Empty;
+    private int _workVersion;
+
+    internal DocumentActor(string docId, DocumentRegistry registry, CollabOptions options, ILogger logger)
+    {
+        DocId = docId;
+        _registry = registry;
+        _options = options;
+        _logger = logger;
+        _path = DocumentStore.PathFor(options.DataDir, docId);
+    }
+
+    public string DocId { get; }
+
+    /// <summary>Completes when the loop has stopped and the database is closed.</summary>
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Number of members, read without the loop (for metrics).</summary>
+    public int MemberCount => Volatile.Read(ref _memberCount);
+    private int _memberCount;
+
+    private int WindowStart => _version - _window.Count;
+
+    internal void EnsureStarted()
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+        {
+            Completion = Task.Run(RunAsync);
+        }
+    }
+
+    /// <summary>Queues work; false when the actor is shutting down (wait for <see cref="Completion"/>, then ask the registry again).</summary>
+    internal bool TryPost(Work work) => _queue.Writer.TryWrite(work);
+
+    /// <summary>Asks the loop to shut down once the queue is empty.</summary>
+    internal void Stop() => _queue.Writer.TryComplete();
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        try
+        {
+            Load();
+        }
+        catch (Exception ex)
+        {
+            Log.DocumentLoadFailed(_logger, DocId, ex);
+            _queue.Writer.TryComplete();
+            var error = new CollabException(ErrorCodes.Unavailable, "the document could not be loaded; try again later");
+            while (reader.TryRead(out var work))
+            {
+                work.Fail(error);
+            }
+            _store?.Dispose();
+            _registry.Remove(this);
+            return;
+        }
+
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var work))
+            {
+                if (work is not IdleCheck)
+                {
+                    _lastActivity = Stopwatch.GetTimestamp();
+                }
+                try
+                {
+                    if (work is SubmitWork submit)
+                    {
+                        Sequence(submit);
+                        if (_pending.Count >= _options.MaxBatch)
+                        {
+                            Flush();
+                        }
+                    }
+                    else
+                    {
+                        // Anything else sees only committed state.
+                        Flush();
+                        work.Run(this);
+                    }
+                }
+                catch (Exception ex)
+                {
+                    // One bad message must not take the document down.
+                    Log.ActorFault(_logger, DocId, ex);
+                    work.Fail(ex as CollabException ?? new CollabException(ErrorCodes.Unavailable, "the server failed to handle the request"));
+                }
+            }
+            Flush();
+        }
+
+        Shutdown();
+    }
+
+    private void Load()
+    {
+        var started = Stopwatch.GetTimestamp();
+        _store = DocumentStore.OpenExisting(_path, _options.Sync);
+        if (_store is null)
+        {
+            return;
+        }
+        var loaded = _store.Load();
+        _text = loaded.Text;
+        _version = loaded.Version;
+        _snapshotVersion = loaded.SnapshotVersion;
+        foreach (var op in loaded.RecentOps)
+        {
+            AddToWindow(op);
+        }
+        _updatedAtMs = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1].CreatedAtMs : 0;
+        _workText = _text;
+        _workVersion = _version;
+        Log.DocumentLoaded(_logger, DocId, _version, _text.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private void Shutdown()
+    {
+        if (_store is not null && _version > _snapshotVersion)
+        {
+            try
+            {
+                // Makes the next load a snapshot read instead of a replay.
+                _store.WriteSnapshot(_version, _text.ToString());
+            }
+            catch (Exception ex)
+            {
+                Log.CommitFailed(_logger, DocId, 0, ex);
+            }
+        }
+        _store?.Dispose();
+        _store = null;
+        _registry.Remove(this);
+    }
+
+    private DocumentStore EnsureCreated() => _store ??= DocumentStore.Create(_path, _options.Sync);
+
+    /// <summary>Sequences one submit into the current batch: dedupe, transform, validate, apply to the working text.</summary>
+    private void Sequence(SubmitWork work)
+    {
+        var request = work.Request;
+        if (work.Connection is null || !_members.TryGetValue(work.Connection.ConnectionId, out var member))
+        {
+            throw new CollabException(ErrorCodes.NotJoined, $"join document '{DocId}' before submitting to it");
+        }
+        if (member.ReadOnly)
+        {
+            throw new CollabException(ErrorCodes.Forbidden, $"you may read document '{DocId}' but not edit it");
+        }
+        var key = (member.ClientId, request.OpId);
+        if (_pendingIds.TryGetValue(key, out var twin))
+        {
+            (twin.Duplicates ??= []).Add(work);
+            return;
+        }
+        if (FindCommitted(key) is int committed)
+        {
+            work.Complete(committed);
+            return;
+        }
+        var op = TransformIncoming(request.Op!, request.BaseVersion);
+        var created = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var pending = new Pending(new StoredOp(_workVersion + 1, op, member.ClientId, request.OpId, created), work);
+        Append(pending);
+    }
+
+    private int? FindCommitted((string ClientId, long OpId) key)
+    {
+        if (_recentIds.TryGetValue(key, out var version))
+        {
+            return version;
+        }
+        return _store?.FindOp(key.ClientId, key.OpId);
+    }
+
+    /// <summary>Rewrites an op made at <paramref name="baseVersion"/> to apply on the working text; throws the protocol's error if it can't.</summary>
+    private TextOperation TransformIncoming(TextOperation op, int baseVersion)
+    {
+        if (op.Error is not null)
+        {
+            throw new CollabException(ErrorCodes.InvalidOp, op.Error);
+        }
+        if (baseVersion < 0 || baseVersion > _workVersion)
+        {
+            throw new CollabException(ErrorCodes.UnknownVersion, $"base version {baseVersion} is not between 0 and the current version {_workVersion}");
+        }
+        var since = OpsSince(baseVersion);
+        var baseLength = _workText.Length;
+        foreach (var applied in since)
+        {
+            baseLength -= applied.Op.LengthDelta;
+        }
+        if (op.BaseLength > baseLength)
+        {
+            throw new CollabException(ErrorCodes.InvalidOp, $"the op retains or deletes {op.BaseLength} code units, past the end of the document (length {baseLength} at version {baseVersion})");
+        }
+        foreach (var applied in since)
+        {
+            op = TextOperation.Transform(op, applied.Op, aWinsTies: true);
+        }
+        if (op.Validate(_workText) is string problem)
+        {
+            throw new CollabException(ErrorCodes.InvalidOp, problem);
+        }
+        if ((long)_workText.Length + op.LengthDelta > _options.MaxDocumentLength)
+        {
+            throw new CollabException(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
+        }
+        return op;
+    }
+
+    /// <summary>Every op after <paramref name="baseVersion"/> up to the working version, oldest first.</summary>
+    private List<StoredOp> OpsSince(int baseVersion)
+    {
+        var result = new List<StoredOp>(_workVersion - baseVersion);
+        if (baseVersion < WindowStart)
+        {
+            var older = _store?.ReadOps(baseVersion, WindowStart) ?? [];
+            if (older.Count != WindowStart - baseVersion)
+            {
+                throw new CollabException(ErrorCodes.UnknownVersion, $"the ops after version {baseVersion} are no longer kept");
+            }
+            result.AddRange(older);
+        }
+        for (var i = Math.Max(0, baseVersion - WindowStart); i < _window.Count; i++)
+        {
+            result.Add(_window[i]);
+        }
+        foreach (var p in _pending)
+        {
+            if (p.Op.Version > baseVersion)
+            {
+                result.Add(p.Op);
+            }
+        }
+        return result;
+    }
+
+    private void Append(Pending pending)
+    {
+        _workText = pending.Op.Op.Apply(_workText);
+        _workVersion = pending.Op.Version;
+        _pending.Add(pending);
+        _pendingIds[(pending.Op.ClientId, pending.Op.OpId)] = pending;
+    }
+
+    /// <summary>Commits the batch in one transaction, then acks and broadcasts it.</summary>
+    private void Flush()
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+        var ops = new StoredOp[_pending.Count];
+        for (var i = 0; i < ops.Length; i++)
+        {
+            ops[i] = _pending[i].Op;
+        }
+        string? snapshot = null;
+        if (_workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024))
+        {
+            snapshot = _workText.ToString();
+        }
+        try
+        {
+            EnsureCreated().Commit(ops, _workText.Length, snapshot, _workVersion);
+        }
+        catch (Exception ex)
+        {
+            Log.CommitFailed(_logger, DocId, ops.Length, ex);
+            var error = new CollabException(ErrorCodes.Unavailable, "the op could not be stored; resubmit it");
+            foreach (var p in _pending)
+            {
+                p.Work.Fail(error);
+                p.Duplicates?.ForEach(d => d.Fail(error));
+            }
+            _pending.Clear();
+            _pendingIds.Clear();
+            _workText = _text;
+            _workVersion = _version;
+            return;
+        }
+
+        _text = _workText;
+        _version = _workVersion;
+        _updatedAtMs = ops[^1].CreatedAtMs;
+        if (snapshot is not null)
+        {
+            _snapshotVersion = _version;
+        }
+        foreach (var p in _pending)
+        {
+            AddToWindow(p.Op);
+            p.Work.Complete(p.Op.Version);
+            p.Duplicates?.ForEach(d => d.Complete(p.Op.Version));
+            Broadcast(HubNames.Op, new OpMessage
+            {
+                DocId = DocId,
+                Version = p.Op.Version,
+                Op = p.Op.Op,
+                ClientId = p.Op.ClientId,
+                OpId = p.Op.OpId,
+            }, except: p.Work.Connection?.ConnectionId);
+        }
+        _pending.Clear();
+        _pendingIds.Clear();
+        TrimWindow();
+    }
+
+    private void AddToWindow(StoredOp op)
+    {
+        _window.Add(op);
+        _recentIds[(op.ClientId, op.OpId)] = op.Version;
+    }
+
+    private void TrimWindow()
+    {
+        // Trim in chunks so the cost is amortized over many ops.
+        var excess = _window.Count - _options.OpWindow;
+        if (excess < Math.Max(64, _options.OpWindow / 4))
+        {
+            return;
+        }
+        for (var i = 0; i < excess; i++)
+        {
+            _recentIds.Remove((_window[i].ClientId, _window[i].OpId));
+        }
+        _window.RemoveRange(0, excess);
+    }
+
+    /// <summary>Sends a message to every member but one, without waiting on any socket.</summary>
+    private void Broadcast(string method, object payload, string? except)
+    {
+        if (_members.Count == 0 || (_members.Count == 1 && except is not null && _members.ContainsKey(except)))
+        {
+            return;
+        }
+        var message = new SerializedHubMessage(new InvocationMessage(method, [payload]));
+        foreach (var member in _members.Values)
+        {
+            if (!string.Equals(member.Connection.ConnectionId, except, StringComparison.Ordinal))
+            {
+                member.Connection.Send(message);
+            }
+        }
+    }
+
+    /// <summary>A member of the document: one connection that joined it.</summary>
+    private sealed class Member(ClientConnection connection, string clientId, UserInfo? user, bool readOnly)
+    {
+        public ClientConnection Connection { get; } = connection;
+        public string ClientId { get; } = clientId;
+        public UserInfo? User { get; set; } = user;
+        public bool ReadOnly { get; } = readOnly;
+        public int PresenceVersion { get; set; }
+        public List<SelectionRange> Selection { get; set; } = [];
+    }
+
+    /// <summary>An op sequenced into the batch, waiting for the commit.</summary>
+    private sealed class Pending(StoredOp op, SubmitWork work)
+    {
+        public StoredOp Op { get; } = op;
+        public SubmitWork Work { get; } = work;
+        public List<SubmitWork>? Duplicates { get; set; }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using Collab.Messages;
+using CollabServer.Hubs;
+using Microsoft.Extensions.Options;
+
+namespace CollabServer.Documents;
+
+/// <summary>
+/// The live document actors of this node. An actor is created on first use and removes itself
+/// when it stops (idle, or its load failed); a caller that finds it stopping waits for it to
+/// close its database and asks again, so two actors never own one database.
+/// </summary>
+public sealed class DocumentRegistry : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, DocumentActor> _actors = new(StringComparer.Ordinal);
+    private readonly CollabOptions _options;
+    private readonly ILogger<DocumentActor> _logger;
+    private readonly Timer _sweeper;
+
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
+        _sweeper = new Timer(_ => Sweep(), null, period, period);
+    }
+
+    public CollabOptions Options => _options;
+
+    /// <summary>Number of live actors.</summary>
+    public int ActiveCount => _actors.Count;
+
+    /// <summary>Total members over all live documents.</summary>
+    public int MemberCount => _actors.Values.Sum(a => a.MemberCount);
+
+    /// <summary>Whether a document exists, live or on disk.</summary>
+    public bool Exists(string docId) => _actors.ContainsKey(docId) || File.Exists(DocumentStore.PathFor(_options.DataDir, docId));
+
+    /// <summary>Runs <paramref name="body"/> on the document's loop.</summary>
+    internal Task<T> CallAsync<T>(string docId, Func<DocumentActor, T> body) => PostAsync(docId, new CallWork<T>(body), w => w.Task);
+
+    /// <summary>Like <see cref="CallAsync{T}"/>, but only if the actor is live; returns <paramref name="otherwise"/> if not.</summary>
+    internal Task<T> CallIfLiveAsync<T>(string docId, Func<DocumentActor, T> body, T otherwise)
+    {
+        if (!_actors.TryGetValue(docId, out var actor))
+        {
+            return Task.FromResult(otherwise);
+        }
+        var work = new CallWork<T>(body);
+        return actor.TryPost(work) ? work.Task : Task.FromResult(otherwise);
+    }
+
+    internal Task<SubmitResult> SubmitAsync(ClientConnection connection, SubmitRequest request) =>
+        PostAsync(request.DocId, new SubmitWork(connection, request), w => w.Task);
+
+    private async Task<T> PostAsync<TWork, T>(string docId, TWork work, Func<TWork, Task<T>> result) where TWork : Work
+    {
+        while (true)
+        {
+            var actor = _actors.GetOrAdd(docId, static (id, self) => new DocumentActor(id, self, self._options, self._logger), this);
+            actor.EnsureStarted();
+            if (actor.TryPost(work))
+            {
+                return await result(work).ConfigureAwait(false);
+            }
+            // It is shutting down: wait until its database is closed, then a new actor takes over.
+            await actor.Completion.ConfigureAwait(false);
+            _actors.TryRemove(new KeyValuePair<string, DocumentActor>(docId, actor));
+        }
+    }
+
+    internal void Remove(DocumentActor actor) => _actors.TryRemove(new KeyValuePair<string, DocumentActor>(actor.DocId, actor));
+
+    private void Sweep()
+    {
+        foreach (var actor in _actors.Values)
+        {
+            actor.TryPost(new IdleCheck(_options.IdleTimeout));
+        }
+    }
+
+    /// <summary>Stops every actor after its queued work, snapshotting and closing its database.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        var actors = _actors.Values.ToList();
+        foreach (var actor in actors)
+        {
+            actor.Stop();
+        }
+        await Task.WhenAll(actors.Select(a => a.Completion)).ConfigureAwait(false);
+    }
+}

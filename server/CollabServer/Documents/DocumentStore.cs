@@ -1,0 +1,285 @@
+using System.Text.Json;
+using Collab.Ot;
+using Microsoft.Data.Sqlite;
+
+namespace CollabServer.Documents;
+
+/// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
+public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs);
+
+/// <summary>What loading a document found: the text and version, and the ops replayed onto the newest snapshot.</summary>
+public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
+
+/// <summary>
+/// One document's SQLite database: the op log, snapshots of the text, and metadata. Owned by
+/// the document's actor, which is its only user, so nothing here locks. Every statement is
+/// prepared once per open database.
+/// </summary>
+public sealed class DocumentStore : IDisposable
+{
+    private const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _connection;
+    private readonly SqliteCommand _insertOp;
+    private readonly SqliteCommand _findOp;
+    private readonly SqliteCommand _setMeta;
+
+    private DocumentStore(SqliteConnection connection)
+    {
+        _connection = connection;
+        _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at) VALUES ($v, $c, $o, $op, $t)", "$v", "$c", "$o", "$op", "$t");
+        _findOp = Prepare("SELECT version FROM ops WHERE client_id = $c AND op_id = $o", "$c", "$o");
+        _setMeta = Prepare("INSERT INTO meta (key, value) VALUES ($k, $val) ON CONFLICT (key) DO UPDATE SET value = excluded.value", "$k", "$val");
+    }
+
+    /// <summary>The database file of a document. Ids are validated (<see cref="Collab.DocumentId"/>), so they are safe as file names.</summary>
+    public static string PathFor(string dataDir, string docId) => Path.Combine(dataDir, "docs", docId + ".db");
+
+    /// <summary>The ids of every document in the data directory.</summary>
+    public static IEnumerable<string> ListIds(string dataDir)
+    {
+        var dir = Path.Combine(dataDir, "docs");
+        if (!Directory.Exists(dir))
+        {
+            return [];
+        }
+        return Directory.EnumerateFiles(dir, "*.db").Select(f => Path.GetFileName(f)[..^3]).Where(Collab.DocumentId.IsValid);
+    }
+
+    /// <summary>Opens an existing database without writing to it, or returns null when there is none.</summary>
+    public static DocumentStore? OpenExisting(string path, SyncMode sync)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        var connection = Connect(path, SqliteOpenMode.ReadWrite, sync);
+        try
+        {
+            using var check = connection.CreateCommand();
+            check.CommandText = "SELECT value FROM meta WHERE key = 'schema'";
+            var schema = Convert.ToInt32(check.ExecuteScalar() ?? throw new InvalidDataException($"{path} has no schema version."));
+            if (schema != SchemaVersion)
+            {
+                throw new InvalidDataException($"{path} has schema {schema}; this server reads {SchemaVersion}.");
+            }
+            return new DocumentStore(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a new, empty document database.</summary>
+    public static DocumentStore Create(string path, SyncMode sync)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var connection = Connect(path, SqliteOpenMode.ReadWriteCreate, sync);
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = $"""
+                PRAGMA journal_mode = WAL;
+                BEGIN;
+                CREATE TABLE IF NOT EXISTS ops (
+                    version    INTEGER PRIMARY KEY,
+                    client_id  TEXT NOT NULL,
+                    op_id      INTEGER NOT NULL,
+                    op         TEXT NOT NULL,
+                    created_at INTEGER NOT NULL);
+                CREATE UNIQUE INDEX IF NOT EXISTS ops_by_client ON ops (client_id, op_id);
+                CREATE TABLE IF NOT EXISTS snapshots (
+                    version    INTEGER PRIMARY KEY,
+                    text       TEXT NOT NULL,
+                    created_at INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('length', 0), ('updated_at', 0);
+                COMMIT;
+                """;
+            command.ExecuteNonQuery();
+            return new DocumentStore(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private static SqliteConnection Connect(string path, SqliteOpenMode mode, SyncMode sync)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = mode,
+            // One connection per actor for its whole life; pooling would keep the file open after a delete.
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = $"PRAGMA synchronous = {sync.ToString().ToUpperInvariant()}; PRAGMA foreign_keys = OFF;";
+        pragma.ExecuteNonQuery();
+        return connection;
+    }
+
+    private SqliteCommand Prepare(string sql, params string[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+        command.Prepare();
+        return command;
+    }
+
+    /// <summary>Reads the newest snapshot and replays the ops after it.</summary>
+    public LoadedDocument Load()
+    {
+        var text = Rope.Empty;
+        var snapshotVersion = 0;
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = "SELECT version, text FROM snapshots ORDER BY version DESC LIMIT 1";
+            using var reader = command.ExecuteReader();
+            if (reader.Read())
+            {
+                snapshotVersion = reader.GetInt32(0);
+                text = Rope.FromString(reader.GetString(1));
+            }
+        }
+        var ops = ReadOps(snapshotVersion, int.MaxValue);
+        var version = snapshotVersion;
+        foreach (var op in ops)
+        {
+            if (op.Version != version + 1)
+            {
+                throw new InvalidDataException($"The op log jumps from version {version} to {op.Version}.");
+            }
+            text = op.Op.Apply(text);
+            version = op.Version;
+        }
+        return new LoadedDocument(text, version, snapshotVersion, ops);
+    }
+
+    /// <summary>The ops with <paramref name="after"/> &lt; version ≤ <paramref name="upTo"/>, oldest first.</summary>
+    public List<StoredOp> ReadOps(int after, int upTo, int limit = int.MaxValue)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT version, client_id, op_id, op, created_at FROM ops WHERE version > $a AND version <= $b ORDER BY version LIMIT $l";
+        command.Parameters.AddWithValue("$a", after);
+        command.Parameters.AddWithValue("$b", upTo);
+        command.Parameters.AddWithValue("$l", limit);
+        using var reader = command.ExecuteReader();
+        var result = new List<StoredOp>();
+        while (reader.Read())
+        {
+            var op = JsonSerializer.Deserialize<TextOperation>(reader.GetString(3))!;
+            if (op.Error is not null)
+            {
+                throw new InvalidDataException($"Op {reader.GetInt32(0)} in the log is malformed: {op.Error}.");
+            }
+            result.Add(new StoredOp(reader.GetInt32(0), op, reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4)));
+        }
+        return result;
+    }
+
+    /// <summary>The version produced by (clientId, opId), if that op was ever committed.</summary>
+    public int? FindOp(string clientId, long opId)
+    {
+        _findOp.Parameters[0].Value = clientId;
+        _findOp.Parameters[1].Value = opId;
+        var result = _findOp.ExecuteScalar();
+        return result is null ? null : Convert.ToInt32(result);
+    }
+
+    /// <summary>
+    /// Commits ops (and optionally a snapshot of the text after them) in one transaction, so a
+    /// whole group of ops costs one fsync. Throws, changing nothing, if anything fails.
+    /// </summary>
+    public void Commit(IReadOnlyList<StoredOp> ops, int length, string? snapshotText, int snapshotVersion)
+    {
+        using var transaction = _connection.BeginTransaction();
+        _insertOp.Transaction = transaction;
+        _setMeta.Transaction = transaction;
+        long now = 0;
+        foreach (var op in ops)
+        {
+            _insertOp.Parameters[0].Value = op.Version;
+            _insertOp.Parameters[1].Value = op.ClientId;
+            _insertOp.Parameters[2].Value = op.OpId;
+            _insertOp.Parameters[3].Value = op.Op.ToString();
+            _insertOp.Parameters[4].Value = op.CreatedAtMs;
+            _insertOp.ExecuteNonQuery();
+            now = op.CreatedAtMs;
+        }
+        SetMeta("length", length);
+        SetMeta("updated_at", now);
+        if (snapshotText is not null)
+        {
+            using var snapshot = _connection.CreateCommand();
+            snapshot.Transaction = transaction;
+            snapshot.CommandText = """
+                INSERT OR REPLACE INTO snapshots (version, text, created_at) VALUES ($v, $t, $c);
+                DELETE FROM snapshots WHERE version < (SELECT MIN(version) FROM (SELECT version FROM snapshots ORDER BY version DESC LIMIT 3));
+                """;
+            snapshot.Parameters.AddWithValue("$v", snapshotVersion);
+            snapshot.Parameters.AddWithValue("$t", snapshotText);
+            snapshot.Parameters.AddWithValue("$c", now);
+            snapshot.ExecuteNonQuery();
+        }
+        transaction.Commit();
+        _insertOp.Transaction = null;
+        _setMeta.Transaction = null;
+    }
+
+    /// <summary>Writes a snapshot outside of an op commit (on shutdown).</summary>
+    public void WriteSnapshot(int version, string text) => Commit([], text.Length, text, version);
+
+    private void SetMeta(string key, object value)
+    {
+        _setMeta.Parameters[0].Value = key;
+        _setMeta.Parameters[1].Value = value;
+        _setMeta.ExecuteNonQuery();
+    }
+
+    /// <summary>Reads <c>length</c> and <c>updated_at</c> without loading the document.</summary>
+    public static (int Version, int Length, long UpdatedAtMs)? ReadSummary(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (SELECT COALESCE(MAX(version), 0) FROM ops),
+                   (SELECT value FROM meta WHERE key = 'length'),
+                   (SELECT value FROM meta WHERE key = 'updated_at')
+            """;
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt32(0), reader.IsDBNull(1) ? 0 : reader.GetInt32(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
+    }
+
+    /// <summary>Deletes a closed document's files.</summary>
+    public static void DeleteFiles(string path)
+    {
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+        {
+            File.Delete(path + suffix);
+        }
+    }
+
+    public void Dispose()
+    {
+        _insertOp.Dispose();
+        _findOp.Dispose();
+        _setMeta.Dispose();
+        _connection.Dispose();
+    }
+}

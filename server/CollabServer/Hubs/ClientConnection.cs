@@ -1,0 +1,97 @@
+using System.Threading.Channels;
+using Microsoft.AspNetCore.SignalR;
+
+namespace CollabServer.Hubs;
+
+/// <summary>
+/// Our side of one SignalR connection: its bounded outbound queue with the loop that drains it,
+/// its rate limit, and the documents it joined. Documents hand it messages and never wait: a
+/// connection that falls <see cref="CollabOptions.OutboundQueueLimit"/> messages behind is closed
+/// (the client reconnects and resumes from its last version), so one slow socket never slows a
+/// document.
+/// </summary>
+public sealed class ClientConnection
+{
+    internal const string ItemKey = "collab.connection";
+
+    private readonly HubConnectionContext _context;
+    private readonly Channel<SerializedHubMessage> _outbox;
+    private readonly ILogger _logger;
+    private readonly int _limit;
+    private readonly TokenBucket _rate;
+    private int _closed;
+
+    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger)
+    {
+        _context = context;
+        _logger = logger;
+        _limit = options.OutboundQueueLimit;
+        // Many documents write, one loop reads; writers never wait (TryWrite), see Send.
+        _outbox = Channel.CreateBounded<SerializedHubMessage>(new BoundedChannelOptions(_limit)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = false,
+        });
+        _rate = new TokenBucket(options.OpsPerSecond, options.OpsBurst);
+        Pump = Task.Run(PumpAsync);
+    }
+
+    public string ConnectionId => _context.ConnectionId;
+
+    /// <summary>Documents this connection joined, for leaving them when it closes.</summary>
+    public HashSet<string> Documents { get; } = [];
+
+    /// <summary>The loop that writes queued messages to the socket.</summary>
+    public Task Pump { get; }
+
+    /// <summary>Takes one op from the connection's rate limit; false when it is used up.</summary>
+    public bool TryTakeOp() => _rate.TryTake();
+
+    /// <summary>Queues a message without waiting. Closes the connection when its queue is full.</summary>
+    public void Send(SerializedHubMessage message)
+    {
+        if (_outbox.Writer.TryWrite(message))
+        {
+            return;
+        }
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            Log.OutboxOverflow(_logger, ConnectionId, _limit);
+            _outbox.Writer.TryComplete();
+            _context.Abort();
+        }
+    }
+
+    /// <summary>Stops the loop; called when the connection has closed.</summary>
+    public void Close()
+    {
+        Interlocked.Exchange(ref _closed, 1);
+        _outbox.Writer.TryComplete();
+    }
+
+    private async Task PumpAsync()
+    {
+        var reader = _outbox.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var message))
+                {
+                    await _context.WriteAsync(message, _context.ConnectionAborted).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection closed: what is left in the queue has nowhere to go.
+        }
+        catch (Exception ex)
+        {
+            Log.SendFailed(_logger, ConnectionId, ex);
+            _context.Abort();
+        }
+    }
+}

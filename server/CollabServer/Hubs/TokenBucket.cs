@@ -1,0 +1,28 @@
+using System.Diagnostics;
+
+namespace CollabServer.Hubs;
+
+/// <summary>A token bucket: <c>rate</c> tokens a second, at most <c>burst</c> saved up. Thread-safe.</summary>
+internal sealed class TokenBucket(double rate, double burst)
+{
+    private readonly Lock _lock = new();
+    private readonly double _burst = burst;
+    private double _tokens = burst;
+    private long _last = Stopwatch.GetTimestamp();
+
+    public bool TryTake()
+    {
+        lock (_lock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            _tokens = Math.Min(_burst, _tokens + Stopwatch.GetElapsedTime(_last, now).TotalSeconds * rate);
+            _last = now;
+            if (_tokens < 1)
+            {
+                return false;
+            }
+            _tokens -= 1;
+            return true;
+        }
+    }
+}

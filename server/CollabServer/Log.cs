@@ -1,0 +1,32 @@
+namespace CollabServer;
+
+/// <summary>Every log message of the server, with stable event ids.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Document {DocId} loaded at version {Version} ({Length} code units) in {Elapsed} ms.")]
+    public static partial void DocumentLoaded(ILogger logger, string docId, int version, int length, double elapsed);
+
+    [LoggerMessage(2, LogLevel.Error, "Document {DocId} failed to load.")]
+    public static partial void DocumentLoadFailed(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Error, "Document {DocId} failed to commit {Count} ops; they were rejected.")]
+    public static partial void CommitFailed(ILogger logger, string docId, int count, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Debug, "Document {DocId} shut down after being idle.")]
+    public static partial void DocumentIdle(ILogger logger, string docId);
+
+    [LoggerMessage(5, LogLevel.Warning, "Connection {ConnectionId} fell {Limit} messages behind and was closed.")]
+    public static partial void OutboxOverflow(ILogger logger, string connectionId, int limit);
+
+    [LoggerMessage(6, LogLevel.Error, "Document {DocId}: unexpected error in the actor loop.")]
+    public static partial void ActorFault(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Information, "Document {DocId} deleted.")]
+    public static partial void DocumentDeleted(ILogger logger, string docId);
+
+    [LoggerMessage(8, LogLevel.Debug, "Connection {ConnectionId}: sending failed.")]
+    public static partial void SendFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
+    public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
+}
