@@ -161,8 +161,8 @@ public sealed class Rope
         }
     }
 
-    /// <summary>Tree height, for tests of the balance.</summary>
-    internal int Height => _root.Height;
+    /// <summary>Height of the tree: O(log n) of the length.</summary>
+    public int Height => _root.Height;
 
     private void CheckRange(int start, int length)
     {

@@ -44,7 +44,7 @@ public sealed class TextOperation : IEquatable<TextOperation>
     /// <summary>Number of components.</summary>
     public int Count => _components.Length;
 
-    /// <summary>The shortest document this operation applies to: the sum of its retains and deletes.</summary>
+    /// <summary>The shortest document this operation applies to: the sum of its retains and deletes, including a trailing retain that canonical form drops.</summary>
     public int BaseLength { get; }
 
     /// <summary>How much longer (or, if negative, shorter) the document is after this operation.</summary>
@@ -103,6 +103,10 @@ public sealed class TextOperation : IEquatable<TextOperation>
     /// </summary>
     public string? Validate(Rope document)
     {
+        if (Error is not null)
+        {
+            return Error;
+        }
         if (BaseLength > document.Length)
         {
             return $"the operation retains or deletes {BaseLength} code units, past the end of the document (length {document.Length})";
@@ -226,7 +230,12 @@ public sealed class TextOperation : IEquatable<TextOperation>
     /// </remarks>
     public static TextOperation Transform(TextOperation a, TextOperation b, bool aWinsTies)
     {
-        if (b.IsNoop || a.IsNoop)
+        if (a.IsNoop)
+        {
+            // Also drops a trailing retain's claim on the length, which means nothing after b.
+            return Empty;
+        }
+        if (b.IsNoop)
         {
             return a;
         }
@@ -527,14 +536,14 @@ public sealed class TextOperation : IEquatable<TextOperation>
         /// <summary>The canonical operation; a trailing retain is dropped.</summary>
         public TextOperation Build()
         {
+            // The trailing retain is dropped from the components but still counts in BaseLength,
+            // so [6] on "hello" is still rejected as running past the end.
             var count = _list.Count;
-            var baseLength = _baseLength;
             if (count > 0 && _list[^1].IsRetain)
             {
-                baseLength -= _list[^1].Count;
                 count--;
             }
-            return count == 0 ? Empty : new TextOperation(_list.GetRange(0, count).ToArray(), baseLength, _delta);
+            return count == 0 && _baseLength == 0 ? Empty : new TextOperation(_list.GetRange(0, count).ToArray(), _baseLength, _delta);
         }
     }
 

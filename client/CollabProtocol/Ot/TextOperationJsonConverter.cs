@@ -33,8 +33,12 @@ public sealed class TextOperationJsonConverter : JsonConverter<TextOperation>
                     AddCount(builder, n);
                     break;
                 case JsonTokenType.String:
-                    var text = reader.GetString()!;
-                    if (text.Length == 0)
+                    var text = ReadString(ref reader);
+                    if (text is null)
+                    {
+                        error = $"component {index} has a lone surrogate";
+                    }
+                    else if (text.Length == 0)
                     {
                         error = $"component {index} is an empty string";
                     }
@@ -51,6 +55,19 @@ public sealed class TextOperationJsonConverter : JsonConverter<TextOperation>
             index++;
         }
         return error is null ? builder.Build() : TextOperation.Malformed(error);
+    }
+
+    private static string? ReadString(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json refuses escaped lone surrogates such as "\ud83d".
+            return null;
+        }
     }
 
     internal static void AddCount(TextOperation.Builder builder, int n)
