@@ -1,0 +1,248 @@
+using Collab.Client.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Collab.Client;
+
+/// <summary>
+/// A client of a CollabServer (or a cluster of them): opens documents and keeps one connection
+/// per server node, shared by the documents that live there. Connections that drop are
+/// re-established on their own, and their documents resume where they were.
+/// </summary>
+/// <example>
+/// <code>
+/// await using var client = new CollabClient(new CollabClientOptions { ServerUrl = new("http://127.0.0.1:5000") });
+/// await using var doc = await client.OpenAsync("notes");
+/// doc.Insert(0, "hello ");
+/// await doc.WhenSynchronizedAsync();
+/// </code>
+/// </example>
+public sealed class CollabClient : IAsyncDisposable
+{
+    private readonly CollabClientOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, NodeConnection> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CollabDocument> _documents = new(StringComparer.Ordinal);
+    private long _lastOpId;
+    private bool _disposed;
+    private ConnectionState _state = ConnectionState.Disconnected;
+
+    /// <summary>Creates a client. Nothing connects until the first <see cref="OpenAsync"/>.</summary>
+    /// <exception cref="ArgumentException">The options are not usable (see the message).</exception>
+    public CollabClient(CollabClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.ServerUrl is not { IsAbsoluteUri: true } url || url.Scheme is not ("http" or "https"))
+        {
+            throw new ArgumentException("ServerUrl must be an absolute http or https URL.", nameof(options));
+        }
+        if (string.IsNullOrEmpty(options.ClientId))
+        {
+            throw new ArgumentException("ClientId must not be empty.", nameof(options));
+        }
+        if (options.MinReconnectDelay <= TimeSpan.Zero || options.MaxReconnectDelay < options.MinReconnectDelay)
+        {
+            throw new ArgumentException("MinReconnectDelay must be positive and at most MaxReconnectDelay.", nameof(options));
+        }
+        // Copied: later changes to the caller's object do not reach a running client.
+        _options = new CollabClientOptions
+        {
+            ServerUrl = options.ServerUrl,
+            Protocol = options.Protocol,
+            ClientId = options.ClientId,
+            User = options.User,
+            AccessTokenProvider = options.AccessTokenProvider,
+            MinReconnectDelay = options.MinReconnectDelay,
+            MaxReconnectDelay = options.MaxReconnectDelay,
+            ConfigureHttp = options.ConfigureHttp,
+            LoggerFactory = options.LoggerFactory,
+        };
+        _loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        // Op ids need only be unique per client id. Starting from the clock (in microsecond-ish
+        // steps, below 2^53 so JavaScript reads them exactly) keeps them unique even when an
+        // application reuses a fixed ClientId across restarts.
+        _lastOpId = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+    }
+
+    /// <summary>This client's id, sent with every join and kept across reconnects.</summary>
+    public string ClientId => _options.ClientId;
+
+    /// <summary>
+    /// Over all nodes this client is connected to: Reconnecting if any connection is being
+    /// re-established, else Connected if any is up, else Disconnected.
+    /// </summary>
+    public ConnectionState ConnectionState
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>Raised when <see cref="ConnectionState"/> changed.</summary>
+    public event EventHandler<ConnectionStateChangedEventArgs>? ConnectionStateChanged;
+
+    /// <summary>The documents open now.</summary>
+    public IReadOnlyCollection<CollabDocument> Documents
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _documents.Values];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens a document (creating it on the server if it does not exist and this client may):
+    /// connects to the server if needed, joins, follows redirects to the node that owns the
+    /// document, and returns it with the server's text.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="docId"/> is not a valid document id.</exception>
+    /// <exception cref="InvalidOperationException">The document is already open in this client.</exception>
+    /// <exception cref="CollabException">The server refused (for example <c>forbidden</c>) or could not be reached (<c>unavailable</c>).</exception>
+    public async Task<CollabDocument> OpenAsync(string docId, CancellationToken cancellationToken = default)
+    {
+        if (!DocumentId.IsValid(docId))
+        {
+            throw new ArgumentException($"'{docId}' is not a valid document id: 1 to {DocumentId.MaxLength} characters from A-Z a-z 0-9 . _ -, not starting with a dot.", nameof(docId));
+        }
+        NodeConnection node;
+        CollabDocument document;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_documents.ContainsKey(docId))
+            {
+                throw new InvalidOperationException($"Document '{docId}' is already open in this client.");
+            }
+            node = GetNodeLocked(_options.ServerUrl);
+            document = new CollabDocument(
+                docId,
+                ClientId,
+                _options.User,
+                node,
+                NextOpId,
+                _loggerFactory.CreateLogger<CollabDocument>(),
+                _options.MinReconnectDelay,
+                _options.MaxReconnectDelay,
+                OnDocumentDisposed);
+            _documents.Add(docId, document);
+        }
+        try
+        {
+            await node.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+            // Attached before the join, so that ops sent right after it are held, not lost.
+            node.Attach(document);
+            await document.JoinInitialAsync(cancellationToken).ConfigureAwait(false);
+            return document;
+        }
+        catch
+        {
+            await document.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Leaves every open document and closes every connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        CollabDocument[] documents;
+        NodeConnection[] nodes;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            documents = [.. _documents.Values];
+            nodes = [.. _nodes.Values];
+        }
+        foreach (var document in documents)
+        {
+            await document.DisposeAsync().ConfigureAwait(false);
+        }
+        foreach (var node in nodes)
+        {
+            await node.DisposeAsync().ConfigureAwait(false);
+        }
+        lock (_gate)
+        {
+            _nodes.Clear();
+        }
+        OnNodeStateChanged(null);
+    }
+
+    internal long NextOpId() => Interlocked.Increment(ref _lastOpId);
+
+    /// <summary>Moves a document to the node at <paramref name="redirect"/> (absolute, or relative to <paramref name="from"/>).</summary>
+    internal async Task<IDocumentTransport> RedirectAsync(CollabDocument document, NodeConnection from, string redirect, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(from.BaseUrl, redirect, out var target) || target.Scheme is not ("http" or "https"))
+        {
+            throw new CollabException(ErrorCodes.Unavailable, $"The server redirected document '{document.DocId}' to '{redirect}', which is not an http(s) URL.");
+        }
+        NodeConnection node;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            node = GetNodeLocked(target);
+        }
+        if (node == from)
+        {
+            return from;
+        }
+        await node.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        node.Attach(document);
+        from.Detach(document);
+        return node;
+    }
+
+    private NodeConnection GetNodeLocked(Uri baseUrl)
+    {
+        var key = baseUrl.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        if (!_nodes.TryGetValue(key, out var node))
+        {
+            node = new NodeConnection(this, new Uri(key), _options, _loggerFactory.CreateLogger<NodeConnection>());
+            node.StateChanged += OnNodeStateChanged;
+            _nodes.Add(key, node);
+        }
+        return node;
+    }
+
+    private void OnDocumentDisposed(CollabDocument document)
+    {
+        lock (_gate)
+        {
+            if (_documents.TryGetValue(document.DocId, out var open) && open == document)
+            {
+                _documents.Remove(document.DocId);
+            }
+        }
+    }
+
+    private void OnNodeStateChanged(NodeConnection? node)
+    {
+        ConnectionStateChangedEventArgs args;
+        lock (_gate)
+        {
+            var states = _nodes.Values.Select(n => n.State).ToList();
+            var state = states.Contains(ConnectionState.Reconnecting) ? ConnectionState.Reconnecting
+                : states.Contains(ConnectionState.Connected) ? ConnectionState.Connected
+                : ConnectionState.Disconnected;
+            if (state == _state)
+            {
+                return;
+            }
+            args = new ConnectionStateChangedEventArgs(_state, state);
+            _state = state;
+        }
+        ConnectionStateChanged?.Invoke(this, args);
+    }
+}

@@ -1,0 +1,415 @@
+using Collab.Client.Internal;
+using Collab.Messages;
+using Microsoft.AspNetCore.SignalR;
+
+namespace Collab.Client;
+
+// The document's I/O: joining (first time, after a reconnect, after a reset or an error),
+// submitting the in-flight op, and what to do when either fails. The connection calls in through
+// the internal On* methods; everything that touches the network runs after _gate is released.
+public sealed partial class CollabDocument
+{
+    private const int MaxRedirects = 3;
+
+    private enum JoinPhase
+    {
+        /// <summary>Not joined on the current connection: server ops are held, nothing is submitted.</summary>
+        Joining,
+
+        /// <summary>Joined: server ops are applied and the in-flight op is submitted.</summary>
+        Joined,
+    }
+
+    // Ordered by strength: a pending Fresh join is not weakened by a later Resume request.
+    private enum JoinKind
+    {
+        None,
+
+        /// <summary>Join with <c>sinceVersion</c>: the server answers with the ops we missed.</summary>
+        Resume,
+
+        /// <summary>Join without <c>sinceVersion</c>: the server answers with the whole text.</summary>
+        Fresh,
+    }
+
+    private sealed record PendingSubmit(IDocumentTransport Transport, SubmitRequest Request, long Generation);
+
+    private JoinPhase _phase = JoinPhase.Joining;
+    private JoinKind _pendingJoin;
+    private bool _joinLoopRunning;
+    private bool _failed;
+    // Server ops received while not joined; applied (or dropped as duplicates) after the join.
+    private List<OpMessage> _held = [];
+
+    // Whether the in-flight op was handed to the current connection and its result is awaited.
+    private bool _inflightSent;
+    // Tells a stale send's failure from the current one's.
+    private long _sendGeneration;
+    private bool _resendScheduled;
+    private int _resendAttempt;
+
+    /// <summary>
+    /// Joins for the first time, following redirects; throws what went wrong, so that
+    /// <see cref="CollabClient.OpenAsync"/> can report it.
+    /// </summary>
+    internal async Task JoinInitialAsync(CancellationToken cancellationToken)
+    {
+        var request = new JoinRequest { DocId = DocId, ClientId = _clientId, User = _user };
+        JoinResult result;
+        try
+        {
+            result = await JoinWithRedirectsAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HubException ex)
+        {
+            throw CollabException.FromHubError(ex);
+        }
+        catch (Exception ex) when (ex is not CollabException and not OperationCanceledException)
+        {
+            throw new CollabException(ErrorCodes.Unavailable, $"Could not join document '{DocId}': {ex.Message}", ex);
+        }
+        lock (_gate)
+        {
+            ApplyJoinResultLocked(result);
+            // Hand the join loop over: it runs again only if a reconnect or a reset came meanwhile.
+            _joinLoopRunning = false;
+        }
+        Flush();
+    }
+
+    internal void OnOp(OpMessage message)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            if (_phase != JoinPhase.Joined)
+            {
+                _held.Add(message);
+                return;
+            }
+            AddIncomingLocked(message);
+            DrainLocked();
+        }
+        Flush();
+    }
+
+    internal void OnReset(ResetMessage reset)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            Log.ResetRequested(_logger, DocId, reset.Reason);
+            RequestJoinLocked(JoinKind.Fresh);
+            Enqueue(reset);
+        }
+        Flush();
+    }
+
+    internal void OnConnectionLost()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _phase = JoinPhase.Joining;
+            // Its result, if it ever comes, fails; the resume sends the op again with the same id.
+            _inflightSent = false;
+            UpdateStateLocked();
+        }
+        Flush();
+    }
+
+    internal void OnConnectionRestored()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            // A reconnect is also the moment to retry a join that failed for good before.
+            _failed = false;
+            RequestJoinLocked(JoinKind.Resume);
+        }
+        Flush();
+    }
+
+    private void RequestJoinLocked(JoinKind kind)
+    {
+        if (kind > _pendingJoin)
+        {
+            _pendingJoin = kind;
+        }
+        _phase = JoinPhase.Joining;
+        UpdateStateLocked();
+    }
+
+    private void ResyncLocked(string reason)
+    {
+        Log.Resynchronizing(_logger, DocId, reason);
+        RequestJoinLocked(JoinKind.Fresh);
+    }
+
+    private bool TakeJoinStartLocked()
+    {
+        if (_pendingJoin == JoinKind.None || _joinLoopRunning || _disposed || _transport.State != ConnectionState.Connected)
+        {
+            return false;
+        }
+        _joinLoopRunning = true;
+        return true;
+    }
+
+    /// <summary>Joins until no join is pending; one loop per document at a time.</summary>
+    private async Task RunJoinLoopAsync()
+    {
+        var attempt = 0;
+        while (true)
+        {
+            JoinKind kind;
+            JoinRequest request;
+            lock (_gate)
+            {
+                if (_disposed || _pendingJoin == JoinKind.None || _transport.State != ConnectionState.Connected)
+                {
+                    // Without a connection, OnConnectionRestored starts the loop again.
+                    _joinLoopRunning = false;
+                    return;
+                }
+                kind = _pendingJoin;
+                _pendingJoin = JoinKind.None;
+                _phase = JoinPhase.Joining;
+                request = new JoinRequest
+                {
+                    DocId = DocId,
+                    ClientId = _clientId,
+                    SinceVersion = kind == JoinKind.Resume ? _version : null,
+                    User = _user,
+                };
+            }
+            try
+            {
+                var result = await JoinWithRedirectsAsync(request, _disposeCts.Token).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_disposed)
+                    {
+                        _joinLoopRunning = false;
+                        return;
+                    }
+                    ApplyJoinResultLocked(result);
+                }
+                attempt = 0;
+                Flush();
+            }
+            catch (OperationCanceledException) when (_disposeCts.IsCancellationRequested)
+            {
+                lock (_gate)
+                {
+                    _joinLoopRunning = false;
+                }
+                return;
+            }
+            catch (Exception ex)
+            {
+                // Loop boundary: every failure ends here, and the join is asked for again.
+                Log.JoinFailed(_logger, DocId, ex);
+                var error = ex as CollabException ?? (ex is HubException ? CollabException.FromHubError(ex) : null);
+                if (error is not null && !IsTransient(error.Code))
+                {
+                    lock (_gate)
+                    {
+                        _failed = true;
+                        _joinLoopRunning = false;
+                        UpdateStateLocked();
+                        Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+                    }
+                    Flush();
+                    return;
+                }
+                lock (_gate)
+                {
+                    RequestJoinLocked(kind);
+                }
+                try
+                {
+                    await Task.Delay(Backoff.Delay(attempt++, _minRetryDelay, _maxRetryDelay), _disposeCts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    lock (_gate)
+                    {
+                        _joinLoopRunning = false;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task<JoinResult> JoinWithRedirectsAsync(JoinRequest request, CancellationToken cancellationToken)
+    {
+        IDocumentTransport transport;
+        lock (_gate)
+        {
+            transport = _transport;
+        }
+        for (var redirects = 0; ; redirects++)
+        {
+            var result = await transport.JoinAsync(request, cancellationToken).ConfigureAwait(false);
+            if (string.IsNullOrEmpty(result.Redirect))
+            {
+                return result;
+            }
+            if (redirects == MaxRedirects)
+            {
+                throw new CollabException(ErrorCodes.Unavailable, $"Joining document '{DocId}' was redirected more than {MaxRedirects} times (last to {result.Redirect}).");
+            }
+            Log.Redirected(_logger, DocId, result.Redirect);
+            transport = await transport.RedirectAsync(this, result.Redirect, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _transport = transport;
+            }
+        }
+    }
+
+    private static bool IsTransient(string code) => code is ErrorCodes.Unavailable or ErrorCodes.RateLimited;
+
+    /// <summary>The in-flight op's Submit, when it is due: joined, connected, not sent yet, not acknowledged.</summary>
+    private PendingSubmit? TakeSubmitLocked()
+    {
+        if (_disposed || _phase != JoinPhase.Joined || _inflight is null || _inflightSent || _inflightAck is not null
+            || _resendScheduled || _transport.State != ConnectionState.Connected)
+        {
+            return null;
+        }
+        _inflightSent = true;
+        // The in-flight op is kept rebased onto _serverText, so its base is always _version; a
+        // resend after a resume carries the same op id, and the server deduplicates it.
+        var request = new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = _inflight, OpId = _inflightOpId };
+        return new PendingSubmit(_transport, request, ++_sendGeneration);
+    }
+
+    private async Task SendSubmitAsync(PendingSubmit submit)
+    {
+        try
+        {
+            var result = await submit.Transport.SubmitAsync(submit.Request, _disposeCts.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                OnSubmittedLocked(submit, result.Version);
+            }
+        }
+        catch (HubException ex)
+        {
+            lock (_gate)
+            {
+                OnSubmitRejectedLocked(submit, ex);
+            }
+        }
+        catch (Exception ex)
+        {
+            // Loop boundary: the connection went away (or the document was disposed).
+            Log.SubmitFailed(_logger, DocId, submit.Request.OpId, ex);
+            lock (_gate)
+            {
+                if (IsCurrentLocked(submit))
+                {
+                    _inflightSent = false;
+                    if (!_disposed && _transport.State == ConnectionState.Connected)
+                    {
+                        // The connection still looks fine: try again shortly rather than wait for a reconnect that may not come.
+                        ScheduleResendLocked();
+                    }
+                }
+            }
+        }
+        Flush();
+    }
+
+    private bool IsCurrentLocked(PendingSubmit submit) =>
+        _inflight is not null && submit.Request.OpId == _inflightOpId && submit.Generation == _sendGeneration;
+
+    private void OnSubmittedLocked(PendingSubmit submit, int version)
+    {
+        if (_disposed || _inflight is null || submit.Request.OpId != _inflightOpId)
+        {
+            // Stale: the op was already confirmed through the op stream, or replaced by a rebase.
+            return;
+        }
+        if (version <= _version)
+        {
+            ResyncLocked($"op {submit.Request.OpId} was acknowledged at version {version}, which we applied as another op");
+            return;
+        }
+        _inflightAck = version;
+        DrainLocked();
+    }
+
+    private void OnSubmitRejectedLocked(PendingSubmit submit, HubException exception)
+    {
+        if (_disposed || !IsCurrentLocked(submit))
+        {
+            return;
+        }
+        _inflightSent = false;
+        var error = CollabException.FromHubError(exception);
+        Log.SubmitRejected(_logger, DocId, submit.Request.OpId, error.Code, exception);
+        switch (error.Code)
+        {
+            case ErrorCodes.RateLimited:
+            case ErrorCodes.Unavailable:
+                ScheduleResendLocked();
+                break;
+            case ErrorCodes.NotJoined:
+                // The server forgot our membership (it restarted, or moved the document): resume.
+                RequestJoinLocked(JoinKind.Resume);
+                break;
+            case ErrorCodes.UnknownVersion:
+                // Our base is older than the server can transform from: rebase onto the whole text.
+                Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+                RequestJoinLocked(JoinKind.Fresh);
+                break;
+            default:
+                // invalid_op, forbidden, too_large, ...: sending it again cannot succeed. Drop our
+                // edits and take the server's text, so the document goes on instead of stalling.
+                DiscardPendingLocked();
+                Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: true));
+                RequestJoinLocked(JoinKind.Fresh);
+                break;
+        }
+    }
+
+    private void ScheduleResendLocked()
+    {
+        _resendScheduled = true;
+        var delay = Backoff.Delay(_resendAttempt++, _minRetryDelay, _maxRetryDelay);
+        _ = ResendLaterAsync(delay);
+    }
+
+    private async Task ResendLaterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _disposeCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            _resendScheduled = false;
+        }
+        Flush();
+    }
+}

@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Logging;
+
+namespace Collab.Client.Internal;
+
+/// <summary>Every log message of the client, with stable event ids.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Warning, "Connection to {BaseUrl} lost; reconnecting.")]
+    public static partial void ConnectionLost(ILogger logger, Uri baseUrl, Exception? exception);
+
+    [LoggerMessage(2, LogLevel.Debug, "Reconnect attempt {Attempt} to {BaseUrl} failed.")]
+    public static partial void ReconnectAttemptFailed(ILogger logger, int attempt, Uri baseUrl, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Information, "Reconnected to {BaseUrl} after {Attempts} attempt(s).")]
+    public static partial void Reconnected(ILogger logger, Uri baseUrl, int attempts);
+
+    [LoggerMessage(4, LogLevel.Warning, "Document {DocId}: op {OpId} was rejected with {Code}.")]
+    public static partial void SubmitRejected(ILogger logger, string docId, long opId, string code, Exception exception);
+
+    [LoggerMessage(5, LogLevel.Debug, "Document {DocId}: submitting op {OpId} failed; it is sent again when the connection is back.")]
+    public static partial void SubmitFailed(ILogger logger, string docId, long opId, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Warning, "Document {DocId}: join failed.")]
+    public static partial void JoinFailed(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Error, "Document {DocId}: an event handler threw.")]
+    public static partial void EventHandlerFailed(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Warning, "Document {DocId}: re-synchronizing with the server ({Reason}).")]
+    public static partial void Resynchronizing(ILogger logger, string docId, string reason);
+
+    [LoggerMessage(9, LogLevel.Information, "Document {DocId}: the server sent the whole text at version {Version} (we had {OurVersion}); pending edits are rebased onto it.")]
+    public static partial void RebasedOntoText(ILogger logger, string docId, int version, int ourVersion);
+
+    [LoggerMessage(10, LogLevel.Information, "Document {DocId}: redirected to {BaseUrl}.")]
+    public static partial void Redirected(ILogger logger, string docId, string baseUrl);
+
+    [LoggerMessage(11, LogLevel.Debug, "Document {DocId}: leave failed.")]
+    public static partial void LeaveFailed(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Information, "Document {DocId}: the server asked for a reset ({Reason}).")]
+    public static partial void ResetRequested(ILogger logger, string docId, string reason);
+}
