@@ -1,5 +1,6 @@
 using Collab;
 using CollabServer.Documents;
+using Microsoft.AspNetCore.SignalR;
 
 namespace CollabServer.Api;
 
@@ -73,7 +74,7 @@ public static class DocumentsApi
                 var version = await registry.CallAsync(id, actor => actor.Replace(body.Text));
                 return Results.Ok(new { id, version });
             }
-            catch (CollabException ex)
+            catch (HubException ex)
             {
                 return Problem(ex);
             }
@@ -102,12 +103,16 @@ public static class DocumentsApi
     internal static IResult Problem(string code, string detail, int status) =>
         Results.Problem(type: code, title: detail, statusCode: status);
 
-    private static IResult Problem(CollabException ex) => Problem(ex.Code, ex.Sentence, ex.Code switch
+    private static IResult Problem(HubException ex)
     {
+        var (code, sentence) = CollabErrors.Parse(ex);
+        return Problem(code, sentence, code switch
+        {
         ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
         ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
         ErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
         ErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
         _ => StatusCodes.Status400BadRequest,
-    });
+        });
+    }
 }

@@ -3,6 +3,7 @@ using Collab;
 using Collab.Messages;
 using Collab.Ot;
 using CollabServer.Hubs;
+using Microsoft.AspNetCore.SignalR;
 
 namespace CollabServer.Documents;
 
@@ -19,7 +20,7 @@ public sealed partial class DocumentActor
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
         if (clientId.Length > 128)
         {
-            throw new CollabException(ErrorCodes.InvalidOp, "clientId must be 1 to 128 characters");
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, "clientId must be 1 to 128 characters");
         }
         try
         {
@@ -28,7 +29,7 @@ public sealed partial class DocumentActor
         catch (Exception ex)
         {
             Log.DocumentLoadFailed(_logger, DocId, ex);
-            throw new CollabException(ErrorCodes.Unavailable, "the document could not be created; try again later");
+            throw CollabErrors.Create(ErrorCodes.Unavailable, "the document could not be created; try again later");
         }
         var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
         _members[connection.ConnectionId] = member;
@@ -41,7 +42,7 @@ public sealed partial class DocumentActor
             {
                 result.Ops = OpsSince(since).Select(ToMessage).ToList();
             }
-            catch (CollabException)
+            catch (HubException)
             {
                 // Those ops are no longer kept: the whole text it is.
             }
@@ -83,11 +84,11 @@ public sealed partial class DocumentActor
     {
         if (!_members.TryGetValue(connectionId, out var member))
         {
-            throw new CollabException(ErrorCodes.NotJoined, $"join document '{DocId}' before setting presence in it");
+            throw CollabErrors.Create(ErrorCodes.NotJoined, $"join document '{DocId}' before setting presence in it");
         }
         if (request.Version < 0 || request.Version > _version)
         {
-            throw new CollabException(ErrorCodes.UnknownVersion, $"version {request.Version} is not between 0 and the current version {_version}");
+            throw CollabErrors.Create(ErrorCodes.UnknownVersion, $"version {request.Version} is not between 0 and the current version {_version}");
         }
         if (request.User is not null)
         {
@@ -165,11 +166,11 @@ public sealed partial class DocumentActor
     {
         if (text.Length > _options.MaxDocumentLength)
         {
-            throw new CollabException(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
+            throw CollabErrors.Create(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
         }
         if (!TextOperation.IsWellFormed(text))
         {
-            throw new CollabException(ErrorCodes.InvalidOp, "the text contains a lone surrogate");
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, "the text contains a lone surrogate");
         }
         EnsureCreated();
         var op = TextOperation.Diff(_text.ToString(), text);

@@ -104,7 +104,7 @@ public sealed partial class DocumentActor
         {
             Log.DocumentLoadFailed(_logger, DocId, ex);
             _queue.Writer.TryComplete();
-            var error = new CollabException(ErrorCodes.Unavailable, "the document could not be loaded; try again later");
+            var error = CollabErrors.Create(ErrorCodes.Unavailable, "the document could not be loaded; try again later");
             while (reader.TryRead(out var work))
             {
                 work.Fail(error);
@@ -143,7 +143,7 @@ public sealed partial class DocumentActor
                 {
                     // One bad message must not take the document down.
                     Log.ActorFault(_logger, DocId, ex);
-                    work.Fail(ex as CollabException ?? new CollabException(ErrorCodes.Unavailable, "the server failed to handle the request"));
+                    work.Fail(ex as HubException ?? CollabErrors.Create(ErrorCodes.Unavailable, "the server failed to handle the request"));
                 }
             }
             Flush();
@@ -201,11 +201,11 @@ public sealed partial class DocumentActor
         var request = work.Request;
         if (work.Connection is null || !_members.TryGetValue(work.Connection.ConnectionId, out var member))
         {
-            throw new CollabException(ErrorCodes.NotJoined, $"join document '{DocId}' before submitting to it");
+            throw CollabErrors.Create(ErrorCodes.NotJoined, $"join document '{DocId}' before submitting to it");
         }
         if (member.ReadOnly)
         {
-            throw new CollabException(ErrorCodes.Forbidden, $"you may read document '{DocId}' but not edit it");
+            throw CollabErrors.Create(ErrorCodes.Forbidden, $"you may read document '{DocId}' but not edit it");
         }
         var key = (member.ClientId, request.OpId);
         if (_pendingIds.TryGetValue(key, out var twin))
@@ -238,11 +238,11 @@ public sealed partial class DocumentActor
     {
         if (op.Error is not null)
         {
-            throw new CollabException(ErrorCodes.InvalidOp, op.Error);
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, op.Error);
         }
         if (baseVersion < 0 || baseVersion > _workVersion)
         {
-            throw new CollabException(ErrorCodes.UnknownVersion, $"base version {baseVersion} is not between 0 and the current version {_workVersion}");
+            throw CollabErrors.Create(ErrorCodes.UnknownVersion, $"base version {baseVersion} is not between 0 and the current version {_workVersion}");
         }
         var since = OpsSince(baseVersion);
         var baseLength = _workText.Length;
@@ -252,7 +252,7 @@ public sealed partial class DocumentActor
         }
         if (op.BaseLength > baseLength)
         {
-            throw new CollabException(ErrorCodes.InvalidOp, $"the op retains or deletes {op.BaseLength} code units, past the end of the document (length {baseLength} at version {baseVersion})");
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, $"the op retains or deletes {op.BaseLength} code units, past the end of the document (length {baseLength} at version {baseVersion})");
         }
         foreach (var applied in since)
         {
@@ -260,11 +260,11 @@ public sealed partial class DocumentActor
         }
         if (op.Validate(_workText) is string problem)
         {
-            throw new CollabException(ErrorCodes.InvalidOp, problem);
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, problem);
         }
         if ((long)_workText.Length + op.LengthDelta > _options.MaxDocumentLength)
         {
-            throw new CollabException(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
+            throw CollabErrors.Create(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
         }
         return op;
     }
@@ -278,7 +278,7 @@ public sealed partial class DocumentActor
             var older = _store?.ReadOps(baseVersion, WindowStart) ?? [];
             if (older.Count != WindowStart - baseVersion)
             {
-                throw new CollabException(ErrorCodes.UnknownVersion, $"the ops after version {baseVersion} are no longer kept");
+                throw CollabErrors.Create(ErrorCodes.UnknownVersion, $"the ops after version {baseVersion} are no longer kept");
             }
             result.AddRange(older);
         }
@@ -328,7 +328,7 @@ public sealed partial class DocumentActor
         catch (Exception ex)
         {
             Log.CommitFailed(_logger, DocId, ops.Length, ex);
-            var error = new CollabException(ErrorCodes.Unavailable, "the op could not be stored; resubmit it");
+            var error = CollabErrors.Create(ErrorCodes.Unavailable, "the op could not be stored; resubmit it");
             foreach (var p in _pending)
             {
                 p.Work.Fail(error);

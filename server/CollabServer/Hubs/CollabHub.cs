@@ -8,7 +8,7 @@ namespace CollabServer.Hubs;
 /// <summary>
 /// The hub of PROTOCOL §3 at <c>/hubs/collab</c>. It checks what can be checked without the
 /// document, then hands the request to the document's actor. Every error is a
-/// <see cref="CollabException"/> with the protocol's code, and leaves the connection usable.
+/// <see cref="HubException"/> with the protocol's code (<see cref="CollabErrors"/>), and leaves the connection usable.
 /// </summary>
 public sealed class CollabHub(DocumentRegistry documents) : Hub
 {
@@ -31,12 +31,12 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
         CheckDocId(request?.DocId);
         if (request!.Op is null)
         {
-            throw new CollabException(ErrorCodes.InvalidOp, "the request has no op");
+            throw CollabErrors.Create(ErrorCodes.InvalidOp, "the request has no op");
         }
         var connection = Connection;
         if (!connection.TryTakeOp())
         {
-            throw new CollabException(ErrorCodes.RateLimited, $"more than {documents.Options.OpsPerSecond} ops a second; slow down");
+            throw CollabErrors.Create(ErrorCodes.RateLimited, $"more than {documents.Options.OpsPerSecond} ops a second; slow down");
         }
         return documents.SubmitAsync(connection, request);
     }
@@ -59,7 +59,7 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
         var done = await documents.CallIfLiveAsync(docId, actor => actor.SetPresence(connectionId, request!), false);
         if (!done)
         {
-            throw new CollabException(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");
+            throw CollabErrors.Create(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");
         }
     }
 
@@ -81,5 +81,5 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
     private static string CheckDocId(string? docId) =>
         DocumentId.IsValid(docId)
             ? docId!
-            : throw new CollabException(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");
+            : throw CollabErrors.Create(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");
 }
