@@ -1,0 +1,368 @@
+// The protocol client: one SignalR connection per server node, with reconnects (exponential
+// backoff with jitter, forever, sooner when the browser says it is back online), documents that
+// resume where they were after every reconnect, and redirects to the node that owns a document.
+
+import {
+  HubConnection,
+  HubConnectionBuilder,
+  HubConnectionState,
+  HttpTransportType,
+  LogLevel,
+  type ILogger,
+} from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
+import { Emitter } from "./events.js";
+import {
+  HubNames,
+  readJoinResult,
+  readOpMessage,
+  readPresenceMessage,
+  readResetMessage,
+  readSubmitResult,
+  type UserInfo,
+} from "./messages.js";
+
+/** The state of the connection, as a person would describe it. */
+export type ConnectionStatus =
+  /** The first connection is being made. */
+  | "connecting"
+  /** Connected; edits are sent as they are made. */
+  | "connected"
+  /** The connection dropped and is being made again. */
+  | "reconnecting"
+  /** A reconnect failed (or the browser is offline); edits are kept and sent once back. */
+  | "offline"
+  /** `close` was called. */
+  | "closed";
+
+export interface ClientEvents {
+  /** The connection status changed. `retryInMs` is set while offline and waiting to retry. */
+  status: { readonly status: ConnectionStatus; readonly retryInMs: number | undefined };
+}
+
+export interface ReconnectPolicy {
+  /** The longest wait before the first retry (the wait is random below it). Default 300 ms. */
+  readonly initialDelayMs?: number;
+  /** The longest wait between retries. Default 10 s. */
+  readonly maxDelayMs?: number;
+}
+
+export interface CollabClientOptions {
+  /** The server's base URL, such as `https://collab.example.com` (the hub is at `/hubs/collab`). */
+  readonly serverUrl: string;
+  /** This member's name and color, shown to the others. */
+  readonly user?: UserInfo;
+  /** Identifies this client across reconnects; random by default. */
+  readonly clientId?: string;
+  /** The SignalR hub protocol. Default "messagepack". */
+  readonly protocol?: "messagepack" | "json";
+  /** A bearer token for servers that require one. */
+  readonly accessTokenFactory?: () => string | Promise<string>;
+  readonly reconnect?: ReconnectPolicy;
+  /** Where SignalR's own log goes; by default warnings and worse go to the console as warnings. */
+  readonly logger?: ILogger;
+}
+
+/** Most redirects followed in a row for one document before giving up. */
+const maxRedirects = 5;
+
+/** A random id for this client instance. */
+function randomId(): string {
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * SignalR logs a dropped connection as an error; for this client it is expected and handled,
+ * so it goes to the console as a warning.
+ */
+const consoleWarnings: ILogger = {
+  log(level: LogLevel, message: string) {
+    if (level >= LogLevel.Warning && level !== LogLevel.None) console.warn(`[collab] ${message}`);
+  },
+};
+
+/**
+ * Connects to a CollabServer and opens documents on it.
+ *
+ * ```ts
+ * const client = new CollabClient({ serverUrl: location.origin, user: { name: "Ada", color: "#d33" } });
+ * const doc = await client.open("notes");
+ * doc.on("change", ({ op }) => show(doc.text));
+ * doc.insert(0, "Hello");
+ * ```
+ */
+export class CollabClient extends Emitter<ClientEvents> implements DocumentHost {
+  readonly clientId: string;
+  private _user: UserInfo | undefined;
+  private readonly links = new Map<string, Link>();
+  private readonly primaryUrl: string;
+  private opIds = 0;
+  private closed = false;
+  private _status: ConnectionStatus = "connecting";
+  private retryAt: number | undefined;
+  private readonly onOnline = () => {
+    for (const link of this.links.values()) link.retryNow();
+  };
+  private readonly onOffline = () => {
+    for (const link of this.links.values()) link.dropForOffline();
+  };
+
+  constructor(private readonly options: CollabClientOptions) {
+    super();
+    this.clientId = options.clientId ?? randomId();
+    this._user = options.user;
+    this.primaryUrl = normalizeUrl(options.serverUrl);
+    if (typeof window !== "undefined") {
+      window.addEventListener("online", this.onOnline);
+      window.addEventListener("offline", this.onOffline);
+    }
+  }
+
+  /** The connection status (of the worst connection, when documents live on several nodes). */
+  get status(): ConnectionStatus {
+    return this._status;
+  }
+
+  /** This member's name and color. */
+  user(): UserInfo | undefined {
+    return this._user;
+  }
+
+  /** Changes this member's name or color; the others see it with the next presence update. */
+  setUser(user: UserInfo): void {
+    this._user = user;
+    for (const link of this.links.values()) for (const doc of link.docs) doc.userChanged();
+  }
+
+  /** @internal */
+  nextOpId(): number {
+    return ++this.opIds;
+  }
+
+  /**
+   * Opens a document, creating it if it does not exist, and resolves once it is joined. While
+   * the server cannot be reached it keeps trying; reject it yourself with a timeout if you must.
+   */
+  async open(docId: string): Promise<CollabDocument> {
+    if (this.closed) throw new Error("The client is closed.");
+    const doc = new CollabDocument(docId, this);
+    const opened = doc.opened();
+    this.link(this.primaryUrl).add(doc);
+    await opened;
+    return doc;
+  }
+
+  /** Closes every document and connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (typeof window !== "undefined") {
+      window.removeEventListener("online", this.onOnline);
+      window.removeEventListener("offline", this.onOffline);
+    }
+    const links = [...this.links.values()];
+    this.links.clear();
+    await Promise.all(links.map((l) => l.close()));
+    this.setStatus("closed", undefined);
+  }
+
+  /** @internal */
+  redirect(doc: CollabDocument, url: string): void {
+    for (const link of this.links.values()) link.docs.delete(doc);
+    if (++doc.redirects > maxRedirects) {
+      doc.redirects = 0;
+      // Redirected in a circle: go back to the node we were given and try again from there later.
+      setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
+      return;
+    }
+    this.link(normalizeUrl(url)).add(doc);
+  }
+
+  /** @internal Called by a link whose status changed. */
+  linkStatusChanged(): void {
+    if (this.closed) return;
+    const order: ConnectionStatus[] = ["connected", "connecting", "reconnecting", "offline"];
+    let worst: ConnectionStatus = "connected";
+    let retryAt: number | undefined;
+    for (const link of this.links.values()) {
+      if (link.docs.size === 0 && link.url !== this.primaryUrl) continue;
+      if (order.indexOf(link.status) > order.indexOf(worst)) worst = link.status;
+      if (link.retryAt !== undefined) retryAt = Math.min(retryAt ?? Infinity, link.retryAt);
+    }
+    this.setStatus(worst, retryAt);
+  }
+
+  private setStatus(status: ConnectionStatus, retryAt: number | undefined): void {
+    if (status === this._status && retryAt === this.retryAt) return;
+    this._status = status;
+    this.retryAt = retryAt;
+    this.emit("status", { status, retryInMs: retryAt === undefined ? undefined : Math.max(0, retryAt - Date.now()) });
+  }
+
+  private link(url: string): Link {
+    let link = this.links.get(url);
+    if (!link) {
+      link = new Link(url, this, this.options);
+      this.links.set(url, link);
+      link.start();
+    }
+    return link;
+  }
+}
+
+function normalizeUrl(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+/** One SignalR connection to one node and the documents joined over it. */
+class Link implements HubInvoker {
+  readonly docs = new Set<CollabDocument>();
+  status: ConnectionStatus = "connecting";
+  retryAt: number | undefined;
+  private readonly connection: HubConnection;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private connecting = false;
+  private everConnected = false;
+
+  constructor(
+    readonly url: string,
+    private readonly client: CollabClient,
+    private readonly options: CollabClientOptions,
+  ) {
+    const builder = new HubConnectionBuilder()
+      .withUrl(url + HubNames.path, {
+        transport: HttpTransportType.WebSockets,
+        skipNegotiation: true,
+        accessTokenFactory: options.accessTokenFactory,
+      })
+      .configureLogging(options.logger ?? consoleWarnings);
+    if ((options.protocol ?? "messagepack") === "messagepack") builder.withHubProtocol(new MessagePackHubProtocol());
+    this.connection = builder.build();
+    this.connection.on(HubNames.op, (raw: unknown) => {
+      const message = readOpMessage(raw);
+      this.find(message.docId)?.receiveOp(message);
+    });
+    this.connection.on(HubNames.presence, (raw: unknown) => {
+      const message = readPresenceMessage(raw);
+      this.find(message.docId)?.receivePresence(message);
+    });
+    this.connection.on(HubNames.reset, (raw: unknown) => {
+      const message = readResetMessage(raw);
+      this.find(message.docId)?.receiveReset(message);
+    });
+    this.connection.onclose(() => this.lost());
+  }
+
+  add(doc: CollabDocument): void {
+    this.docs.add(doc);
+    if (this.connection.state === HubConnectionState.Connected) doc.attach(this);
+    this.client.linkStatusChanged();
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  /** The browser says it is online again: stop waiting. */
+  retryNow(): void {
+    if (this.timer === undefined || this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.attempt = 0;
+    void this.connect();
+  }
+
+  /** The browser says it is offline: the socket is dead even if it has not noticed yet. */
+  dropForOffline(): void {
+    if (this.connection.state === HubConnectionState.Connected) void this.connection.stop();
+    else this.setStatus("offline");
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await Promise.all([...this.docs].map((d) => d.close()));
+    await this.connection.stop();
+  }
+
+  private find(docId: string): CollabDocument | undefined {
+    for (const doc of this.docs) if (doc.docId === docId && !doc.isClosed) return doc;
+    return undefined;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed || this.connecting) return;
+    this.connecting = true;
+    this.retryAt = undefined;
+    if (this.status !== "offline") this.setStatus(this.everConnected ? "reconnecting" : "connecting");
+    try {
+      await this.connection.start();
+    } catch {
+      this.connecting = false;
+      this.scheduleRetry();
+      return;
+    }
+    this.connecting = false;
+    if (this.closed) {
+      await this.connection.stop();
+      return;
+    }
+    this.attempt = 0;
+    this.everConnected = true;
+    this.setStatus("connected");
+    for (const doc of this.docs) doc.attach(this);
+  }
+
+  private lost(): void {
+    for (const doc of this.docs) doc.detach();
+    if (this.closed) return;
+    const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    this.setStatus(offline ? "offline" : "reconnecting");
+    // The first retry comes quickly: most drops are a blip.
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed) return;
+    const initial = this.options.reconnect?.initialDelayMs ?? 300;
+    const max = this.options.reconnect?.maxDelayMs ?? 10_000;
+    // Exponential backoff with jitter: a random wait in the upper half of the window, so that
+    // clients dropped together do not all come back at the same instant.
+    const window = Math.min(max, initial * 2 ** this.attempt);
+    const delay = window * (0.5 + Math.random() / 2);
+    if (this.attempt > 0) this.setStatus("offline", Date.now() + delay);
+    this.attempt++;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, delay);
+  }
+
+  private setStatus(status: ConnectionStatus, retryAt?: number): void {
+    this.status = status;
+    this.retryAt = status === "offline" ? retryAt : undefined;
+    this.client.linkStatusChanged();
+  }
+
+  async join(request: Parameters<HubInvoker["join"]>[0]) {
+    return readJoinResult(await this.connection.invoke(HubNames.join, request));
+  }
+
+  async submit(request: Parameters<HubInvoker["submit"]>[0]) {
+    return readSubmitResult(await this.connection.invoke(HubNames.submit, request));
+  }
+
+  async setPresence(request: Parameters<HubInvoker["setPresence"]>[0]): Promise<void> {
+    await this.connection.send(HubNames.setPresence, request);
+  }
+
+  async leave(docId: string): Promise<void> {
+    await this.connection.invoke(HubNames.leave, docId);
+  }
+}

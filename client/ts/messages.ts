@@ -1,0 +1,227 @@
+// The wire types of PROTOCOL §3–4 (C#: client/CollabProtocol/Messages/Messages.cs) and the
+// reading of what arrives: MessagePack sends absent optional fields as nil, so null and
+// undefined are treated alike, and every op is checked and canonicalized on the way in.
+
+import { parse, type TextOperation } from "./ot.js";
+
+/** A member's name and color (a CSS color, usually `#rrggbb`). */
+export interface UserInfo {
+  readonly name: string;
+  readonly color: string;
+}
+
+/** One selection range; `anchor` and `head` are positions in the document. */
+export interface SelectionRange {
+  readonly anchor: number;
+  readonly head: number;
+}
+
+export interface JoinRequest {
+  docId: string;
+  clientId: string;
+  sinceVersion?: number;
+  user?: UserInfo;
+}
+
+export interface OpMessage {
+  readonly docId: string;
+  readonly version: number;
+  readonly op: TextOperation;
+  readonly clientId: string;
+  readonly opId: number;
+}
+
+export interface PresenceMessage {
+  readonly docId: string;
+  readonly clientId: string;
+  readonly user: UserInfo | undefined;
+  readonly version: number;
+  /** `null` means the member left; `[]` that it is present without a cursor. */
+  readonly selection: readonly SelectionRange[] | null;
+}
+
+export interface JoinResult {
+  readonly docId: string;
+  readonly version: number;
+  readonly text: string | undefined;
+  readonly ops: readonly OpMessage[] | undefined;
+  readonly readOnly: boolean;
+  readonly redirect: string | undefined;
+  readonly presence: readonly PresenceMessage[];
+}
+
+export interface SubmitRequest {
+  docId: string;
+  baseVersion: number;
+  op: TextOperation;
+  opId: number;
+}
+
+export interface SubmitResult {
+  readonly version: number;
+}
+
+export interface PresenceRequest {
+  docId: string;
+  version: number;
+  selection: SelectionRange[];
+  user?: UserInfo;
+}
+
+export interface ResetMessage {
+  readonly docId: string;
+  readonly reason: string;
+}
+
+/** Names of the hub's methods and messages, as in C# `HubNames`. */
+export const HubNames = {
+  path: "/hubs/collab",
+  join: "Join",
+  submit: "Submit",
+  leave: "Leave",
+  setPresence: "SetPresence",
+  op: "Op",
+  presence: "Presence",
+  reset: "Reset",
+} as const;
+
+/** The error codes of PROTOCOL §5. */
+export type ErrorCode =
+  | "invalid_doc_id"
+  | "invalid_op"
+  | "unknown_version"
+  | "not_joined"
+  | "forbidden"
+  | "unauthorized"
+  | "too_large"
+  | "rate_limited"
+  | "unavailable";
+
+const errorCodes: ReadonlySet<string> = new Set<ErrorCode>([
+  "invalid_doc_id",
+  "invalid_op",
+  "unknown_version",
+  "not_joined",
+  "forbidden",
+  "unauthorized",
+  "too_large",
+  "rate_limited",
+  "unavailable",
+]);
+
+/**
+ * The protocol error code of a failed hub call, or undefined for anything else (such as a lost
+ * connection). The SignalR client prefixes the server's message with its own text; the code
+ * follows the last "HubException: ".
+ */
+export function errorCode(error: unknown): ErrorCode | undefined {
+  const message = error instanceof Error ? error.message : typeof error === "string" ? error : "";
+  const marker = "HubException: ";
+  const start = message.lastIndexOf(marker);
+  const body = start >= 0 ? message.slice(start + marker.length) : message;
+  const colon = body.indexOf(":");
+  const code = colon > 0 ? body.slice(0, colon).trim() : "";
+  return errorCodes.has(code) ? (code as ErrorCode) : undefined;
+}
+
+/** A message from the server that does not have the shape the protocol promises. */
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+}
+
+type Raw = Record<string, unknown>;
+
+function object(value: unknown, what: string): Raw {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new ProtocolError(`${what} is not an object`);
+  }
+  return value as Raw;
+}
+
+function int(value: unknown, what: string): number {
+  // MessagePack may decode a 64-bit integer as a bigint.
+  const n = typeof value === "bigint" ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n)) throw new ProtocolError(`${what} is not an integer`);
+  return n;
+}
+
+function str(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new ProtocolError(`${what} is not a string`);
+  return value;
+}
+
+function optionalStr(value: unknown, what: string): string | undefined {
+  return value === null || value === undefined ? undefined : str(value, what);
+}
+
+function readUser(value: unknown): UserInfo | undefined {
+  if (value === null || value === undefined) return undefined;
+  const o = object(value, "user");
+  const name = optionalStr(o.name, "user.name");
+  const color = optionalStr(o.color, "user.color");
+  return { name: name ?? "", color: color ?? "" };
+}
+
+function readSelection(value: unknown): SelectionRange[] | null {
+  if (value === null || value === undefined) return null;
+  if (!Array.isArray(value)) throw new ProtocolError("selection is not an array");
+  return value.map((r, i) => {
+    const o = object(r, `selection[${i}]`);
+    return { anchor: int(o.anchor, "anchor"), head: int(o.head, "head") };
+  });
+}
+
+/** Reads an `Op` message. */
+export function readOpMessage(value: unknown): OpMessage {
+  const o = object(value, "Op message");
+  const op = parse(o.op);
+  if (typeof op === "string") throw new ProtocolError(`Op message: ${op}`);
+  return {
+    docId: str(o.docId, "docId"),
+    version: int(o.version, "version"),
+    op,
+    clientId: optionalStr(o.clientId, "clientId") ?? "",
+    opId: o.opId === null || o.opId === undefined ? 0 : int(o.opId, "opId"),
+  };
+}
+
+/** Reads a `Presence` message. */
+export function readPresenceMessage(value: unknown): PresenceMessage {
+  const o = object(value, "Presence message");
+  return {
+    docId: str(o.docId, "docId"),
+    clientId: str(o.clientId, "clientId"),
+    user: readUser(o.user),
+    version: int(o.version, "version"),
+    selection: readSelection(o.selection),
+  };
+}
+
+/** Reads a `Reset` message. */
+export function readResetMessage(value: unknown): ResetMessage {
+  const o = object(value, "Reset message");
+  return { docId: str(o.docId, "docId"), reason: optionalStr(o.reason, "reason") ?? "" };
+}
+
+/** Reads the result of `Join`. */
+export function readJoinResult(value: unknown): JoinResult {
+  const o = object(value, "JoinResult");
+  const ops = o.ops === null || o.ops === undefined ? undefined : o.ops;
+  if (ops !== undefined && !Array.isArray(ops)) throw new ProtocolError("JoinResult.ops is not an array");
+  const presence = o.presence === null || o.presence === undefined ? [] : o.presence;
+  if (!Array.isArray(presence)) throw new ProtocolError("JoinResult.presence is not an array");
+  return {
+    docId: optionalStr(o.docId, "docId") ?? "",
+    version: int(o.version ?? 0, "version"),
+    text: optionalStr(o.text, "text"),
+    ops: ops?.map(readOpMessage),
+    readOnly: o.readOnly === true,
+    redirect: optionalStr(o.redirect, "redirect") || undefined,
+    presence: presence.map(readPresenceMessage),
+  };
+}
+
+/** Reads the result of `Submit`. */
+export function readSubmitResult(value: unknown): SubmitResult {
+  return { version: int(object(value, "SubmitResult").version, "version") };
+}

@@ -1,0 +1,218 @@
+// The simulation behind convergence.test.mjs: clients (CollabDocument) against a small
+// in-memory server with the real server's rules, over a simulated network with random delays
+// and dropped connections: ops in flight and buffered, resubmission with the same opId after a
+// reconnect, resume from sinceVersion or from the whole text.
+
+import assert from "node:assert/strict";
+import { mock } from "node:test";
+import { CollabDocument, boundaries, ot, rng } from "./lib.mjs";
+
+export const docId = "sim";
+
+/** The server's rules (PROTOCOL §3–4): dedupe by (clientId, opId), transform from the base, broadcast to the other connections. */
+export class DummyServer {
+  constructor({ maxResumeOps, echo }) {
+    this.text = "";
+    this.history = [];
+    this.committed = new Map();
+    this.members = new Set();
+    this.maxResumeOps = maxResumeOps;
+    this.echo = echo;
+  }
+  get version() {
+    return this.history.length;
+  }
+  join(conn, request) {
+    this.members.add(conn);
+    conn.clientId = request.clientId;
+    const since = request.sinceVersion;
+    const result = { docId, version: this.version, text: null, ops: null, readOnly: false, redirect: null, presence: [] };
+    if (since !== undefined && since <= this.version && this.version - since <= this.maxResumeOps) {
+      result.ops = this.history.slice(since);
+    } else {
+      result.text = this.text;
+    }
+    return result;
+  }
+  submit(conn, request) {
+    if (!this.members.has(conn)) throw new Error(`not_joined: join document '${docId}' before submitting to it`);
+    const key = `${conn.clientId}/${request.opId}`;
+    if (this.committed.has(key)) return { version: this.committed.get(key) };
+    if (request.baseVersion < 0 || request.baseVersion > this.version) throw new Error("unknown_version: bad base");
+    let op = ot.canonicalize(request.op);
+    for (const applied of this.history.slice(request.baseVersion)) op = ot.transform(op, applied.op, true);
+    const problem = ot.validate(this.text, op);
+    if (problem) throw new Error(`invalid_op: ${problem}`);
+    this.text = ot.apply(this.text, op);
+    const message = { docId, version: this.version + 1, op, clientId: conn.clientId, opId: request.opId };
+    this.history.push(message);
+    this.committed.set(key, message.version);
+    for (const member of this.members) if (member !== conn || this.echo) member.deliver("Op", message);
+    return { version: message.version };
+  }
+}
+
+/** A simulated world: one event queue in simulated time, with node's mock timers following it. */
+export class World {
+  constructor(seed, serverOptions) {
+    this.r = rng(seed);
+    this.server = new DummyServer(serverOptions);
+    this.now = 0;
+    this.events = [];
+    this.seq = 0;
+  }
+  at(time, action) {
+    this.events.push({ time, seq: this.seq++, action });
+  }
+  async run(until) {
+    for (;;) {
+      this.events.sort((a, b) => a.time - b.time || a.seq - b.seq);
+      const next = this.events[0];
+      if (!next || next.time > until) break;
+      this.events.shift();
+      mock.timers.tick(next.time - this.now);
+      this.now = next.time;
+      next.action();
+      // Let the promise continuations of this event run before the next one.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    mock.timers.tick(Math.max(0, until - this.now));
+    this.now = Math.max(this.now, until);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** One connection: invocations and messages travel in order each way, with random delays. */
+export class Connection {
+  constructor(world, doc) {
+    this.world = world;
+    this.doc = doc;
+    this.alive = true;
+    this.up = 0;
+    this.down = 0;
+    this.inflight = new Set();
+  }
+  delay() {
+    return 1 + this.world.r.int(30);
+  }
+  /** The server sends `method` to this client. */
+  deliver(method, payload) {
+    if (!this.alive) return;
+    this.down = Math.max(this.down, this.world.now) + this.delay();
+    this.world.at(this.down, () => {
+      if (!this.alive) return;
+      if (method === "Op") this.doc.receiveOp(payload);
+    });
+  }
+  invoke(call) {
+    return new Promise((resolve, reject) => {
+      const entry = { reject, lost: false };
+      this.inflight.add(entry);
+      this.up = Math.max(this.up, this.world.now) + this.delay();
+      this.world.at(this.up, () => {
+        // A request sent before the cut may still reach the server; its answer never comes back.
+        if (entry.lost) return;
+        let outcome;
+        try {
+          outcome = { ok: call() };
+        } catch (error) {
+          outcome = { error };
+        }
+        if (!this.alive) return;
+        this.down = Math.max(this.down, this.world.now) + this.delay();
+        this.world.at(this.down, () => {
+          if (!this.alive) return;
+          this.inflight.delete(entry);
+          if (outcome.error) reject(outcome.error);
+          else resolve(outcome.ok);
+        });
+      });
+    });
+  }
+  join(request) {
+    return this.invoke(() => this.world.server.join(this, structuredClone(request)));
+  }
+  submit(request) {
+    return this.invoke(() => this.world.server.submit(this, structuredClone(request)));
+  }
+  setPresence() {
+    return Promise.resolve();
+  }
+  leave() {
+    return Promise.resolve();
+  }
+  cut() {
+    this.alive = false;
+    this.world.server.members.delete(this);
+    for (const entry of this.inflight) {
+      entry.lost = this.world.r.int(2) === 0;
+      entry.reject(new Error("Invocation canceled due to the underlying connection being closed."));
+    }
+    this.inflight.clear();
+    this.doc.detach();
+  }
+}
+
+/** Runs `clients` clients making `edits` edits each, with cuts; returns the world and the docs. */
+export async function simulate(seed, { clients = 3, edits = 40, maxResumeOps = 1000, echo = false, tokens = true, cutEvery = 150 }) {
+  const world = new World(seed, { maxResumeOps, echo });
+  const r = world.r;
+  const peers = [];
+  let opIds = 0;
+  for (let i = 0; i < clients; i++) {
+    const host = { clientId: `c${i}`, user: () => undefined, nextOpId: () => ++opIds, redirect: () => assert.fail("no redirects here") };
+    const doc = new CollabDocument(docId, host);
+    const peer = { doc, conn: undefined, mirror: "", made: [] };
+    doc.on("change", ({ op }) => {
+      peer.mirror = ot.apply(peer.mirror, op);
+    });
+    const opened = doc.opened();
+    peer.conn = new Connection(world, doc);
+    doc.attach(peer.conn);
+    peers.push(peer);
+    await world.run(world.now + 100);
+    await opened;
+  }
+  const reconnect = (peer) => {
+    peer.conn = new Connection(world, peer.doc);
+    peer.doc.attach(peer.conn);
+  };
+  const edit = (peer, i, n) => {
+    const text = peer.doc.text;
+    if (tokens) {
+      // Unique tokens, inserted between tokens, so each can be counted at the end.
+      const token = `<${i}.${n}>`;
+      const cuts = [0, ...[...text.matchAll(/>/g)].map((m) => m.index + 1)];
+      peer.doc.insert(r.pick(cuts), token);
+      peer.made.push(token);
+    } else if (text.length > 0 && r.int(3) === 0) {
+      const cuts = boundaries(text);
+      const from = r.pick(cuts);
+      const to = r.pick(cuts.filter((c) => c >= from && c <= from + 5));
+      if (to > from) peer.doc.delete(from, to - from);
+    } else {
+      peer.doc.insert(r.pick(boundaries(text)), r.pick(["a", "bc", "é", "😀", "\n", "xyz"]));
+    }
+    peer.mirror = ot.apply(peer.mirror, ot.diff(peer.mirror, peer.doc.text));
+  };
+  for (let i = 0; i < clients; i++) {
+    for (let n = 0; n < edits; n++) {
+      const peer = peers[i];
+      world.at(world.now + r.int(edits * 20), () => edit(peer, i, n));
+    }
+  }
+  const end = world.now + edits * 20 + 50;
+  for (let t = world.now + r.int(cutEvery); t < end; t += 1 + r.int(cutEvery)) {
+    const peer = r.pick(peers);
+    world.at(t, () => {
+      if (!peer.conn.alive) return;
+      peer.conn.cut();
+      world.at(world.now + 1 + r.int(cutEvery), () => reconnect(peer));
+    });
+  }
+  await world.run(end + 10_000);
+  for (const peer of peers) if (!peer.conn.alive) reconnect(peer);
+  await world.run(world.now + 60_000);
+  return { world, peers };
+}
+
