@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Collab;
 using CollabServer.Documents;
 using Microsoft.AspNetCore.SignalR;
@@ -7,8 +8,6 @@ namespace CollabServer.Api;
 /// <summary>The REST endpoints of PROTOCOL §7. Errors are RFC 9457 problem details whose <c>type</c> is the protocol's code.</summary>
 public static class DocumentsApi
 {
-    public sealed record PutBody(string? Text);
-
     public static void MapDocumentsApi(this IEndpointRouteBuilder app)
     {
         var docs = app.MapGroup("/api/docs");
@@ -59,19 +58,20 @@ public static class DocumentsApi
             return ops is null ? NotFound(id) : Results.Ok(ops);
         });
 
-        docs.MapPut("/{id}", async (string id, PutBody? body, DocumentRegistry registry) =>
+        docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry) =>
         {
             if (Invalid(id) is { } bad)
             {
                 return bad;
             }
-            if (body?.Text is null)
+            var text = await ReadTextAsync(request);
+            if (text is null)
             {
-                return Problem(ErrorCodes.InvalidOp, "The body must be { \"text\": \"...\" }.", StatusCodes.Status400BadRequest);
+                return Problem(ErrorCodes.InvalidOp, "The body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text.", StatusCodes.Status400BadRequest);
             }
             try
             {
-                var version = await registry.CallAsync(id, actor => actor.Replace(body.Text));
+                var version = await registry.CallAsync(id, actor => actor.Replace(text));
                 return Results.Ok(new { id, version });
             }
             catch (HubException ex)
@@ -93,6 +93,24 @@ public static class DocumentsApi
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
             return deleted ? Results.NoContent() : NotFound(id);
         });
+    }
+
+    /// <summary>The <c>text</c> of a JSON body, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is what we want).</summary>
+    private static async Task<string?> ReadTextAsync(HttpRequest request)
+    {
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(request.Body);
+            return body.RootElement.ValueKind == JsonValueKind.Object
+                && body.RootElement.TryGetProperty("text", out var text)
+                && text.ValueKind == JsonValueKind.String
+                ? text.GetString()
+                : null;
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     private static IResult? Invalid(string id) =>

@@ -1,0 +1,94 @@
+using Collab.Messages;
+using CollabServer.Documents;
+using CollabServer.Tests.Infrastructure;
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace CollabServer.Tests.Durability;
+
+public sealed class RestartTests
+{
+    [Fact]
+    public async Task ARestartOnTheSameDataDirectoryKeepsTextVersionAndOpIds()
+    {
+        var dataDir = TestHost.NewDataDir();
+        try
+        {
+            var settings = new Dictionary<string, string?> { ["Collab:SnapshotInterval"] = "7" };
+            await using (var first = new TestHost(dataDir, settings))
+            {
+                var c = await first.ConnectAsync();
+                await c.JoinAsync("kept", "writer");
+                for (var i = 0; i < 20; i++)
+                {
+                    await c.SubmitAsync("kept", i, [i % 10 + ""], i + 1);
+                }
+            }
+            await using (var second = new TestHost(dataDir, settings))
+            {
+                Assert.Equal((20, "98765432109876543210"), await second.GetDocAsync("kept"));
+                var c = await second.ConnectAsync();
+                var joined = await c.JoinAsync("kept", "writer", sinceVersion: 15);
+                Assert.Equal([16, 17, 18, 19, 20], joined.Ops!.Select(o => o.Version));
+                // The same (clientId, opId) from before the restart is still recognised.
+                Assert.Equal(3, (await c.SubmitAsync("kept", 2, ["dup"], 3)).Version);
+                Assert.Equal(21, (await c.SubmitAsync("kept", 20, ["new"], 21)).Version);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task AnIdleDocumentShutsDownClosesItsDatabaseAndLoadsAgain()
+    {
+        await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:IdleTimeout"] = "00:00:00.200" });
+        try
+        {
+            var registry = host.GetService<DocumentRegistry>();
+            var c = await host.ConnectAsync();
+            await c.JoinAsync("idle", "c");
+            await c.SubmitAsync("idle", 0, ["still here"], 1);
+            await Task.Delay(600);
+            Assert.Equal(1, registry.ActiveCount); // a member keeps it alive
+            await c.InvokeAsync("Leave", "idle");
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (registry.ActiveCount > 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            Assert.Equal(0, registry.ActiveCount);
+            // Closed means the files can be deleted; the shutdown snapshot made the next load a read.
+            Assert.Equal((1, "still here"), await host.GetDocAsync("idle"));
+        }
+        finally
+        {
+            host.DeleteData();
+        }
+    }
+
+    [Fact]
+    public async Task ACorruptDatabaseFailsToLoadWithoutChangingItAndTheServerKeepsServing()
+    {
+        await using var host = new TestHost();
+        try
+        {
+            var path = Path.Combine(host.DataDir, "docs", "broken.db");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var garbage = new byte[8192];
+            new Random(5).NextBytes(garbage);
+            await File.WriteAllBytesAsync(path, garbage);
+
+            var c = await host.ConnectAsync();
+            await Wire.AssertErrorAsync(Collab.ErrorCodes.Unavailable, () => c.JoinAsync("broken", "c"));
+            Assert.Equal(garbage, await File.ReadAllBytesAsync(path));
+            Assert.Equal(0, host.GetService<DocumentRegistry>().ActiveCount);
+            Assert.Equal(0, (await c.JoinAsync("healthy", "c")).Version);
+        }
+        finally
+        {
+            host.DeleteData();
+        }
+    }
+}
