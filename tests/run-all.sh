@@ -16,7 +16,7 @@ fi
 # One build, then every suite against it. Test projects run one after another: the machine has
 # two cores, and the browser and load tests need them.
 dotnet build CollabServer.sln -nologo -v:q -m:1 || exit 1
-dotnet test CollabServer.sln --no-build -nologo -m:1 -- RunConfiguration.DisableParallelization=false 2>&1 | tee -a "$log"
+dotnet test CollabServer.sln --no-build -nologo -m:1 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 npm run -s test:ts 2>&1 | tee -a "$log"
