@@ -1,16 +1,19 @@
 using System.Text.Json.Serialization;
 using CollabServer;
 using CollabServer.Api;
+using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Hubs;
 using MessagePack;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
+using Prometheus;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddOptions<CollabOptions>().Bind(builder.Configuration.GetSection(CollabOptions.Section));
+builder.Services.AddSingleton<CollabMetrics>();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddProblemDetails();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
@@ -21,6 +24,7 @@ builder.Services
     {
         o.MaximumReceiveMessageSize = maxMessage;
         o.EnableDetailedErrors = false;
+        o.AddFilter<ErrorCountingFilter>();
     })
     .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)
     .AddMessagePackProtocol(o => o.SerializerOptions = MessagePackSerializerOptions.Standard
@@ -40,6 +44,7 @@ app.MapGet("/", () => Results.File(Path.Combine(app.Environment.WebRootPath ?? "
 app.MapGet("/d/{docId}", (string docId) => Results.File(Path.Combine(app.Environment.WebRootPath ?? "wwwroot", "doc.html"), "text/html; charset=utf-8"));
 app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o => o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling);
 app.MapDocumentsApi();
+app.MapMetrics("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
 app.MapGet("/readyz", (DocumentRegistry registry) =>
     Directory.Exists(registry.Options.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));

@@ -321,9 +321,11 @@ public sealed partial class DocumentActor
         {
             snapshot = _workText.ToString();
         }
+        var started = Stopwatch.GetTimestamp();
         try
         {
             EnsureCreated().Commit(ops, _workText.Length, snapshot, _workVersion);
+            _registry.Metrics.Committed(ops.Length, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         catch (Exception ex)
         {
@@ -396,12 +398,18 @@ public sealed partial class DocumentActor
             return;
         }
         var message = new SerializedHubMessage(new InvocationMessage(method, [payload]));
+        var sent = 0;
         foreach (var member in _members.Values)
         {
             if (!string.Equals(member.Connection.ConnectionId, except, StringComparison.Ordinal))
             {
                 member.Connection.Send(message);
+                sent++;
             }
+        }
+        if (method == HubNames.Op)
+        {
+            _registry.Metrics.Delivered(sent);
         }
     }
 

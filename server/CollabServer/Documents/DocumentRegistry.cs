@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Collab.Messages;
+using CollabServer.Diagnostics;
 using CollabServer.Hubs;
 using Microsoft.Extensions.Options;
 
@@ -17,15 +18,19 @@ public sealed class DocumentRegistry : IAsyncDisposable
     private readonly ILogger<DocumentActor> _logger;
     private readonly Timer _sweeper;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics)
     {
         _options = options.Value;
         _logger = logger;
+        Metrics = metrics;
+        metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
         var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
         _sweeper = new Timer(_ => Sweep(), null, period, period);
     }
 
     public CollabOptions Options => _options;
+
+    internal CollabMetrics Metrics { get; }
 
     /// <summary>Number of live actors.</summary>
     public int ActiveCount => _actors.Count;

@@ -40,6 +40,9 @@ public sealed class ClientConnection
 
     public string ConnectionId => _context.ConnectionId;
 
+    /// <summary>Messages waiting to be written.</summary>
+    public int QueuedMessages => _outbox.Reader.Count;
+
     /// <summary>Documents this connection joined, for leaving them when it closes.</summary>
     public HashSet<string> Documents { get; } = [];
 

@@ -1,3 +1,4 @@
+using CollabServer.Diagnostics;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 
@@ -12,11 +13,14 @@ namespace CollabServer.Hubs;
 public sealed class CollabLifetimeManager(
     ILogger<DefaultHubLifetimeManager<CollabHub>> baseLogger,
     ILogger<ClientConnection> logger,
-    IOptions<CollabOptions> options) : DefaultHubLifetimeManager<CollabHub>(baseLogger)
+    IOptions<CollabOptions> options,
+    CollabMetrics metrics) : DefaultHubLifetimeManager<CollabHub>(baseLogger)
 {
     public override Task OnConnectedAsync(HubConnectionContext connection)
     {
-        connection.Items[ClientConnection.ItemKey] = new ClientConnection(connection, options.Value, logger);
+        var client = new ClientConnection(connection, options.Value, logger);
+        connection.Items[ClientConnection.ItemKey] = client;
+        metrics.Connections[connection.ConnectionId] = client;
         return base.OnConnectedAsync(connection);
     }
 
@@ -26,6 +30,7 @@ public sealed class CollabLifetimeManager(
         {
             client.Close();
         }
+        metrics.Connections.TryRemove(connection.ConnectionId, out _);
         return base.OnDisconnectedAsync(connection);
     }
 }
