@@ -8,12 +8,17 @@ using MessagePack;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
-using Prometheus;
+using OpenTelemetry.Metrics;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddOptions<CollabOptions>().Bind(builder.Configuration.GetSection(CollabOptions.Section));
 builder.Services.AddSingleton<CollabMetrics>();
+builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    .AddMeter(CollabMetrics.MeterName)
+    .AddProcessInstrumentation()
+    .AddRuntimeInstrumentation()
+    .AddPrometheusExporter());
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddProblemDetails();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
@@ -33,6 +38,8 @@ builder.Services.AddSingleton<HubLifetimeManager<CollabHub>, CollabLifetimeManag
 
 var app = builder.Build();
 var options = app.Services.GetRequiredService<IOptions<CollabOptions>>().Value;
+// Create the instruments now, so the exporter has them from the first scrape.
+app.Services.GetRequiredService<DocumentRegistry>();
 Directory.CreateDirectory(options.DataDir);
 Log.Started(app.Logger, Path.GetFullPath(options.DataDir), options.Sync);
 
@@ -44,7 +51,7 @@ app.MapGet("/", () => Results.File(Path.Combine(app.Environment.WebRootPath ?? "
 app.MapGet("/d/{docId}", (string docId) => Results.File(Path.Combine(app.Environment.WebRootPath ?? "wwwroot", "doc.html"), "text/html; charset=utf-8"));
 app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o => o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling);
 app.MapDocumentsApi();
-app.MapMetrics("/metrics");
+app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
 app.MapGet("/readyz", (DocumentRegistry registry) =>
     Directory.Exists(registry.Options.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));

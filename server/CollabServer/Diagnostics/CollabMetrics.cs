@@ -5,16 +5,16 @@ using CollabServer.Hubs;
 namespace CollabServer.Diagnostics;
 
 /// <summary>
-/// The server's instruments (System.Diagnostics.Metrics, meter <c>CollabServer</c>), exported at
-/// <c>/metrics</c> in Prometheus text format by prometheus-net as <c>collabserver_*</c> (counters
-/// with <c>_total</c>), next to the process's CPU and memory (<c>process_cpu_seconds_total</c>,
-/// <c>process_working_set_bytes</c>).
+/// The server's instruments (System.Diagnostics.Metrics, meter <c>CollabServer</c>, created through
+/// the host's <see cref="IMeterFactory"/> so each host has its own), exported at <c>/metrics</c>
+/// in Prometheus text format by OpenTelemetry's exporter as <c>collab_*</c>, next to the
+/// process's CPU time and memory (<c>process_cpu_time_seconds_total</c>, <c>process_memory_usage_bytes</c>).
 /// </summary>
 public sealed class CollabMetrics : IDisposable
 {
     public const string MeterName = "CollabServer";
 
-    private readonly Meter _meter = new(MeterName);
+    private readonly Meter _meter;
     private readonly Counter<long> _opsCommitted;
     private readonly Counter<long> _opsDelivered;
     private readonly Histogram<int> _batchSize;
@@ -24,24 +24,25 @@ public sealed class CollabMetrics : IDisposable
     /// <summary>Open connections, for the gauges.</summary>
     public ConcurrentDictionary<string, ClientConnection> Connections { get; } = new();
 
-    public CollabMetrics()
+    public CollabMetrics(IMeterFactory meterFactory)
     {
-        _opsCommitted = _meter.CreateCounter<long>("ops_committed", description: "Ops committed to document logs.");
-        _opsDelivered = _meter.CreateCounter<long>("ops_delivered", description: "Op messages queued to members (one per member per op).");
-        _batchSize = _meter.CreateHistogram<int>("commit_batch_size", description: "Ops per group commit.",
+        _meter = meterFactory.Create(MeterName);
+        _opsCommitted = _meter.CreateCounter<long>("collab.ops_committed", description: "Ops committed to document logs.");
+        _opsDelivered = _meter.CreateCounter<long>("collab.ops_delivered", description: "Op messages queued to members (one per member per op).");
+        _batchSize = _meter.CreateHistogram<int>("collab.commit_batch_size", description: "Ops per group commit.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
-        _commitSeconds = _meter.CreateHistogram<double>("commit_duration_seconds", unit: "s", description: "Time to commit one batch, fsync included.",
+        _commitSeconds = _meter.CreateHistogram<double>("collab.commit_duration", unit: "s", description: "Time to commit one batch, fsync included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
-        _errors = _meter.CreateCounter<long>("errors", description: "Requests answered with an error, by protocol code.");
-        _meter.CreateObservableGauge("connections", () => Connections.Count, description: "Open hub connections.");
-        _meter.CreateObservableGauge("outbox_depth", () => Connections.Values.Sum(c => (long)c.QueuedMessages), description: "Messages waiting in connection outboxes.");
+        _errors = _meter.CreateCounter<long>("collab.errors", description: "Requests answered with an error, by protocol code.");
+        _meter.CreateObservableGauge("collab.connections", () => Connections.Count, description: "Open hub connections.");
+        _meter.CreateObservableGauge("collab.outbox_depth", () => Connections.Values.Sum(c => (long)c.QueuedMessages), description: "Messages waiting in connection outboxes.");
     }
 
     /// <summary>Adds the gauges that read the live documents.</summary>
     public void ObserveDocuments(Func<int> activeDocuments, Func<int> members)
     {
-        _meter.CreateObservableGauge("documents_active", activeDocuments, description: "Document actors alive on this node.");
-        _meter.CreateObservableGauge("members", members, description: "Members joined to live documents.");
+        _meter.CreateObservableGauge("collab.documents_active", activeDocuments, description: "Document actors alive on this node.");
+        _meter.CreateObservableGauge("collab.members", members, description: "Members joined to live documents.");
     }
 
     public void Committed(int ops, double seconds)
