@@ -49,6 +49,13 @@ public sealed class CollabOptions
     /// <summary>Ops a connection may send in a burst above the sustained rate.</summary>
     public double OpsBurst { get; set; } = 2000;
 
+    /// <summary>
+    /// Minimum thread-pool threads. A document's commit blocks its thread in fsync; with many
+    /// documents committing at once the pool must not wait to grow (it adds about one thread a
+    /// second), or every document's latency suffers.
+    /// </summary>
+    public int MinThreads { get; set; } = 64;
+
     /// <summary>Messages queued for one connection; past that it is closed and the client resumes.</summary>
     public int OutboundQueueLimit { get; set; } = 10_000;
 }

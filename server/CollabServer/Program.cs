@@ -38,6 +38,8 @@ builder.Services.AddSingleton<HubLifetimeManager<CollabHub>, CollabLifetimeManag
 
 var app = builder.Build();
 var options = app.Services.GetRequiredService<IOptions<CollabOptions>>().Value;
+ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
+ThreadPool.SetMinThreads(Math.Max(minWorkers, options.MinThreads), minIo);
 // Create the instruments now, so the exporter has them from the first scrape.
 app.Services.GetRequiredService<DocumentRegistry>();
 Directory.CreateDirectory(options.DataDir);

@@ -119,7 +119,9 @@ public sealed class DocumentStore : IDisposable
         }.ToString());
         connection.Open();
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = $"PRAGMA synchronous = {sync.ToString().ToUpperInvariant()}; PRAGMA foreign_keys = OFF;";
+        // A small page cache: a node holds thousands of open documents, and the actor keeps the
+        // text in memory anyway, so the cache only serves the op log's recent pages.
+        pragma.CommandText = $"PRAGMA synchronous = {sync.ToString().ToUpperInvariant()}; PRAGMA cache_size = -256; PRAGMA foreign_keys = OFF;";
         pragma.ExecuteNonQuery();
         return connection;
     }
