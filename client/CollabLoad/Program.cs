@@ -1,0 +1,68 @@
+using CollabLoad;
+using CollabLoad.Workloads;
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (UsageException ex)
+{
+    if (ex.Message.Length > 0)
+    {
+        Console.Error.WriteLine($"CollabLoad: {ex.Message}");
+    }
+    Console.Error.WriteLine(LoadOptions.Usage);
+    return ex.Message.Length > 0 ? 3 : 0;
+}
+
+var result = new RunResult { Workload = options.Workload.ToString().ToLowerInvariant() };
+result.Parameters["sync"] = options.Sync;
+result.Parameters["protocol"] = options.Protocol.ToString();
+result.Parameters["duration_s"] = options.Duration.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+// Cold preparation runs the server in a setup configuration; the measurement restarts it as configured.
+var prepareServer = options.Workload == Workload.Cold && options.Phase != "measure";
+LoadSession? session = null;
+try
+{
+    session = await LoadSession.StartAsync(
+        options,
+        result,
+        prepareServer ? [.. options.ServerArgs, .. ColdWorkload.PrepareArgs] : options.ServerArgs,
+        prepareServer ? ColdWorkload.PrepareSync : options.Sync);
+    result.Parameters["url"] = string.Join(",", session.Urls);
+    result.Parameters["server_pid"] = session.Probe.Pid?.ToString() ?? "unknown";
+    var work = options.Workload switch
+    {
+        Workload.Hot => HotWorkload.RunAsync(session, large: false),
+        Workload.Large => HotWorkload.RunAsync(session, large: true),
+        Workload.Many => ManyWorkload.RunAsync(session),
+        Workload.Idle => IdleWorkload.RunAsync(session),
+        Workload.Cold => ColdWorkload.RunAsync(session),
+        _ => throw new UsageException("unknown workload"),
+    };
+    await work;
+}
+catch (Exception ex) when (ex is not UsageException)
+{
+    // The run itself failed (server gone, a client could not join, ...): a result all the same.
+    result.Errors.Add($"the run failed: {ex.GetType().Name}: {ex.Message}");
+    Console.Error.WriteLine(ex);
+}
+finally
+{
+    if (session is not null)
+    {
+        await session.DisposeAsync();
+    }
+}
+
+result.Judge(options.Expectations);
+result.Print();
+if (options.JsonPath is not null)
+{
+    result.WriteJson(options.JsonPath);
+    Console.WriteLine($"   result written to {options.JsonPath}");
+}
+return result.ExitCode;

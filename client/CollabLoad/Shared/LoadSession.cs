@@ -1,0 +1,230 @@
+using System.Diagnostics;
+
+namespace CollabLoad;
+
+/// <summary>
+/// What one run shares: the options, the target (URLs, or a server the harness runs itself), the
+/// counters, the probe, and the steps every load workload takes: open clients, run for the
+/// warm-up and the measured window with a live line, drain, check convergence, report.
+/// </summary>
+public sealed class LoadSession : IAsyncDisposable
+{
+    private LoadSession(LoadOptions options, RunResult result)
+    {
+        Options = options;
+        Result = result;
+    }
+
+    public LoadOptions Options { get; }
+    public RunResult Result { get; }
+    public RunCounters Counters { get; } = new();
+    public ServerProcess? Server { get; private set; }
+    public List<Uri> Urls { get; } = [];
+    public ServerProbe Probe { get; private set; } = null!;
+
+    public static async Task<LoadSession> StartAsync(LoadOptions options, RunResult result, IEnumerable<string>? serverArgs = null, string? sync = null)
+    {
+        var session = new LoadSession(options, result);
+        if (options.ServerDll is not null)
+        {
+            await session.StartServerAsync(serverArgs ?? options.ServerArgs, sync ?? options.Sync).ConfigureAwait(false);
+        }
+        else
+        {
+            session.Urls.AddRange(options.Urls);
+            session.Probe = new ServerProbe(session.Urls, options.ServerPid);
+        }
+        return session;
+    }
+
+    /// <summary>Starts (or restarts on the same port) the server the harness runs itself.</summary>
+    public async Task StartServerAsync(IEnumerable<string> args, string sync)
+    {
+        var port = Server?.Url.Port ?? 0;
+        if (Server is not null)
+        {
+            throw new InvalidOperationException("stop the server first");
+        }
+        Server = await ServerProcess.StartAsync(Options.ServerDll!, Options.DataDir!, sync, args, port).ConfigureAwait(false);
+        Urls.Clear();
+        Urls.Add(Server.Url);
+        Probe?.Dispose();
+        Probe = new ServerProbe(Urls, Server.Pid);
+        Console.WriteLine($"server pid {Server.Pid} at {Server.Url} (sync {sync}{(args.Any() ? ", " + string.Join(' ', args) : "")}); log {Server.LogPath}");
+    }
+
+    /// <summary>Stops the server the harness runs itself; returns its port for a restart.</summary>
+    public async Task<int> StopServerAsync(bool kill)
+    {
+        var server = Server ?? throw new InvalidOperationException("the harness does not run the server (give --server-dll)");
+        await server.StopAsync(kill).ConfigureAwait(false);
+        await server.DisposeAsync().ConfigureAwait(false);
+        Server = null;
+        return server.Url.Port;
+    }
+
+    public Uri UrlFor(int index) => Urls[index % Urls.Count];
+
+    /// <summary>Server CPU seconds: from /proc when the PID is known, else from its metrics, else null.</summary>
+    public async Task<double?> ServerCpuSecondsAsync()
+    {
+        if (Probe.CpuSeconds() is double cpu)
+        {
+            return cpu;
+        }
+        var metrics = await Probe.MetricsAsync().ConfigureAwait(false);
+        return metrics.TryGetValue("process_cpu_seconds_total", out var fromMetrics) ? fromMetrics : null;
+    }
+
+    /// <summary>Opens <paramref name="clients"/> members on each document, a bounded number at a time; records each open's time.</summary>
+    public async Task<List<DocGroup>> OpenGroupsAsync(IReadOnlyList<(string DocId, int Clients)> documents, LatencyRecorder? openTimes = null, int firstClient = 0, List<DocGroup>? into = null)
+    {
+        var groups = into ?? documents.Select(d => new DocGroup(d.DocId)).ToList();
+        var jobs = new List<(DocGroup Group, int Index)>();
+        for (var d = 0; d < documents.Count; d++)
+        {
+            for (var c = 0; c < documents[d].Clients; c++)
+            {
+                jobs.Add((groups[d], jobs.Count + firstClient));
+            }
+        }
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await Parallel.ForEachAsync(jobs, new ParallelOptions { MaxDegreeOfParallelism = Options.ConnectConcurrency, CancellationToken = timeout.Token }, async (job, ct) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            var client = await SimClient.OpenAsync(UrlFor(job.Index), job.Group.DocId, Options, Counters, ct).ConfigureAwait(false);
+            openTimes?.Record(LatencyRecorder.ToMicros(Stopwatch.GetTimestamp() - started), inWindow: true);
+            lock (job.Group.Members)
+            {
+                job.Group.Members.Add(client);
+            }
+        }).ConfigureAwait(false);
+        return groups;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="drive"/> (the writers) for the warm-up and the measured window, with the
+    /// live line; then drains, checks convergence and fills in the common figures.
+    /// </summary>
+    public async Task RunLoadAsync(List<DocGroup> groups, Func<CancellationToken, Task> drive, double? offeredPerSecond)
+    {
+        var clients = groups.SelectMany(g => g.Members).ToList();
+        var harness = Process.GetCurrentProcess();
+        await using (new LiveReporter(Counters, () => clients.Count(c => c.Document.ConnectionState == Collab.Client.ConnectionState.Connected), Probe, Options.Quiet))
+        {
+            using var stop = new CancellationTokenSource();
+            var driving = Task.Run(() => drive(stop.Token));
+            // Bounded in time whatever happens: the writers are cancelled after the window.
+            await Task.WhenAny(driving, Task.Delay(Options.Warmup)).ConfigureAwait(false);
+            Counters.StartWindow();
+            var cpu0 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            harness.Refresh();
+            var harness0 = harness.TotalProcessorTime;
+            await Task.WhenAny(driving, Task.Delay(Options.Duration)).ConfigureAwait(false);
+            Counters.EndWindow();
+            var cpu1 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            harness.Refresh();
+            var harnessCpu = (harness.TotalProcessorTime - harness0).TotalSeconds;
+            stop.Cancel();
+            await driving.ConfigureAwait(false);
+
+            var window = Counters.WindowLength.TotalSeconds;
+            if (cpu0 is double a && cpu1 is double b)
+            {
+                var delivered = Interlocked.Read(ref Counters.DeliveredInWindow);
+                Result.Add("server_cpu_s", b - a);
+                Result.Add("server_cpu_pct", (b - a) / window * 100);
+                // Every op sent to every other member: the figure the target names.
+                Result.Add("cpu_per_op", delivered == 0 ? double.NaN : (b - a) * 1000 / delivered);
+                var receivers = groups.Count == 0 ? 0 : groups.Average(g => g.Members.Count - 1);
+                Result.Add("cpu_per_message_us", delivered == 0 || receivers == 0 ? double.NaN : (b - a) * 1e6 / (delivered * receivers));
+            }
+            else
+            {
+                Result.Notes.Add("server CPU not measured: give --server-pid (same machine) or a server with /metrics");
+            }
+            Result.Add("harness_cpu_pct", harnessCpu / window * 100);
+
+            // Drain: every op submitted so far reaches every member (or the timeout says it did not).
+            var drain = Stopwatch.StartNew();
+            while (groups.Sum(g => g.Undelivered()) > 0 && drain.Elapsed < Options.DrainTimeout)
+            {
+                await Task.Delay(50).ConfigureAwait(false);
+            }
+            var undelivered = groups.Sum(g => g.Undelivered());
+            if (undelivered > 0)
+            {
+                Result.Errors.Add($"{undelivered} ops had not reached every member {Options.DrainTimeout.TotalSeconds:0} s after the run");
+            }
+        }
+
+        var seconds = Counters.WindowLength.TotalSeconds;
+        Result.Add("window_s", seconds);
+        Result.Add("ops", Counters.DeliveredInWindow / seconds);
+        Result.Add("committed", Counters.CommittedInWindow / seconds);
+        if (offeredPerSecond is double offered)
+        {
+            Result.Add("offered", offered);
+            Result.Add("delivered", Counters.DeliveredInWindow / (offered * seconds) * 100);
+        }
+        else
+        {
+            Result.Add("delivered", Counters.SubmittedInWindow == 0 ? 0 : Counters.DeliveredInWindow * 100.0 / Counters.SubmittedInWindow);
+        }
+        Result.AddLatency("", Counters.Delivery.Total());
+        var commit = Counters.Commit.Total();
+        Result.Add("commit_p50", commit.P50);
+        Result.Add("commit_p99", commit.P99);
+        Result.Add("late", Counters.Late);
+        await CheckAsync(groups).ConfigureAwait(false);
+    }
+
+    /// <summary>The convergence check, the error counts and the server's metrics: the end of every run.</summary>
+    public async Task CheckAsync(List<DocGroup> groups)
+    {
+        var outcome = await ConvergenceCheck.RunAsync(groups, Probe, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        Result.Add("documents", outcome.Documents);
+        Result.Add("clients", outcome.Clients);
+        Result.Add("divergent", outcome.Divergent);
+        Result.Divergences.AddRange(outcome.Problems);
+        Result.Add("errors", Counters.Errors);
+        Result.Add("reconnects", Counters.Reconnects);
+        Result.Add("resyncs", Counters.Resyncs);
+        Result.Errors.AddRange(Counters.ErrorSamples);
+        if (Counters.Errors > Counters.ErrorSamples.Count)
+        {
+            Result.Errors.Add($"... {Counters.Errors - Counters.ErrorSamples.Count} more errors");
+        }
+        Result.ServerMetrics = await Probe.MetricsAsync().ConfigureAwait(false);
+        if (Result.ServerMetrics.Count == 0)
+        {
+            Result.Notes.Add("the server has no /metrics (or no collab* metrics): figures come from the harness and /proc only");
+        }
+    }
+
+    /// <summary>Closes clients a bounded number at a time.</summary>
+    public async Task CloseAsync(IEnumerable<DocGroup> groups)
+    {
+        var clients = groups.SelectMany(g => g.Members).ToList();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = timeout.Token }, async (client, _) =>
+                await client.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("closing clients took over 2 minutes; leaving the rest to the process exit");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Server is not null)
+        {
+            await Server.DisposeAsync().ConfigureAwait(false);
+            Server = null;
+        }
+        Probe?.Dispose();
+    }
+}
