@@ -28,7 +28,7 @@ public sealed class LoadOptions
     public string Sync { get; set; } = "Full";
 
     public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(15);
-    public TimeSpan Warmup { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan Warmup { get; set; } = TimeSpan.FromSeconds(5);
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public int? Clients { get; set; }
@@ -73,7 +73,7 @@ public sealed class LoadOptions
           --history H             cold: ops of history per document [100000]
           --phase all|prepare|measure  cold: prepare documents, measure first text after a restart, or both [all]
           --kill                  cold: stop the server with SIGKILL instead of SIGTERM before measuring
-          --duration T            measured time, e.g. 15s [15s]; --warmup T [2s]
+          --duration T            measured time, e.g. 15s [15s]; --warmup T [5s]
           --max-ops N             stop writing after N ops in all [2000000]
           --doc-prefix P          document id prefix [load-HHMMSS]
           --protocol msgpack|json [msgpack]   --seed N [12345]   --connect-concurrency N [32]

@@ -112,9 +112,9 @@ public sealed class RunResult
         return name switch
         {
             _ when name.Contains("rss", StringComparison.Ordinal) || name.EndsWith("_bytes", StringComparison.Ordinal) => $"{text} B ({value / 1024:0.0} KiB)",
+            _ when name is "ops" or "committed" or "offered" || name.EndsWith("_per_s", StringComparison.Ordinal) => $"{text} /s",
             _ when name.EndsWith("_s", StringComparison.Ordinal) => $"{text} s",
             _ when name.EndsWith("_us", StringComparison.Ordinal) => $"{text} µs",
-            _ when name is "ops" or "committed" or "offered" || name.EndsWith("_per_s", StringComparison.Ordinal) => $"{text} ops/s",
             _ when name is "delivered" || name.EndsWith("_pct", StringComparison.Ordinal) => $"{text} %",
             _ when name.StartsWith('p') || name.Contains("_p", StringComparison.Ordinal) || name.EndsWith("max", StringComparison.Ordinal)
                 || name.EndsWith("mean", StringComparison.Ordinal) || name.EndsWith("_ms", StringComparison.Ordinal) || name == "cpu_per_op" => $"{text} ms",

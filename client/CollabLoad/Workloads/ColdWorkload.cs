@@ -66,6 +66,8 @@ public static class ColdWorkload
             Console.WriteLine($"restarting the server ({(options.Kill ? "SIGKILL" : "SIGTERM")})");
             await session.StopServerAsync(options.Kill).ConfigureAwait(false);
             await session.StartServerAsync(options.ServerArgs, options.Sync).ConfigureAwait(false);
+            result.Parameters["url"] = string.Join(",", session.Urls);
+            result.Parameters["server_pid"] = session.Probe.Pid?.ToString(CultureInfo.InvariantCulture) ?? "unknown";
         }
         if (options.Phase is "all" or "measure")
         {
