@@ -137,6 +137,11 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     for (const link of this.links.values()) for (const doc of link.docs) doc.userChanged();
   }
 
+  /** Tries to reconnect now instead of waiting for the next retry. */
+  reconnectNow(): void {
+    this.onOnline();
+  }
+
   /** @internal */
   nextOpId(): number {
     return ++this.opIds;

@@ -401,6 +401,12 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   private applyRemote(op: TextOperation, origin: ChangeOrigin, clientId: string | undefined): void {
     if (op.length === 0) return;
     this._text = ot.apply(this._text, op);
+    // Our own selection is kept in local positions too: move it with the text (the others
+    // map it themselves, so this is not news to send).
+    this.selection = this.selection?.map((r) => ({
+      anchor: ot.transformPosition(op, r.anchor),
+      head: ot.transformPosition(op, r.head),
+    }));
     this.mapMembers(op, clientId);
     this.emit("change", { op, origin, clientId });
   }

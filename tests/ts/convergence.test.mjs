@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
-import { CollabDocument } from "./lib.mjs";
+import { CollabDocument, ot, rng } from "./lib.mjs";
 import { Connection, World, docId, simulate } from "./sim.mjs";
 
 function checkConverged(seed, { world, peers }, tokens) {
@@ -49,6 +49,61 @@ describe("clients converge with the server", () => {
       }
     });
   }
+
+  test("every member sees the others' cursors where they are, through concurrent edits and drops", async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const world = new World(seed, { maxResumeOps: 1000, echo: false });
+      const r = rng(seed + 1000);
+      const peers = [];
+      let opIds = 0;
+      for (let i = 0; i < 3; i++) {
+        const host = { clientId: `p${i}`, user: () => ({ name: `p${i}`, color: "#000000" }), nextOpId: () => ++opIds, redirect() {} };
+        const doc = new CollabDocument(docId, host);
+        // The cursor as an editor keeps it: after its own inserts, and mapped through everyone else's.
+        const peer = { doc, conn: new Connection(world, doc), cursor: 0 };
+        doc.on("change", ({ op }) => {
+          peer.cursor = ot.transformPosition(op, peer.cursor);
+        });
+        const opened = doc.opened();
+        doc.attach(peer.conn);
+        await world.run(world.now + 100);
+        await opened;
+        peers.push(peer);
+      }
+      for (let n = 0; n < 60; n++) {
+        const peer = r.pick(peers);
+        world.at(world.now + r.int(1200), () => {
+          if (r.int(5) === 0) peer.cursor = r.int(peer.doc.text.length + 1);
+          const text = r.pick(["a", "bc", "def", "\n"]);
+          peer.doc.insert(peer.cursor, text);
+          peer.cursor += text.length;
+          peer.doc.setSelection([{ anchor: peer.cursor, head: peer.cursor }]);
+        });
+      }
+      for (let n = 0; n < 3; n++) {
+        const peer = r.pick(peers);
+        world.at(world.now + r.int(1200), () => {
+          if (!peer.conn.alive) return;
+          peer.conn.cut();
+          world.at(world.now + 50 + r.int(200), () => {
+            peer.conn = new Connection(world, peer.doc);
+            peer.doc.attach(peer.conn);
+          });
+        });
+      }
+      await world.run(world.now + 30_000);
+      for (const viewer of peers) {
+        assert.equal(viewer.doc.text, world.server.text, `seed ${seed}: text`);
+        for (const other of peers) {
+          if (other === viewer) continue;
+          const member = viewer.doc.members.find((m) => m.clientId === other.doc.host.clientId);
+          assert.ok(member, `seed ${seed}: ${viewer.doc.host.clientId} does not see ${other.doc.host.clientId}`);
+          assert.deepEqual(member.selection, [{ anchor: other.cursor, head: other.cursor }], `seed ${seed}: ${viewer.doc.host.clientId} sees ${other.doc.host.clientId}'s cursor`);
+        }
+      }
+      for (const peer of peers) peer.doc.detach();
+    }
+  });
 
   test("the server's tie rule holds through the client: the later op goes left", async () => {
     const world = new World(1, { maxResumeOps: 1000, echo: false });

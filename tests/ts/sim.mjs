@@ -25,14 +25,40 @@ export class DummyServer {
   join(conn, request) {
     this.members.add(conn);
     conn.clientId = request.clientId;
+    conn.presence = { version: this.version, selection: [] };
+    const presence = [...this.members].filter((m) => m !== conn && m.presence).map((m) => this.presenceOf(m));
     const since = request.sinceVersion;
-    const result = { docId, version: this.version, text: null, ops: null, readOnly: false, redirect: null, presence: [] };
+    const result = { docId, version: this.version, text: null, ops: null, readOnly: false, redirect: null, presence };
+    const joined = this.presenceOf(conn);
+    for (const member of this.members) if (member !== conn) member.deliver("Presence", joined);
     if (since !== undefined && since <= this.version && this.version - since <= this.maxResumeOps) {
       result.ops = this.history.slice(since);
     } else {
       result.text = this.text;
     }
     return result;
+  }
+  /** A member's presence, mapped to the current version as the real server does. */
+  presenceOf(conn) {
+    const { version, selection } = conn.presence;
+    const map = (p) => {
+      for (const applied of this.history.slice(version)) p = ot.transformPosition(applied.op, p);
+      return Math.min(p, this.text.length);
+    };
+    const mapped = selection.map((r) => ({ anchor: map(r.anchor), head: map(r.head) }));
+    conn.presence = { version: this.version, selection: mapped };
+    return { docId, clientId: conn.clientId, user: { name: conn.clientId, color: "#000000" }, version: this.version, selection: mapped };
+  }
+  setPresence(conn, request) {
+    if (!this.members.has(conn)) throw new Error("not_joined: join first");
+    if (request.version > this.version) throw new Error("unknown_version: presence from the future");
+    conn.presence = { version: request.version, selection: request.selection };
+    const message = this.presenceOf(conn);
+    for (const member of this.members) if (member !== conn) member.deliver("Presence", message);
+  }
+  leave(conn) {
+    if (!this.members.delete(conn)) return;
+    for (const member of this.members) member.deliver("Presence", { docId, clientId: conn.clientId, user: null, version: this.version, selection: null });
   }
   submit(conn, request) {
     if (!this.members.has(conn)) throw new Error(`not_joined: join document '${docId}' before submitting to it`);
@@ -68,17 +94,25 @@ export class World {
     for (;;) {
       this.events.sort((a, b) => a.time - b.time || a.seq - b.seq);
       const next = this.events[0];
-      if (!next || next.time > until) break;
-      this.events.shift();
-      mock.timers.tick(next.time - this.now);
-      this.now = next.time;
-      next.action();
-      // Let the promise continuations of this event run before the next one.
+      if (next && next.time <= until) {
+        this.events.shift();
+        // Timers due by now fire first; what they schedule counts from now (close enough: the
+        // network delays are random anyway).
+        const elapsed = next.time - this.now;
+        this.now = next.time;
+        mock.timers.tick(elapsed);
+        next.action();
+      } else if (this.now < until) {
+        // Nothing on the network: let time pass for the timers, which may send something.
+        const step = Math.min(10, until - this.now);
+        this.now += step;
+        mock.timers.tick(step);
+      } else {
+        break;
+      }
+      // Let the promise continuations of this step run before the next one.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    mock.timers.tick(Math.max(0, until - this.now));
-    this.now = Math.max(this.now, until);
-    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -102,6 +136,7 @@ export class Connection {
     this.world.at(this.down, () => {
       if (!this.alive) return;
       if (method === "Op") this.doc.receiveOp(payload);
+      else if (method === "Presence") this.doc.receivePresence(payload);
     });
   }
   invoke(call) {
@@ -135,15 +170,15 @@ export class Connection {
   submit(request) {
     return this.invoke(() => this.world.server.submit(this, structuredClone(request)));
   }
-  setPresence() {
-    return Promise.resolve();
+  setPresence(request) {
+    return this.invoke(() => this.world.server.setPresence(this, structuredClone(request)));
   }
   leave() {
     return Promise.resolve();
   }
   cut() {
     this.alive = false;
-    this.world.server.members.delete(this);
+    this.world.server.leave(this);
     for (const entry of this.inflight) {
       entry.lost = this.world.r.int(2) === 0;
       entry.reject(new Error("Invocation canceled due to the underlying connection being closed."));
@@ -212,7 +247,7 @@ export async function simulate(seed, { clients = 3, edits = 40, maxResumeOps = 1
   }
   await world.run(end + 10_000);
   for (const peer of peers) if (!peer.conn.alive) reconnect(peer);
-  await world.run(world.now + 60_000);
+  await world.run(world.now + 30_000);
   return { world, peers };
 }
 

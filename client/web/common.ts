@@ -1,0 +1,174 @@
+// What both pages share: who you are (name and color, remembered in this browser), the dialog
+// that changes it, and small formatting helpers.
+
+import type { UserInfo } from "../ts/index.js";
+
+/** Colors that read well as a caret, a name tag background and a translucent selection. */
+export const palette: readonly { readonly color: string; readonly name: string }[] = [
+  { color: "#e5484d", name: "Red" },
+  { color: "#f76b15", name: "Orange" },
+  { color: "#c2850c", name: "Amber" },
+  { color: "#30a46c", name: "Green" },
+  { color: "#12a594", name: "Teal" },
+  { color: "#0090ff", name: "Blue" },
+  { color: "#6e56cf", name: "Violet" },
+  { color: "#d6409f", name: "Pink" },
+];
+
+const adjectives = ["Brisk", "Calm", "Clever", "Curious", "Gentle", "Keen", "Lucky", "Merry", "Nimble", "Quiet", "Swift", "Witty"];
+const animals = ["Badger", "Crane", "Falcon", "Fox", "Heron", "Lynx", "Marten", "Otter", "Owl", "Panda", "Robin", "Wren"];
+
+const storageKey = "collab.user";
+
+function pick<T>(items: readonly T[]): T {
+  return items[Math.floor(Math.random() * items.length)];
+}
+
+function isUser(value: unknown): value is UserInfo {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.name === "string" && v.name.trim() !== "" && typeof v.color === "string" && /^#[0-9a-f]{6}$/i.test(v.color);
+}
+
+/** This browser's user, made up and remembered on the first visit. */
+export function loadUser(): UserInfo {
+  try {
+    const stored: unknown = JSON.parse(localStorage.getItem(storageKey) ?? "null");
+    if (isUser(stored)) return { name: stored.name.slice(0, 40), color: stored.color };
+  } catch {
+    // Unreadable: make a new one.
+  }
+  const user = { name: `${pick(adjectives)} ${pick(animals)}`, color: pick(palette).color };
+  saveUser(user);
+  return user;
+}
+
+export function saveUser(user: UserInfo): void {
+  try {
+    localStorage.setItem(storageKey, JSON.stringify(user));
+  } catch {
+    // Storage may be disabled; the name then lasts for this page only.
+  }
+}
+
+/** Black or white, whichever reads better on `color`. */
+export function textColorOn(color: string): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+  if (!m) return "#fff";
+  const [r, g, b] = [m[1], m[2], m[3]].map((h) => {
+    const c = parseInt(h, 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return luminance > 0.4 ? "#111" : "#fff";
+}
+
+/** Up to two initials of a name. */
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return "?";
+  const first = [...words[0]][0] ?? "";
+  const second = words.length > 1 ? [...words[words.length - 1]][0] ?? "" : "";
+  return (first + second).toUpperCase();
+}
+
+/** A small round badge with a member's initials in their color. */
+export function avatar(user: UserInfo, label?: string): HTMLElement {
+  const el = document.createElement("span");
+  el.className = "avatar";
+  el.textContent = initials(user.name);
+  el.style.background = user.color;
+  el.style.color = textColorOn(user.color);
+  if (label) el.setAttribute("aria-label", label);
+  else el.setAttribute("aria-hidden", "true");
+  return el;
+}
+
+/** Looks an element up by id, failing loudly if the page lacks it. */
+export function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`The page has no #${id}.`);
+  return el as T;
+}
+
+/** "just now", "5 minutes ago", "3 days ago". */
+export function timeAgo(date: Date, now = new Date()): string {
+  const seconds = Math.round((now.getTime() - date.getTime()) / 1000);
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  if (seconds < 45) return "just now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return rtf.format(-minutes, "minute");
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return rtf.format(-hours, "hour");
+  const days = Math.round(hours / 24);
+  if (days < 30) return rtf.format(-days, "day");
+  return date.toLocaleDateString();
+}
+
+/** "812 characters", "12.4k characters", "1.2M characters". */
+export function formatLength(n: number): string {
+  const unit = n === 1 ? "character" : "characters";
+  if (n < 1000) return `${n} ${unit}`;
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k ${unit}`;
+  return `${(n / 1_000_000).toFixed(1)}M ${unit}`;
+}
+
+/**
+ * Wires the "you" button and its dialog (markup in the page): shows the user, lets them change
+ * name and color, remembers the change and reports it to `onChange`.
+ */
+export function setUpIdentity(onChange: (user: UserInfo) => void): UserInfo {
+  let user = loadUser();
+  const button = byId<HTMLButtonElement>("me-button");
+  const dialog = byId<HTMLDialogElement>("me-dialog");
+  const form = byId<HTMLFormElement>("me-form");
+  const nameInput = byId<HTMLInputElement>("me-name");
+  const swatches = byId<HTMLElement>("me-colors");
+  const cancel = byId<HTMLButtonElement>("me-cancel");
+
+  for (const { color, name } of palette) {
+    const label = document.createElement("label");
+    label.className = "swatch";
+    label.title = name;
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "color";
+    input.value = color;
+    input.setAttribute("aria-label", name);
+    const dot = document.createElement("span");
+    dot.style.background = color;
+    label.append(input, dot);
+    swatches.append(label);
+  }
+
+  const render = () => {
+    button.replaceChildren(avatar(user), Object.assign(document.createElement("span"), { className: "me-name", textContent: user.name }));
+    button.setAttribute("aria-label", `You are ${user.name}. Change your name or color`);
+  };
+  render();
+
+  button.addEventListener("click", () => {
+    nameInput.value = user.name;
+    for (const input of swatches.querySelectorAll<HTMLInputElement>("input")) input.checked = input.value === user.color;
+    dialog.showModal();
+    nameInput.select();
+  });
+  cancel.addEventListener("click", () => dialog.close());
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = nameInput.value.trim().slice(0, 40);
+    if (!name) {
+      nameInput.setCustomValidity("Enter a name others will see.");
+      nameInput.reportValidity();
+      return;
+    }
+    const color = swatches.querySelector<HTMLInputElement>("input:checked")?.value ?? user.color;
+    user = { name, color };
+    saveUser(user);
+    render();
+    dialog.close();
+    onChange(user);
+  });
+  nameInput.addEventListener("input", () => nameInput.setCustomValidity(""));
+  return user;
+}

@@ -1,0 +1,286 @@
+// The editor page, /d/{docId}: a CodeMirror 6 editor on one shared document, with the others'
+// cursors, who is here, your name and color, and the state of the connection.
+
+import "./styles.css";
+import { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import {
+  bracketMatching,
+  defaultHighlightStyle,
+  foldKeymap,
+  indentOnInput,
+  syntaxHighlighting,
+} from "@codemirror/language";
+import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
+import { Compartment, EditorState } from "@codemirror/state";
+import {
+  EditorView,
+  crosshairCursor,
+  drawSelection,
+  dropCursor,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  highlightSpecialChars,
+  keymap,
+  lineNumbers,
+  rectangularSelection,
+} from "@codemirror/view";
+import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "../ts/index.js";
+import { collab } from "./binding.js";
+import { avatar, byId, formatLength, setUpIdentity } from "./common.js";
+import { languageFor } from "./languages.js";
+import { highlightStyle } from "./theme.js";
+
+declare global {
+  interface Window {
+    /** The page's client, document and editor, for debugging and for the browser tests. */
+    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView };
+  }
+}
+
+const docIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+const wrapKey = "collab.wrap";
+
+const statusEl = byId("status");
+const statusText = byId("status-text");
+const retryButton = byId<HTMLButtonElement>("retry");
+const peopleEl = byId<HTMLUListElement>("people");
+const editorEl = byId("editor");
+const bannerEl = byId("banner");
+const cursorEl = byId("cursor-pos");
+const sizeEl = byId("doc-size");
+const savedEl = byId("saved");
+const langEl = byId("lang");
+const wrapButton = byId<HTMLButtonElement>("wrap");
+const copyButton = byId<HTMLButtonElement>("copy-link");
+
+const docId = decodeURIComponent(location.pathname.replace(/^\/d\//, "").replace(/\/$/, ""));
+let me: UserInfo;
+let client: CollabClient | undefined;
+
+function showBanner(message: string, kind: "error" | "info"): void {
+  bannerEl.textContent = message;
+  bannerEl.className = `banner ${kind}`;
+  bannerEl.hidden = false;
+}
+
+function fail(message: string): void {
+  editorEl.setAttribute("aria-busy", "false");
+  editorEl.replaceChildren(
+    Object.assign(document.createElement("div"), { className: "placeholder", textContent: message }),
+  );
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
+/** Connection state and unsent edits, in the header pill and the status bar. */
+function renderStatus(status: ConnectionStatus, pending: number): void {
+  const unsent = pending > 0 ? ` — ${plural(pending, "unsent edit", "unsent edits")}` : "";
+  const text: Record<ConnectionStatus, string> = {
+    connecting: "Connecting…",
+    connected: "Connected",
+    reconnecting: `Reconnecting…${unsent}`,
+    offline: `Offline${unsent}`,
+    closed: "Closed",
+  };
+  statusEl.dataset.state = status;
+  statusText.textContent = text[status];
+  retryButton.hidden = status !== "offline";
+  const connected = status === "connected";
+  savedEl.textContent = pending === 0 ? "All changes saved" : connected ? "Saving…" : plural(pending, "edit not yet sent", "edits not yet sent");
+  savedEl.dataset.pending = String(pending);
+}
+
+/** The other members, each with a button that scrolls to their cursor; you are the button beside the list. */
+let peopleKey: string | undefined;
+
+function renderPeople(members: readonly Member[]): void {
+  const others = [...members].sort((a, b) => a.user.name.localeCompare(b.user.name) || a.clientId.localeCompare(b.clientId));
+  // Presence arrives with every keystroke; rebuild only when who is here changes, so a focused button stays focused.
+  const key = JSON.stringify(others.map((m) => [m.clientId, m.user.name, m.user.color, m.selection.length > 0]));
+  if (key === peopleKey) return;
+  peopleKey = key;
+  const items = others.map((m) => {
+    const user = { name: m.user.name || "Someone", color: m.user.color || "#888888" };
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "person";
+    button.title = m.selection.length > 0 ? `Go to ${user.name}'s cursor` : `${user.name} has no cursor in the text`;
+    button.append(avatar(user), Object.assign(document.createElement("span"), { className: "person-name", textContent: user.name }));
+    button.addEventListener("click", () => jumpTo(m.clientId));
+    li.append(button);
+    return li;
+  });
+  if (items.length === 0) {
+    const li = document.createElement("li");
+    li.className = "alone";
+    li.textContent = "Only you here";
+    items.push(li);
+  }
+  peopleEl.replaceChildren(...items);
+  peopleEl.setAttribute("aria-label", others.length === 0 ? "Only you are here" : `${plural(others.length, "other person", "other people")} here`);
+}
+
+let view: EditorView | undefined;
+
+function jumpTo(clientId: string): void {
+  const member = window.collab?.doc.members.find((m) => m.clientId === clientId);
+  if (!view || !member || member.selection.length === 0) return;
+  const head = Math.min(member.selection[0].head, view.state.doc.length);
+  view.dispatch({ effects: EditorView.scrollIntoView(head, { y: "center" }) });
+}
+
+function renderCursor(state: EditorState): void {
+  const head = state.selection.main.head;
+  const line = state.doc.lineAt(head);
+  cursorEl.textContent = `Ln ${line.number}, Col ${head - line.from + 1}`;
+  sizeEl.textContent = `${plural(state.doc.lines, "line", "lines")}, ${formatLength(state.doc.length)}`;
+}
+
+function setUpCopyLink(): void {
+  copyButton.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      copyButton.textContent = "Link copied";
+    } catch {
+      copyButton.textContent = "Copy failed";
+    }
+    setTimeout(() => (copyButton.textContent = "Copy link"), 1500);
+  });
+}
+
+async function main(): Promise<void> {
+  me = setUpIdentity((user) => {
+    me = user;
+    client?.setUser(user);
+  });
+  byId("doc-title").textContent = docId;
+  document.title = `${docId} · Collab`;
+  setUpCopyLink();
+  renderPeople([]);
+  if (!docIdPattern.test(docId)) {
+    renderStatus("closed", 0);
+    statusText.textContent = "Not opened";
+    fail(`“${docId}” is not a valid document name: use 1 to 128 letters, digits, dots, dashes or underscores, not starting with a dot.`);
+    return;
+  }
+
+  client = new CollabClient({ serverUrl: location.origin, user: me });
+  let pending = 0;
+  let status: ConnectionStatus = client.status;
+  client.on("status", (e) => {
+    status = e.status;
+    renderStatus(status, pending);
+  });
+  retryButton.addEventListener("click", () => client?.reconnectNow());
+  renderStatus(status, 0);
+
+  let doc: CollabDocument;
+  try {
+    doc = await client.open(docId);
+  } catch (error) {
+    fail(`This document could not be opened: ${error instanceof Error ? error.message.replace(/^.*HubException: /, "") : String(error)}`);
+    return;
+  }
+
+  const language = languageFor(docId);
+  const languageSlot = new Compartment();
+  const wrapSlot = new Compartment();
+  const editableSlot = new Compartment();
+  const storedWrap = localStorage.getItem(wrapKey);
+  let wrap = storedWrap === null ? language.wrap : storedWrap === "true";
+
+  const scheduleRender = (() => {
+    let queued = false;
+    return () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        if (view) renderCursor(view.state);
+      });
+    };
+  })();
+
+  editorEl.replaceChildren();
+  editorEl.setAttribute("aria-busy", "false");
+  view = new EditorView({
+    parent: editorEl,
+    state: EditorState.create({
+      doc: doc.text,
+      extensions: [
+        lineNumbers(),
+        highlightActiveLineGutter(),
+        highlightSpecialChars(),
+        history(),
+        drawSelection(),
+        dropCursor(),
+        EditorState.allowMultipleSelections.of(true),
+        indentOnInput(),
+        syntaxHighlighting(highlightStyle),
+        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        bracketMatching(),
+        closeBrackets(),
+        rectangularSelection(),
+        crosshairCursor(),
+        highlightActiveLine(),
+        highlightSelectionMatches(),
+        keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap, indentWithTab]),
+        languageSlot.of([]),
+        wrapSlot.of(wrap ? EditorView.lineWrapping : []),
+        editableSlot.of(EditorState.readOnly.of(doc.readOnly)),
+        EditorView.contentAttributes.of({ "aria-label": `Text of ${docId}`, "aria-describedby": "editor-help" }),
+        EditorView.updateListener.of((update) => {
+          if (update.docChanged || update.selectionSet) scheduleRender();
+        }),
+        collab(doc),
+      ],
+    }),
+  });
+  window.collab = { client, doc, view };
+  renderCursor(view.state);
+  view.focus();
+
+  language.load().then(
+    (ext) => view?.dispatch({ effects: languageSlot.reconfigure(ext) }),
+    () => undefined,
+  );
+  langEl.textContent = language.name;
+
+  const renderWrap = () => {
+    wrapButton.setAttribute("aria-pressed", String(wrap));
+    wrapButton.textContent = wrap ? "Wrap: on" : "Wrap: off";
+  };
+  renderWrap();
+  wrapButton.addEventListener("click", () => {
+    wrap = !wrap;
+    localStorage.setItem(wrapKey, String(wrap));
+    view?.dispatch({ effects: wrapSlot.reconfigure(wrap ? EditorView.lineWrapping : []) });
+    renderWrap();
+  });
+
+  doc.on("pending", (e) => {
+    pending = e.pendingEdits;
+    renderStatus(status, pending);
+  });
+  doc.on("presence", (e) => renderPeople(e.members));
+  doc.on("joined", (e) => {
+    view?.dispatch({ effects: editableSlot.reconfigure(EditorState.readOnly.of(e.readOnly)) });
+    if (e.readOnly) showBanner("You can read this document but not edit it.", "info");
+  });
+  doc.on("error", (e) => {
+    const why = e.code === "forbidden" ? "you may not edit this document" : e.message.replace(/^.*HubException: /, "");
+    showBanner(`Your latest edits could not be saved and were undone: ${why}.`, "error");
+  });
+  renderPeople(doc.members);
+  if (doc.readOnly) showBanner("You can read this document but not edit it.", "info");
+
+  window.addEventListener("beforeunload", (event) => {
+    if (doc.pendingEdits > 0) event.preventDefault();
+  });
+}
+
+void main();

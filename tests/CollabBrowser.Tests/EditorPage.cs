@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Playwright;
+
+namespace CollabBrowser.Tests;
+
+/// <summary>One person's browser tab on <c>/d/{docId}</c>: its own context (own storage, own name and color).</summary>
+public sealed class EditorPage : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private readonly IBrowserContext _context;
+    private readonly List<string> _consoleErrors = [];
+
+    private EditorPage(IBrowserContext context, IPage page, string name)
+    {
+        _context = context;
+        Page = page;
+        Name = name;
+        page.Console += (_, message) =>
+        {
+            if (message.Type is "error")
+            {
+                lock (_consoleErrors)
+                {
+                    _consoleErrors.Add(message.Text);
+                }
+            }
+        };
+        page.PageError += (_, error) =>
+        {
+            lock (_consoleErrors)
+            {
+                _consoleErrors.Add($"uncaught: {error}");
+            }
+        };
+    }
+
+    public IPage Page { get; }
+
+    public string Name { get; }
+
+    /// <summary>Errors the page wrote to its console, and uncaught exceptions.</summary>
+    public IReadOnlyList<string> ConsoleErrors
+    {
+        get
+        {
+            lock (_consoleErrors)
+            {
+                return [.. _consoleErrors];
+            }
+        }
+    }
+
+    /// <summary>Opens a new tab as the user <paramref name="name"/> (remembered in its storage, as the page does) at <paramref name="url"/>.</summary>
+    public static async Task<EditorPage> OpenAsync(IBrowser browser, string url, string name, string color)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = 1280, Height = 760 },
+            DeviceScaleFactor = 1,
+        });
+        var user = JsonSerializer.Serialize(new { name, color });
+        // Only on the first visit: a name changed in the page must survive a reload, as it does for a person.
+        await context.AddInitScriptAsync($"if (!localStorage.getItem('collab.user')) localStorage.setItem('collab.user', {JsonSerializer.Serialize(user)});");
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
+        var editor = new EditorPage(context, page, name);
+        await page.GotoAsync(url);
+        return editor;
+    }
+
+    /// <summary>Opens the editor on <paramref name="docId"/> and waits until it shows the document.</summary>
+    public static async Task<EditorPage> OpenDocumentAsync(IBrowser browser, string baseUrl, string docId, string name, string color)
+    {
+        var editor = await OpenAsync(browser, $"{baseUrl}/d/{docId}", name, color);
+        await editor.Page.WaitForFunctionAsync("() => window.collab && window.collab.view && window.collab.client.status === 'connected'");
+        return editor;
+    }
+
+    /// <summary>The editor's text.</summary>
+    public Task<string> TextAsync() => Page.EvaluateAsync<string>("() => window.collab.view.state.doc.toString()");
+
+    /// <summary>Local edits not yet confirmed by the server.</summary>
+    public Task<int> PendingEditsAsync() => Page.EvaluateAsync<int>("() => window.collab.doc.pendingEdits");
+
+    /// <summary>The connection state shown in the header.</summary>
+    public Task<string> StatusAsync() => Page.Locator("#status-text").InnerTextAsync();
+
+    /// <summary>Puts the cursor at <paramref name="position"/> and focuses the editor.</summary>
+    public Task SetCursorAsync(int position) =>
+        Page.EvaluateAsync("p => { const v = window.collab.view; v.focus(); v.dispatch({ selection: { anchor: p } }); }", position);
+
+    /// <summary>Types like a person: one key at a time.</summary>
+    public Task TypeAsync(string text, int delayMs = 10) => Page.Keyboard.TypeAsync(text, new KeyboardTypeOptions { Delay = delayMs });
+
+    /// <summary>Waits until every local edit is confirmed and the page shows it.</summary>
+    public async Task WaitSynchronizedAsync()
+    {
+        await Page.WaitForFunctionAsync("() => window.collab.doc.synchronized && window.collab.client.status === 'connected'");
+        await Expect.EventuallyAsync(async () => await Page.Locator("#saved").InnerTextAsync() == "All changes saved", $"{Name}'s page says all changes are saved");
+    }
+
+    public async ValueTask DisposeAsync() => await _context.CloseAsync();
+}
+
+/// <summary>Waiting for a condition with a deadline, failing with what was last seen.</summary>
+public static class Expect
+{
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        var limit = timeout ?? EditorPage.Timeout;
+        while (true)
+        {
+            if (await condition())
+            {
+                return;
+            }
+            if (deadline.Elapsed > limit)
+            {
+                Assert.Fail($"Timed out after {limit.TotalSeconds:0} s waiting until {what}.");
+            }
+            await Task.Delay(25);
+        }
+    }
+
+    /// <summary>Whether the characters of <paramref name="part"/> appear in <paramref name="text"/> in order (others may sit between them).</summary>
+    public static bool IsSubsequence(string part, string text)
+    {
+        var i = 0;
+        foreach (var ch in text)
+        {
+            if (i < part.Length && part[i] == ch)
+            {
+                i++;
+            }
+        }
+        return i == part.Length;
+    }
+
+    /// <summary>How many times <paramref name="part"/> occurs in <paramref name="text"/>.</summary>
+    public static int Count(string text, string part)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>The first 200 characters, for failure messages.</summary>
+    public static string Show(string text) => text.Length <= 200 ? JsonSerializer.Serialize(text) : JsonSerializer.Serialize(text[..200]) + $"… ({text.Length} chars)";
+}
