@@ -41,10 +41,13 @@ public sealed partial class CollabDocument
     // Server ops received while not joined; applied (or dropped as duplicates) after the join.
     private List<OpMessage> _held = [];
 
-    // Whether the in-flight op was handed to the current connection and its result is awaited.
+    // Whether the in-flight op was handed to the current connection (so it is not sent again).
     private bool _inflightSent;
-    // Tells a stale send's failure from the current one's.
+    // Numbers each Submit call, to tell a stale call's outcome from the current one's.
     private long _sendGeneration;
+    // The Submit call on the current connection whose outcome is still unknown, or 0. A join
+    // waits for it: its result says whether the op is in the text the join brings back.
+    private long _outstandingSubmit;
     private bool _resendScheduled;
     private int _resendAttempt;
 
@@ -120,8 +123,10 @@ public sealed partial class CollabDocument
                 return;
             }
             _phase = JoinPhase.Joining;
-            // Its result, if it ever comes, fails; the resume sends the op again with the same id.
+            // Its outcome, if it ever comes, is a failure; the resume learns whether the op was
+            // committed from the ops it brings, and otherwise sends it again with the same id.
             _inflightSent = false;
+            _outstandingSubmit = 0;
             UpdateStateLocked();
         }
         Flush();
@@ -160,13 +165,21 @@ public sealed partial class CollabDocument
 
     private bool TakeJoinStartLocked()
     {
-        if (_pendingJoin == JoinKind.None || _joinLoopRunning || _disposed || _transport.State != ConnectionState.Connected)
+        if (_joinLoopRunning || !CanJoinLocked())
         {
             return false;
         }
         _joinLoopRunning = true;
         return true;
     }
+
+    /// <summary>
+    /// Whether a join is due and can be sent now. A Submit still awaiting its result on this
+    /// connection is let finish first: its result says whether the op is in the text the join
+    /// brings back, which keeps a reset from applying the op twice.
+    /// </summary>
+    private bool CanJoinLocked() =>
+        _pendingJoin != JoinKind.None && !_disposed && _transport.State == ConnectionState.Connected && _outstandingSubmit == 0;
 
     /// <summary>Joins until no join is pending; one loop per document at a time.</summary>
     private async Task RunJoinLoopAsync()
@@ -178,9 +191,9 @@ public sealed partial class CollabDocument
             JoinRequest request;
             lock (_gate)
             {
-                if (_disposed || _pendingJoin == JoinKind.None || _transport.State != ConnectionState.Connected)
+                if (!CanJoinLocked())
                 {
-                    // Without a connection, OnConnectionRestored starts the loop again.
+                    // Started again by Flush: after OnConnectionRestored, or when the awaited Submit completes.
                     _joinLoopRunning = false;
                     return;
                 }
@@ -241,7 +254,7 @@ public sealed partial class CollabDocument
                 }
                 try
                 {
-                    await Task.Delay(Backoff.Delay(attempt++, _minRetryDelay, _maxRetryDelay), _disposeCts.Token).ConfigureAwait(false);
+                    await _delay(Backoff.Delay(attempt++, _minRetryDelay, _maxRetryDelay), _disposeCts.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -293,10 +306,11 @@ public sealed partial class CollabDocument
             return null;
         }
         _inflightSent = true;
+        _outstandingSubmit = ++_sendGeneration;
         // The in-flight op is kept rebased onto _serverText, so its base is always _version; a
         // resend after a resume carries the same op id, and the server deduplicates it.
         var request = new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = _inflight, OpId = _inflightOpId };
-        return new PendingSubmit(_transport, request, ++_sendGeneration);
+        return new PendingSubmit(_transport, request, _outstandingSubmit);
     }
 
     private async Task SendSubmitAsync(PendingSubmit submit)
@@ -306,6 +320,7 @@ public sealed partial class CollabDocument
             var result = await submit.Transport.SubmitAsync(submit.Request, _disposeCts.Token).ConfigureAwait(false);
             lock (_gate)
             {
+                EndSubmitLocked(submit);
                 OnSubmittedLocked(submit, result.Version);
             }
         }
@@ -313,6 +328,7 @@ public sealed partial class CollabDocument
         {
             lock (_gate)
             {
+                EndSubmitLocked(submit);
                 OnSubmitRejectedLocked(submit, ex);
             }
         }
@@ -322,6 +338,7 @@ public sealed partial class CollabDocument
             Log.SubmitFailed(_logger, DocId, submit.Request.OpId, ex);
             lock (_gate)
             {
+                EndSubmitLocked(submit);
                 if (IsCurrentLocked(submit))
                 {
                     _inflightSent = false;
@@ -334,6 +351,14 @@ public sealed partial class CollabDocument
             }
         }
         Flush();
+    }
+
+    private void EndSubmitLocked(PendingSubmit submit)
+    {
+        if (_outstandingSubmit == submit.Generation)
+        {
+            _outstandingSubmit = 0;
+        }
     }
 
     private bool IsCurrentLocked(PendingSubmit submit) =>
@@ -400,7 +425,7 @@ public sealed partial class CollabDocument
     {
         try
         {
-            await Task.Delay(delay, _disposeCts.Token).ConfigureAwait(false);
+            await _delay(delay, _disposeCts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -34,10 +34,7 @@ public sealed partial class CollabDocument
         switch (_syncState)
         {
             case ClientSyncState.Synchronized:
-                _inflight = op;
-                _inflightOpId = _nextOpId();
-                _inflightSent = false;
-                _syncState = ClientSyncState.AwaitingConfirm;
+                StartInflightLocked(op);
                 break;
             case ClientSyncState.AwaitingConfirm:
                 _buffer = op;
@@ -47,6 +44,28 @@ public sealed partial class CollabDocument
                 _buffer = TextOperation.Compose(_buffer!, op);
                 break;
         }
+    }
+
+    /// <summary>Makes <paramref name="op"/> the in-flight op: a new op, so a new op id; TakeSubmitLocked sends it.</summary>
+    private void StartInflightLocked(TextOperation op)
+    {
+        _inflight = op;
+        _inflightOpId = _nextOpId();
+        _inflightSent = false;
+        _inflightAck = null;
+        _resendAttempt = 0;
+        _syncState = _buffer is null ? ClientSyncState.AwaitingConfirm : ClientSyncState.AwaitingWithBuffer;
+    }
+
+    /// <summary>Nothing in flight, nothing buffered: Synchronized.</summary>
+    private void ClearPendingLocked()
+    {
+        _inflight = null;
+        _buffer = null;
+        _inflightSent = false;
+        _inflightAck = null;
+        _syncState = ClientSyncState.Synchronized;
+        CompleteSyncWaitersLocked();
     }
 
     /// <summary>Takes a server op into the ordered path: duplicates are dropped, early ones wait.</summary>
@@ -94,22 +113,16 @@ public sealed partial class CollabDocument
     {
         _serverText = _inflight!.Apply(_serverText);
         _version++;
-        _inflightAck = null;
-        _inflightSent = false;
-        _resendAttempt = 0;
-        if (_buffer is null)
+        var buffer = _buffer;
+        if (buffer is null)
         {
-            _inflight = null;
-            _syncState = ClientSyncState.Synchronized;
-            CompleteSyncWaitersLocked();
+            ClearPendingLocked();
         }
         else
         {
-            // A new op: a new id. It is sent with baseVersion = _version by TakeSubmitLocked.
-            _inflight = _buffer;
+            // Sent with baseVersion = _version by TakeSubmitLocked.
             _buffer = null;
-            _inflightOpId = _nextOpId();
-            _syncState = ClientSyncState.AwaitingConfirm;
+            StartInflightLocked(buffer);
         }
     }
 
@@ -199,19 +212,18 @@ public sealed partial class CollabDocument
         }
         _serverText = Rope.FromString(text);
         _version = version;
-        // Early ops and acks were numbered against the old history, which may not be this one.
+        // Early ops were numbered against the old history, which may not be this one.
         _early.Clear();
-        _inflightAck = null;
         var pending = PendingLocked();
-        _buffer = null;
-        _inflight = null;
-        _syncState = ClientSyncState.Synchronized;
         if (pending is null)
         {
-            CompleteSyncWaitersLocked();
-            return;
+            ClearPendingLocked();
         }
-        ApplyLocalLocked(pending);
+        else
+        {
+            _buffer = null;
+            StartInflightLocked(pending);
+        }
     }
 
     /// <summary>Drops every unconfirmed local edit and puts the local text back to the server's.</summary>
@@ -225,11 +237,7 @@ public sealed partial class CollabDocument
         var undo = pending.Invert(_serverText);
         _text = _serverText;
         _textCache = null;
-        _inflight = null;
-        _buffer = null;
-        _inflightAck = null;
-        _syncState = ClientSyncState.Synchronized;
-        CompleteSyncWaitersLocked();
+        ClearPendingLocked();
         if (!undo.IsNoop)
         {
             Enqueue(new DocumentChangedEventArgs(undo, isLocal: false, clientId: null));
@@ -266,9 +274,10 @@ public sealed partial class CollabDocument
         {
             _draining = false;
         }
-        if (_pendingJoin != JoinKind.None)
+        if (_pendingJoin != JoinKind.None || _transport.State != ConnectionState.Connected)
         {
-            // Another join was asked for meanwhile (a reconnect, a reset): stay out of Joined until it is done.
+            // Another join was asked for meanwhile (a reconnect, a reset), or the connection that
+            // answered is gone already: stay out of Joined until the next join is done.
             return;
         }
         _phase = JoinPhase.Joined;

@@ -32,6 +32,8 @@ public sealed partial class CollabDocument : IAsyncDisposable
     private readonly TimeSpan _minRetryDelay;
     private readonly TimeSpan _maxRetryDelay;
     private readonly Action<CollabDocument>? _onDisposed;
+    // Retry waits; tests substitute a deterministic clock.
+    private readonly Func<TimeSpan, CancellationToken, Task> _delay;
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly Queue<Action> _events = new();
 
@@ -54,7 +56,8 @@ public sealed partial class CollabDocument : IAsyncDisposable
         ILogger logger,
         TimeSpan minRetryDelay,
         TimeSpan maxRetryDelay,
-        Action<CollabDocument>? onDisposed = null)
+        Action<CollabDocument>? onDisposed = null,
+        Func<TimeSpan, CancellationToken, Task>? delay = null)
     {
         DocId = docId;
         _clientId = clientId;
@@ -65,6 +68,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         _minRetryDelay = minRetryDelay;
         _maxRetryDelay = maxRetryDelay;
         _onDisposed = onDisposed;
+        _delay = delay ?? Task.Delay;
         // The initial join (JoinInitialAsync) owns the join loop until it has a result.
         _joinLoopRunning = true;
     }
@@ -174,6 +178,32 @@ public sealed partial class CollabDocument : IAsyncDisposable
             lock (_gate)
             {
                 return _presence;
+            }
+        }
+    }
+
+    /// <summary>The server's text at <see cref="Version"/>, without pending local edits.</summary>
+    internal Rope ServerText
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _serverText;
+            }
+        }
+    }
+
+    /// <summary>The internal state in one line, for test failure messages.</summary>
+    internal string DebugState
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return $"version={_version} state={_syncState} opId={_inflightOpId} sent={_inflightSent} ack={_inflightAck} outstanding={_outstandingSubmit} buffer={_buffer is not null} "
+                    + $"phase={_phase} pendingJoin={_pendingJoin} joinLoop={_joinLoopRunning} failed={_failed} resend={_resendScheduled} "
+                    + $"early=[{string.Join(",", _early.Keys)}] held={_held.Count} transport={_transport.State}";
             }
         }
     }

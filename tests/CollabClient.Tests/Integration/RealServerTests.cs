@@ -1,0 +1,255 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Collab.Messages;
+
+namespace Collab.Client.Tests.Integration;
+
+/// <summary>Real clients against the real server (in-memory transport, real SQLite files).</summary>
+public sealed partial class RealServerTests
+{
+    private static readonly TimeSpan Timeout = ServerHost.Timeout;
+
+    [Theory]
+    [InlineData(CollabProtocol.MessagePack, 101)]
+    [InlineData(CollabProtocol.Json, 202)]
+    public async Task TenClientsEditingAtOnceConvergeWithEachOtherAndTheServer(CollabProtocol protocol, int seed)
+    {
+        await using var host = new ServerHost();
+        const string docId = "ten-clients";
+        var clients = Enumerable.Range(0, 10).Select(_ => host.CreateClient(protocol)).ToList();
+        var docs = await Task.WhenAll(clients.Select(c => c.OpenAsync(docId))).WaitAsync(Timeout);
+
+        var editors = docs.Select((doc, i) => Task.Run(async () =>
+        {
+            var rng = new Random(seed * 100 + i);
+            for (var n = 0; n < 60; n++)
+            {
+                RandomEdit(doc, rng);
+                if (rng.Next(4) == 0)
+                {
+                    await Task.Delay(rng.Next(1, 4));
+                }
+            }
+        }));
+        await Task.WhenAll(editors).WaitAsync(Timeout);
+        await Task.WhenAll(docs.Select(d => d.WhenSynchronizedAsync())).WaitAsync(Timeout);
+
+        var (version, text) = await host.GetDocAsync(docId);
+        Assert.True(version > 10, $"only {version} ops were committed");
+        await ServerHost.EventuallyAsync(() => docs.All(d => d.Version == version), $"every client reached version {version}");
+        foreach (var doc in docs)
+        {
+            Assert.Equal(text, doc.Text);
+            Assert.False(doc.HasUnconfirmedChanges);
+        }
+        Assert.Empty(host.Errors.Entries);
+    }
+
+    [Theory]
+    [InlineData(CollabProtocol.MessagePack, 7)]
+    [InlineData(CollabProtocol.Json, 8)]
+    public async Task ClientWhoseConnectionIsKilledMidEditResumesAndEveryEditLandsOnce(CollabProtocol protocol, int seed)
+    {
+        await using var host = new ServerHost();
+        const string docId = "killed";
+        var killer = new SocketKiller();
+        var victim = host.CreateClient(protocol, killer);
+        var others = Enumerable.Range(0, 2).Select(_ => host.CreateClient(protocol)).ToList();
+        var victimDoc = await victim.OpenAsync(docId).WaitAsync(Timeout);
+        var otherDocs = await Task.WhenAll(others.Select(c => c.OpenAsync(docId))).WaitAsync(Timeout);
+        var states = new List<ConnectionState>();
+        victimDoc.ConnectionStateChanged += (_, e) =>
+        {
+            lock (states)
+            {
+                states.Add(e.Current);
+            }
+        };
+
+        var tokens = new System.Collections.Concurrent.ConcurrentBag<string>();
+        async Task WriteTokens(CollabDocument doc, string name, int count, int writerSeed)
+        {
+            var rng = new Random(writerSeed);
+            for (var i = 0; i < count; i++)
+            {
+                var token = $"<{name}.{i}>";
+                InsertAtRandomBoundary(doc, token, rng);
+                tokens.Add(token);
+                await Task.Delay(rng.Next(1, 6));
+            }
+        }
+
+        var victimWriter = Task.Run(() => WriteTokens(victimDoc, "victim", 150, seed));
+        var otherWriters = otherDocs.Select((d, i) => Task.Run(() => WriteTokens(d, $"other{i}", 60, seed * 10 + i))).ToList();
+        var killRng = new Random(seed);
+        var kills = 0;
+        while (!victimWriter.IsCompleted)
+        {
+            await Task.Delay(killRng.Next(30, 120));
+            // Kill only a live connection, so that each kill interrupts real traffic.
+            if (victimDoc.ConnectionState == ConnectionState.Connected && killer.KillAll() > 0)
+            {
+                kills++;
+            }
+        }
+        await victimWriter.WaitAsync(Timeout);
+        await Task.WhenAll(otherWriters).WaitAsync(Timeout);
+        Assert.True(kills >= 3, $"the connection was killed only {kills} times");
+
+        var all = otherDocs.Prepend(victimDoc).ToList();
+        await Task.WhenAll(all.Select(d => d.WhenSynchronizedAsync())).WaitAsync(Timeout);
+        var (version, text) = await host.GetDocAsync(docId);
+        await ServerHost.EventuallyAsync(() => all.All(d => d.Version == version), $"every client reached version {version}");
+        foreach (var doc in all)
+        {
+            Assert.Equal(text, doc.Text);
+        }
+        var found = TokenPattern().Matches(text).Select(m => m.Value).ToList();
+        Assert.Equal(text, string.Concat(found));
+        Assert.Equal(tokens.Order(StringComparer.Ordinal), found.Order(StringComparer.Ordinal));
+        lock (states)
+        {
+            Assert.Contains(ConnectionState.Reconnecting, states);
+            Assert.Equal(ConnectionState.Connected, states[^1]);
+        }
+        Assert.Empty(host.Errors.Entries);
+    }
+
+    [Fact]
+    public async Task DeletedDocumentResetsMembersWhoRejoinAndKeepEditing()
+    {
+        await using var host = new ServerHost();
+        const string docId = "reset-me";
+        var a = await host.CreateClient(CollabProtocol.MessagePack).OpenAsync(docId).WaitAsync(Timeout);
+        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(Timeout);
+        a.Insert(0, "old text");
+        await a.WhenSynchronizedAsync().WaitAsync(Timeout);
+        await ServerHost.EventuallyAsync(() => b.Text == "old text", "b saw the text");
+
+        var resetA = new TaskCompletionSource<ResetMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var resetB = new TaskCompletionSource<ResetMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.Reset += (_, r) => resetA.TrySetResult(r);
+        b.Reset += (_, r) => resetB.TrySetResult(r);
+        var response = await host.Http.DeleteAsync($"/api/docs/{docId}").WaitAsync(Timeout);
+        Assert.True(response.IsSuccessStatusCode, $"DELETE answered {(int)response.StatusCode}");
+        Assert.Equal(docId, (await resetA.Task.WaitAsync(Timeout)).DocId);
+        await resetB.Task.WaitAsync(Timeout);
+
+        await ServerHost.EventuallyAsync(() => a.ConnectionState == ConnectionState.Connected && b.ConnectionState == ConnectionState.Connected, "both rejoined");
+        Assert.Equal("", a.Text);
+        Assert.Equal("", b.Text);
+        a.Insert(0, "new");
+        await a.WhenSynchronizedAsync().WaitAsync(Timeout);
+        await ServerHost.EventuallyAsync(() => b.Text == "new", "b saw the new text");
+        Assert.Equal((1, "new"), await host.GetDocAsync(docId));
+    }
+
+    [Fact]
+    public async Task SelectionReachesOtherMembersAndLeavingRemovesIt()
+    {
+        await using var host = new ServerHost();
+        const string docId = "presence";
+        var aClient = host.CreateClient(CollabProtocol.MessagePack);
+        var a = await aClient.OpenAsync(docId).WaitAsync(Timeout);
+        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(Timeout);
+        a.Insert(0, "hello");
+        await a.SetSelectionAsync([new SelectionRange { Anchor = 1, Head = 4 }]).WaitAsync(Timeout);
+        await ServerHost.EventuallyAsync(
+            () => b.Presence.TryGetValue(aClient.ClientId, out var p) && p.Selection is [{ Anchor: 1, Head: 4 }],
+            "b saw a's selection");
+
+        await a.DisposeAsync().AsTask().WaitAsync(Timeout);
+        await ServerHost.EventuallyAsync(() => !b.Presence.ContainsKey(aClient.ClientId), "a left b's presence");
+    }
+
+    [Fact]
+    public async Task OpenAsyncReportsBadIdsAndUnreachableServers()
+    {
+        await using var host = new ServerHost();
+        var client = host.CreateClient(CollabProtocol.MessagePack);
+        await Assert.ThrowsAsync<ArgumentException>(() => client.OpenAsync(".hidden")).WaitAsync(Timeout);
+        var doc = await client.OpenAsync("twice").WaitAsync(Timeout);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.OpenAsync("twice")).WaitAsync(Timeout);
+        Assert.Equal(ConnectionState.Connected, client.ConnectionState);
+        Assert.Equal(ConnectionState.Connected, doc.ConnectionState);
+
+        await using var nowhere = new CollabClient(new CollabClientOptions { ServerUrl = new Uri("http://127.0.0.1:1") });
+        var error = await Assert.ThrowsAsync<CollabException>(() => nowhere.OpenAsync("doc")).WaitAsync(Timeout);
+        Assert.Equal(ErrorCodes.Unavailable, error.Code);
+    }
+
+    [GeneratedRegex("<[^<>]*>")]
+    private static partial Regex TokenPattern();
+
+    /// <summary>
+    /// Inserts at a token boundary of the current text. Remote ops land between reading the
+    /// text and inserting, so a stale position is retried on the fresh text.
+    /// </summary>
+    private static void InsertAtRandomBoundary(CollabDocument doc, string token, Random rng)
+    {
+        while (true)
+        {
+            var text = doc.TextRope;
+            var boundaries = new List<int> { 0 };
+            var s = text.ToString();
+            for (var i = 0; i < s.Length; i++)
+            {
+                if (s[i] == '>')
+                {
+                    boundaries.Add(i + 1);
+                }
+            }
+            var position = boundaries[rng.Next(boundaries.Count)];
+            if (TryEditAgainst(doc, text, () => doc.Insert(position, token)))
+            {
+                return;
+            }
+        }
+    }
+
+    private static void RandomEdit(CollabDocument doc, Random rng)
+    {
+        while (true)
+        {
+            var text = doc.TextRope;
+            var length = text.Length;
+            var position = rng.Next(length + 1);
+            var roll = rng.Next(10);
+            var span = Math.Min(length - position, rng.Next(1, 5));
+            Action edit = roll < 6 || span == 0
+                ? () => doc.Insert(position, RandomText(rng))
+                : roll < 9
+                    ? () => doc.Delete(position, span)
+                    : () => doc.Replace(position, span, RandomText(rng));
+            if (TryEditAgainst(doc, text, edit))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Makes the edit if the text is still the one it was computed on; false to retry.</summary>
+    private static bool TryEditAgainst(CollabDocument doc, Ot.Rope expected, Action edit)
+    {
+        try
+        {
+            edit();
+            return true;
+        }
+        catch (ArgumentException) when (!ReferenceEquals(doc.TextRope, expected))
+        {
+            // A remote op changed the text under us; only then is the exception expected.
+            return false;
+        }
+    }
+
+    private static string RandomText(Random rng)
+    {
+        var sb = new StringBuilder();
+        for (var i = rng.Next(1, 4); i > 0; i--)
+        {
+            sb.Append((char)('a' + rng.Next(26)));
+        }
+        return sb.ToString();
+    }
+}
