@@ -18,7 +18,13 @@ catch (UsageException ex)
 
 var result = new RunResult { Workload = options.Workload.ToString().ToLowerInvariant() };
 result.Parameters["sync"] = options.Sync;
+if (options.ServerDll is not null)
+{
+    result.Parameters["server_dll"] = Path.GetFullPath(options.ServerDll);
+}
 result.Parameters["protocol"] = options.Protocol.ToString();
+result.Parameters["loadavg_start"] = LoadAverage();
+result.Parameters["cpu_pressure_start"] = CpuPressure();
 result.Parameters["duration_s"] = options.Duration.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
 // Cold preparation runs the server in a setup configuration; the measurement restarts it as configured.
@@ -58,6 +64,8 @@ finally
     }
 }
 
+result.Parameters["loadavg_end"] = LoadAverage();
+result.Parameters["cpu_pressure_end"] = CpuPressure();
 result.Judge(options.Expectations);
 result.Print();
 if (options.JsonPath is not null)
@@ -66,3 +74,13 @@ if (options.JsonPath is not null)
     Console.WriteLine($"   result written to {options.JsonPath}");
 }
 return result.ExitCode;
+
+// Other work on the machine skews every figure: each result records the 1-minute load average.
+static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
+
+// Linux PSI: the share of the last 60 s in which some runnable task waited for a CPU (0 on an idle machine).
+static string CpuPressure()
+{
+    const string path = "/proc/pressure/cpu";
+    return File.Exists(path) ? File.ReadLines(path).First().Split(' ').FirstOrDefault(f => f.StartsWith("avg60=", StringComparison.Ordinal))?[6..] + "%" : "n/a";
+}

@@ -111,7 +111,7 @@ public sealed class RunResult
         var text = value.ToString(Math.Abs(value) >= 100 ? "#,0" : "0.###", CultureInfo.InvariantCulture);
         return name switch
         {
-            _ when name.Contains("rss", StringComparison.Ordinal) || name.EndsWith("_bytes", StringComparison.Ordinal) => $"{text} B ({value / 1024:0.0} KiB)",
+            _ when name.Contains("rss", StringComparison.Ordinal) || name.EndsWith("_bytes", StringComparison.Ordinal) || name.EndsWith("_per_conn", StringComparison.Ordinal) => $"{text} B ({value / 1024:0.0} KiB)",
             _ when name is "ops" or "committed" or "offered" || name.EndsWith("_per_s", StringComparison.Ordinal) => $"{text} /s",
             _ when name.EndsWith("_s", StringComparison.Ordinal) => $"{text} s",
             _ when name.EndsWith("_us", StringComparison.Ordinal) => $"{text} µs",

@@ -48,7 +48,21 @@ public sealed class ServerProbe(IReadOnlyList<Uri> urls, int? pid) : IDisposable
         return null;
     }
 
-    /// <summary>The server's <c>collab*</c> and <c>process_*</c> metrics, summed over nodes; empty when it has no <c>/metrics</c>.</summary>
+    /// <summary>Sum of every series of <paramref name="name"/> (all label sets), or null when absent.</summary>
+    public static double? Sum(Dictionary<string, double> metrics, string name)
+    {
+        double? sum = null;
+        foreach (var (key, value) in metrics)
+        {
+            if (key == name || key.StartsWith(name + "{", StringComparison.Ordinal))
+            {
+                sum = (sum ?? 0) + value;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>The server's <c>collab*</c>, <c>process_*</c> and <c>dotnet_*</c> metrics, summed over nodes; empty when it has no <c>/metrics</c>.</summary>
     public async Task<Dictionary<string, double>> MetricsAsync()
     {
         var result = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -64,7 +78,7 @@ public sealed class ServerProbe(IReadOnlyList<Uri> urls, int? pid) : IDisposable
                 var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
                 foreach (var line in text.Split('\n'))
                 {
-                    if (line.Length == 0 || line[0] == '#' || !(line.StartsWith("collab", StringComparison.Ordinal) || line.StartsWith("process_", StringComparison.Ordinal)))
+                    if (line.Length == 0 || line[0] == '#' || !(line.StartsWith("collab", StringComparison.Ordinal) || line.StartsWith("process_", StringComparison.Ordinal) || line.StartsWith("dotnet_", StringComparison.Ordinal)))
                     {
                         continue;
                     }

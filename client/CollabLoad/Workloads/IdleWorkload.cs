@@ -27,6 +27,7 @@ public static class IdleWorkload
         var warm = await session.OpenGroupsAsync(Enumerable.Range(0, 10).Select(i => ($"{options.DocPrefix}-idlewarm-{i}", 5)).ToList()).ConfigureAwait(false);
         await session.CloseAsync(warm).ConfigureAwait(false);
         var rss0 = await SettledRssAsync(session).ConfigureAwait(false);
+        var metrics0 = await session.Probe.MetricsAsync().ConfigureAwait(false);
 
         var openTimes = new LatencyRecorder();
         var documents = Enumerable.Range(0, docs).Select(d => ($"{options.DocPrefix}-idle-{d}", 1)).ToList();
@@ -47,6 +48,7 @@ public static class IdleWorkload
         Console.WriteLine($"{connections} clients joined in {total:0.0} s; holding them for {options.Duration.TotalSeconds:0} s");
         await Task.Delay(options.Duration).ConfigureAwait(false);
         var rss2 = await SettledRssAsync(session).ConfigureAwait(false);
+        var metrics2 = await session.Probe.MetricsAsync().ConfigureAwait(false);
 
         var connected = groups.SelectMany(g => g.Members).Count(m => m.Document.ConnectionState == Collab.Client.ConnectionState.Connected);
         result.Add("connected", connected);
@@ -63,6 +65,18 @@ public static class IdleWorkload
             result.Add("rss_per_conn", (r2 - r0) / (double)connections);
             result.Add("rss_marginal_per_conn", connections > docs ? (r2 - r1) / (double)(connections - docs) : double.NaN);
             result.Add("rss_per_doc_with_first_conn", (r1 - r0) / (double)docs);
+        }
+        // Where the memory is, from the server's runtime metrics when it has them (as of its last GC).
+        foreach (var (metric, name) in new[]
+        {
+            ("dotnet_gc_last_collection_heap_size_bytes", "gc_heap_per_conn"),
+            ("dotnet_gc_last_collection_memory_committed_size_bytes", "gc_committed_per_conn"),
+        })
+        {
+            if (ServerProbe.Sum(metrics0, metric) is double before && ServerProbe.Sum(metrics2, metric) is double after)
+            {
+                result.Add(name, (after - before) / connections);
+            }
         }
         var harness = System.Diagnostics.Process.GetCurrentProcess();
         harness.Refresh();
