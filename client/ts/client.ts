@@ -11,6 +11,7 @@ import {
   type ILogger,
 } from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
 import { Emitter } from "./events.js";
 import {
@@ -39,13 +40,6 @@ export type ConnectionStatus =
 export interface ClientEvents {
   /** The connection status changed. `retryInMs` is set while offline and waiting to retry. */
   status: { readonly status: ConnectionStatus; readonly retryInMs: number | undefined };
-}
-
-export interface ReconnectPolicy {
-  /** The longest wait before the first retry (the wait is random below it). Default 300 ms. */
-  readonly initialDelayMs?: number;
-  /** The longest wait between retries. Default 10 s. */
-  readonly maxDelayMs?: number;
 }
 
 export interface CollabClientOptions {
@@ -334,12 +328,7 @@ class Link implements HubInvoker {
 
   private scheduleRetry(): void {
     if (this.closed) return;
-    const initial = this.options.reconnect?.initialDelayMs ?? 300;
-    const max = this.options.reconnect?.maxDelayMs ?? 10_000;
-    // Exponential backoff with jitter: a random wait in the upper half of the window, so that
-    // clients dropped together do not all come back at the same instant.
-    const window = Math.min(max, initial * 2 ** this.attempt);
-    const delay = window * (0.5 + Math.random() / 2);
+    const delay = reconnectDelay(this.attempt, this.options.reconnect);
     if (this.attempt > 0) this.setStatus("offline", Date.now() + delay);
     this.attempt++;
     clearTimeout(this.timer);

@@ -18,8 +18,8 @@ export {
   type ClientEvents,
   type CollabClientOptions,
   type ConnectionStatus,
-  type ReconnectPolicy,
 } from "./client.js";
+export { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 export {
   HubNames,
   ProtocolError,

@@ -47,6 +47,7 @@ const retryButton = byId<HTMLButtonElement>("retry");
 const peopleEl = byId<HTMLUListElement>("people");
 const editorEl = byId("editor");
 const bannerEl = byId("banner");
+const bannerText = byId("banner-text");
 const cursorEl = byId("cursor-pos");
 const sizeEl = byId("doc-size");
 const savedEl = byId("saved");
@@ -59,10 +60,14 @@ let me: UserInfo;
 let client: CollabClient | undefined;
 
 function showBanner(message: string, kind: "error" | "info"): void {
-  bannerEl.textContent = message;
+  bannerText.textContent = message;
   bannerEl.className = `banner ${kind}`;
   bannerEl.hidden = false;
 }
+
+byId("banner-close").addEventListener("click", () => {
+  bannerEl.hidden = true;
+});
 
 function fail(message: string): void {
   editorEl.setAttribute("aria-busy", "false");

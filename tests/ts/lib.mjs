@@ -16,6 +16,7 @@ await build({
       export * as ot from "./client/ts/ot.ts";
       export * as sync from "./client/ts/sync.ts";
       export { CollabDocument } from "./client/ts/document.ts";
+      export { reconnectDelay } from "./client/ts/backoff.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
     `,
     resolveDir: root,
@@ -30,7 +31,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, CollabDocument, errorCode, readJoinResult, readOpMessage, readPresenceMessage } = lib;
+export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */
