@@ -21,6 +21,11 @@ import {
   readPresenceMessage,
   readResetMessage,
   readSubmitResult,
+  type JoinRequest,
+  type JoinResult,
+  type PresenceRequest,
+  type SubmitRequest,
+  type SubmitResult,
   type UserInfo,
 } from "./messages.js";
 
@@ -344,15 +349,15 @@ class Link implements HubInvoker {
     this.client.linkStatusChanged();
   }
 
-  async join(request: Parameters<HubInvoker["join"]>[0]) {
+  async join(request: JoinRequest): Promise<JoinResult> {
     return readJoinResult(await this.connection.invoke(HubNames.join, request));
   }
 
-  async submit(request: Parameters<HubInvoker["submit"]>[0]) {
+  async submit(request: SubmitRequest): Promise<SubmitResult> {
     return readSubmitResult(await this.connection.invoke(HubNames.submit, request));
   }
 
-  async setPresence(request: Parameters<HubInvoker["setPresence"]>[0]): Promise<void> {
+  async setPresence(request: PresenceRequest): Promise<void> {
     await this.connection.send(HubNames.setPresence, request);
   }
 

@@ -355,6 +355,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.joined = true;
     this.emitPresence();
     this.emit("joined", { version: this._version, readOnly: this._readOnly, resumed });
+    this.emit("pending", { pendingEdits: this.pendingEdits });
     if (this._readOnly && this.state.kind !== "Synchronized") this.revert();
     this.firstJoin?.resolve();
     this.firstJoin = undefined;
@@ -413,9 +414,10 @@ export class CollabDocument extends Emitter<DocumentEvents> {
 
   /** Applies queued ops and acknowledgements in version order while the next one is there. */
   private drain(): void {
-    const before = this.pendingEdits;
+    const edits = this.pendingEdits;
+    const kind = this.state.kind;
     this.applyQueued();
-    if (this.pendingEdits !== before) this.emit("pending", { pendingEdits: this.pendingEdits });
+    if (this.pendingEdits !== edits || this.state.kind !== kind) this.emit("pending", { pendingEdits: this.pendingEdits });
     this.placeFuturePresence();
     clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
