@@ -24,6 +24,7 @@ public sealed class LoadOptions
     public string? ServerDll { get; set; }
     public string? DataDir { get; set; }
     public List<string> ServerArgs { get; } = [];
+    public Dictionary<string, string> ServerEnv { get; } = [];
     public int? ServerPid { get; set; }
     public string Sync { get; set; } = "Full";
 
@@ -61,6 +62,7 @@ public sealed class LoadOptions
             --data-dir DIR        its data directory (required with --server-dll; created if missing)
             --sync Full|Normal|Off  PRAGMA synchronous of the server (default Full)
             --server-arg ARG      extra server argument, e.g. --server-arg --Collab:OpWindow=2000
+            --server-env N=V      environment variable for the server, e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
           --server-pid PID        the server's PID, to read its CPU time and RSS from /proc
 
         workload shape (defaults in brackets):
@@ -118,6 +120,10 @@ public sealed class LoadOptions
                 case "--server-dll": options.ServerDll = Value(); break;
                 case "--data-dir": options.DataDir = Value(); break;
                 case "--server-arg": options.ServerArgs.Add(Value()); break;
+                case "--server-env":
+                    var pair = Value().Split('=', 2);
+                    options.ServerEnv[pair[0]] = pair.Length == 2 ? pair[1] : throw new UsageException("--server-env takes NAME=VALUE");
+                    break;
                 case "--server-pid": options.ServerPid = ParseInt(name, Value()); break;
                 case "--sync": options.Sync = Value(); break;
                 case "--duration": options.Duration = ParseTime(name, Value()); break;

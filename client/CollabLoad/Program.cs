@@ -21,6 +21,14 @@ result.Parameters["sync"] = options.Sync;
 if (options.ServerDll is not null)
 {
     result.Parameters["server_dll"] = Path.GetFullPath(options.ServerDll);
+    foreach (var (name, value) in options.ServerEnv)
+    {
+        result.Parameters["server_env"] = (result.Parameters.GetValueOrDefault("server_env") + $" {name}={value}").Trim();
+    }
+    if (options.ServerArgs.Count > 0)
+    {
+        result.Parameters["server_args"] = string.Join(' ', options.ServerArgs);
+    }
 }
 result.Parameters["protocol"] = options.Protocol.ToString();
 result.Parameters["loadavg_start"] = LoadAverage();

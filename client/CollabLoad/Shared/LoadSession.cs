@@ -45,12 +45,12 @@ public sealed class LoadSession : IAsyncDisposable
         {
             throw new InvalidOperationException("stop the server first");
         }
-        Server = await ServerProcess.StartAsync(Options.ServerDll!, Options.DataDir!, sync, args, port).ConfigureAwait(false);
+        Server = await ServerProcess.StartAsync(Options.ServerDll!, Options.DataDir!, sync, args, Options.ServerEnv, port).ConfigureAwait(false);
         Urls.Clear();
         Urls.Add(Server.Url);
         Probe?.Dispose();
         Probe = new ServerProbe(Urls, Server.Pid);
-        Console.WriteLine($"server pid {Server.Pid} at {Server.Url} (sync {sync}{(args.Any() ? ", " + string.Join(' ', args) : "")}); log {Server.LogPath}");
+        Console.WriteLine($"server pid {Server.Pid} at {Server.Url} (sync {sync}{(args.Any() ? ", " + string.Join(' ', args) : "")}{string.Concat(Options.ServerEnv.Select(e => $", {e.Key}={e.Value}"))}); log {Server.LogPath}");
     }
 
     /// <summary>Stops the server the harness runs itself; returns its port for a restart.</summary>

@@ -34,7 +34,7 @@ public sealed class ServerProcess : IAsyncDisposable
     public string LogPath { get; }
 
     /// <summary>Starts the server and waits until <c>/healthz</c> answers.</summary>
-    public static async Task<ServerProcess> StartAsync(string dll, string dataDir, string sync, IEnumerable<string> extraArgs, int port = 0)
+    public static async Task<ServerProcess> StartAsync(string dll, string dataDir, string sync, IEnumerable<string> extraArgs, IReadOnlyDictionary<string, string>? environment = null, int port = 0)
     {
         Directory.CreateDirectory(dataDir);
         port = port == 0 ? FreePort() : port;
@@ -54,6 +54,10 @@ public sealed class ServerProcess : IAsyncDisposable
         foreach (var arg in extraArgs)
         {
             info.ArgumentList.Add(arg);
+        }
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet");
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
