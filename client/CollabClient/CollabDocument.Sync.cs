@@ -22,6 +22,9 @@ public sealed partial class CollabDocument
     // Edits made while _inflight is unconfirmed, composed into one op relative to _serverText ∘ _inflight.
     private TextOperation? _buffer;
 
+    /// <summary>For tests: called under the lock with each server version as this document applies it (version, client id, op id, op).</summary>
+    internal Action<int, string, long, TextOperation>? Journal { get; set; }
+
     // Server ops that arrived ahead of their turn (version > _version + 1), by version.
     private readonly SortedDictionary<int, OpMessage> _early = [];
 
@@ -113,6 +116,7 @@ public sealed partial class CollabDocument
     {
         _serverText = _inflight!.Apply(_serverText);
         _version++;
+        Journal?.Invoke(_version, _clientId, _inflightOpId, _inflight);
         var buffer = _buffer;
         if (buffer is null)
         {
@@ -138,6 +142,7 @@ public sealed partial class CollabDocument
         }
         _serverText = s.Apply(_serverText);
         _version = message.Version;
+        Journal?.Invoke(_version, message.ClientId, message.OpId, s);
         s = TransformPendingLocked(s);
         _text = s.Apply(_text);
         _textCache = null;

@@ -91,7 +91,10 @@ public sealed partial class CollabDocument : IAsyncDisposable
         }
     }
 
-    /// <summary>The local text as a rope (cheap to take, immutable).</summary>
+    /// <summary>
+    /// The local text as a rope: cheap to take, immutable, and a new instance after every change,
+    /// so it also identifies the text an edit was computed on (see <see cref="TryApply"/>).
+    /// </summary>
     public Rope TextRope
     {
         get
@@ -242,12 +245,27 @@ public sealed partial class CollabDocument : IAsyncDisposable
     /// <exception cref="ArgumentException">The operation does not apply to the current text.</exception>
     /// <exception cref="InvalidOperationException">The document is read-only.</exception>
     /// <exception cref="ObjectDisposedException">The document was disposed.</exception>
-    public void Apply(TextOperation operation)
+    public void Apply(TextOperation operation) => TryApply(operation, basedOn: null);
+
+    /// <summary>
+    /// Applies a local edit only if the local text is still <paramref name="basedOn"/> (a
+    /// <see cref="TextRope"/> read earlier): remote changes arrive on other threads, so an edit
+    /// computed from a text read before them could land somewhere else than meant.
+    /// </summary>
+    /// <returns>False, changing nothing, if the text changed since <paramref name="basedOn"/> was read; read it again and retry.</returns>
+    /// <exception cref="ArgumentException">The operation does not apply to the current text.</exception>
+    /// <exception cref="InvalidOperationException">The document is read-only.</exception>
+    /// <exception cref="ObjectDisposedException">The document was disposed.</exception>
+    public bool TryApply(TextOperation operation, Rope? basedOn)
     {
         ArgumentNullException.ThrowIfNull(operation);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (basedOn is not null && !ReferenceEquals(basedOn, _text))
+            {
+                return false;
+            }
             if (_readOnly)
             {
                 throw new InvalidOperationException($"Document '{DocId}' is read-only for this client.");
@@ -262,7 +280,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
             }
             if (operation.IsNoop)
             {
-                return;
+                return true;
             }
             _text = operation.Apply(_text);
             _textCache = null;
@@ -270,6 +288,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
             Enqueue(new DocumentChangedEventArgs(operation, isLocal: true, clientId: null));
         }
         Flush();
+        return true;
     }
 
     /// <summary>Inserts <paramref name="text"/> at <paramref name="position"/> of the local text.</summary>

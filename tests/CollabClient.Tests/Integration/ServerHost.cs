@@ -212,10 +212,12 @@ internal sealed class KillableWebSocket(WebSocket inner) : WebSocket
     }
 }
 
-/// <summary>Collects Error-level log entries of the client library.</summary>
+/// <summary>Collects Error-level log entries of the client library, and its warnings for failure messages.</summary>
 internal sealed class ErrorLog : ILoggerProvider
 {
     public ConcurrentQueue<string> Entries { get; } = [];
+
+    public ConcurrentQueue<string> Warnings { get; } = [];
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -227,14 +229,16 @@ internal sealed class ErrorLog : ILoggerProvider
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (logLevel >= LogLevel.Error && category.StartsWith("Collab.Client", StringComparison.Ordinal))
+            if (!category.StartsWith("Collab.Client", StringComparison.Ordinal))
             {
-                log.Entries.Enqueue($"{category}: {formatter(state, exception)} {exception}");
+                return;
             }
+            var entry = $"{DateTime.UtcNow:HH:mm:ss.fff} {category}: {formatter(state, exception)} {exception?.GetType().Name}: {exception?.Message}";
+            (logLevel >= LogLevel.Error ? log.Entries : log.Warnings).Enqueue(entry);
         }
     }
 }

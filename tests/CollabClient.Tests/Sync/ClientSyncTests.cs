@@ -174,7 +174,7 @@ public sealed class ClientSyncTests
     {
         var (server, a, b) = TwoPeers();
         a.Document.Insert(0, "x");
-        a.Disconnect();                       // the submit never reached the server
+        a.Disconnect(requestsLost: true);     // the submit never reached the server
         a.Document.Insert(1, "y");            // offline edits are buffered
         b.Document.Insert(0, "b");
         server.DeliverAll();
@@ -331,6 +331,23 @@ public sealed class ClientSyncTests
         Assert.ThrowsAny<ArgumentException>(() => a.Document.Replace(7, 0, ""));
         Assert.Equal("ab\U0001F600c", a.Document.Text);
         Assert.Equal(ClientSyncState.Synchronized, a.Document.SyncState);
+    }
+
+    [Fact]
+    public void TryApplyRefusesAnEditComputedOnATextThatChangedSince()
+    {
+        var (server, a, b) = TwoPeers();
+        a.Document.Insert(0, "abc");
+        server.DeliverAll();
+        var read = b.Document.TextRope;
+        a.Document.Insert(0, "x");
+        server.DeliverAll();                  // b's text changes under the edit it is computing
+        Assert.False(b.Document.TryApply(TextOperation.Insert(3, "!"), read));
+        Assert.Equal("xabc", b.Document.Text);
+        Assert.True(b.Document.TryApply(TextOperation.Insert(4, "!"), b.Document.TextRope));
+        server.DeliverAll();
+        Assert.Equal("xabc!", server.Text);
+        AssertConverged(server, a, b);
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public sealed partial class ConvergenceFuzzTests(ITestOutputHelper output)
             }
             else if (roll < 315)
             {
-                peer.Disconnect();
+                peer.Disconnect(requestsLost: rng.Next(2) == 0);
             }
             else if (roll < 345)
             {
@@ -117,7 +117,7 @@ public sealed partial class ConvergenceFuzzTests(ITestOutputHelper output)
             }
             else if (roll < 280 && !withResets)
             {
-                peer.Disconnect();
+                peer.Disconnect(requestsLost: rng.Next(2) == 0);
             }
             else if (roll < 320 && !withResets)
             {

@@ -28,7 +28,9 @@ internal sealed class DummyServer
     private readonly int _threadId = Environment.CurrentManagedThreadId;
     private readonly List<OpMessage> _history = [];
     private readonly Dictionary<(string ClientId, long OpId), int> _committed = [];
-    private readonly Dictionary<Peer, int> _members = [];
+    // Connections that joined: (peer, epoch). A closed connection stays a member until the
+    // server notices (a "server-notices-close" delivery), as a real server learns late.
+    private readonly HashSet<(Peer Peer, int Epoch)> _members = [];
     private readonly Dictionary<string, string> _rejectNext = [];
     private readonly List<string> _texts = [""];
     private Rope _text = Rope.Empty;
@@ -191,13 +193,22 @@ internal sealed class DummyServer
 
     internal void PostForPeer(string name, Peer peer, int epoch, Action run) => Post(new Delivery(name, peer, epoch, run));
 
+    /// <summary>A request on its way to the server: processed even if the client has dropped the connection since.</summary>
+    internal void PostToServer(string name, Peer peer, Action run) => Post(new Delivery(name, peer, 0, run, ToServer: true));
+
     internal void NoteDelivered(string name) => LastDelivered = name;
 
-    internal void Forget(Peer peer) => _members.Remove(peer);
+    internal void DropRequestsFrom(Peer peer) => _bag.RemoveAll(d => d.ToServer && d.Peer == peer);
 
-    internal JoinResult HandleJoin(Peer peer, JoinRequest request)
+    /// <summary>The server drops every membership of the peer (as after a restart), silently.</summary>
+    internal void Forget(Peer peer) => _members.RemoveWhere(m => m.Peer == peer);
+
+    /// <summary>The server notices, some time later, that a connection closed.</summary>
+    internal void NoticeClose(Peer peer, int epoch) => Post(new Delivery("server-notices-close", null, 0, () => _members.Remove((peer, epoch))));
+
+    internal JoinResult HandleJoin(Peer peer, int epoch, JoinRequest request)
     {
-        _members[peer] = peer.Epoch;
+        _members.Add((peer, epoch));
         var result = new JoinResult { DocId = request.DocId, Version = Version, ReadOnly = ReadOnlyClients.Contains(peer.ClientId) };
         if (request.SinceVersion is int since && KeepsHistory && since >= 0 && since <= Version)
         {
@@ -210,10 +221,10 @@ internal sealed class DummyServer
         return result;
     }
 
-    internal SubmitResult HandleSubmit(Peer peer, SubmitRequest request)
+    internal SubmitResult HandleSubmit(Peer peer, int epoch, SubmitRequest request)
     {
         Received.Add((peer.ClientId, request));
-        if (!_members.TryGetValue(peer, out var epoch) || epoch != peer.Epoch)
+        if (!_members.Contains((peer, epoch)))
         {
             throw new HubException($"{ErrorCodes.NotJoined}: join document '{request.DocId}' before submitting to it");
         }
@@ -245,7 +256,8 @@ internal sealed class DummyServer
         _committed[(peer.ClientId, request.OpId)] = message.Version;
         foreach (var (member, memberEpoch) in _members)
         {
-            if (member != peer && member.Epoch == memberEpoch)
+            // Every member connection but the sender's, the same client's other connections included.
+            if (member != peer || memberEpoch != epoch)
             {
                 PostForPeer("op", member, memberEpoch, () => member.Document.OnOp(message));
             }
@@ -253,13 +265,14 @@ internal sealed class DummyServer
         return new SubmitResult { Version = message.Version };
     }
 
-    private sealed record Delivery(string Name, Peer? Peer, int Epoch, Action Action)
+    private sealed record Delivery(string Name, Peer? Peer, int Epoch, Action Action, bool ToServer = false)
     {
-        // A delivery of a connection that has closed since is dropped: it was in transit.
+        // A delivery to a client over a connection that has closed since is dropped: it was in
+        // transit. A request to the server is processed anyway: the server learns of the close late.
         public void Run()
         {
-            Peer?.Server.NoteDelivered(Name + " to " + Peer.ClientId);
-            if (Peer is null || (Peer.Connected && Peer.Epoch == Epoch))
+            Peer?.Server.NoteDelivered(Name + (ToServer ? " from " : " to ") + Peer.ClientId);
+            if (ToServer || Peer is null || (Peer.Connected && Peer.Epoch == Epoch))
             {
                 Action();
             }
@@ -326,17 +339,22 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
     }
 
     /// <summary>Drops the connection: what was in transit is lost, calls in progress fail.</summary>
-    public void Disconnect() => DummyServer.Inline(DisconnectInline);
+    /// <param name="requestsLost">Whether requests still on their way to the server are lost too; else the server gets them late.</param>
+    public void Disconnect(bool requestsLost = false) => DummyServer.Inline(() => DisconnectInline(requestsLost));
 
-    private void DisconnectInline()
+    private void DisconnectInline(bool requestsLost)
     {
         if (!Connected)
         {
             return;
         }
+        if (requestsLost)
+        {
+            server.DropRequestsFrom(this);
+        }
         Connected = false;
         Epoch++;
-        server.Forget(this);
+        server.NoticeClose(this, Epoch - 1);
         var failures = _outstanding.ToList();
         _outstanding.Clear();
         // SignalR reports the close and fails pending invocations in no fixed order.
@@ -369,10 +387,10 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
     public ConnectionState State => Connected ? ConnectionState.Connected : ConnectionState.Reconnecting;
 
     public Task<JoinResult> JoinAsync(JoinRequest request, CancellationToken cancellationToken) =>
-        Call("join", () => server.HandleJoin(this, request));
+        Call("join", epoch => server.HandleJoin(this, epoch, request));
 
     public Task<SubmitResult> SubmitAsync(SubmitRequest request, CancellationToken cancellationToken) =>
-        Call("submit", () => server.HandleSubmit(this, request));
+        Call("submit", epoch => server.HandleSubmit(this, epoch, request));
 
     public List<PresenceRequest> PresenceSent { get; } = [];
 
@@ -392,7 +410,7 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
     }
 
     /// <summary>A hub call: the request and the response are each one delivery.</summary>
-    private Task<T> Call<T>(string name, Func<T> handle)
+    private Task<T> Call<T>(string name, Func<int, T> handle)
     {
         server.CheckThread();
         if (!Connected)
@@ -404,13 +422,13 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
         Action<Exception> fail = e => result.TrySetException(e);
         _outstanding.Add(fail);
         var epoch = Epoch;
-        server.PostForPeer(name, this, epoch, () =>
+        server.PostToServer(name, this, () =>
         {
             T value = default!;
             HubException? error = null;
             try
             {
-                value = handle();
+                value = handle(epoch);
             }
             catch (HubException ex)
             {
