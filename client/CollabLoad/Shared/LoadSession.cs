@@ -118,13 +118,24 @@ public sealed class LoadSession : IAsyncDisposable
             await Task.WhenAny(driving, Task.Delay(Options.Warmup)).ConfigureAwait(false);
             Counters.StartWindow();
             var cpu0 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            var metrics0 = await Probe.MetricsAsync().ConfigureAwait(false);
             harness.Refresh();
             var harness0 = harness.TotalProcessorTime;
+            var pause0 = GC.GetTotalPauseDuration();
+            var gen2Before = GC.CollectionCount(2);
             await Task.WhenAny(driving, Task.Delay(Options.Duration)).ConfigureAwait(false);
             Counters.EndWindow();
             var cpu1 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            var metrics1 = await Probe.MetricsAsync().ConfigureAwait(false);
             harness.Refresh();
             var harnessCpu = (harness.TotalProcessorTime - harness0).TotalSeconds;
+            // The harness's own GC: when it pauses, latencies it measures grow although the server did nothing.
+            Result.Add("harness_gc_pause_pct", (GC.GetTotalPauseDuration() - pause0).TotalSeconds / Counters.WindowLength.TotalSeconds * 100);
+            Result.Add("harness_gen2_gcs", GC.CollectionCount(2) - gen2Before);
+            if (Result.Metrics["harness_gc_pause_pct"] > 5)
+            {
+                Result.Notes.Add($"the harness spent {Result.Metrics["harness_gc_pause_pct"]:0.0}% of the window in GC pauses, which inflates latencies; run it with DOTNET_GCgen0size=0x8000000 (see docs/PERFORMANCE.md)");
+            }
             stop.Cancel();
             await driving.ConfigureAwait(false);
 
@@ -144,6 +155,7 @@ public sealed class LoadSession : IAsyncDisposable
                 Result.Notes.Add("server CPU not measured: give --server-pid (same machine) or a server with /metrics");
             }
             Result.Add("harness_cpu_pct", harnessCpu / window * 100);
+            AddServerWindowMetrics(metrics0, metrics1, window);
 
             // Drain: every op submitted so far reaches every member (or the timeout says it did not).
             var drain = Stopwatch.StartNew();
@@ -177,6 +189,27 @@ public sealed class LoadSession : IAsyncDisposable
         Result.Add("commit_p99", commit.P99);
         Result.Add("late", Counters.Late);
         await CheckAsync(groups).ConfigureAwait(false);
+    }
+
+    /// <summary>What the server's own metrics say about the measured window: commits, batches, fsync time, GC.</summary>
+    private void AddServerWindowMetrics(Dictionary<string, double> before, Dictionary<string, double> after, double seconds)
+    {
+        double? Delta(string name) => ServerProbe.Sum(after, name) is double b && ServerProbe.Sum(before, name) is double a ? b - a : null;
+        if (Delta("collab_commit_duration_seconds_count") is double commits && commits > 0)
+        {
+            Result.Add("server_commits_per_s", commits / seconds);
+            Result.Add("server_commit_mean_ms", (Delta("collab_commit_duration_seconds_sum") ?? double.NaN) / commits * 1000);
+            Result.Add("server_commit_busy_pct", (Delta("collab_commit_duration_seconds_sum") ?? double.NaN) / seconds * 100);
+            Result.Add("server_batch_mean", (Delta("collab_commit_batch_size_sum") ?? double.NaN) / commits);
+        }
+        if (Delta("dotnet_gc_pause_time_seconds_total") is double pause)
+        {
+            Result.Add("server_gc_pause_pct", pause / seconds * 100);
+        }
+        if (Delta("dotnet_gc_heap_total_allocated_bytes_total") is double allocated && Delta("collab_ops_committed_total") is double ops && ops > 0)
+        {
+            Result.Add("server_alloc_per_op_bytes", allocated / ops);
+        }
     }
 
     /// <summary>The convergence check, the error counts and the server's metrics: the end of every run.</summary>

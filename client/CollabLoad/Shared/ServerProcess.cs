@@ -55,6 +55,11 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             info.ArgumentList.Add(arg);
         }
+        // The harness's own runtime tuning (GC settings for its many clients) is not the server's.
+        foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("DOTNET_GC", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_gcServer", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            info.Environment.Remove(name);
+        }
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;
