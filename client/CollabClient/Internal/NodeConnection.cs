@@ -87,8 +87,6 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
     /// <summary>Raised after <see cref="State"/> changed.</summary>
     public event Action<NodeConnection>? StateChanged;
 
-    public bool HasDocuments => !_documents.IsEmpty;
-
     /// <summary>
     /// Completes when the connection is up. The first start's failure is thrown (as
     /// <c>unavailable</c>); once it has been up, a lost connection is retried forever and this waits.

@@ -216,9 +216,17 @@ public sealed partial class RealServerTests
         Assert.Equal(ConnectionState.Connected, client.ConnectionState);
         Assert.Equal(ConnectionState.Connected, doc.ConnectionState);
 
-        await using var nowhere = new CollabClient(new CollabClientOptions { ServerUrl = new Uri("http://127.0.0.1:1") });
-        var error = await Assert.ThrowsAsync<CollabException>(() => nowhere.OpenAsync("doc")).WaitAsync(Timeout);
-        Assert.Equal(ErrorCodes.Unavailable, error.Code);
+        var nowhere = new CollabClient(new CollabClientOptions { ServerUrl = new Uri("http://127.0.0.1:1") });
+        try
+        {
+            var error = await Assert.ThrowsAsync<CollabException>(() => nowhere.OpenAsync("doc")).WaitAsync(Timeout);
+            Assert.Equal(ErrorCodes.Unavailable, error.Code);
+            Assert.Empty(nowhere.Documents);
+        }
+        finally
+        {
+            await nowhere.DisposeAsync().AsTask().WaitAsync(Timeout);
+        }
     }
 
     [GeneratedRegex("<[^<>]*>")]
