@@ -12,8 +12,10 @@ public sealed class LatencyRecorder
     // One hour in microseconds: anything longer is clamped (and is a failure anyway).
     private const long Highest = 3_600_000_000;
     private readonly object _gate = new();
+    // Allocated once: a histogram of this range is about 190 KB, a large object, and allocating one a
+    // second would trigger a gen2 GC of the harness's whole heap about as often.
     private readonly LongHistogram _total = new(Highest, 3);
-    private LongHistogram _interval = new(Highest, 3);
+    private readonly LongHistogram _interval = new(Highest, 3);
 
     public static long ToMicros(long stopwatchTicks) => stopwatchTicks * 1_000_000 / Stopwatch.Frequency;
 
@@ -31,15 +33,15 @@ public sealed class LatencyRecorder
         }
     }
 
+    /// <summary>The current second's percentiles; starts the next second afresh.</summary>
     public LatencySummary TakeInterval()
     {
-        LongHistogram taken;
         lock (_gate)
         {
-            taken = _interval;
-            _interval = new LongHistogram(Highest, 3);
+            var summary = LatencySummary.Of(_interval);
+            _interval.Reset();
+            return summary;
         }
-        return LatencySummary.Of(taken);
     }
 
     public LatencySummary Total()
