@@ -31,6 +31,7 @@ public sealed partial class DocumentActor
             Log.DocumentLoadFailed(_logger, DocId, ex);
             throw CollabErrors.Create(ErrorCodes.Unavailable, "the document could not be created; try again later");
         }
+        _idle = false;
         var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
         _members[connection.ConnectionId] = member;
         Volatile.Write(ref _memberCount, _members.Count);
@@ -40,7 +41,8 @@ public sealed partial class DocumentActor
         {
             try
             {
-                result.Ops = OpsSince(since).Select(ToMessage).ToList();
+                // Only committed ops: the ones in flight reach this member as broadcasts.
+                result.Ops = OpsSince(since).Where(o => o.Version <= _version).Select(ToMessage).ToList();
             }
             catch (HubException)
             {
@@ -49,7 +51,7 @@ public sealed partial class DocumentActor
         }
         if (result.Ops is null)
         {
-            result.Text = _text.ToString();
+            result.Text = TextString();
         }
         foreach (var other in _members.Values)
         {
@@ -139,7 +141,21 @@ public sealed partial class DocumentActor
     };
 
     /// <summary>The text and version, or null if the document does not exist.</summary>
-    internal (int Version, string Text)? Read() => Exists ? (_version, _text.ToString()) : null;
+    internal (int Version, string Text)? Read() => Exists ? (_version, TextString()) : null;
+
+    /// <summary>The committed text as a string, built once per version: many joins at one version share it.</summary>
+    private string TextString()
+    {
+        if (_textString is null || _textStringVersion != _version)
+        {
+            _textString = _text.ToString();
+            _textStringVersion = _version;
+        }
+        return _textString;
+    }
+
+    private string? _textString;
+    private int _textStringVersion;
 
     internal DocumentSummary? Summary() =>
         Exists ? new DocumentSummary(DocId, _version, _text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
@@ -147,6 +163,7 @@ public sealed partial class DocumentActor
     /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
     internal List<OpMessage>? ReadOps(int from, int limit)
     {
+        Flush();
         if (_store is null)
         {
             return null;
@@ -172,6 +189,7 @@ public sealed partial class DocumentActor
         {
             throw CollabErrors.Create(ErrorCodes.InvalidOp, "the text contains a lone surrogate");
         }
+        Flush();
         EnsureCreated();
         var op = TextOperation.Diff(_text.ToString(), text);
         if (op.IsNoop)
@@ -188,6 +206,7 @@ public sealed partial class DocumentActor
     /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist.</summary>
     internal bool Delete()
     {
+        Flush();
         if (_store is null)
         {
             return false;
@@ -199,9 +218,11 @@ public sealed partial class DocumentActor
         _store = null;
         DocumentStore.DeleteFiles(_path);
         _text = _workText = Rope.Empty;
+        _textString = null;
         _version = _workVersion = _snapshotVersion = 0;
         _window.Clear();
         _recentIds.Clear();
+        _maxOpId.Clear();
         Log.DocumentDeleted(_logger, DocId);
         return true;
     }
@@ -211,7 +232,7 @@ public sealed partial class DocumentActor
         if (_members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)
         {
             Log.DocumentIdle(_logger, DocId);
-            Stop();
+            _idle = true;
         }
     }
 }

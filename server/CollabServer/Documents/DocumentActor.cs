@@ -53,8 +53,14 @@ public sealed partial class DocumentActor
     private readonly Dictionary<(string ClientId, long OpId), int> _recentIds = [];
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
 
-    // The batch being sequenced: applied to the working text, not yet committed.
+    // The batch being committed, and the one being sequenced behind it; both are applied to the
+    // working text, neither is acknowledged.
+    private Commit? _inFlight;
     private readonly List<Pending> _pending = [];
+    private readonly Dictionary<string, long> _maxOpId = new(StringComparer.Ordinal);
+    private bool _stopping;
+    private bool _idle;
+    private bool _closing;
     private readonly Dictionary<(string ClientId, long OpId), Pending> _pendingIds = [];
     private Rope _workText = Rope.Empty;
     private int _workVersion;
@@ -90,8 +96,10 @@ public sealed partial class DocumentActor
     /// <summary>Queues work; false when the actor is shutting down (wait for <see cref="Completion"/>, then ask the registry again).</summary>
     internal bool TryPost(Work work) => _queue.Writer.TryWrite(work);
 
-    /// <summary>Asks the loop to shut down once the queue is empty.</summary>
-    internal void Stop() => _queue.Writer.TryComplete();
+    /// <summary>Asks the loop to commit what it has and shut down.</summary>
+    internal void Stop() => TryPost(new StopWork());
+
+    internal void RequestStop() => _stopping = true;
 
     private async Task RunAsync()
     {
@@ -118,7 +126,13 @@ public sealed partial class DocumentActor
         {
             while (reader.TryRead(out var work))
             {
-                if (work is not IdleCheck)
+                if (_closing)
+                {
+                    // Posted just before the queue closed: the registry hands it to the next actor.
+                    work.Fail(ActorClosedException.Instance);
+                    continue;
+                }
+                if (work is not IdleCheck and not CommitDone)
                 {
                     _lastActivity = Stopwatch.GetTimestamp();
                 }
@@ -127,15 +141,9 @@ public sealed partial class DocumentActor
                     if (work is SubmitWork submit)
                     {
                         Sequence(submit);
-                        if (_pending.Count >= _options.MaxBatch)
-                        {
-                            Flush();
-                        }
                     }
                     else
                     {
-                        // Anything else sees only committed state.
-                        Flush();
                         work.Run(this);
                     }
                 }
@@ -146,7 +154,16 @@ public sealed partial class DocumentActor
                     work.Fail(ex as HubException ?? CollabErrors.Create(ErrorCodes.Unavailable, "the server failed to handle the request"));
                 }
             }
-            Flush();
+            // The queue is empty: commit what was sequenced, unless a commit is still in flight,
+            // in which case it all goes into the next one (see StartCommit).
+            StartCommit();
+            if ((_stopping || (_idle && _members.Count == 0)) && _inFlight is null && _pending.Count == 0 && !_closing)
+            {
+                // From here on the queue takes nothing new; whatever is still in it goes back to
+                // the registry, which waits for this actor to close and gives it to a new one.
+                _closing = true;
+                _queue.Writer.TryComplete();
+            }
         }
 
         Shutdown();
@@ -176,6 +193,7 @@ public sealed partial class DocumentActor
 
     private void Shutdown()
     {
+        Flush();
         if (_store is not null && _version > _snapshotVersion)
         {
             try
@@ -230,7 +248,15 @@ public sealed partial class DocumentActor
         {
             return version;
         }
-        return _store?.FindOp(key.ClientId, key.OpId);
+        // Clients number their ops upwards, so an op id above the highest this client ever
+        // committed is new without a look at the log: one query per client per actor life
+        // instead of one per op (which would also have to wait for the commit in flight).
+        if (!_maxOpId.TryGetValue(key.ClientId, out var max))
+        {
+            max = Store?.MaxOpId(key.ClientId) ?? long.MinValue;
+            _maxOpId[key.ClientId] = max;
+        }
+        return key.OpId > max ? null : Store?.FindOp(key.ClientId, key.OpId);
     }
 
     /// <summary>Rewrites an op made at <paramref name="baseVersion"/> to apply on the working text; throws the protocol's error if it can't.</summary>
@@ -275,7 +301,7 @@ public sealed partial class DocumentActor
         var result = new List<StoredOp>(_workVersion - baseVersion);
         if (baseVersion < WindowStart)
         {
-            var older = _store?.ReadOps(baseVersion, WindowStart) ?? [];
+            var older = Store?.ReadOps(baseVersion, WindowStart) ?? [];
             if (older.Count != WindowStart - baseVersion)
             {
                 throw CollabErrors.Create(ErrorCodes.UnknownVersion, $"the ops after version {baseVersion} are no longer kept");
@@ -285,6 +311,16 @@ public sealed partial class DocumentActor
         for (var i = Math.Max(0, baseVersion - WindowStart); i < _window.Count; i++)
         {
             result.Add(_window[i]);
+        }
+        if (_inFlight is not null)
+        {
+            foreach (var p in _inFlight.Batch)
+            {
+                if (p.Op.Version > baseVersion)
+                {
+                    result.Add(p.Op);
+                }
+            }
         }
         foreach (var p in _pending)
         {
@@ -304,34 +340,78 @@ public sealed partial class DocumentActor
         _pendingIds[(pending.Op.ClientId, pending.Op.OpId)] = pending;
     }
 
-    /// <summary>Commits the batch in one transaction, then acks and broadcasts it.</summary>
-    private void Flush()
+    /// <summary>
+    /// Hands the sequenced batch to a commit, unless one is in flight. The commit runs off the
+    /// loop, which meanwhile goes on sequencing the next batch against the working text, so each
+    /// fsync covers every op that arrived during the previous one. Only one commit is in flight,
+    /// so batches land in order; acks and broadcasts wait for <see cref="CompleteCommit"/>.
+    /// </summary>
+    private void StartCommit(bool inline = false)
     {
-        if (_pending.Count == 0)
+        if (_inFlight is not null || _pending.Count == 0)
         {
             return;
         }
-        var ops = new StoredOp[_pending.Count];
-        for (var i = 0; i < ops.Length; i++)
+        var store = EnsureCreated();
+        var snapshot = _workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024) ? _workText : null;
+        var commit = new Commit([.. _pending], _workText, _workVersion, snapshot);
+        _pending.Clear();
+        _inFlight = commit;
+        if (inline || _closing)
         {
-            ops[i] = _pending[i].Op;
+            commit.Run(store, _registry.Metrics);
+            CompleteCommit(commit);
+            return;
         }
-        string? snapshot = null;
-        if (_workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024))
+        commit.Task = Task.Run(() =>
         {
-            snapshot = _workText.ToString();
+            commit.Run(store, _registry.Metrics);
+            // The writer is never completed while a commit is in flight (see RunAsync).
+            _queue.Writer.TryWrite(new CommitDone(commit));
+        });
+    }
+
+    /// <summary>Waits for the commit in flight, if any, and completes it. The database is the loop's again afterwards.</summary>
+    private void DrainCommit()
+    {
+        if (_inFlight is { } commit)
+        {
+            commit.Task?.GetAwaiter().GetResult();
+            CompleteCommit(commit);
         }
-        var started = Stopwatch.GetTimestamp();
-        try
+    }
+
+    /// <summary>Commits everything sequenced so far and returns when it is durable (or rejected).</summary>
+    private void Flush()
+    {
+        DrainCommit();
+        StartCommit(inline: true);
+    }
+
+    /// <summary>The database for reads on the loop: no commit may be using it at the same time.</summary>
+    private DocumentStore? Store
+    {
+        get
         {
-            EnsureCreated().Commit(ops, _workText.Length, snapshot, _workVersion);
-            _registry.Metrics.Committed(ops.Length, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            DrainCommit();
+            return _store;
         }
-        catch (Exception ex)
+    }
+
+    /// <summary>Acks and broadcasts a committed batch, or rejects it and everything sequenced after it.</summary>
+    internal void CompleteCommit(Commit commit)
+    {
+        if (_inFlight != commit)
         {
-            Log.CommitFailed(_logger, DocId, ops.Length, ex);
+            return; // completed already, by DrainCommit
+        }
+        _inFlight = null;
+        if (commit.Error is not null)
+        {
+            Log.CommitFailed(_logger, DocId, commit.Batch.Length, commit.Error);
             var error = CollabErrors.Create(ErrorCodes.Unavailable, "the op could not be stored; resubmit it");
-            foreach (var p in _pending)
+            // Ops sequenced after the failed batch were transformed over it: they go too.
+            foreach (var p in commit.Batch.Concat(_pending))
             {
                 p.Work.Fail(error);
                 p.Duplicates?.ForEach(d => d.Fail(error));
@@ -343,16 +423,21 @@ public sealed partial class DocumentActor
             return;
         }
 
-        _text = _workText;
-        _version = _workVersion;
-        _updatedAtMs = ops[^1].CreatedAtMs;
-        if (snapshot is not null)
+        _text = commit.Text;
+        _version = commit.Version;
+        _updatedAtMs = commit.Batch[^1].Op.CreatedAtMs;
+        if (commit.Snapshot is not null)
         {
-            _snapshotVersion = _version;
+            _snapshotVersion = commit.Version;
         }
-        foreach (var p in _pending)
+        foreach (var p in commit.Batch)
         {
             AddToWindow(p.Op);
+            _pendingIds.Remove((p.Op.ClientId, p.Op.OpId));
+            if (_maxOpId.TryGetValue(p.Op.ClientId, out var max) && p.Op.OpId > max)
+            {
+                _maxOpId[p.Op.ClientId] = p.Op.OpId;
+            }
             p.Work.Complete(p.Op.Version);
             p.Duplicates?.ForEach(d => d.Complete(p.Op.Version));
             Broadcast(HubNames.Op, new OpMessage
@@ -364,8 +449,6 @@ public sealed partial class DocumentActor
                 OpId = p.Op.OpId,
             }, except: p.Work.Connection?.ConnectionId);
         }
-        _pending.Clear();
-        _pendingIds.Clear();
         TrimWindow();
     }
 
@@ -425,10 +508,42 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>An op sequenced into the batch, waiting for the commit.</summary>
-    private sealed class Pending(StoredOp op, SubmitWork work)
+    internal sealed class Pending(StoredOp op, SubmitWork work)
     {
         public StoredOp Op { get; } = op;
         public SubmitWork Work { get; } = work;
         public List<SubmitWork>? Duplicates { get; set; }
+    }
+
+    /// <summary>One group commit: the batch, and the text and version it leads to.</summary>
+    internal sealed class Commit(Pending[] batch, Rope text, int version, Rope? snapshot)
+    {
+        public Pending[] Batch { get; } = batch;
+        public Rope Text { get; } = text;
+        public int Version { get; } = version;
+        public Rope? Snapshot { get; } = snapshot;
+        public Task? Task { get; set; }
+        public Exception? Error { get; private set; }
+
+        /// <summary>Writes the batch in one transaction. Runs off the loop; never throws.</summary>
+        public void Run(DocumentStore store, Diagnostics.CollabMetrics metrics)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var ops = new StoredOp[Batch.Length];
+                for (var i = 0; i < ops.Length; i++)
+                {
+                    ops[i] = Batch[i].Op;
+                }
+                // Building a large text's string happens here, not on the loop.
+                store.Commit(ops, Text.Length, Snapshot?.ToString(), Version);
+                metrics.Committed(ops.Length, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+            catch (Exception ex)
+            {
+                Error = ex;
+            }
+        }
     }
 }

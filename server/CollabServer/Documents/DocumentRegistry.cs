@@ -42,7 +42,7 @@ public sealed class DocumentRegistry : IAsyncDisposable
     public bool Exists(string docId) => _actors.ContainsKey(docId) || File.Exists(DocumentStore.PathFor(_options.DataDir, docId));
 
     /// <summary>Runs <paramref name="body"/> on the document's loop.</summary>
-    internal Task<T> CallAsync<T>(string docId, Func<DocumentActor, T> body) => PostAsync(docId, new CallWork<T>(body), w => w.Task);
+    internal Task<T> CallAsync<T>(string docId, Func<DocumentActor, T> body) => PostAsync(docId, () => new CallWork<T>(body), w => w.Task);
 
     /// <summary>Like <see cref="CallAsync{T}"/>, but only if the actor is live; returns <paramref name="otherwise"/> if not.</summary>
     internal Task<T> CallIfLiveAsync<T>(string docId, Func<DocumentActor, T> body, T otherwise)
@@ -52,21 +52,41 @@ public sealed class DocumentRegistry : IAsyncDisposable
             return Task.FromResult(otherwise);
         }
         var work = new CallWork<T>(body);
-        return actor.TryPost(work) ? work.Task : Task.FromResult(otherwise);
+        return actor.TryPost(work) ? OrElse(work.Task, otherwise) : Task.FromResult(otherwise);
+    }
+
+    private static async Task<T> OrElse<T>(Task<T> task, T otherwise)
+    {
+        try
+        {
+            return await task.ConfigureAwait(false);
+        }
+        catch (ActorClosedException)
+        {
+            return otherwise; // it closed, so it had no members any more
+        }
     }
 
     internal Task<SubmitResult> SubmitAsync(ClientConnection connection, SubmitRequest request) =>
-        PostAsync(request.DocId, new SubmitWork(connection, request), w => w.Task);
+        PostAsync(request.DocId, () => new SubmitWork(connection, request), w => w.Task);
 
-    private async Task<T> PostAsync<TWork, T>(string docId, TWork work, Func<TWork, Task<T>> result) where TWork : Work
+    private async Task<T> PostAsync<TWork, T>(string docId, Func<TWork> create, Func<TWork, Task<T>> result) where TWork : Work
     {
         while (true)
         {
             var actor = _actors.GetOrAdd(docId, static (id, self) => new DocumentActor(id, self, self._options, self._logger), this);
             actor.EnsureStarted();
+            var work = create();
             if (actor.TryPost(work))
             {
-                return await result(work).ConfigureAwait(false);
+                try
+                {
+                    return await result(work).ConfigureAwait(false);
+                }
+                catch (ActorClosedException)
+                {
+                    // It closed with this work still queued: retry below.
+                }
             }
             // It is shutting down: wait until its database is closed, then a new actor takes over.
             await actor.Completion.ConfigureAwait(false);

@@ -22,6 +22,7 @@ public sealed class DocumentStore : IDisposable
     private readonly SqliteConnection _connection;
     private readonly SqliteCommand _insertOp;
     private readonly SqliteCommand _findOp;
+    private readonly SqliteCommand _maxOpId;
     private readonly SqliteCommand _setMeta;
 
     private DocumentStore(SqliteConnection connection)
@@ -29,6 +30,7 @@ public sealed class DocumentStore : IDisposable
         _connection = connection;
         _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at) VALUES ($v, $c, $o, $op, $t)", "$v", "$c", "$o", "$op", "$t");
         _findOp = Prepare("SELECT version FROM ops WHERE client_id = $c AND op_id = $o", "$c", "$o");
+        _maxOpId = Prepare("SELECT MAX(op_id) FROM ops WHERE client_id = $c", "$c");
         _setMeta = Prepare("INSERT INTO meta (key, value) VALUES ($k, $val) ON CONFLICT (key) DO UPDATE SET value = excluded.value", "$k", "$val");
     }
 
@@ -198,6 +200,13 @@ public sealed class DocumentStore : IDisposable
         return result is null ? null : Convert.ToInt32(result);
     }
 
+    /// <summary>The highest op id a client ever committed, or <see cref="long.MinValue"/>.</summary>
+    public long MaxOpId(string clientId)
+    {
+        _maxOpId.Parameters[0].Value = clientId;
+        return _maxOpId.ExecuteScalar() is long max ? max : long.MinValue;
+    }
+
     /// <summary>
     /// Commits ops (and optionally a snapshot of the text after them) in one transaction, so a
     /// whole group of ops costs one fsync. Throws, changing nothing, if anything fails.
@@ -281,6 +290,7 @@ public sealed class DocumentStore : IDisposable
     {
         _insertOp.Dispose();
         _findOp.Dispose();
+        _maxOpId.Dispose();
         _setMeta.Dispose();
         _connection.Dispose();
     }

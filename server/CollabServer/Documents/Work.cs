@@ -52,3 +52,34 @@ internal sealed class IdleCheck(TimeSpan idleTimeout) : Work
     {
     }
 }
+
+/// <summary>The actor closed before it got to this work; the registry retries it on the document's next actor.</summary>
+internal sealed class ActorClosedException : Exception
+{
+    public static readonly ActorClosedException Instance = new();
+
+    private ActorClosedException()
+        : base("The document actor closed.")
+    {
+    }
+}
+
+/// <summary>A commit finished off the loop; the loop acks and broadcasts it.</summary>
+internal sealed class CommitDone(DocumentActor.Commit commit) : Work
+{
+    public override void Run(DocumentActor actor) => actor.CompleteCommit(commit);
+
+    public override void Fail(Exception error)
+    {
+    }
+}
+
+/// <summary>Asks the loop to shut down once what it holds is committed.</summary>
+internal sealed class StopWork : Work
+{
+    public override void Run(DocumentActor actor) => actor.RequestStop();
+
+    public override void Fail(Exception error)
+    {
+    }
+}

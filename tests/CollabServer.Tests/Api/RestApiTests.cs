@@ -121,21 +121,6 @@ public sealed class RestApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task MetricsCountCommittedOpsAndErrorsByCode()
-    {
-        var c = await _host.ConnectAsync();
-        await c.JoinAsync("metered", "m");
-        await c.SubmitAsync("metered", 0, ["x"], 1);
-        await Wire.AssertErrorAsync(ErrorCodes.UnknownVersion, () => c.SubmitAsync("metered", 9, ["x"], 2));
-        var text = await _host.Http.GetStringAsync("/metrics");
-        Assert.Matches(@"(?m)^collab_ops_committed_total\{[^}]*\} 1$", text);
-        Assert.Matches(@"(?m)^collab_errors_total\{[^}]*code=""unknown_version""[^}]*\} 1$", text);
-        Assert.Matches(@"(?m)^collab_connections\{[^}]*\} 1$", text);
-        Assert.Matches(@"(?m)^collab_documents_active\{[^}]*\} 1$", text);
-        Assert.Contains("process_cpu_time_seconds_total", text);
-    }
-
-    [Fact]
     public async Task HealthAndReadinessAnswer()
     {
         Assert.Equal(HttpStatusCode.OK, (await _host.Http.GetAsync("/healthz")).StatusCode);
