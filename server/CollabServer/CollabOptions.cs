@@ -22,6 +22,9 @@ public sealed class CollabOptions
     /// <summary>A document with no members and no work is shut down, its database closed, after this long.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>A document's database is closed after this long without writes, even with members; the next write opens it again.</summary>
+    public TimeSpan DatabaseIdleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>PRAGMA synchronous for the document databases.</summary>
     public SyncMode Sync { get; set; } = SyncMode.Full;
 

@@ -13,7 +13,7 @@ public sealed record DocumentSummary(string Id, int Version, int Length, DateTim
 // The requests other than Submit. Each runs on the loop with the batch already committed.
 public sealed partial class DocumentActor
 {
-    private bool Exists => _store is not null;
+    private bool Exists => _exists;
 
     internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
     {
@@ -24,7 +24,10 @@ public sealed partial class DocumentActor
         }
         try
         {
-            EnsureCreated();
+            if (!_exists)
+            {
+                EnsureCreated();
+            }
         }
         catch (Exception ex)
         {
@@ -164,11 +167,11 @@ public sealed partial class DocumentActor
     internal List<OpMessage>? ReadOps(int from, int limit)
     {
         Flush();
-        if (_store is null)
+        if (Store is not { } store)
         {
             return null;
         }
-        return _store.ReadOps(Math.Max(0, from), _version, limit)
+        return store.ReadOps(Math.Max(0, from), _version, limit)
             .Select(op =>
             {
                 var message = ToMessage(op);
@@ -207,15 +210,16 @@ public sealed partial class DocumentActor
     internal bool Delete()
     {
         Flush();
-        if (_store is null)
+        if (!_exists)
         {
             return false;
         }
         Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
         _members.Clear();
         Volatile.Write(ref _memberCount, 0);
-        _store.Dispose();
+        _store?.Dispose();
         _store = null;
+        _exists = false;
         DocumentStore.DeleteFiles(_path);
         _text = _workText = Rope.Empty;
         _textString = null;
@@ -229,6 +233,7 @@ public sealed partial class DocumentActor
 
     internal void StopIfIdle(TimeSpan idleTimeout)
     {
+        CloseDatabaseIfUnused();
         if (_members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)
         {
             Log.DocumentIdle(_logger, DocId);

@@ -24,7 +24,8 @@ public sealed class DocumentRegistry : IAsyncDisposable
         _logger = logger;
         Metrics = metrics;
         metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
-        var period = TimeSpan.FromTicks(Math.Clamp(_options.IdleTimeout.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
+        var shortest = Math.Min(_options.IdleTimeout.Ticks, _options.DatabaseIdleTimeout.Ticks);
+        var period = TimeSpan.FromTicks(Math.Clamp(shortest / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
         _sweeper = new Timer(_ => Sweep(), null, period, period);
     }
 

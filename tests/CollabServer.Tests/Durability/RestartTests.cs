@@ -69,6 +69,37 @@ public sealed class RestartTests
     }
 
     [Fact]
+    public async Task ADocumentWithMembersClosesItsDatabaseWhenNotWrittenAndReopensItForTheNextWrite()
+    {
+        await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:DatabaseIdleTimeout"] = "00:00:00.200" });
+        try
+        {
+            var c = await host.ConnectAsync();
+            var ops = c.Collect<OpMessage>("Op");
+            await c.JoinAsync("quiet", "c");
+            await c.SubmitAsync("quiet", 0, ["one "], 1);
+            // SQLite removes the WAL file when the last connection to the database closes.
+            var wal = Path.Combine(host.DataDir, "docs", "quiet.db-wal");
+            Assert.True(File.Exists(wal));
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (File.Exists(wal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+            Assert.False(File.Exists(wal), "the database stayed open");
+            Assert.Equal(1, host.GetService<DocumentRegistry>().ActiveCount);
+
+            Assert.Equal(2, (await c.SubmitAsync("quiet", 1, [4, "two"], 2)).Version);
+            Assert.Equal(1, (await c.SubmitAsync("quiet", 0, ["one "], 1)).Version); // dedupe still sees the log
+            Assert.Equal((2, "one two"), await host.GetDocAsync("quiet"));
+        }
+        finally
+        {
+            host.DeleteData();
+        }
+    }
+
+    [Fact]
     public async Task ACorruptDatabaseFailsToLoadWithoutChangingItAndTheServerKeepsServing()
     {
         await using var host = new TestHost();
