@@ -62,6 +62,7 @@ public sealed partial class DocumentActor
     private Commit? _inFlight;
     private readonly List<Pending> _pending = [];
     private readonly Dictionary<string, long> _maxOpId = new(StringComparer.Ordinal);
+    private SnapshotProgress? _snapshotting;
     private bool _stopping;
     private bool _idle;
     private bool _closing;
@@ -204,7 +205,7 @@ public sealed partial class DocumentActor
             try
             {
                 // Makes the next load a snapshot read instead of a replay.
-                EnsureCreated().WriteSnapshot(_version, _text.ToString());
+                EnsureCreated().WriteSnapshot(_version, _text);
             }
             catch (Exception ex)
             {
@@ -379,8 +380,12 @@ public sealed partial class DocumentActor
             return;
         }
         var store = EnsureCreated();
-        var snapshot = _workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024) ? _workText : null;
-        var commit = new Commit([.. _pending], _workText, _workVersion, snapshot);
+        if (_snapshotting is null && _workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024))
+        {
+            // The rope is immutable: capturing it is free; its chunks go out with the next commits.
+            _snapshotting = new SnapshotProgress(_workText, _workVersion);
+        }
+        var commit = new Commit([.. _pending], _workText, _workVersion, _snapshotting);
         _pending.Clear();
         _inFlight = commit;
         if (inline || _closing)
@@ -453,9 +458,14 @@ public sealed partial class DocumentActor
         _version = commit.Version;
         _lastWrite = Stopwatch.GetTimestamp();
         _updatedAtMs = commit.Batch[^1].Op.CreatedAtMs;
-        if (commit.Snapshot is not null)
+        if (commit.Chunk is { } chunk)
         {
-            _snapshotVersion = commit.Version;
+            _snapshotting!.Written(chunk);
+            if (chunk.IsLast)
+            {
+                _snapshotVersion = chunk.Version;
+                _snapshotting = null;
+            }
         }
         foreach (var p in commit.Batch)
         {
@@ -542,13 +552,29 @@ public sealed partial class DocumentActor
         public List<SubmitWork>? Duplicates { get; set; }
     }
 
-    /// <summary>One group commit: the batch, and the text and version it leads to.</summary>
-    internal sealed class Commit(Pending[] batch, Rope text, int version, Rope? snapshot)
+    /// <summary>A snapshot being written a chunk per commit.</summary>
+    internal sealed class SnapshotProgress(Rope text, int version)
+    {
+        private int _seq;
+
+        /// <summary>The next chunk to write; built off the loop.</summary>
+        public SnapshotChunk Next()
+        {
+            var offset = _seq * DocumentStore.SnapshotChunkLength;
+            var length = Math.Min(DocumentStore.SnapshotChunkLength, text.Length - offset);
+            return new SnapshotChunk(version, _seq, text.Substring(offset, length), offset + length >= text.Length, text.Length);
+        }
+
+        public void Written(SnapshotChunk chunk) => _seq = chunk.Seq + 1;
+    }
+
+    /// <summary>One group commit: the batch, the text and version it leads to, and maybe a snapshot chunk.</summary>
+    internal sealed class Commit(Pending[] batch, Rope text, int version, SnapshotProgress? snapshot)
     {
         public Pending[] Batch { get; } = batch;
         public Rope Text { get; } = text;
         public int Version { get; } = version;
-        public Rope? Snapshot { get; } = snapshot;
+        public SnapshotChunk? Chunk { get; private set; }
         public Task? Task { get; set; }
         public Exception? Error { get; private set; }
 
@@ -563,8 +589,9 @@ public sealed partial class DocumentActor
                 {
                     ops[i] = Batch[i].Op;
                 }
-                // Building a large text's string happens here, not on the loop.
-                store.Commit(ops, Text.Length, Snapshot?.ToString(), Version);
+                // Cutting the snapshot chunk happens here, not on the loop.
+                Chunk = snapshot?.Next();
+                store.Commit(ops, Text.Length, Chunk is null ? [] : [Chunk]);
                 metrics.Committed(ops.Length, Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
             catch (Exception ex)

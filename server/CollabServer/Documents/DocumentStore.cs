@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Collab.Ot;
 using Microsoft.Data.Sqlite;
@@ -6,6 +7,12 @@ namespace CollabServer.Documents;
 
 /// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
 public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs);
+
+/// <summary>
+/// One piece of a snapshot, written with an op commit. A snapshot of a large text is written a
+/// chunk per commit, so no commit carries megabytes; it counts only once its last chunk is in.
+/// </summary>
+public sealed record SnapshotChunk(int Version, int Seq, string Text, bool IsLast, int Length);
 
 /// <summary>What loading a document found: the text and version, and the ops replayed onto the newest snapshot.</summary>
 public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
@@ -94,8 +101,14 @@ public sealed class DocumentStore : IDisposable
                 CREATE UNIQUE INDEX IF NOT EXISTS ops_by_client ON ops (client_id, op_id);
                 CREATE TABLE IF NOT EXISTS snapshots (
                     version    INTEGER PRIMARY KEY,
-                    text       TEXT NOT NULL,
+                    length     INTEGER NOT NULL,
+                    chunks     INTEGER NOT NULL,
                     created_at INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS snapshot_chunks (
+                    version    INTEGER NOT NULL,
+                    seq        INTEGER NOT NULL,
+                    text       TEXT NOT NULL,
+                    PRIMARY KEY (version, seq));
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
                 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('length', 0), ('updated_at', 0);
                 COMMIT;
@@ -147,12 +160,22 @@ public sealed class DocumentStore : IDisposable
         var snapshotVersion = 0;
         using (var command = _connection.CreateCommand())
         {
-            command.CommandText = "SELECT version, text FROM snapshots ORDER BY version DESC LIMIT 1";
+            // The newest complete snapshot: its row is written with its last chunk.
+            command.CommandText = """
+                SELECT s.version, s.length, c.text FROM snapshot_chunks c
+                JOIN (SELECT version, length FROM snapshots ORDER BY version DESC LIMIT 1) s ON c.version = s.version
+                ORDER BY c.seq
+                """;
             using var reader = command.ExecuteReader();
-            if (reader.Read())
+            StringBuilder? sb = null;
+            while (reader.Read())
             {
                 snapshotVersion = reader.GetInt32(0);
-                text = Rope.FromString(reader.GetString(1));
+                (sb ??= new StringBuilder(reader.GetInt32(1))).Append(reader.GetString(2));
+            }
+            if (sb is not null)
+            {
+                text = Rope.FromString(sb.ToString());
             }
         }
         var ops = ReadOps(snapshotVersion, int.MaxValue);
@@ -211,7 +234,7 @@ public sealed class DocumentStore : IDisposable
     /// Commits ops (and optionally a snapshot of the text after them) in one transaction, so a
     /// whole group of ops costs one fsync. Throws, changing nothing, if anything fails.
     /// </summary>
-    public void Commit(IReadOnlyList<StoredOp> ops, int length, string? snapshotText, int snapshotVersion)
+    public void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot)
     {
         using var transaction = _connection.BeginTransaction();
         _insertOp.Transaction = transaction;
@@ -229,26 +252,50 @@ public sealed class DocumentStore : IDisposable
         }
         SetMeta("length", length);
         SetMeta("updated_at", now);
-        if (snapshotText is not null)
+        foreach (var chunk in snapshot)
         {
-            using var snapshot = _connection.CreateCommand();
-            snapshot.Transaction = transaction;
-            snapshot.CommandText = """
-                INSERT OR REPLACE INTO snapshots (version, text, created_at) VALUES ($v, $t, $c);
-                DELETE FROM snapshots WHERE version < (SELECT MIN(version) FROM (SELECT version FROM snapshots ORDER BY version DESC LIMIT 3));
-                """;
-            snapshot.Parameters.AddWithValue("$v", snapshotVersion);
-            snapshot.Parameters.AddWithValue("$t", snapshotText);
-            snapshot.Parameters.AddWithValue("$c", now);
-            snapshot.ExecuteNonQuery();
+            using var command = _connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
+            command.Parameters.AddWithValue("$v", chunk.Version);
+            command.Parameters.AddWithValue("$s", chunk.Seq);
+            command.Parameters.AddWithValue("$t", chunk.Text);
+            command.ExecuteNonQuery();
+            if (chunk.IsLast)
+            {
+                // Complete: keep it and the one before; drop older ones and unfinished leftovers.
+                command.Parameters.Clear();
+                command.CommandText = """
+                    INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
+                    DELETE FROM snapshots WHERE version < (SELECT MIN(version) FROM (SELECT version FROM snapshots ORDER BY version DESC LIMIT 2));
+                    DELETE FROM snapshot_chunks WHERE version NOT IN (SELECT version FROM snapshots) AND version <= $v;
+                    """;
+                command.Parameters.AddWithValue("$v", chunk.Version);
+                command.Parameters.AddWithValue("$l", chunk.Length);
+                command.Parameters.AddWithValue("$n", chunk.Seq + 1);
+                command.Parameters.AddWithValue("$c", now == 0 ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now);
+                command.ExecuteNonQuery();
+            }
         }
         transaction.Commit();
         _insertOp.Transaction = null;
         _setMeta.Transaction = null;
     }
 
-    /// <summary>Writes a snapshot outside of an op commit (on shutdown).</summary>
-    public void WriteSnapshot(int version, string text) => Commit([], text.Length, text, version);
+    /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
+    public void WriteSnapshot(int version, Rope text)
+    {
+        var chunks = new List<SnapshotChunk>();
+        for (var offset = 0; offset < text.Length || chunks.Count == 0; offset += SnapshotChunkLength)
+        {
+            var n = Math.Min(SnapshotChunkLength, text.Length - offset);
+            chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
+        }
+        Commit([], text.Length, chunks);
+    }
+
+    /// <summary>Code units in one snapshot chunk.</summary>
+    public const int SnapshotChunkLength = 64 * 1024;
 
     private void SetMeta(string key, object value)
     {

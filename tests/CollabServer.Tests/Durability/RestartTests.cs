@@ -41,6 +41,48 @@ public sealed class RestartTests
     }
 
     [Fact]
+    public async Task ALargeTextIsSnapshottedAChunkPerCommitAndLoadsFromIt()
+    {
+        var dataDir = TestHost.NewDataDir();
+        try
+        {
+            // 70 000 units: two chunks of 64 Ki; a snapshot is due every max(1, 70 000 / 1024) = 68 ops.
+            var big = string.Concat(Enumerable.Range(0, 7_000).Select(i => $"line {i:D4}\n"));
+            var settings = new Dictionary<string, string?> { ["Collab:SnapshotInterval"] = "1" };
+            await using (var host = new TestHost(dataDir, settings))
+            {
+                await host.Http.PutAsync("/api/docs/big", System.Net.Http.Json.JsonContent.Create(new { text = big }));
+                var c = await host.ConnectAsync();
+                await c.JoinAsync("big", "w");
+                for (var i = 1; i <= 70; i++)
+                {
+                    await c.SubmitAsync("big", i, ["x"], i);
+                }
+                // The snapshot taken at version 68 went out in two commits, one chunk each.
+                using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "docs", "big.db")};Mode=ReadOnly;Pooling=False");
+                db.Open();
+                using var query = db.CreateCommand();
+                query.CommandText = "SELECT version, chunks, length FROM snapshots ORDER BY version";
+                using var reader = query.ExecuteReader();
+                var rows = new List<(int, int, int)>();
+                while (reader.Read())
+                {
+                    rows.Add((reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2)));
+                }
+                Assert.Contains((68, 2, big.Length + 67), rows);
+            }
+            await using (var again = new TestHost(dataDir, settings))
+            {
+                Assert.Equal((71, new string('x', 70) + big), await again.GetDocAsync("big"));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task AnIdleDocumentShutsDownClosesItsDatabaseAndLoadsAgain()
     {
         await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:IdleTimeout"] = "00:00:00.200" });
