@@ -42,6 +42,7 @@ ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
 ThreadPool.SetMinThreads(Math.Max(minWorkers, options.MinThreads), minIo);
 // Create the instruments now, so the exporter has them from the first scrape.
 app.Services.GetRequiredService<DocumentRegistry>();
+Warmup.Run(options.Sync);
 Directory.CreateDirectory(options.DataDir);
 Log.Started(app.Logger, Path.GetFullPath(options.DataDir), options.Sync);
 
