@@ -134,6 +134,37 @@ public sealed class HubProtocolTests : IAsyncLifetime
         Assert.Null(left.Selection);
     }
 
+    [Theory]
+    [InlineData(WireProtocol.Json)]
+    [InlineData(WireProtocol.MessagePack)]
+    public async Task AReaderGetsEveryOpOnceInOrderWhenManyAreQueuedAtOnce(WireProtocol protocol)
+    {
+        // Several writers at once make group commits of several ops, which reach a member's
+        // outbox together and go out in one frame.
+        var docId = "burst-" + protocol;
+        var reader = await _host.ConnectAsync(protocol);
+        var received = reader.Collect<OpMessage>("Op");
+        await reader.JoinAsync(docId, "reader");
+        var writers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => _host.ConnectAsync(protocol)));
+        await Task.WhenAll(writers.Select(async (w, i) =>
+        {
+            var version = (await w.JoinAsync(docId, $"w{i}")).Version;
+            for (var n = 1; n <= 60; n++)
+            {
+                version = (await w.SubmitAsync(docId, version, [$"{i}"], n)).Version;
+            }
+        }));
+        var text = "";
+        for (var expected = 1; expected <= 300; expected++)
+        {
+            var op = await received.NextAsync();
+            Assert.Equal(expected, op.Version);
+            text = op.Op.Apply(text);
+        }
+        Assert.False(received.Reader.TryRead(out _));
+        Assert.Equal((300, text), await _host.GetDocAsync(docId));
+    }
+
     [Fact]
     public async Task OneConnectionCanJoinManyDocuments()
     {
