@@ -99,14 +99,30 @@ public sealed class ClientConnection
                 // in both protocols, so a frame may carry many; each message's bytes come from its
                 // per-protocol cache, shared by every member.
                 var protocol = _context.Protocol;
-                var frame = new ArrayBufferWriter<byte>(4096);
-                frame.Write(first.GetSerializedMessage(protocol).Span);
-                for (var n = 1; n < MaxMessagesPerFrame && frame.WrittenCount < MaxFrameBytes && reader.TryRead(out var next); n++)
+                var parts = new List<ReadOnlyMemory<byte>>(16) { first.GetSerializedMessage(protocol) };
+                var length = parts[0].Length;
+                while (parts.Count < MaxMessagesPerFrame && length < MaxFrameBytes && reader.TryRead(out var next))
                 {
-                    frame.Write(next.GetSerializedMessage(protocol).Span);
+                    parts.Add(next.GetSerializedMessage(protocol));
+                    length += parts[^1].Length;
                 }
-                var combined = new SerializedHubMessage([new SerializedMessage(protocol.Name, frame.WrittenMemory)]);
-                await _context.WriteAsync(combined, _context.ConnectionAborted).ConfigureAwait(false);
+                var frame = ArrayPool<byte>.Shared.Rent(length);
+                try
+                {
+                    var offset = 0;
+                    foreach (var part in parts)
+                    {
+                        part.Span.CopyTo(frame.AsSpan(offset));
+                        offset += part.Length;
+                    }
+                    var combined = new SerializedHubMessage([new SerializedMessage(protocol.Name, frame.AsMemory(0, length))]);
+                    // The bytes are copied into the connection's pipe before this completes.
+                    await _context.WriteAsync(combined, _context.ConnectionAborted).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                }
             }
         }
         catch (OperationCanceledException)
