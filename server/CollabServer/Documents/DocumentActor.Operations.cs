@@ -64,6 +64,8 @@ public sealed partial class DocumentActor
             }
         }
         Broadcast(HubNames.Presence, PresenceOf(member), except: connection.ConnectionId);
+        // A join only reads; the database is opened again by the first write.
+        CloseDatabaseIfUnused();
         return result;
     }
 

@@ -45,7 +45,7 @@ public sealed partial class DocumentActor
     // documents, and an open SQLite connection (page cache, WAL index) costs ~200 KiB each.
     private DocumentStore? _store;
     private bool _exists;
-    private long _lastWrite = Stopwatch.GetTimestamp();
+    private long _lastWrite; // long ago: a database opened only to load or create is closed at once
     private Rope _text = Rope.Empty;
     private int _version;
     private int _snapshotVersion;
@@ -194,6 +194,7 @@ public sealed partial class DocumentActor
         _updatedAtMs = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1].CreatedAtMs : 0;
         _workText = _text;
         _workVersion = _version;
+        CloseDatabaseIfUnused();
         Log.DocumentLoaded(_logger, DocId, _version, _text.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
