@@ -30,15 +30,13 @@ public sealed class DocumentStore : IDisposable
     private readonly SqliteCommand _insertOp;
     private readonly SqliteCommand _findOp;
     private readonly SqliteCommand _maxOpId;
-    private readonly SqliteCommand _setMeta;
 
     private DocumentStore(SqliteConnection connection)
     {
         _connection = connection;
-        _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at) VALUES ($v, $c, $o, $op, $t)", "$v", "$c", "$o", "$op", "$t");
+        _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at, length) VALUES ($v, $c, $o, $op, $t, $l)", "$v", "$c", "$o", "$op", "$t", "$l");
         _findOp = Prepare("SELECT version FROM ops WHERE client_id = $c AND op_id = $o", "$c", "$o");
         _maxOpId = Prepare("SELECT MAX(op_id) FROM ops WHERE client_id = $c", "$c");
-        _setMeta = Prepare("INSERT INTO meta (key, value) VALUES ($k, $val) ON CONFLICT (key) DO UPDATE SET value = excluded.value", "$k", "$val");
     }
 
     /// <summary>The database file of a document. Ids are validated (<see cref="Collab.DocumentId"/>), so they are safe as file names.</summary>
@@ -97,7 +95,8 @@ public sealed class DocumentStore : IDisposable
                     client_id  TEXT NOT NULL,
                     op_id      INTEGER NOT NULL,
                     op         TEXT NOT NULL,
-                    created_at INTEGER NOT NULL);
+                    created_at INTEGER NOT NULL,
+                    length     INTEGER NOT NULL);
                 CREATE UNIQUE INDEX IF NOT EXISTS ops_by_client ON ops (client_id, op_id);
                 CREATE TABLE IF NOT EXISTS snapshots (
                     version    INTEGER PRIMARY KEY,
@@ -110,7 +109,7 @@ public sealed class DocumentStore : IDisposable
                     text       TEXT NOT NULL,
                     PRIMARY KEY (version, seq));
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
-                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('length', 0), ('updated_at', 0);
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()});
                 COMMIT;
                 """;
             command.ExecuteNonQuery();
@@ -238,20 +237,30 @@ public sealed class DocumentStore : IDisposable
     {
         using var transaction = _connection.BeginTransaction();
         _insertOp.Transaction = transaction;
-        _setMeta.Transaction = transaction;
         long now = 0;
-        foreach (var op in ops)
+        // Each op row keeps the length after it, so a listing reads one row instead of a
+        // metadata row that every commit would have to update.
+        var lengthAfter = length;
+        for (var i = ops.Count - 1; i > 0; i--)
         {
+            lengthAfter -= ops[i].Op.LengthDelta;
+        }
+        for (var i = 0; i < ops.Count; i++)
+        {
+            var op = ops[i];
+            if (i > 0)
+            {
+                lengthAfter += op.Op.LengthDelta;
+            }
             _insertOp.Parameters[0].Value = op.Version;
             _insertOp.Parameters[1].Value = op.ClientId;
             _insertOp.Parameters[2].Value = op.OpId;
             _insertOp.Parameters[3].Value = op.Op.ToString();
             _insertOp.Parameters[4].Value = op.CreatedAtMs;
+            _insertOp.Parameters[5].Value = lengthAfter;
             _insertOp.ExecuteNonQuery();
             now = op.CreatedAtMs;
         }
-        SetMeta("length", length);
-        SetMeta("updated_at", now);
         foreach (var chunk in snapshot)
         {
             using var command = _connection.CreateCommand();
@@ -279,7 +288,6 @@ public sealed class DocumentStore : IDisposable
         }
         transaction.Commit();
         _insertOp.Transaction = null;
-        _setMeta.Transaction = null;
     }
 
     /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
@@ -297,14 +305,8 @@ public sealed class DocumentStore : IDisposable
     /// <summary>Code units in one snapshot chunk.</summary>
     public const int SnapshotChunkLength = 64 * 1024;
 
-    private void SetMeta(string key, object value)
-    {
-        _setMeta.Parameters[0].Value = key;
-        _setMeta.Parameters[1].Value = value;
-        _setMeta.ExecuteNonQuery();
-    }
 
-    /// <summary>Reads <c>length</c> and <c>updated_at</c> without loading the document.</summary>
+    /// <summary>Reads the version, length and last update time from the newest op row, without loading the document.</summary>
     public static (int Version, int Length, long UpdatedAtMs)? ReadSummary(string path)
     {
         if (!File.Exists(path))
@@ -315,9 +317,9 @@ public sealed class DocumentStore : IDisposable
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT (SELECT COALESCE(MAX(version), 0) FROM ops),
-                   (SELECT value FROM meta WHERE key = 'length'),
-                   (SELECT value FROM meta WHERE key = 'updated_at')
+            SELECT COALESCE(o.version, 0), COALESCE(o.length, 0), COALESCE(o.created_at, m.value)
+            FROM (SELECT value FROM meta WHERE key = 'created_at') m
+            LEFT JOIN (SELECT version, length, created_at FROM ops ORDER BY version DESC LIMIT 1) o ON 1
             """;
         using var reader = command.ExecuteReader();
         reader.Read();
@@ -338,7 +340,6 @@ public sealed class DocumentStore : IDisposable
         _insertOp.Dispose();
         _findOp.Dispose();
         _maxOpId.Dispose();
-        _setMeta.Dispose();
         _connection.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Collab.Messages;
 using CollabServer.Documents;
 using CollabServer.Tests.Infrastructure;
@@ -25,6 +26,10 @@ public sealed class RestartTests
             }
             await using (var second = new TestHost(dataDir, settings))
             {
+                // Listed from the file, before anything loads the document.
+                var listed = (await second.Http.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/docs")).EnumerateArray().Single();
+                Assert.Equal(("kept", 20, 20), (listed.GetProperty("id").GetString(), listed.GetProperty("version").GetInt32(), listed.GetProperty("length").GetInt32()));
+                Assert.Equal(0, second.GetService<DocumentRegistry>().ActiveCount);
                 Assert.Equal((20, "98765432109876543210"), await second.GetDocAsync("kept"));
                 var c = await second.ConnectAsync();
                 var joined = await c.JoinAsync("kept", "writer", sinceVersion: 15);
