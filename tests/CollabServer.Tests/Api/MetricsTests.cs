@@ -11,26 +11,16 @@ namespace CollabServer.Tests.Api;
 public sealed class MetricsTestsCollection;
 
 [Collection(nameof(MetricsTests))]
-public sealed class MetricsTests : IAsyncLifetime
+public sealed class MetricsTests() : HostedTest
 {
-    private readonly TestHost _host = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _host.DeleteData();
-    }
-
     [Fact]
     public async Task MetricsCountCommittedOpsAndErrorsByCode()
     {
-        var c = await _host.ConnectAsync();
+        var c = await Host.ConnectAsync();
         await c.JoinAsync("metered", "m");
         await c.SubmitAsync("metered", 0, ["x"], 1);
         await Wire.AssertErrorAsync(ErrorCodes.UnknownVersion, () => c.SubmitAsync("metered", 9, ["x"], 2));
-        var text = await _host.Http.GetStringAsync("/metrics");
+        var text = await Host.Http.GetStringAsync("/metrics");
         Assert.Matches(@"(?m)^collab_ops_committed_total\{[^}]*\} 1$", text);
         Assert.Matches(@"(?m)^collab_errors_total\{[^}]*code=""unknown_version""[^}]*\} 1$", text);
         Assert.Matches(@"(?m)^collab_connections\{[^}]*\} 1$", text);

@@ -8,23 +8,13 @@ namespace CollabServer.Tests.Hub;
 /// Every bad input of PROTOCOL §1 and §5: it gets its code, changes nothing, and the connection
 /// stays usable (each test ends with a good request on the same connection).
 /// </summary>
-public sealed class HubErrorTests : IAsyncLifetime
+public sealed class HubErrorTests() : HostedTest(new Dictionary<string, string?>
 {
-    private readonly TestHost _host = new(settings: new Dictionary<string, string?>
-    {
-        ["Collab:MaxDocumentLength"] = "100",
-        ["Collab:OpsPerSecond"] = "50",
-        ["Collab:OpsBurst"] = "50",
-    });
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _host.DeleteData();
-    }
-
+    ["Collab:MaxDocumentLength"] = "100",
+    ["Collab:OpsPerSecond"] = "50",
+    ["Collab:OpsBurst"] = "50",
+})
+{
     public static TheoryData<WireProtocol, string> BadDocIds()
     {
         var data = new TheoryData<WireProtocol, string>();
@@ -42,11 +32,11 @@ public sealed class HubErrorTests : IAsyncLifetime
     [MemberData(nameof(BadDocIds))]
     public async Task BadDocumentIdsAreRejectedEverywhere(WireProtocol protocol, string docId)
     {
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await Wire.AssertErrorAsync(ErrorCodes.InvalidDocId, () => c.JoinAsync(docId, "c"));
         await Wire.AssertErrorAsync(ErrorCodes.InvalidDocId, () => c.SubmitAsync(docId, 0, ["x"], 1));
         await Wire.AssertErrorAsync(ErrorCodes.InvalidDocId, () => c.InvokeAsync("Leave", docId).WaitAsync(Wire.Timeout));
-        Assert.Empty(Directory.EnumerateFiles(_host.DataDir, "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.EnumerateFiles(Host.DataDir, "*", SearchOption.AllDirectories));
         Assert.Equal(0, (await c.JoinAsync("fine", "c")).Version);
     }
 
@@ -74,14 +64,14 @@ public sealed class HubErrorTests : IAsyncLifetime
     public async Task InvalidOpsAreRejectedAndChangeNothing(WireProtocol protocol, string what, object?[] op)
     {
         var docId = "bad-op-" + protocol + "-" + Math.Abs(what.GetHashCode());
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync(docId, "c");
         await c.SubmitAsync(docId, 0, ["a😀bc"], 1);
-        var before = await _host.GetDocAsync(docId);
+        var before = await Host.GetDocAsync(docId);
 
         await Wire.AssertErrorAsync(ErrorCodes.InvalidOp, () => c.SubmitAsync(docId, 1, op, 2));
 
-        Assert.Equal(before, await _host.GetDocAsync(docId));
+        Assert.Equal(before, await Host.GetDocAsync(docId));
         // The same opId is still free, and the connection still works.
         Assert.Equal(2, (await c.SubmitAsync(docId, 1, ["ok "], 2)).Version);
     }
@@ -94,15 +84,15 @@ public sealed class HubErrorTests : IAsyncLifetime
     [InlineData("[\"a\\ud83d\\ud83d\"]")]
     public async Task LoneSurrogatesFromARawJsonClientAreInvalidOp(string op)
     {
-        await using var raw = await RawJsonClient.ConnectAsync(await _host.ConnectWebSocketAsync());
+        await using var raw = await RawJsonClient.ConnectAsync(await Host.ConnectWebSocketAsync());
         var join = await raw.InvokeAsync("Join", "{\"docId\":\"raw\",\"clientId\":\"raw\"}");
         Assert.False(join.TryGetProperty("error", out _), join.ToString());
         var version = join.GetProperty("result").GetProperty("version").GetInt32();
-        var before = await _host.GetDocAsync("raw");
+        var before = await Host.GetDocAsync("raw");
 
         var failed = await raw.InvokeAsync("Submit", $"{{\"docId\":\"raw\",\"baseVersion\":{version},\"op\":{op},\"opId\":1}}");
         Assert.Equal(ErrorCodes.InvalidOp, ErrorCodes.FromMessage(failed.GetProperty("error").GetString()));
-        Assert.Equal(before, await _host.GetDocAsync("raw"));
+        Assert.Equal(before, await Host.GetDocAsync("raw"));
 
         var ok = await raw.InvokeAsync("Submit", $"{{\"docId\":\"raw\",\"baseVersion\":{version},\"op\":[\"\\ud83d\\ude00\"],\"opId\":{version + 100}}}");
         Assert.Equal(version + 1, ok.GetProperty("result").GetProperty("version").GetInt32());
@@ -113,7 +103,7 @@ public sealed class HubErrorTests : IAsyncLifetime
     [InlineData(WireProtocol.MessagePack)]
     public async Task MissingOpOrWrongShapeIsInvalidOp(WireProtocol protocol)
     {
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync("shape", "c");
         await Wire.AssertErrorAsync(ErrorCodes.InvalidOp, () => c.InvokeAsync<object>("Submit", new Dictionary<string, object?>
         {
@@ -139,11 +129,11 @@ public sealed class HubErrorTests : IAsyncLifetime
     public async Task BaseVersionsOutsideTheLogAreUnknown(WireProtocol protocol, int baseVersion)
     {
         var docId = $"versions-{protocol}-{baseVersion + 1}";
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync(docId, "c");
         await c.SubmitAsync(docId, 0, ["x"], 1);
         await Wire.AssertErrorAsync(ErrorCodes.UnknownVersion, () => c.SubmitAsync(docId, baseVersion, ["y"], 2));
-        Assert.Equal((1, "x"), await _host.GetDocAsync(docId));
+        Assert.Equal((1, "x"), await Host.GetDocAsync(docId));
         Assert.Equal(2, (await c.SubmitAsync(docId, 1, ["y"], 2)).Version);
     }
 
@@ -152,7 +142,7 @@ public sealed class HubErrorTests : IAsyncLifetime
     [InlineData(WireProtocol.MessagePack)]
     public async Task SubmittingWithoutJoiningIsNotJoined(WireProtocol protocol)
     {
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await Wire.AssertErrorAsync(ErrorCodes.NotJoined, () => c.SubmitAsync("not-joined", 0, ["x"], 1));
         await Wire.AssertErrorAsync(ErrorCodes.NotJoined, () => c.InvokeAsync("SetPresence", new Dictionary<string, object?>
         {
@@ -170,18 +160,18 @@ public sealed class HubErrorTests : IAsyncLifetime
     public async Task GrowingPastTheLengthLimitIsTooLarge(WireProtocol protocol)
     {
         var docId = "limit-" + protocol;
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync(docId, "c");
         await c.SubmitAsync(docId, 0, [new string('a', 90)], 1);
         await Wire.AssertErrorAsync(ErrorCodes.TooLarge, () => c.SubmitAsync(docId, 1, [new string('b', 11)], 2));
-        Assert.Equal((1, new string('a', 90)), await _host.GetDocAsync(docId));
+        Assert.Equal((1, new string('a', 90)), await Host.GetDocAsync(docId));
         Assert.Equal(2, (await c.SubmitAsync(docId, 1, [new string('b', 10)], 2)).Version);
     }
 
     [Fact]
     public async Task SubmittingFasterThanTheRateLimitIsRateLimited()
     {
-        var c = await _host.ConnectAsync();
+        var c = await Host.ConnectAsync();
         await c.JoinAsync("rate", "c");
         var version = 0;
         string? error = null;
@@ -197,7 +187,7 @@ public sealed class HubErrorTests : IAsyncLifetime
             }
         }
         Assert.Equal(ErrorCodes.RateLimited, ErrorCodes.FromMessage(error));
-        Assert.Equal(version, (await _host.GetDocAsync("rate")).Version);
+        Assert.Equal(version, (await Host.GetDocAsync("rate")).Version);
         await Task.Delay(200);
         Assert.Equal(version + 1, (await c.SubmitAsync("rate", version, ["y"], 1000)).Version);
     }

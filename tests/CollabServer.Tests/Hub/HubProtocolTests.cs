@@ -6,25 +6,15 @@ using Microsoft.AspNetCore.SignalR.Client;
 namespace CollabServer.Tests.Hub;
 
 /// <summary>The hub's behaviour for well-formed requests, over both wire protocols.</summary>
-public sealed class HubProtocolTests : IAsyncLifetime
+public sealed class HubProtocolTests() : HostedTest
 {
-    private readonly TestHost _host = new();
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        _host.DeleteData();
-    }
-
     [Theory]
     [InlineData(WireProtocol.Json)]
     [InlineData(WireProtocol.MessagePack)]
     public async Task JoinCreatesAnEmptyDocumentAndSubmitAppliesAndBroadcasts(WireProtocol protocol)
     {
-        var alice = await _host.ConnectAsync(protocol);
-        var bob = await _host.ConnectAsync(protocol);
+        var alice = await Host.ConnectAsync(protocol);
+        var bob = await Host.ConnectAsync(protocol);
         var bobOps = bob.Collect<OpMessage>("Op");
 
         var joined = await alice.JoinAsync("doc-1", "alice");
@@ -48,7 +38,7 @@ public sealed class HubProtocolTests : IAsyncLifetime
         var transformed = await aliceOps.NextAsync();
         Assert.Equal(3, transformed.Version);
         Assert.Equal("[12,\"W\",-1]", transformed.Op.ToString());
-        Assert.Equal((3, "hello brave World"), await _host.GetDocAsync("doc-1"));
+        Assert.Equal((3, "hello brave World"), await Host.GetDocAsync("doc-1"));
     }
 
     [Theory]
@@ -56,12 +46,12 @@ public sealed class HubProtocolTests : IAsyncLifetime
     [InlineData(WireProtocol.MessagePack)]
     public async Task ResubmittingTheSameOpIdReturnsTheOriginalVersionAndChangesNothing(WireProtocol protocol)
     {
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync("dedupe", "client-a");
         Assert.Equal(1, (await c.SubmitAsync("dedupe", 0, ["abc"], 7)).Version);
         Assert.Equal(2, (await c.SubmitAsync("dedupe", 1, ["x"], 8)).Version);
         Assert.Equal(1, (await c.SubmitAsync("dedupe", 0, ["abc"], 7)).Version);
-        Assert.Equal((2, "xabc"), await _host.GetDocAsync("dedupe"));
+        Assert.Equal((2, "xabc"), await Host.GetDocAsync("dedupe"));
     }
 
     [Theory]
@@ -69,13 +59,13 @@ public sealed class HubProtocolTests : IAsyncLifetime
     [InlineData(WireProtocol.MessagePack)]
     public async Task JoinWithSinceVersionReturnsTheMissedOps(WireProtocol protocol)
     {
-        var c = await _host.ConnectAsync(protocol);
+        var c = await Host.ConnectAsync(protocol);
         await c.JoinAsync("resume", "w");
         for (var i = 0; i < 5; i++)
         {
             await c.SubmitAsync("resume", i, [i.ToString()], i + 1);
         }
-        var other = await _host.ConnectAsync(protocol);
+        var other = await Host.ConnectAsync(protocol);
         var resumed = await other.JoinAsync("resume", "r", sinceVersion: 2);
         Assert.Equal(5, resumed.Version);
         Assert.Null(resumed.Text);
@@ -96,8 +86,8 @@ public sealed class HubProtocolTests : IAsyncLifetime
     [InlineData(WireProtocol.MessagePack)]
     public async Task PresenceIsBroadcastMappedAndClearedOnDisconnect(WireProtocol protocol)
     {
-        var alice = await _host.ConnectAsync(protocol);
-        var bob = await _host.ConnectAsync(protocol);
+        var alice = await Host.ConnectAsync(protocol);
+        var bob = await Host.ConnectAsync(protocol);
         var bobPresence = bob.Collect<PresenceMessage>("Presence");
         await bob.InvokeAsync<JoinResult>("Join", new Dictionary<string, object?>
         {
@@ -142,10 +132,10 @@ public sealed class HubProtocolTests : IAsyncLifetime
         // Several writers at once make group commits of several ops, which reach a member's
         // outbox together and go out in one frame.
         var docId = "burst-" + protocol;
-        var reader = await _host.ConnectAsync(protocol);
+        var reader = await Host.ConnectAsync(protocol);
         var received = reader.Collect<OpMessage>("Op");
         await reader.JoinAsync(docId, "reader");
-        var writers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => _host.ConnectAsync(protocol)));
+        var writers = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => Host.ConnectAsync(protocol)));
         await Task.WhenAll(writers.Select(async (w, i) =>
         {
             var version = (await w.JoinAsync(docId, $"w{i}")).Version;
@@ -162,19 +152,19 @@ public sealed class HubProtocolTests : IAsyncLifetime
             text = op.Op.Apply(text);
         }
         Assert.False(received.Reader.TryRead(out _));
-        Assert.Equal((300, text), await _host.GetDocAsync(docId));
+        Assert.Equal((300, text), await Host.GetDocAsync(docId));
     }
 
     [Fact]
     public async Task OneConnectionCanJoinManyDocuments()
     {
-        var c = await _host.ConnectAsync();
+        var c = await Host.ConnectAsync();
         await c.JoinAsync("many-a", "c");
         await c.JoinAsync("many-b", "c");
         await c.SubmitAsync("many-a", 0, ["A"], 1);
         await c.SubmitAsync("many-b", 0, ["B"], 2);
-        Assert.Equal((1, "A"), await _host.GetDocAsync("many-a"));
-        Assert.Equal((1, "B"), await _host.GetDocAsync("many-b"));
+        Assert.Equal((1, "A"), await Host.GetDocAsync("many-a"));
+        Assert.Equal((1, "B"), await Host.GetDocAsync("many-b"));
         await c.InvokeAsync("Leave", "many-a").WaitAsync(Wire.Timeout);
         await Wire.AssertErrorAsync(ErrorCodes.NotJoined, () => c.SubmitAsync("many-a", 1, ["x"], 3));
         await c.SubmitAsync("many-b", 1, ["x"], 4);
