@@ -22,7 +22,7 @@ public static class DocumentsApi
                 {
                     result.Add(live);
                 }
-                else if (DocumentStore.ReadSummary(DocumentStore.PathFor(registry.Options.DataDir, id)) is { } s)
+                else if (TryReadSummary(registry, id) is { } s)
                 {
                     result.Add(new DocumentSummary(id, s.Version, s.Length, DateTimeOffset.FromUnixTimeMilliseconds(s.UpdatedAtMs)));
                 }
@@ -108,6 +108,19 @@ public static class DocumentsApi
                 : null;
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A document's summary from its file; null for one that cannot be read, which the listing leaves out.</summary>
+    private static (int Version, int Length, long UpdatedAtMs)? TryReadSummary(DocumentRegistry registry, string id)
+    {
+        try
+        {
+            return DocumentStore.ReadSummary(DocumentStore.PathFor(registry.Options.DataDir, id));
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException)
         {
             return null;
         }

@@ -34,25 +34,38 @@ public sealed partial class DocumentActor
             Log.DocumentLoadFailed(_logger, DocId, ex);
             throw CollabErrors.Create(ErrorCodes.Unavailable, "the document could not be created; try again later");
         }
-        _idle = false;
-        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
-        _members[connection.ConnectionId] = member;
-        Volatile.Write(ref _memberCount, _members.Count);
-
-        var result = new JoinResult { DocId = DocId, Version = _version, ReadOnly = readOnly };
-        if (request.SinceVersion is int since && since >= 0 && since <= _version && _version - since <= _options.MaxResumeOps)
+        if (connection.IsClosed)
+        {
+            // It disconnected while this join waited; registering it now would leave a ghost member.
+            throw CollabErrors.Create(ErrorCodes.Unavailable, "the connection closed");
+        }
+        List<OpMessage>? ops = null;
+        if (request.SinceVersion is int since && since >= 0 && since <= _workVersion && _workVersion - since <= _options.MaxResumeOps)
         {
             try
             {
-                // Only committed ops: the ones in flight reach this member as broadcasts.
-                result.Ops = OpsSince(since).Where(o => o.Version <= _version).Select(ToMessage).ToList();
+                // Reading old ops may first complete the commit in flight (see Store), which moves
+                // _version; so the version and the member are taken only after this.
+                ops = OpsSince(since).Select(ToMessage).ToList();
             }
             catch (HubException)
             {
                 // Those ops are no longer kept: the whole text it is.
             }
         }
-        if (result.Ops is null)
+        _idle = false;
+        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
+        _members[connection.ConnectionId] = member;
+        Volatile.Write(ref _memberCount, _members.Count);
+
+        var result = new JoinResult { DocId = DocId, Version = _version, ReadOnly = readOnly };
+        if (ops is not null && request.SinceVersion <= _version)
+        {
+            // Only committed ops: the ones still in flight reach this member as broadcasts.
+            ops.RemoveAll(o => o.Version > _version);
+            result.Ops = ops;
+        }
+        else
         {
             result.Text = TextString();
         }
@@ -229,6 +242,8 @@ public sealed partial class DocumentActor
         _window.Clear();
         _recentIds.Clear();
         _maxOpId.Clear();
+        _snapshotting = null;
+        _updatedAtMs = 0;
         Log.DocumentDeleted(_logger, DocId);
         return true;
     }

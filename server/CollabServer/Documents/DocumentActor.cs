@@ -146,6 +146,10 @@ public sealed partial class DocumentActor
                     if (work is SubmitWork submit)
                     {
                         Sequence(submit);
+                        if (_pending.Count >= _options.MaxBatch)
+                        {
+                            StartCommit();
+                        }
                     }
                     else
                     {
@@ -161,7 +165,14 @@ public sealed partial class DocumentActor
             }
             // The queue is empty: commit what was sequenced, unless a commit is still in flight,
             // in which case it all goes into the next one (see StartCommit).
-            StartCommit();
+            try
+            {
+                StartCommit();
+            }
+            catch (Exception ex)
+            {
+                Log.ActorFault(_logger, DocId, ex);
+            }
             if ((_stopping || (_idle && _members.Count == 0)) && _inFlight is null && _pending.Count == 0 && !_closing)
             {
                 // From here on the queue takes nothing new; whatever is still in it goes back to
@@ -380,7 +391,6 @@ public sealed partial class DocumentActor
         {
             return;
         }
-        var store = EnsureCreated();
         if (_snapshotting is null && _workVersion - _snapshotVersion >= Math.Max(_options.SnapshotInterval, _workText.Length / 1024))
         {
             // The rope is immutable: capturing it is free; its chunks go out with the next commits.
@@ -389,6 +399,18 @@ public sealed partial class DocumentActor
         var commit = new Commit([.. _pending], _workText, _workVersion, _snapshotting);
         _pending.Clear();
         _inFlight = commit;
+        DocumentStore store;
+        try
+        {
+            store = EnsureCreated();
+        }
+        catch (Exception ex)
+        {
+            // Could not open the database: the same as a failed commit.
+            commit.Fail(ex);
+            CompleteCommit(commit);
+            return;
+        }
         if (inline || _closing)
         {
             commit.Run(store, _registry.Metrics);
@@ -452,6 +474,11 @@ public sealed partial class DocumentActor
             _pendingIds.Clear();
             _workText = _text;
             _workVersion = _version;
+            // A snapshot taken of the rejected text must not be written.
+            if (_snapshotting is not null && _snapshotting.Version > _version)
+            {
+                _snapshotting = null;
+            }
             return;
         }
 
@@ -558,6 +585,8 @@ public sealed partial class DocumentActor
     {
         private int _seq;
 
+        public int Version => version;
+
         /// <summary>The next chunk to write; built off the loop.</summary>
         public SnapshotChunk Next()
         {
@@ -578,6 +607,8 @@ public sealed partial class DocumentActor
         public SnapshotChunk? Chunk { get; private set; }
         public Task? Task { get; set; }
         public Exception? Error { get; private set; }
+
+        public void Fail(Exception error) => Error = error;
 
         /// <summary>Writes the batch in one transaction. Runs off the loop; never throws.</summary>
         public void Run(DocumentStore store, Diagnostics.CollabMetrics metrics)

@@ -79,12 +79,16 @@ public sealed class DocumentStore : IDisposable
         }
     }
 
-    /// <summary>Creates a new, empty document database.</summary>
+    /// <summary>
+    /// Creates a new, empty document database. It is built under a temporary name and renamed
+    /// into place when complete, so a crash never leaves a database without its schema.
+    /// </summary>
     public static DocumentStore Create(string path, SyncMode sync)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var connection = Connect(path, SqliteOpenMode.ReadWriteCreate, sync);
-        try
+        var temporary = path + ".new";
+        DeleteFiles(temporary);
+        using (var connection = Connect(temporary, SqliteOpenMode.ReadWriteCreate, sync))
         {
             using var command = connection.CreateCommand();
             command.CommandText = $"""
@@ -113,13 +117,9 @@ public sealed class DocumentStore : IDisposable
                 COMMIT;
                 """;
             command.ExecuteNonQuery();
-            return new DocumentStore(connection);
         }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
+        File.Move(temporary, path);
+        return OpenExisting(path, sync)!;
     }
 
     private static SqliteConnection Connect(string path, SqliteOpenMode mode, SyncMode sync)

@@ -43,6 +43,9 @@ public sealed class ClientConnection
 
     public string ConnectionId => _context.ConnectionId;
 
+    /// <summary>Whether the connection has closed (or is closing).</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) == 1 || _context.ConnectionAborted.IsCancellationRequested;
+
     /// <summary>Messages waiting to be written.</summary>
     public int QueuedMessages => _outbox.Reader.Count;
 

@@ -18,12 +18,24 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
     {
         var docId = CheckDocId(request?.DocId);
         var connection = Connection;
-        var result = await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: false));
+        // Recorded before the join, so a disconnect that races it still leaves the document.
+        bool added;
         lock (connection.Documents)
         {
-            connection.Documents.Add(docId);
+            added = connection.Documents.Add(docId);
         }
-        return result;
+        try
+        {
+            return await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: false));
+        }
+        catch when (added)
+        {
+            lock (connection.Documents)
+            {
+                connection.Documents.Remove(docId);
+            }
+            throw;
+        }
     }
 
     public Task<SubmitResult> Submit(SubmitRequest request)

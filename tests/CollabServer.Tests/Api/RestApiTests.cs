@@ -41,6 +41,15 @@ public sealed class RestApiTests() : HostedTest
     }
 
     [Fact]
+    public async Task AnUnreadableFileIsLeftOutOfTheListingInsteadOfFailingIt()
+    {
+        await Host.Http.PutAsJsonAsync("/api/docs/good", new { text = "fine" });
+        await File.WriteAllBytesAsync(Path.Combine(Host.DataDir, "docs", "junk.db"), new byte[4096]);
+        var list = await Host.Http.GetFromJsonAsync<JsonElement>("/api/docs");
+        Assert.Equal(["good"], list.EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+    }
+
+    [Fact]
     public async Task OpsArePagedOldestFirstWithTheirTimes()
     {
         for (var i = 0; i < 5; i++)

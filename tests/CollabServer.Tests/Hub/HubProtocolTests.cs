@@ -156,6 +156,50 @@ public sealed class HubProtocolTests() : HostedTest
     }
 
     [Fact]
+    public async Task ResumingFromBeforeTheMemoryWindowWhileWritersCommitGivesEveryOpOnce()
+    {
+        // With a window of 4 ops, a resume from further back reads the log, which first completes
+        // the commit in flight: the result's ops and the broadcasts after it must still meet exactly.
+        await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:OpWindow"] = "4" });
+        try
+        {
+            var writers = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => host.ConnectAsync()));
+            using var stop = new CancellationTokenSource();
+            var writing = Task.WhenAll(writers.Select(async (w, i) =>
+            {
+                var version = (await w.JoinAsync("window", $"w{i}")).Version;
+                for (var n = 1; n <= 400 && !stop.IsCancellationRequested; n++)
+                {
+                    version = (await w.SubmitAsync("window", version, ["x"], n)).Version;
+                }
+            }));
+            for (var round = 0; round < 20; round++)
+            {
+                await Task.Delay(10);
+                var reader = await host.ConnectAsync();
+                var live = reader.Collect<OpMessage>("Op");
+                var joined = await reader.JoinAsync("window", "reader", sinceVersion: 0);
+                Assert.NotNull(joined.Ops);
+                Assert.Equal(Enumerable.Range(1, joined.Version), joined.Ops!.Select(o => o.Version));
+                // The next broadcast, if any, continues right after the result's version.
+                if (await live.Reader.WaitToReadAsync().AsTask().WaitAsync(TimeSpan.FromMilliseconds(500)).ContinueWith(t => t.IsCompletedSuccessfully && t.Result))
+                {
+                    live.Reader.TryRead(out var next);
+                    Assert.Equal(joined.Version + 1, next!.Version);
+                }
+                await reader.DisposeAsync();
+            }
+            stop.Cancel();
+            await writing.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await host.DisposeAsync();
+            host.DeleteData();
+        }
+    }
+
+    [Fact]
     public async Task OneConnectionCanJoinManyDocuments()
     {
         var c = await Host.ConnectAsync();
