@@ -27,6 +27,9 @@ internal static partial class Log
     [LoggerMessage(8, LogLevel.Debug, "Connection {ConnectionId}: sending failed.")]
     public static partial void SendFailed(ILogger logger, string connectionId, Exception exception);
 
+    [LoggerMessage(10, LogLevel.Warning, "Document {DocId}: the snapshot at shutdown failed; the next load replays the log instead.")]
+    public static partial void SnapshotFailed(ILogger logger, string docId, Exception exception);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

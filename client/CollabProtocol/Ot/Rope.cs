@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Collab.Ot;
 
 /// <summary>
@@ -151,15 +149,6 @@ public sealed class Rope
 
     /// <summary>The whole text.</summary>
     public override string ToString() => _root.Text ?? Substring(0, Length);
-
-    /// <summary>Appends the whole text to <paramref name="builder"/>.</summary>
-    public void AppendTo(StringBuilder builder)
-    {
-        foreach (var chunk in Chunks())
-        {
-            builder.Append(chunk.Span);
-        }
-    }
 
     /// <summary>Height of the tree: O(log n) of the length.</summary>
     public int Height => _root.Height;

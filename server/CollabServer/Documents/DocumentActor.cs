@@ -221,7 +221,7 @@ public sealed partial class DocumentActor
             }
             catch (Exception ex)
             {
-                Log.CommitFailed(_logger, DocId, 0, ex);
+                Log.SnapshotFailed(_logger, DocId, ex);
             }
         }
         _store?.Dispose();
