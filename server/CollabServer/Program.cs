@@ -10,7 +10,15 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    // What the server ships (wwwroot: the pages and the editor bundle) sits beside its binaries,
+    // so a published server runs from any working directory. Only the data directory default
+    // (./data) is relative to where the command was typed. `--contentRoot` still overrides this.
+    ContentRootPath = new ConfigurationBuilder().AddEnvironmentVariables("ASPNETCORE_").AddCommandLine(args).Build()[WebHostDefaults.ContentRootKey]
+        ?? AppContext.BaseDirectory,
+});
 
 builder.Services.AddOptions<CollabOptions>().Bind(builder.Configuration.GetSection(CollabOptions.Section));
 builder.Services.AddSingleton<CollabMetrics>();
@@ -50,8 +58,8 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseStaticFiles();
 
-app.MapGet("/", () => Results.File(Path.Combine(app.Environment.WebRootPath ?? "wwwroot", "index.html"), "text/html; charset=utf-8"));
-app.MapGet("/d/{docId}", (string docId) => Results.File(Path.Combine(app.Environment.WebRootPath ?? "wwwroot", "doc.html"), "text/html; charset=utf-8"));
+app.MapGet("/", () => Page("index.html"));
+app.MapGet("/d/{docId}", (string docId) => Page("doc.html"));
 app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o => o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling);
 app.MapDocumentsApi();
 app.MapPrometheusScrapingEndpoint("/metrics");
@@ -60,6 +68,10 @@ app.MapGet("/readyz", (DocumentRegistry registry) =>
     Directory.Exists(registry.Options.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));
 
 app.Run();
+
+IResult Page(string name) => app.Environment.WebRootFileProvider.GetFileInfo(name) is { Exists: true, PhysicalPath: { } path }
+    ? Results.File(path, "text/html; charset=utf-8")
+    : Results.Problem(title: $"{name} is not in this build's wwwroot ({app.Environment.ContentRootPath}).", statusCode: 500);
 
 /// <summary>The entry point, public for the test host.</summary>
 public partial class Program;

@@ -37,13 +37,16 @@ public sealed class ServerProcess : IDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(string dataDir, params string[] extraArgs)
+    public static Task<ServerProcess> StartAsync(string dataDir, params string[] extraArgs) =>
+        StartDllAsync(Path.Combine(AppContext.BaseDirectory, "CollabServer.dll"), dataDir, [$"--Collab:DataDir={dataDir}", .. extraArgs]);
+
+    /// <summary>Starts <paramref name="dll"/> in <paramref name="workingDirectory"/> on a free loopback port and waits until it is ready.</summary>
+    public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, params string[] args)
     {
         var port = FreePort();
-        var dll = Path.Combine(AppContext.BaseDirectory, "CollabServer.dll");
         var info = new ProcessStartInfo("dotnet")
         {
-            WorkingDirectory = dataDir,
+            WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -51,12 +54,12 @@ public sealed class ServerProcess : IDisposable
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://127.0.0.1:{port}");
-        info.ArgumentList.Add($"--Collab:DataDir={dataDir}");
-        foreach (var arg in extraArgs)
+        foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
         }
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment.Remove("ASPNETCORE_CONTENTROOT");
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start.");
         var server = new ServerProcess(process, port);
         process.OutputDataReceived += (_, e) => server.Add(e.Data);

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using CollabServer.Tests.Infrastructure;
+using CollabServer.Tests.Ot;
+
+namespace CollabServer.Tests.Deploy;
+
+/// <summary>
+/// The server as an operator runs it: `dotnet publish` into a folder, then `dotnet DIR/CollabServer.dll`
+/// started from a directory that has nothing to do with the repository. Pages, the editor bundle
+/// and the client library must come from the published folder; data from ./data of the working
+/// directory unless configured.
+/// </summary>
+public sealed class PublishedServerTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("collab-publish-").FullName;
+
+    [Fact]
+    public async Task APublishedServerStartedFromAnyDirectoryServesTheEditorAndKeepsDataInItsWorkingDirectory()
+    {
+        var publish = Path.Combine(_root, "publish");
+        await PublishAsync(publish);
+        Assert.True(File.Exists(Path.Combine(publish, "wwwroot", "dist", "collab-client.js")), "the editor bundle was not published");
+
+        // From the filesystem root, with the data directory given (the default would be /data).
+        var dataDir = Path.Combine(_root, "data-from-root");
+        using (var server = await ServerProcess.StartDllAsync(Path.Combine(publish, "CollabServer.dll"), "/", $"--Collab:DataDir={dataDir}"))
+        {
+            await AssertServesTheEditorAsync(server);
+        }
+
+        // From an empty directory with the documented default: ./data of the working directory.
+        var work = Directory.CreateDirectory(Path.Combine(_root, "work")).FullName;
+        using (var server = await ServerProcess.StartDllAsync(Path.Combine(publish, "CollabServer.dll"), work))
+        {
+            await AssertServesTheEditorAsync(server);
+            using var http = new HttpClient { BaseAddress = server.BaseUrl };
+            (await http.PutAsJsonAsync("/api/docs/deployed", new { text = "from a published build" })).EnsureSuccessStatusCode();
+            Assert.True(File.Exists(Path.Combine(work, "data", "docs", "deployed.db")), server.Output);
+        }
+        Assert.False(Directory.Exists(Path.Combine(publish, "data")), "data was written into the published folder");
+    }
+
+    private static async Task AssertServesTheEditorAsync(ServerProcess server)
+    {
+        using var http = new HttpClient { BaseAddress = server.BaseUrl };
+        foreach (var (path, type, marker) in new[]
+        {
+            ("/", "text/html", "<html"),
+            ("/d/x", "text/html", "<html"),
+            ("/dist/collab-client.js", "text/javascript", "export"),
+        })
+        {
+            var response = await http.GetAsync(path);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {body}\n{server.Output}");
+            Assert.StartsWith(type, response.Content.Headers.ContentType?.MediaType ?? "");
+            Assert.Contains(marker, body);
+        }
+        // The pages load their scripts from /dist; each one they name must be served too.
+        var page = await http.GetStringAsync("/d/x");
+        foreach (var script in System.Text.RegularExpressions.Regex.Matches(page, "src=\"(/dist/[^\"]+)\"").Select(m => m.Groups[1].Value))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(script)).StatusCode);
+        }
+    }
+
+    /// <summary>Publishes the server as built for this test run (same configuration), without building again.</summary>
+    private static async Task PublishAsync(string output)
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/{Debug|Release}/net10.0
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = SharedVectorsTests.RepoRoot(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "publish", "server/CollabServer/CollabServer.csproj", "-c", configuration, "--no-build", "-o", output, "-nologo", "-v:q", "-p:SkipEditorBuild=true" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        Assert.True(process.ExitCode == 0, $"dotnet publish failed:\n{await stdout}\n{await stderr}");
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
