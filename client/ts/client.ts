@@ -89,7 +89,7 @@ const consoleWarnings: ILogger = {
  * ```ts
  * const client = new CollabClient({ serverUrl: location.origin, user: { name: "Ada", color: "#d33" } });
  * const doc = await client.open("notes");
- * doc.on("change", ({ op }) => show(doc.text));
+ * doc.on("change", ({ op }) => showChange(op)); // the op: reading doc.text builds the whole string
  * doc.insert(0, "Hello");
  * ```
  */

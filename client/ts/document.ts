@@ -2,6 +2,7 @@
 // is based on, the edits not yet confirmed (sync.ts) and the other members' presence. It does
 // no I/O of its own: a HubInvoker sends its requests and CollabClient feeds it what arrives.
 
+import type { Text } from "@codemirror/state";
 import { Emitter } from "./events.js";
 import {
   errorCode,
@@ -83,9 +84,13 @@ const presenceIntervalMs = 40;
  * `delete`); listen to `change` for everyone else's. All positions are UTF-16 code units.
  */
 export class CollabDocument extends Emitter<DocumentEvents> {
-  private _text = "";
+  // Both texts are ropes (ot.ts), so applying an op costs O(op size + log n), not a copy of the
+  // document; they share every part the pending edits do not touch.
+  private _text: Text = ot.toText("");
+  /** `_text` as a string: made by the first `text` read after a change, dropped by the next change. */
+  private textString: string | undefined = "";
   /** The server's text at `_version`: `_text` without the pending edits. */
-  private serverText = "";
+  private serverText: Text = this._text;
   private _version = -1;
   private _readOnly = false;
   private state: SyncState = sync.synchronized;
@@ -120,9 +125,13 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     super();
   }
 
-  /** The local text: the server's text at `version` with the pending local edits applied. */
+  /**
+   * The local text: the server's text at `version` with the pending local edits applied. The
+   * first read after a change builds the string, O(length); later reads return it until the
+   * next change. To follow changes, apply each `change` event's op rather than reading this.
+   */
   get text(): string {
-    return this._text;
+    return (this.textString ??= this._text.toString());
   }
 
   /** The version of the server state the local text is based on; -1 before the first join. */
@@ -171,7 +180,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     if (this.closed) throw new Error(`Document ${this.docId} is closed.`);
     if (this._readOnly) throw new Error(`Document ${this.docId} is read-only.`);
     if (op.length === 0) return;
-    this._text = ot.apply(this._text, op);
+    this.setText(ot.applyToText(this._text, op));
     this.mapMembers(op, undefined);
     this.state = sync.applyClient(this.state, op, () => this.host.nextOpId());
     this.emit("pending", { pendingEdits: this.pendingEdits });
@@ -311,7 +320,9 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this._readOnly = result.readOnly;
     const resumed = this._version >= 0;
     if (!resumed) {
-      this._text = this.serverText = result.text ?? "";
+      const text = result.text ?? "";
+      this.serverText = ot.toText(text);
+      this.setText(this.serverText, text);
       this._version = result.version;
     } else if (result.ops) {
       for (const message of result.ops) this.receiveOp(message);
@@ -334,7 +345,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
           return;
         }
         if (session !== this.session) return;
-        this.serverText = ot.apply(this.serverText, outstanding.op);
+        this.serverText = ot.applyToText(this.serverText, outstanding.op);
         this.state = sync.serverAck(this.state, () => this.host.nextOpId());
         this.emit("pending", { pendingEdits: this.pendingEdits });
         void this.join(invoker, session, false);
@@ -373,13 +384,14 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   private resync(serverText: string, version: number): void {
     const pending = sync.pendingOp(this.state);
     const edits = this.pendingEdits;
-    const serverChange = ot.diff(this.serverText, serverText);
+    // O(length), as receiving the whole text is.
+    const serverChange = ot.diff(this.serverText.toString(), serverText);
     const localChange = ot.transform(serverChange, pending, false);
     const rebased = ot.transform(pending, serverChange, true);
     for (const v of this.queue.keys()) if (v <= version) this.queue.delete(v);
     this.recent.length = 0;
     this._version = version;
-    this.serverText = serverText;
+    this.serverText = ot.toText(serverText);
     this.state = sync.synchronized;
     this.applyRemote(localChange, "resync", undefined);
     if (rebased.length > 0) {
@@ -399,9 +411,10 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.emit("pending", { pendingEdits: 0 });
   }
 
-  private applyRemote(op: TextOperation, origin: ChangeOrigin, clientId: string | undefined): void {
+  /** `after` is the local text after `op` when the caller has it already. */
+  private applyRemote(op: TextOperation, origin: ChangeOrigin, clientId: string | undefined, after?: Text): void {
     if (op.length === 0) return;
-    this._text = ot.apply(this._text, op);
+    this.setText(after ?? ot.applyToText(this._text, op));
     // Our own selection is kept in local positions too: move it with the text (the others
     // map it themselves, so this is not news to send).
     this.selection = this.selection?.map((r) => ({
@@ -410,6 +423,11 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     }));
     this.mapMembers(op, clientId);
     this.emit("change", { op, origin, clientId });
+  }
+
+  private setText(text: Text, asString?: string): void {
+    this._text = text;
+    this.textString = asString;
   }
 
   /** Applies queued ops and acknowledgements in version order while the next one is there. */
@@ -440,19 +458,24 @@ export class CollabDocument extends Emitter<DocumentEvents> {
           : next.message.clientId === this.host.clientId && next.message.opId === outstanding?.opId;
       if (own && outstanding) {
         this._version++;
-        this.serverText = ot.apply(this.serverText, outstanding.op);
+        const state = sync.serverAck(this.state, () => this.host.nextOpId());
+        // With nothing left pending the local text is the server's: share it rather than apply the op again.
+        this.serverText = state.kind === "Synchronized" ? this._text : ot.applyToText(this.serverText, outstanding.op);
         this.remember(this._version, outstanding.op);
-        this.state = sync.serverAck(this.state, () => this.host.nextOpId());
+        this.state = state;
         this.sentOpId = undefined;
         this.flush();
         if (this.presenceApproximate && this.synchronized) this.schedulePresence();
       } else if (next.kind === "op") {
+        const wasSynchronized = this.state.kind === "Synchronized";
         const { state, op } = sync.applyServer(this.state, next.message.op);
         this.state = state;
         this._version++;
-        this.serverText = ot.apply(this.serverText, next.message.op);
+        this.serverText = ot.applyToText(this.serverText, next.message.op);
         this.remember(this._version, next.message.op);
-        this.applyRemote(op, "remote", next.message.clientId);
+        // Nothing pending: the local text was the server's and `op` is the server's op, so the
+        // local text is the new server text and need not be built a second time.
+        this.applyRemote(op, "remote", next.message.clientId, wasSynchronized ? this.serverText : undefined);
       } else {
         // An acknowledgement of an op that is not outstanding: the session guards make this
         // unreachable, but if it happens the text is no longer known, so start again from the server's.

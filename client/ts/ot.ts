@@ -3,6 +3,11 @@
 // integer retains, a negative one deletes, a non-empty string inserts; the trailing retain is
 // implicit. Every operation these functions return is canonical. Held to the C# code by
 // tests/vectors/ot-vectors.json (tests/ts/ot-vectors.test.mjs).
+//
+// A document can be a string or a CodeMirror `Text` (a B-tree of lines with O(log n) replace):
+// `applyToText` applies an op to a `Text` without copying the rest of the document.
+
+import { Text } from "@codemirror/state";
 
 /** One component: retain `n` (> 0), delete `-n` (< 0), or insert a non-empty string. */
 export type OpComponent = number | string;
@@ -251,6 +256,45 @@ export function apply(doc: string, op: TextOperation): string {
   return parts.join("");
 }
 
+/**
+ * A string as a `Text`. Lines are split at "\n" only, so a "\r" stays a character and
+ * positions are the string's code units; `text.toString()` gives the string back.
+ */
+export function toText(s: string): Text {
+  return s.length === 0 ? Text.empty : Text.of(s.split("\n"));
+}
+
+/**
+ * Applies `op` to `doc` as `apply` does to a string, and throws the same RangeError when it runs
+ * past the end. Each insert or delete is one `Text.replace`: O(log n) plus the size of the
+ * change, copying only the lines it touches (a very long line is copied whole).
+ */
+export function applyToText(doc: Text, op: TextOperation): Text {
+  const base = baseLength(op);
+  if (base > doc.length) {
+    throw new RangeError(`Operation base length ${base} exceeds document length ${doc.length}.`);
+  }
+  // Position in the document as changed so far: every replace leaves what is before it in place.
+  let result = doc;
+  let pos = 0;
+  for (let i = 0; i < op.length; i++) {
+    const c = op[i];
+    if (typeof c === "string") {
+      // Canonical form writes an insert before the delete next to it: one replace does both.
+      const next = op[i + 1];
+      const deleted = typeof next === "number" && next < 0 ? -next : 0;
+      if (deleted > 0) i++;
+      result = result.replace(pos, pos + deleted, toText(c));
+      pos += c.length;
+    } else if (c > 0) {
+      pos += c;
+    } else {
+      result = result.replace(pos, pos - c, Text.empty);
+    }
+  }
+  return result;
+}
+
 /** Walks an operation's components, able to take part of one; past the end it reads as an endless retain. */
 class Cursor {
   private index = 0;
@@ -389,8 +433,8 @@ export function compose(a: TextOperation, b: TextOperation): TextOperation {
   return result.build();
 }
 
-/** The operation that undoes `op`, given the document it was applied to. */
-export function invert(op: TextOperation, before: string): TextOperation {
+/** The operation that undoes `op`, given the document it was applied to; reads only what `op` deletes. */
+export function invert(op: TextOperation, before: string | Text): TextOperation {
   const result = new Builder();
   let pos = 0;
   for (const c of op) {
@@ -400,7 +444,7 @@ export function invert(op: TextOperation, before: string): TextOperation {
       result.retain(c);
       pos += c;
     } else {
-      result.insert(before.slice(pos, pos - c));
+      result.insert(typeof before === "string" ? before.slice(pos, pos - c) : before.sliceString(pos, pos - c));
       pos -= c;
     }
   }
