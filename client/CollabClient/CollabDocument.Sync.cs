@@ -9,8 +9,9 @@ namespace Collab.Client;
 public sealed partial class CollabDocument
 {
     // The server's text at _version: what the server confirmed, without our pending ops. Kept so
-    // that a resume that returns the whole text can be turned into one diff op (a rope: cheap).
-    private Rope _serverText = Rope.Empty;
+    // that a resume that returns the whole text can be turned into one diff op, and to invert
+    // pending ops. Edited in place, like _text.
+    private readonly TextBuffer _serverText = new();
     private int _version;
 
     private ClientSyncState _syncState;
@@ -114,9 +115,10 @@ public sealed partial class CollabDocument
     /// <summary>The in-flight op is committed at <c>_version + 1</c>: the buffer, if any, goes next.</summary>
     private void ConfirmLocked()
     {
-        _serverText = _inflight!.Apply(_serverText);
+        var inflight = _inflight!;
+        _serverText.Apply(inflight);
         _version++;
-        Journal?.Invoke(_version, _clientId, _inflightOpId, _inflight);
+        Journal?.Invoke(_version, _clientId, _inflightOpId, inflight);
         var buffer = _buffer;
         if (buffer is null)
         {
@@ -140,14 +142,14 @@ public sealed partial class CollabDocument
             ResyncLocked($"op {message.Version} does not apply to our text at version {_version}");
             return false;
         }
-        _serverText = s.Apply(_serverText);
+        _serverText.Apply(s);
         _version = message.Version;
         Journal?.Invoke(_version, message.ClientId, message.OpId, s);
         s = TransformPendingLocked(s);
-        _text = s.Apply(_text);
-        _textCache = null;
         if (!s.IsNoop)
         {
+            _text.Apply(s);
+            TextChangedLocked();
             Enqueue(new DocumentChangedEventArgs(s, isLocal: false, message.ClientId));
         }
         return true;
@@ -197,7 +199,7 @@ public sealed partial class CollabDocument
         if (_inflight is not null && _inflightAck <= version)
         {
             // The in-flight op's Submit result came during the join: the text already holds it.
-            _serverText = _inflight.Apply(_serverText);
+            _serverText.Apply(_inflight);
             _inflight = _buffer;
             _buffer = null;
         }
@@ -209,13 +211,13 @@ public sealed partial class CollabDocument
         }
         Log.RebasedOntoText(_logger, DocId, version, _version);
         s = TransformPendingLocked(s);
-        _text = s.Apply(_text);
-        _textCache = null;
         if (!s.IsNoop)
         {
+            _text.Apply(s);
+            TextChangedLocked();
             Enqueue(new DocumentChangedEventArgs(s, isLocal: false, clientId: null));
         }
-        _serverText = Rope.FromString(text);
+        _serverText.Reset(text);
         _version = version;
         // Early ops were numbered against the old history, which may not be this one.
         _early.Clear();
@@ -239,9 +241,10 @@ public sealed partial class CollabDocument
         {
             return;
         }
-        var undo = pending.Invert(_serverText);
-        _text = _serverText;
-        _textCache = null;
+        var undo = _serverText.Invert(pending);
+        // The local text is pending applied to the server's text, so undo brings it back there.
+        _text.Apply(undo);
+        TextChangedLocked();
         ClearPendingLocked();
         if (!undo.IsNoop)
         {

@@ -38,8 +38,11 @@ public sealed partial class CollabDocument : IAsyncDisposable
     private readonly Queue<Action> _events = new();
 
     private IDocumentTransport _transport;
-    private Rope _text = Rope.Empty;
+    // The local text, edited in place; Text and TextRope are snapshots of it, built on demand
+    // and kept until the next change (null = stale).
+    private readonly TextBuffer _text = new();
     private string? _textCache = "";
+    private Rope? _textRope = Rope.Empty;
     private bool _readOnly;
     private bool _disposed;
     private bool _dispatching;
@@ -78,8 +81,13 @@ public sealed partial class CollabDocument : IAsyncDisposable
 
     /// <summary>
     /// The current local text: the server's text at <see cref="Version"/> with this client's
-    /// unconfirmed edits applied. The string is built once per change.
+    /// unconfirmed edits applied.
     /// </summary>
+    /// <remarks>
+    /// The document keeps its text in a mutable buffer, so the string is a snapshot: the first
+    /// read after a change builds it, O(n) time and 2n bytes (20 MB for a 10 MB document); later
+    /// reads return the same string until the next change.
+    /// </remarks>
     public string Text
     {
         get
@@ -92,16 +100,22 @@ public sealed partial class CollabDocument : IAsyncDisposable
     }
 
     /// <summary>
-    /// The local text as a rope: cheap to take, immutable, and a new instance after every change,
-    /// so it also identifies the text an edit was computed on (see <see cref="TryApply"/>).
+    /// The local text as a rope: immutable, and a new instance after every change, so it also
+    /// identifies the text an edit was computed on (see <see cref="TryApply"/>).
     /// </summary>
+    /// <remarks>
+    /// A snapshot like <see cref="Text"/>: the first read after a change builds the string and a
+    /// rope from it, O(n) time and about 4n bytes (40 MB for a 10 MB document); later reads return
+    /// the same instance until the next change. To learn the length alone, prefer an edit that
+    /// does not need it, or read it once per change.
+    /// </remarks>
     public Rope TextRope
     {
         get
         {
             lock (_gate)
             {
-                return _text;
+                return TextRopeLocked();
             }
         }
     }
@@ -185,14 +199,14 @@ public sealed partial class CollabDocument : IAsyncDisposable
         }
     }
 
-    /// <summary>The server's text at <see cref="Version"/>, without pending local edits.</summary>
+    /// <summary>The server's text at <see cref="Version"/>, without pending local edits; for tests, built on each read.</summary>
     internal Rope ServerText
     {
         get
         {
             lock (_gate)
             {
-                return _serverText;
+                return Rope.FromString(_serverText.ToString());
             }
         }
     }
@@ -262,7 +276,8 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (basedOn is not null && !ReferenceEquals(basedOn, _text))
+            // _textRope is null after a change, so a rope read before it never matches.
+            if (basedOn is not null && !ReferenceEquals(basedOn, _textRope))
             {
                 return false;
             }
@@ -274,7 +289,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
             {
                 throw new ArgumentException($"The operation is malformed: {operation.Error}.", nameof(operation));
             }
-            if (operation.Validate(_text) is { } reason)
+            if (_text.Validate(operation) is { } reason)
             {
                 throw new ArgumentException($"The operation does not apply to the document: {reason}.", nameof(operation));
             }
@@ -282,8 +297,8 @@ public sealed partial class CollabDocument : IAsyncDisposable
             {
                 return true;
             }
-            _text = operation.Apply(_text);
-            _textCache = null;
+            _text.Apply(operation);
+            TextChangedLocked();
             ApplyLocalLocked(operation);
             Enqueue(new DocumentChangedEventArgs(operation, isLocal: true, clientId: null));
         }
@@ -346,7 +361,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
                 return;
             }
             // The server reads positions in its text at Version: undo our pending ops on them.
-            var toServer = PendingLocked()?.Invert(_serverText);
+            var toServer = PendingLocked() is { } pending ? _serverText.Invert(pending) : null;
             var mapped = new List<SelectionRange>(selection.Count);
             foreach (var range in selection)
             {
@@ -452,6 +467,25 @@ public sealed partial class CollabDocument : IAsyncDisposable
             _ = SendSubmitAsync(submit);
         }
         DispatchEvents();
+    }
+
+    /// <summary>The local text changed: its snapshots are stale.</summary>
+    private void TextChangedLocked()
+    {
+        _textCache = null;
+        _textRope = null;
+    }
+
+    private Rope TextRopeLocked()
+    {
+        if (_textRope is null)
+        {
+            var text = _textCache ??= _text.ToString();
+            // Rope.FromString("") is the shared Rope.Empty, which a caller may hold from an earlier
+            // empty text; an emptied text gets an instance of its own, as every change does.
+            _textRope = text.Length == 0 ? Rope.FromString("-").Delete(0, 1) : Rope.FromString(text);
+        }
+        return _textRope;
     }
 
     private void Enqueue(DocumentChangedEventArgs args) => _events.Enqueue(() => Changed?.Invoke(this, args));
