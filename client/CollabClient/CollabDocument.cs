@@ -120,6 +120,18 @@ public sealed partial class CollabDocument : IAsyncDisposable
         }
     }
 
+    /// <summary>The length of the local text in UTF-16 code units: O(1), without building <see cref="Text"/> or <see cref="TextRope"/>.</summary>
+    public int Length
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _text.Length;
+            }
+        }
+    }
+
     /// <summary>The last server version applied: the number of server ops this text accounts for.</summary>
     public int Version
     {

@@ -16,6 +16,9 @@ public static class ErrorCodes
     public const string TooLarge = "too_large";
     public const string RateLimited = "rate_limited";
 
+    /// <summary>REST only (an extension of PROTOCOL §5): the document does not exist.</summary>
+    public const string NotFound = "not_found";
+
     // Server faults: the request may succeed later, or on another node.
     public const string Unavailable = "unavailable";
 

@@ -28,7 +28,7 @@ public sealed class CollabOptions
     /// <summary>PRAGMA synchronous for the document databases.</summary>
     public SyncMode Sync { get; set; } = SyncMode.Full;
 
-    /// <summary>A snapshot of the text is written after this many ops (more for large texts, see <see cref="Documents.DocumentStore"/>).</summary>
+    /// <summary>A snapshot of the text is written after this many ops (more for large texts, see <see cref="Documents.CommitPipeline"/>).</summary>
     public int SnapshotInterval { get; set; } = 1000;
 
     /// <summary>Recent ops kept in memory per document for transforms, dedupe and resumes; older ones are read from disk.</summary>

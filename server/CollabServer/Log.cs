@@ -30,6 +30,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Document {DocId}: the snapshot at shutdown failed; the next load replays the log instead.")]
     public static partial void SnapshotFailed(ILogger logger, string docId, Exception exception);
 
+    [LoggerMessage(11, LogLevel.Error, "Document {DocId}: commit listener {Listener} failed.")]
+    public static partial void CommitListenerFailed(ILogger logger, string docId, string listener, Exception exception);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

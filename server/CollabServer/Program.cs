@@ -4,6 +4,8 @@ using CollabServer.Api;
 using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Hubs;
+using CollabServer.Identity;
+using CollabServer.Storage;
 using MessagePack;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
@@ -27,6 +29,9 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddProcessInstrumentation()
     .AddRuntimeInstrumentation()
     .AddPrometheusExporter());
+builder.Services.AddSingleton<DocumentCatalog>();
+builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
+builder.Services.AddSingleton<IDocumentAccessPolicy, OpenAccessPolicy>();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddProblemDetails();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
@@ -65,7 +70,7 @@ app.MapDocumentsApi();
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
 app.MapGet("/readyz", (DocumentRegistry registry) =>
-    Directory.Exists(registry.Options.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));
+    Directory.Exists(registry.Catalog.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));
 
 app.Run();
 

@@ -132,10 +132,6 @@ public sealed class LoadSession : IAsyncDisposable
             // The harness's own GC: when it pauses, latencies it measures grow although the server did nothing.
             Result.Add("harness_gc_pause_pct", (GC.GetTotalPauseDuration() - pause0).TotalSeconds / Counters.WindowLength.TotalSeconds * 100);
             Result.Add("harness_gen2_gcs", GC.CollectionCount(2) - gen2Before);
-            if (Result.Metrics["harness_gc_pause_pct"] > 5)
-            {
-                Result.Notes.Add($"the harness spent {Result.Metrics["harness_gc_pause_pct"]:0.0}% of the window in GC pauses, which inflates latencies; run it with DOTNET_GCgen0size=0x8000000 (see docs/PERFORMANCE.md)");
-            }
             stop.Cancel();
             await driving.ConfigureAwait(false);
 
@@ -155,6 +151,7 @@ public sealed class LoadSession : IAsyncDisposable
                 Result.Notes.Add("server CPU not measured: give --server-pid (same machine) or a server with /metrics");
             }
             Result.Add("harness_cpu_pct", harnessCpu / window * 100);
+            WarnIfTheHarnessIsTheLimit();
             AddServerWindowMetrics(metrics0, metrics1, window);
 
             // Drain: every op submitted so far reaches every member (or the timeout says it did not).
@@ -189,6 +186,36 @@ public sealed class LoadSession : IAsyncDisposable
         Result.Add("commit_p99", commit.P99);
         Result.Add("late", Counters.Late);
         await CheckAsync(groups).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Says so when the harness's own CPU or GC, not the server, is what bounds the figures: the
+    /// harness busier than the server, or the machine's cores used up with the harness holding
+    /// more than a fair share of them, or a GC pause share that inflates the latencies it measures.
+    /// </summary>
+    private void WarnIfTheHarnessIsTheLimit()
+    {
+        var harness = Result.Metrics["harness_cpu_pct"];
+        var gc = Result.Metrics["harness_gc_pause_pct"];
+        var cores = Environment.ProcessorCount * 100.0;
+        if (Result.Metrics.TryGetValue("server_cpu_pct", out var server))
+        {
+            var saturated = harness + server > 0.85 * cores;
+            if (harness > server || (saturated && harness > 0.45 * cores))
+            {
+                Result.Add("harness_limited", 1);
+                Result.Notes.Add($"WARNING: the harness used {harness:0}% CPU against the server's {server:0}% on {Environment.ProcessorCount} cores: "
+                    + "its own CPU, not the server, limits these figures (fewer clients per process, or run the harness on another machine)");
+                return;
+            }
+        }
+        if (gc > 5)
+        {
+            Result.Add("harness_limited", 1);
+            Result.Notes.Add($"WARNING: the harness spent {gc:0.0}% of the window in GC pauses, which inflates the latencies it measures (see docs/PERFORMANCE.md)");
+            return;
+        }
+        Result.Add("harness_limited", 0);
     }
 
     /// <summary>What the server's own metrics say about the measured window: commits, batches, fsync time, GC.</summary>

@@ -119,7 +119,7 @@ public sealed class SimClient : IAsyncDisposable
         var text = new string(typed[..typedLength]);
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var length = Document.TextRope.Length;
+            var length = Document.Length;
             var position = random.Next(length + 1);
             var delete = deletes && length > 64 ? Math.Min(random.Next(0, 5), length - position) : 0;
             var submitted = Stopwatch.GetTimestamp();

@@ -98,7 +98,7 @@ public static class ColdWorkload
                 opened.Add(document);
                 if (!options.Quiet)
                 {
-                    Console.WriteLine($"  {id}: version {document.Version}, {document.TextRope.Length} code units, first text in {micros / 1000.0:0.0} ms");
+                    Console.WriteLine($"  {id}: version {document.Version}, {document.Length} code units, first text in {micros / 1000.0:0.0} ms");
                 }
                 if (document.Version == 0)
                 {

@@ -1,30 +1,44 @@
 using System.Text.Json;
 using Collab;
 using CollabServer.Documents;
-using Microsoft.AspNetCore.SignalR;
+using CollabServer.Errors;
+using CollabServer.Storage;
 
 namespace CollabServer.Api;
 
-/// <summary>The REST endpoints of PROTOCOL §7. Errors are RFC 9457 problem details whose <c>type</c> is the protocol's code.</summary>
+/// <summary>
+/// The REST endpoints of PROTOCOL §7. Refusals are <see cref="CollabError"/>s, answered as RFC
+/// 9457 problem details whose <c>type</c> is the protocol's code (<c>not_found</c> for a missing
+/// document).
+/// </summary>
 public static class DocumentsApi
 {
     public static void MapDocumentsApi(this IEndpointRouteBuilder app)
     {
         var docs = app.MapGroup("/api/docs");
+        // Every endpoint answers a CollabError, wherever it was thrown, as problem details.
+        docs.AddEndpointFilter(async (context, next) =>
+        {
+            try
+            {
+                return await next(context);
+            }
+            catch (CollabError error)
+            {
+                return error.ToProblem();
+            }
+        });
 
         docs.MapGet("/", async (DocumentRegistry registry) =>
         {
             var result = new List<DocumentSummary>();
-            foreach (var id in DocumentStore.ListIds(registry.Options.DataDir).Order(StringComparer.Ordinal))
+            foreach (var id in registry.Catalog.ListIds().Order(StringComparer.Ordinal))
             {
-                var live = await registry.CallIfLiveAsync(id, actor => actor.Summary(), null);
-                if (live is not null)
+                // A live document's summary comes from its actor; a closed one's from its file.
+                var summary = await registry.CallIfLiveAsync(id, actor => actor.Summary(), null) ?? registry.Catalog.ReadSummary(id);
+                if (summary is not null)
                 {
-                    result.Add(live);
-                }
-                else if (TryReadSummary(registry, id) is { } s)
-                {
-                    result.Add(new DocumentSummary(id, s.Version, s.Length, DateTimeOffset.FromUnixTimeMilliseconds(s.UpdatedAtMs)));
+                    result.Add(summary);
                 }
             }
             return Results.Ok(result);
@@ -32,66 +46,31 @@ public static class DocumentsApi
 
         docs.MapGet("/{id}", async (string id, DocumentRegistry registry) =>
         {
-            if (Invalid(id) is { } bad)
-            {
-                return bad;
-            }
-            if (!registry.Exists(id))
-            {
-                return NotFound(id);
-            }
-            var doc = await registry.CallAsync(id, actor => actor.Read());
-            return doc is { } d ? Results.Ok(new { id, version = d.Version, text = d.Text }) : NotFound(id);
+            CheckExists(id, registry);
+            var doc = await registry.CallAsync(id, actor => actor.Read()) ?? throw CollabError.NotFound(id);
+            return Results.Ok(new { id, version = doc.Version, text = doc.Text });
         });
 
         docs.MapGet("/{id}/ops", async (string id, int? from, int? limit, DocumentRegistry registry) =>
         {
-            if (Invalid(id) is { } bad)
-            {
-                return bad;
-            }
-            if (!registry.Exists(id))
-            {
-                return NotFound(id);
-            }
+            CheckExists(id, registry);
             var ops = await registry.CallAsync(id, actor => actor.ReadOps(from ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)));
-            return ops is null ? NotFound(id) : Results.Ok(ops);
+            return Results.Ok(ops ?? throw CollabError.NotFound(id));
         });
 
         docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry) =>
         {
-            if (Invalid(id) is { } bad)
-            {
-                return bad;
-            }
-            var text = await ReadTextAsync(request);
-            if (text is null)
-            {
-                return Problem(ErrorCodes.InvalidOp, "The body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text.", StatusCodes.Status400BadRequest);
-            }
-            try
-            {
-                var version = await registry.CallAsync(id, actor => actor.Replace(text));
-                return Results.Ok(new { id, version });
-            }
-            catch (HubException ex)
-            {
-                return Problem(ex);
-            }
+            CheckId(id);
+            var text = await ReadTextAsync(request) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
+            var version = await registry.CallAsync(id, actor => actor.Replace(text));
+            return Results.Ok(new { id, version });
         });
 
         docs.MapDelete("/{id}", async (string id, DocumentRegistry registry) =>
         {
-            if (Invalid(id) is { } bad)
-            {
-                return bad;
-            }
-            if (!registry.Exists(id))
-            {
-                return NotFound(id);
-            }
+            CheckExists(id, registry);
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
-            return deleted ? Results.NoContent() : NotFound(id);
+            return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
         });
     }
 
@@ -113,37 +92,20 @@ public static class DocumentsApi
         }
     }
 
-    /// <summary>A document's summary from its file; null for one that cannot be read, which the listing leaves out.</summary>
-    private static (int Version, int Length, long UpdatedAtMs)? TryReadSummary(DocumentRegistry registry, string id)
+    private static void CheckId(string id)
     {
-        try
+        if (!DocumentId.IsValid(id))
         {
-            return DocumentStore.ReadSummary(DocumentStore.PathFor(registry.Options.DataDir, id));
-        }
-        catch (Microsoft.Data.Sqlite.SqliteException)
-        {
-            return null;
+            throw CollabError.InvalidDocId();
         }
     }
 
-    private static IResult? Invalid(string id) =>
-        DocumentId.IsValid(id) ? null : Problem(ErrorCodes.InvalidDocId, "A document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot.", StatusCodes.Status400BadRequest);
-
-    private static IResult NotFound(string id) => Results.Problem(title: $"Document '{id}' does not exist.", statusCode: StatusCodes.Status404NotFound);
-
-    internal static IResult Problem(string code, string detail, int status) =>
-        Results.Problem(type: code, title: detail, statusCode: status);
-
-    private static IResult Problem(HubException ex)
+    private static void CheckExists(string id, DocumentRegistry registry)
     {
-        var (code, sentence) = CollabErrors.Parse(ex);
-        return Problem(code, sentence, code switch
+        CheckId(id);
+        if (!registry.Exists(id))
         {
-        ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
-        ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
-        ErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
-        ErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
-        _ => StatusCodes.Status400BadRequest,
-        });
+            throw CollabError.NotFound(id);
+        }
     }
 }

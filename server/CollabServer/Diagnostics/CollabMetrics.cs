@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using CollabServer.Hubs;
+using CollabServer.Storage;
 
 namespace CollabServer.Diagnostics;
 
@@ -10,7 +11,7 @@ namespace CollabServer.Diagnostics;
 /// in Prometheus text format by OpenTelemetry's exporter as <c>collab_*</c>, next to the
 /// process's CPU time and memory (<c>process_cpu_time_seconds_total</c>, <c>process_memory_usage_bytes</c>).
 /// </summary>
-public sealed class CollabMetrics : IDisposable
+public sealed class CollabMetrics : ICommitListener, IDisposable
 {
     public const string MeterName = "CollabServer";
 
@@ -45,11 +46,12 @@ public sealed class CollabMetrics : IDisposable
         _meter.CreateObservableGauge("collab.members", members, description: "Members joined to live documents.");
     }
 
-    public void Committed(int ops, double seconds)
+    /// <summary>Counts a durable commit: it listens after each one like any <see cref="ICommitListener"/>.</summary>
+    public void Committed(CommittedBatch batch)
     {
-        _opsCommitted.Add(ops);
-        _batchSize.Record(ops);
-        _commitSeconds.Record(seconds);
+        _opsCommitted.Add(batch.Ops.Count);
+        _batchSize.Record(batch.Ops.Count);
+        _commitSeconds.Record(batch.Duration.TotalSeconds);
     }
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);

@@ -2,83 +2,83 @@ using System.Diagnostics;
 using Collab;
 using Collab.Messages;
 using Collab.Ot;
+using CollabServer.Errors;
 using CollabServer.Hubs;
-using Microsoft.AspNetCore.SignalR;
+using CollabServer.Storage;
 
 namespace CollabServer.Documents;
 
-/// <summary>A document's state as REST shows it.</summary>
-public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt);
-
-// The requests other than Submit. Each runs on the loop with the batch already committed.
+// The requests other than Submit. Each runs on the loop.
 public sealed partial class DocumentActor
 {
-    private bool Exists => _exists;
-
     internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
     {
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
         if (clientId.Length > 128)
         {
-            throw CollabErrors.Create(ErrorCodes.InvalidOp, "clientId must be 1 to 128 characters");
+            throw CollabError.InvalidOp("clientId must be 1 to 128 characters");
         }
         try
         {
-            if (!_exists)
+            if (!_database.Exists)
             {
-                EnsureCreated();
+                _database.Open(); // a join creates the document
             }
         }
         catch (Exception ex)
         {
             Log.DocumentLoadFailed(_logger, DocId, ex);
-            throw CollabErrors.Create(ErrorCodes.Unavailable, "the document could not be created; try again later");
+            throw CollabError.Unavailable("the document could not be created; try again later");
         }
         if (connection.IsClosed)
         {
             // It disconnected while this join waited; registering it now would leave a ghost member.
-            throw CollabErrors.Create(ErrorCodes.Unavailable, "the connection closed");
+            throw CollabError.Unavailable("the connection closed");
         }
         List<OpMessage>? ops = null;
-        if (request.SinceVersion is int since && since >= 0 && since <= _workVersion && _workVersion - since <= _options.MaxResumeOps)
+        var workVersion = _sequencer.WorkVersion;
+        if (request.SinceVersion is int since && since >= 0 && since <= workVersion && workVersion - since <= _options.MaxResumeOps)
         {
             try
             {
-                // Reading old ops may first complete the commit in flight (see Store), which moves
-                // _version; so the version and the member are taken only after this.
-                ops = OpsSince(since).Select(ToMessage).ToList();
+                // Reading old ops may first complete the commit in flight (see OpenLog), which
+                // moves the version; so the version and the member are taken only after this.
+                ops = _sequencer.OpsSince(since).Select(ToMessage).ToList();
             }
-            catch (HubException)
+            catch (CollabError)
             {
                 // Those ops are no longer kept: the whole text it is.
             }
         }
-        _idle = false;
-        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = _version };
-        _members[connection.ConnectionId] = member;
-        Volatile.Write(ref _memberCount, _members.Count);
+        if (_state is DocumentState.Idle)
+        {
+            _state = DocumentState.Live;
+        }
+        var version = _sequencer.Version;
+        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = version };
+        _members.Add(member);
 
-        var result = new JoinResult { DocId = DocId, Version = _version, ReadOnly = readOnly };
-        if (ops is not null && request.SinceVersion <= _version)
+        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly };
+        if (ops is not null && request.SinceVersion <= version)
         {
             // Only committed ops: the ones still in flight reach this member as broadcasts.
-            ops.RemoveAll(o => o.Version > _version);
+            ops.RemoveAll(o => o.Version > version);
             result.Ops = ops;
         }
         else
         {
             result.Text = TextString();
         }
-        foreach (var other in _members.Values)
+        foreach (var other in _members.All)
         {
             if (other != member)
             {
                 result.Presence.Add(PresenceOf(other));
             }
         }
-        Broadcast(HubNames.Presence, PresenceOf(member), except: connection.ConnectionId);
+        _members.Broadcast(HubNames.Presence, PresenceOf(member), except: connection.ConnectionId);
         // A join only reads; the database is opened again by the first write.
-        CloseDatabaseIfUnused();
+        _database.CloseIfUnused(busy: !_pipeline.IsIdle);
         return result;
     }
 
@@ -88,13 +88,12 @@ public sealed partial class DocumentActor
         {
             return false;
         }
-        Volatile.Write(ref _memberCount, _members.Count);
-        Broadcast(HubNames.Presence, new PresenceMessage
+        _members.Broadcast(HubNames.Presence, new PresenceMessage
         {
             DocId = DocId,
             ClientId = member.ClientId,
             User = member.User,
-            Version = _version,
+            Version = _sequencer.Version,
             Selection = null,
         }, except: null);
         return true;
@@ -102,13 +101,13 @@ public sealed partial class DocumentActor
 
     internal bool SetPresence(string connectionId, PresenceRequest request)
     {
-        if (!_members.TryGetValue(connectionId, out var member))
+        if (!_members.TryGet(connectionId, out var member))
         {
-            throw CollabErrors.Create(ErrorCodes.NotJoined, $"join document '{DocId}' before setting presence in it");
+            throw new CollabError(ErrorCodes.NotJoined, $"join document '{DocId}' before setting presence in it");
         }
-        if (request.Version < 0 || request.Version > _version)
+        if (request.Version < 0 || request.Version > _sequencer.Version)
         {
-            throw CollabErrors.Create(ErrorCodes.UnknownVersion, $"version {request.Version} is not between 0 and the current version {_version}");
+            throw CollabError.UnknownVersion($"version {request.Version} is not between 0 and the current version {_sequencer.Version}");
         }
         if (request.User is not null)
         {
@@ -116,38 +115,11 @@ public sealed partial class DocumentActor
         }
         member.Selection = request.Selection ?? [];
         member.PresenceVersion = request.Version;
-        Broadcast(HubNames.Presence, PresenceOf(member), except: connectionId);
+        _members.Broadcast(HubNames.Presence, PresenceOf(member), except: connectionId);
         return true;
     }
 
-    /// <summary>A member's presence, its selection mapped to the current version when the ops since are in memory.</summary>
-    private PresenceMessage PresenceOf(Member member)
-    {
-        if (member.PresenceVersion < _version && member.PresenceVersion >= WindowStart && member.Selection.Count > 0)
-        {
-            var mapped = new List<SelectionRange>(member.Selection.Count);
-            foreach (var range in member.Selection)
-            {
-                int anchor = range.Anchor, head = range.Head;
-                for (var i = member.PresenceVersion - WindowStart; i < _window.Count; i++)
-                {
-                    anchor = _window[i].Op.TransformPosition(anchor);
-                    head = _window[i].Op.TransformPosition(head);
-                }
-                mapped.Add(new SelectionRange { Anchor = Math.Clamp(anchor, 0, _text.Length), Head = Math.Clamp(head, 0, _text.Length) });
-            }
-            member.Selection = mapped;
-            member.PresenceVersion = _version;
-        }
-        return new PresenceMessage
-        {
-            DocId = DocId,
-            ClientId = member.ClientId,
-            User = member.User,
-            Version = member.PresenceVersion,
-            Selection = member.Selection,
-        };
-    }
+    private PresenceMessage PresenceOf(Member member) => _members.PresenceOf(member, _sequencer.Version, _sequencer.MapPosition);
 
     private OpMessage ToMessage(StoredOp op) => new()
     {
@@ -159,15 +131,15 @@ public sealed partial class DocumentActor
     };
 
     /// <summary>The text and version, or null if the document does not exist.</summary>
-    internal (int Version, string Text)? Read() => Exists ? (_version, TextString()) : null;
+    internal (int Version, string Text)? Read() => _database.Exists ? (_sequencer.Version, TextString()) : null;
 
     /// <summary>The committed text as a string, built once per version: many joins at one version share it.</summary>
     private string TextString()
     {
-        if (_textString is null || _textStringVersion != _version)
+        if (_textString is null || _textStringVersion != _sequencer.Version)
         {
-            _textString = _text.ToString();
-            _textStringVersion = _version;
+            _textString = _sequencer.Text.ToString();
+            _textStringVersion = _sequencer.Version;
         }
         return _textString;
     }
@@ -176,17 +148,17 @@ public sealed partial class DocumentActor
     private int _textStringVersion;
 
     internal DocumentSummary? Summary() =>
-        Exists ? new DocumentSummary(DocId, _version, _text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
+        _database.Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
 
     /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
     internal List<OpMessage>? ReadOps(int from, int limit)
     {
         Flush();
-        if (Store is not { } store)
+        if (_database.OpenIfExists() is not { } store)
         {
             return null;
         }
-        return store.ReadOps(Math.Max(0, from), _version, limit)
+        return store.ReadOps(Math.Max(0, from), _sequencer.Version, limit)
             .Select(op =>
             {
                 var message = ToMessage(op);
@@ -196,65 +168,58 @@ public sealed partial class DocumentActor
             .ToList();
     }
 
-    /// <summary>Makes the text <paramref name="text"/> with one op (creating the document if needed); returns the version after it.</summary>
+    /// <summary>
+    /// Makes the text <paramref name="text"/> with one op (creating the document if needed),
+    /// sequenced and committed exactly as a member's submit is; returns the version after it.
+    /// </summary>
     internal int Replace(string text)
     {
         if (text.Length > _options.MaxDocumentLength)
         {
-            throw CollabErrors.Create(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
+            throw new CollabError(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
         }
         if (!TextOperation.IsWellFormed(text))
         {
-            throw CollabErrors.Create(ErrorCodes.InvalidOp, "the text contains a lone surrogate");
+            throw CollabError.InvalidOp("the text contains a lone surrogate");
         }
         Flush();
-        EnsureCreated();
-        var op = TextOperation.Diff(_text.ToString(), text);
+        _database.Open();
+        var op = TextOperation.Diff(_sequencer.Text.ToString(), text);
         if (op.IsNoop)
         {
-            return _version;
+            return _sequencer.Version;
         }
-        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = op, OpId = _version + 1 });
-        Append(new Pending(new StoredOp(_version + 1, op, ServerClientId, _version + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), work));
+        // The server's ops are numbered by the version they were made at, so each is new.
+        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 });
+        Sequence(work);
         Flush();
         // Flush completed or failed the work synchronously.
         return work.Task.IsCompletedSuccessfully ? work.Task.Result.Version : throw work.Task.Exception!.InnerException!;
     }
 
-    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist.</summary>
+    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist. The actor then closes.</summary>
     internal bool Delete()
     {
         Flush();
-        if (!_exists)
+        if (!_database.Exists)
         {
             return false;
         }
-        Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
+        _database.Delete();
+        _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
         _members.Clear();
-        Volatile.Write(ref _memberCount, 0);
-        _store?.Dispose();
-        _store = null;
-        _exists = false;
-        DocumentStore.DeleteFiles(_path);
-        _text = _workText = Rope.Empty;
-        _textString = null;
-        _version = _workVersion = _snapshotVersion = 0;
-        _window.Clear();
-        _recentIds.Clear();
-        _maxOpId.Clear();
-        _snapshotting = null;
-        _updatedAtMs = 0;
+        _state = DocumentState.Deleted;
         Log.DocumentDeleted(_logger, DocId);
         return true;
     }
 
     internal void StopIfIdle(TimeSpan idleTimeout)
     {
-        CloseDatabaseIfUnused();
-        if (_members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)
+        _database.CloseIfUnused(busy: !_pipeline.IsIdle);
+        if (_state is DocumentState.Live && _members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)
         {
             Log.DocumentIdle(_logger, DocId);
-            _idle = true;
+            _state = DocumentState.Idle;
         }
     }
 }

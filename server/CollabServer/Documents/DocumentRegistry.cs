@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Collab.Messages;
 using CollabServer.Diagnostics;
 using CollabServer.Hubs;
+using CollabServer.Storage;
 using Microsoft.Extensions.Options;
 
 namespace CollabServer.Documents;
@@ -17,12 +18,15 @@ public sealed class DocumentRegistry : IAsyncDisposable
     private readonly CollabOptions _options;
     private readonly ILogger<DocumentActor> _logger;
     private readonly Timer _sweeper;
+    private readonly ICommitListener[] _commitListeners;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, DocumentCatalog catalog, IEnumerable<ICommitListener> commitListeners)
     {
         _options = options.Value;
         _logger = logger;
         Metrics = metrics;
+        Catalog = catalog;
+        _commitListeners = [.. commitListeners];
         metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
         var shortest = Math.Min(_options.IdleTimeout.Ticks, _options.DatabaseIdleTimeout.Ticks);
         var period = TimeSpan.FromTicks(Math.Clamp(shortest / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
@@ -33,6 +37,25 @@ public sealed class DocumentRegistry : IAsyncDisposable
 
     internal CollabMetrics Metrics { get; }
 
+    /// <summary>Where the documents' databases are.</summary>
+    public DocumentCatalog Catalog { get; }
+
+    /// <summary>Tells every <see cref="ICommitListener"/> about a durable commit (on the document's loop).</summary>
+    internal void OnCommitted(CommittedBatch batch)
+    {
+        foreach (var listener in _commitListeners)
+        {
+            try
+            {
+                listener.Committed(batch);
+            }
+            catch (Exception ex)
+            {
+                Log.CommitListenerFailed(_logger, batch.DocId, listener.GetType().Name, ex);
+            }
+        }
+    }
+
     /// <summary>Number of live actors.</summary>
     public int ActiveCount => _actors.Count;
 
@@ -40,7 +63,7 @@ public sealed class DocumentRegistry : IAsyncDisposable
     public int MemberCount => _actors.Values.Sum(a => a.MemberCount);
 
     /// <summary>Whether a document exists, live or on disk.</summary>
-    public bool Exists(string docId) => _actors.ContainsKey(docId) || File.Exists(DocumentStore.PathFor(_options.DataDir, docId));
+    public bool Exists(string docId) => _actors.ContainsKey(docId) || Catalog.Exists(docId);
 
     /// <summary>Runs <paramref name="body"/> on the document's loop.</summary>
     internal Task<T> CallAsync<T>(string docId, Func<DocumentActor, T> body) => PostAsync(docId, () => new CallWork<T>(body), w => w.Task);

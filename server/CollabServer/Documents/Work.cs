@@ -65,7 +65,7 @@ internal sealed class ActorClosedException : Exception
 }
 
 /// <summary>A commit finished off the loop; the loop acks and broadcasts it.</summary>
-internal sealed class CommitDone(DocumentActor.Commit commit) : Work
+internal sealed class CommitDone(CommitPipeline.Commit commit) : Work
 {
     public override void Run(DocumentActor actor) => actor.CompleteCommit(commit);
 

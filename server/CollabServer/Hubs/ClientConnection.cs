@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 
 namespace CollabServer.Hubs;
@@ -24,9 +25,10 @@ public sealed class ClientConnection
     private readonly TokenBucket _rate;
     private int _closed;
 
-    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger)
+    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity)
     {
         _context = context;
+        Identity = identity;
         _logger = logger;
         _limit = options.OutboundQueueLimit;
         // Many documents write, one loop reads; writers never wait (TryWrite), see Send.
@@ -42,6 +44,9 @@ public sealed class ClientConnection
     }
 
     public string ConnectionId => _context.ConnectionId;
+
+    /// <summary>Who the connection is, resolved once when it connected.</summary>
+    public ConnectionIdentity Identity { get; }
 
     /// <summary>Whether the connection has closed (or is closing).</summary>
     public bool IsClosed => Volatile.Read(ref _closed) == 1 || _context.ConnectionAborted.IsCancellationRequested;

@@ -1,16 +1,19 @@
 using Collab;
 using Collab.Messages;
 using CollabServer.Documents;
+using CollabServer.Errors;
+using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 
 namespace CollabServer.Hubs;
 
 /// <summary>
 /// The hub of PROTOCOL §3 at <c>/hubs/collab</c>. It checks what can be checked without the
-/// document, then hands the request to the document's actor. Every error is a
-/// <see cref="HubException"/> with the protocol's code (<see cref="CollabErrors"/>), and leaves the connection usable.
+/// document, then hands the request to the document's actor. Every refusal is a
+/// <see cref="CollabError"/> with the protocol's code (sent as a HubException by
+/// <see cref="ErrorCountingFilter"/>), and leaves the connection usable.
 /// </summary>
-public sealed class CollabHub(DocumentRegistry documents) : Hub
+public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy access) : Hub
 {
     private ClientConnection Connection => (ClientConnection)Context.Items[ClientConnection.ItemKey]!;
 
@@ -18,6 +21,11 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
     {
         var docId = CheckDocId(request?.DocId);
         var connection = Connection;
+        var allowed = access.For(connection.Identity, docId);
+        if (allowed is DocumentAccess.None)
+        {
+            throw new CollabError(ErrorCodes.Forbidden, $"you may not open document '{docId}'");
+        }
         // Recorded before the join, so a disconnect that races it still leaves the document.
         bool added;
         lock (connection.Documents)
@@ -26,7 +34,7 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
         }
         try
         {
-            return await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: false));
+            return await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: allowed is DocumentAccess.Read));
         }
         catch when (added)
         {
@@ -43,12 +51,12 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
         CheckDocId(request?.DocId);
         if (request!.Op is null)
         {
-            throw CollabErrors.Create(ErrorCodes.InvalidOp, "the request has no op");
+            throw CollabError.InvalidOp("the request has no op");
         }
         var connection = Connection;
         if (!connection.TryTakeOp())
         {
-            throw CollabErrors.Create(ErrorCodes.RateLimited, $"more than {documents.Options.OpsPerSecond} ops a second; slow down");
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {documents.Options.OpsPerSecond} ops a second; slow down");
         }
         return documents.SubmitAsync(connection, request);
     }
@@ -71,7 +79,7 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
         var done = await documents.CallIfLiveAsync(docId, actor => actor.SetPresence(connectionId, request!), false);
         if (!done)
         {
-            throw CollabErrors.Create(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");
+            throw new CollabError(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");
         }
     }
 
@@ -93,5 +101,5 @@ public sealed class CollabHub(DocumentRegistry documents) : Hub
     private static string CheckDocId(string? docId) =>
         DocumentId.IsValid(docId)
             ? docId!
-            : throw CollabErrors.Create(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");
+            : throw CollabError.InvalidDocId();
 }

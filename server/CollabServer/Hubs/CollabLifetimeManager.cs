@@ -1,4 +1,5 @@
 using CollabServer.Diagnostics;
+using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 
@@ -18,7 +19,7 @@ public sealed class CollabLifetimeManager(
 {
     public override Task OnConnectedAsync(HubConnectionContext connection)
     {
-        var client = new ClientConnection(connection, options.Value, logger);
+        var client = new ClientConnection(connection, options.Value, logger, ConnectionIdentity.From(connection.User));
         connection.Items[ClientConnection.ItemKey] = client;
         metrics.Connections[connection.ConnectionId] = client;
         return base.OnConnectedAsync(connection);

@@ -1,9 +1,14 @@
 using CollabServer.Diagnostics;
+using CollabServer.Errors;
 using Microsoft.AspNetCore.SignalR;
 
 namespace CollabServer.Hubs;
 
-/// <summary>Counts every hub error by its protocol code; the error itself goes on to the client unchanged.</summary>
+/// <summary>
+/// The hub's edge for errors: a <see cref="CollabError"/> goes to the caller as the protocol's
+/// <c>code: sentence</c> HubException (PROTOCOL §5), counted by its code. Anything else is
+/// SignalR's to report (as a generic error, without details).
+/// </summary>
 public sealed class ErrorCountingFilter(CollabMetrics metrics) : IHubFilter
 {
     public async ValueTask<object?> InvokeMethodAsync(HubInvocationContext invocationContext, Func<HubInvocationContext, ValueTask<object?>> next)
@@ -12,10 +17,10 @@ public sealed class ErrorCountingFilter(CollabMetrics metrics) : IHubFilter
         {
             return await next(invocationContext);
         }
-        catch (HubException ex)
+        catch (CollabError error)
         {
-            metrics.Error(CollabErrors.Parse(ex).Code);
-            throw;
+            metrics.Error(error.Code);
+            throw error.ToHubException();
         }
     }
 }

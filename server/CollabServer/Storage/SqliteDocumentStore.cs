@@ -3,26 +3,14 @@ using System.Text.Json;
 using Collab.Ot;
 using Microsoft.Data.Sqlite;
 
-namespace CollabServer.Documents;
-
-/// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
-public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs);
-
-/// <summary>
-/// One piece of a snapshot, written with an op commit. A snapshot of a large text is written a
-/// chunk per commit, so no commit carries megabytes; it counts only once its last chunk is in.
-/// </summary>
-public sealed record SnapshotChunk(int Version, int Seq, string Text, bool IsLast, int Length);
-
-/// <summary>What loading a document found: the text and version, and the ops replayed onto the newest snapshot.</summary>
-public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
+namespace CollabServer.Storage;
 
 /// <summary>
 /// One document's SQLite database: the op log, snapshots of the text, and metadata. Owned by
 /// the document's actor, which is its only user, so nothing here locks. Every statement is
-/// prepared once per open database.
+/// prepared once per open database. Only <see cref="DocumentCatalog"/> knows where the files are.
 /// </summary>
-public sealed class DocumentStore : IDisposable
+public sealed class SqliteDocumentStore : IDocumentStore
 {
     private const int SchemaVersion = 1;
 
@@ -30,31 +18,21 @@ public sealed class DocumentStore : IDisposable
     private readonly SqliteCommand _insertOp;
     private readonly SqliteCommand _findOp;
     private readonly SqliteCommand _maxOpId;
+    private readonly SqliteCommand _readEpoch;
+    private readonly SqliteCommand _writeEpoch;
 
-    private DocumentStore(SqliteConnection connection)
+    private SqliteDocumentStore(SqliteConnection connection)
     {
         _connection = connection;
         _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at, length) VALUES ($v, $c, $o, $op, $t, $l)", "$v", "$c", "$o", "$op", "$t", "$l");
         _findOp = Prepare("SELECT version FROM ops WHERE client_id = $c AND op_id = $o", "$c", "$o");
         _maxOpId = Prepare("SELECT MAX(op_id) FROM ops WHERE client_id = $c", "$c");
-    }
-
-    /// <summary>The database file of a document. Ids are validated (<see cref="Collab.DocumentId"/>), so they are safe as file names.</summary>
-    public static string PathFor(string dataDir, string docId) => Path.Combine(dataDir, "docs", docId + ".db");
-
-    /// <summary>The ids of every document in the data directory.</summary>
-    public static IEnumerable<string> ListIds(string dataDir)
-    {
-        var dir = Path.Combine(dataDir, "docs");
-        if (!Directory.Exists(dir))
-        {
-            return [];
-        }
-        return Directory.EnumerateFiles(dir, "*.db").Select(f => Path.GetFileName(f)[..^3]).Where(Collab.DocumentId.IsValid);
+        _readEpoch = Prepare("SELECT value FROM meta WHERE key = 'epoch'");
+        _writeEpoch = Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', $e)", "$e");
     }
 
     /// <summary>Opens an existing database without writing to it, or returns null when there is none.</summary>
-    public static DocumentStore? OpenExisting(string path, SyncMode sync)
+    internal static SqliteDocumentStore? OpenExisting(string path, SyncMode sync)
     {
         if (!File.Exists(path))
         {
@@ -70,7 +48,7 @@ public sealed class DocumentStore : IDisposable
             {
                 throw new InvalidDataException($"{path} has schema {schema}; this server reads {SchemaVersion}.");
             }
-            return new DocumentStore(connection);
+            return new SqliteDocumentStore(connection);
         }
         catch
         {
@@ -83,7 +61,7 @@ public sealed class DocumentStore : IDisposable
     /// Creates a new, empty document database. It is built under a temporary name and renamed
     /// into place when complete, so a crash never leaves a database without its schema.
     /// </summary>
-    public static DocumentStore Create(string path, SyncMode sync)
+    internal static SqliteDocumentStore Create(string path, SyncMode sync)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".new";
@@ -152,7 +130,7 @@ public sealed class DocumentStore : IDisposable
         return command;
     }
 
-    /// <summary>Reads the newest snapshot and replays the ops after it.</summary>
+    /// <inheritdoc/>
     public LoadedDocument Load()
     {
         var text = Rope.Empty;
@@ -191,7 +169,7 @@ public sealed class DocumentStore : IDisposable
         return new LoadedDocument(text, version, snapshotVersion, ops);
     }
 
-    /// <summary>The ops with <paramref name="after"/> &lt; version ≤ <paramref name="upTo"/>, oldest first.</summary>
+    /// <inheritdoc/>
     public List<StoredOp> ReadOps(int after, int upTo, int limit = int.MaxValue)
     {
         using var command = _connection.CreateCommand();
@@ -213,7 +191,7 @@ public sealed class DocumentStore : IDisposable
         return result;
     }
 
-    /// <summary>The version produced by (clientId, opId), if that op was ever committed.</summary>
+    /// <inheritdoc/>
     public int? FindOp(string clientId, long opId)
     {
         _findOp.Parameters[0].Value = clientId;
@@ -222,20 +200,18 @@ public sealed class DocumentStore : IDisposable
         return result is null ? null : Convert.ToInt32(result);
     }
 
-    /// <summary>The highest op id a client ever committed, or <see cref="long.MinValue"/>.</summary>
+    /// <inheritdoc/>
     public long MaxOpId(string clientId)
     {
         _maxOpId.Parameters[0].Value = clientId;
         return _maxOpId.ExecuteScalar() is long max ? max : long.MinValue;
     }
 
-    /// <summary>
-    /// Commits ops (and optionally a snapshot of the text after them) in one transaction, so a
-    /// whole group of ops costs one fsync. Throws, changing nothing, if anything fails.
-    /// </summary>
-    public void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot)
+    /// <inheritdoc/>
+    public void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot, FenceToken fence)
     {
         using var transaction = _connection.BeginTransaction();
+        CheckFence(transaction, fence);
         _insertOp.Transaction = transaction;
         long now = 0;
         // Each op row keeps the length after it, so a listing reads one row instead of a
@@ -290,8 +266,8 @@ public sealed class DocumentStore : IDisposable
         _insertOp.Transaction = null;
     }
 
-    /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
-    public void WriteSnapshot(int version, Rope text)
+    /// <inheritdoc/>
+    public void WriteSnapshot(int version, Rope text, FenceToken fence)
     {
         var chunks = new List<SnapshotChunk>();
         for (var offset = 0; offset < text.Length || chunks.Count == 0; offset += SnapshotChunkLength)
@@ -299,7 +275,33 @@ public sealed class DocumentStore : IDisposable
             var n = Math.Min(SnapshotChunkLength, text.Length - offset);
             chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
         }
-        Commit([], text.Length, chunks);
+        Commit([], text.Length, chunks, fence);
+    }
+
+    /// <summary>
+    /// Refuses the transaction if the document has seen a newer owner's epoch; records a newer
+    /// one. Part of the commit's transaction, so the check and the write are one atomic step.
+    /// </summary>
+    private void CheckFence(SqliteTransaction transaction, FenceToken fence)
+    {
+        if (fence.Epoch == 0)
+        {
+            return; // a single node: no leases, nothing to fence
+        }
+        _readEpoch.Transaction = transaction;
+        var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
+        _readEpoch.Transaction = null;
+        if (stored > fence.Epoch)
+        {
+            throw new FencedException($"epoch {fence.Epoch} is fenced off by epoch {stored}");
+        }
+        if (stored < fence.Epoch)
+        {
+            _writeEpoch.Transaction = transaction;
+            _writeEpoch.Parameters[0].Value = fence.Epoch;
+            _writeEpoch.ExecuteNonQuery();
+            _writeEpoch.Transaction = null;
+        }
     }
 
     /// <summary>Code units in one snapshot chunk.</summary>
@@ -307,7 +309,7 @@ public sealed class DocumentStore : IDisposable
 
 
     /// <summary>Reads the version, length and last update time from the newest op row, without loading the document.</summary>
-    public static (int Version, int Length, long UpdatedAtMs)? ReadSummary(string path)
+    internal static (int Version, int Length, long UpdatedAtMs)? ReadSummary(string path)
     {
         if (!File.Exists(path))
         {
@@ -327,7 +329,7 @@ public sealed class DocumentStore : IDisposable
     }
 
     /// <summary>Deletes a closed document's files.</summary>
-    public static void DeleteFiles(string path)
+    internal static void DeleteFiles(string path)
     {
         foreach (var suffix in new[] { "", "-wal", "-shm" })
         {
@@ -340,6 +342,8 @@ public sealed class DocumentStore : IDisposable
         _insertOp.Dispose();
         _findOp.Dispose();
         _maxOpId.Dispose();
+        _readEpoch.Dispose();
+        _writeEpoch.Dispose();
         _connection.Dispose();
     }
 }

@@ -1,6 +1,6 @@
 using Collab.Ot;
 
-namespace CollabServer.Documents;
+namespace CollabServer.Storage;
 
 /// <summary>
 /// Runs the load path once on a throwaway database before the server takes requests, so the
@@ -15,19 +15,19 @@ internal static class Warmup
         try
         {
             var path = Path.Combine(dir.FullName, "warmup.db");
-            using (var store = DocumentStore.Create(path, sync))
+            using (var store = SqliteDocumentStore.Create(path, sync))
             {
                 var op = TextOperation.Insert(0, "warm");
-                store.Commit([new StoredOp(1, op, "warmup", 1, 0)], 4, [new SnapshotChunk(1, 0, op.Apply(""), true, 4)]);
+                store.Commit([new StoredOp(1, op, "warmup", 1, 0)], 4, [new SnapshotChunk(1, 0, op.Apply(""), true, 4)], new FenceToken(1));
                 store.FindOp("warmup", 1);
                 store.MaxOpId("warmup");
             }
-            using (var store = DocumentStore.OpenExisting(path, sync)!)
+            using (var store = SqliteDocumentStore.OpenExisting(path, sync)!)
             {
                 store.Load();
                 store.ReadOps(0, 1);
             }
-            DocumentStore.ReadSummary(path);
+            SqliteDocumentStore.ReadSummary(path);
         }
         finally
         {

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using Collab.Ot;
+using CollabServer.Storage;
+
+namespace CollabServer.Documents;
+
+/// <summary>An op sequenced into the batch, waiting for the commit, with every submit waiting on it.</summary>
+internal sealed class Pending(StoredOp op, SubmitWork work)
+{
+    public StoredOp Op { get; } = op;
+
+    public SubmitWork Work { get; } = work;
+
+    /// <summary>Resubmissions of the same (clientId, opId) that arrived while it was uncommitted.</summary>
+    public List<SubmitWork>? Duplicates { get; set; }
+
+    public void Complete()
+    {
+        Work.Complete(Op.Version);
+        Duplicates?.ForEach(d => d.Complete(Op.Version));
+    }
+
+    public void Fail(Exception error)
+    {
+        Work.Fail(error);
+        Duplicates?.ForEach(d => d.Fail(error));
+    }
+}
+
+/// <summary>
+/// Group commit for one document (Orleans' BatchWorker): sequenced ops gather in a batch; when
+/// the loop runs dry the batch is committed in one transaction off the loop, while the loop
+/// sequences the next one, so each fsync carries every op that arrived during the previous one.
+/// One commit is in flight at a time, so batches land in order. Snapshots of the text are cut
+/// from the immutable rope and written a chunk per commit. Used only on the actor's loop; the
+/// commit itself runs on the thread pool and reports back through <c>onDone</c>.
+/// </summary>
+internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
+{
+    private readonly List<Pending> _pending = [];
+    private SnapshotProgress? _snapshotting;
+
+    /// <summary>The commit running off the loop, if any.</summary>
+    public Commit? InFlight { get; private set; }
+
+    /// <summary>The version of the newest complete snapshot.</summary>
+    public int SnapshotVersion { get; set; }
+
+    /// <summary>Nothing sequenced and nothing committing.</summary>
+    public bool IsIdle => InFlight is null && _pending.Count == 0;
+
+    /// <summary>Enough is waiting that the batch should go now.</summary>
+    public bool IsFull => _pending.Count >= maxBatch;
+
+    public void Add(Pending pending) => _pending.Add(pending);
+
+    /// <summary>The uncommitted op at <paramref name="version"/> (in flight or waiting).</summary>
+    public Pending Find(int version)
+    {
+        if (InFlight is { } commit && version <= commit.Version)
+        {
+            return commit.Batch[version - commit.Batch[0].Op.Version];
+        }
+        return _pending[version - _pending[0].Op.Version];
+    }
+
+    /// <summary>
+    /// Starts committing the waiting batch, which leads to <paramref name="text"/> at
+    /// <paramref name="version"/>, unless a commit is in flight (then it all goes in the next one).
+    /// <paramref name="inline"/> commits on this thread and returns the finished commit; otherwise
+    /// the commit runs on the pool and <paramref name="onDone"/> is called from there.
+    /// </summary>
+    public Commit? Start(Rope text, int version, Func<IDocumentStore> openStore, FenceToken fence, bool inline, Action<Commit> onDone)
+    {
+        if (InFlight is not null || _pending.Count == 0)
+        {
+            return null;
+        }
+        if (_snapshotting is null && version - SnapshotVersion >= Math.Max(snapshotInterval, text.Length / 1024))
+        {
+            // The rope is immutable: capturing it is free; its chunks go out with the next commits.
+            _snapshotting = new SnapshotProgress(text, version);
+        }
+        var commit = new Commit([.. _pending], text, version, _snapshotting, fence);
+        _pending.Clear();
+        InFlight = commit;
+        IDocumentStore store;
+        try
+        {
+            store = openStore();
+        }
+        catch (Exception ex)
+        {
+            // Could not open the database: the same as a failed commit.
+            commit.Fail(ex);
+            return commit;
+        }
+        if (inline)
+        {
+            commit.Run(store);
+            return commit;
+        }
+        commit.Task = Task.Run(() =>
+        {
+            commit.Run(store);
+            onDone(commit);
+        });
+        return null;
+    }
+
+    /// <summary>Waits for the commit in flight, if any, and returns it for completion.</summary>
+    public Commit? Drain()
+    {
+        if (InFlight is { } commit)
+        {
+            commit.Task?.GetAwaiter().GetResult();
+            return commit;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Takes a finished commit off the pipeline: false if it was taken already (by
+    /// <see cref="Drain"/>). On failure every waiting op is handed back through
+    /// <paramref name="rejected"/> too, since it was transformed over the failed batch.
+    /// </summary>
+    public bool Finish(Commit commit, int committedVersion, out List<Pending> rejected)
+    {
+        rejected = [];
+        if (InFlight != commit)
+        {
+            return false;
+        }
+        InFlight = null;
+        if (commit.Error is not null)
+        {
+            rejected.AddRange(commit.Batch);
+            rejected.AddRange(_pending);
+            _pending.Clear();
+            // A snapshot taken of the rejected text must not be written.
+            if (_snapshotting is not null && _snapshotting.Version > committedVersion)
+            {
+                _snapshotting = null;
+            }
+            return true;
+        }
+        if (commit.Chunk is { } chunk)
+        {
+            _snapshotting!.Written(chunk);
+            if (chunk.IsLast)
+            {
+                SnapshotVersion = chunk.Version;
+                _snapshotting = null;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>A snapshot being written a chunk per commit.</summary>
+    internal sealed class SnapshotProgress(Rope text, int version)
+    {
+        private int _seq;
+
+        public int Version => version;
+
+        /// <summary>The next chunk to write; built off the loop.</summary>
+        public SnapshotChunk Next()
+        {
+            var offset = _seq * SqliteDocumentStore.SnapshotChunkLength;
+            var length = Math.Min(SqliteDocumentStore.SnapshotChunkLength, text.Length - offset);
+            return new SnapshotChunk(version, _seq, text.Substring(offset, length), offset + length >= text.Length, text.Length);
+        }
+
+        public void Written(SnapshotChunk chunk) => _seq = chunk.Seq + 1;
+    }
+
+    /// <summary>One group commit: the batch, the text and version it leads to, and maybe a snapshot chunk.</summary>
+    internal sealed class Commit
+    {
+        private readonly SnapshotProgress? _snapshot;
+        private readonly FenceToken _fence;
+
+        internal Commit(Pending[] batch, Rope text, int version, SnapshotProgress? snapshot, FenceToken fence)
+        {
+            Batch = batch;
+            Text = text;
+            Version = version;
+            _snapshot = snapshot;
+            _fence = fence;
+        }
+
+        public Pending[] Batch { get; }
+
+        public Rope Text { get; }
+
+        public int Version { get; }
+
+        public SnapshotChunk? Chunk { get; private set; }
+
+        public Task? Task { get; set; }
+
+        public Exception? Error { get; private set; }
+
+        public TimeSpan Duration { get; private set; }
+
+        public StoredOp[] Ops => Array.ConvertAll(Batch, p => p.Op);
+
+        public void Fail(Exception error) => Error = error;
+
+        /// <summary>Writes the batch in one transaction. Runs off the loop; never throws.</summary>
+        public void Run(IDocumentStore store)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                // Cutting the snapshot chunk happens here, not on the loop.
+                Chunk = _snapshot?.Next();
+                store.Commit(Ops, Text.Length, Chunk is null ? [] : [Chunk], _fence);
+            }
+            catch (Exception ex)
+            {
+                Error = ex;
+            }
+            Duration = Stopwatch.GetElapsedTime(started);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+using Collab.Messages;
+using CollabServer.Diagnostics;
+using CollabServer.Hubs;
+using CollabServer.Identity;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+
+namespace CollabServer.Documents;
+
+/// <summary>A member of a document: one connection that joined it, as who, and where its selection is.</summary>
+internal sealed class Member(ClientConnection connection, string clientId, UserInfo? user, bool readOnly)
+{
+    public ClientConnection Connection { get; } = connection;
+
+    /// <summary>Who the connection is, resolved once when it connected.</summary>
+    public ConnectionIdentity Identity => Connection.Identity;
+
+    public string ClientId { get; } = clientId;
+
+    public UserInfo? User { get; set; } = user;
+
+    public bool ReadOnly { get; } = readOnly;
+
+    public int PresenceVersion { get; set; }
+
+    public List<SelectionRange> Selection { get; set; } = [];
+}
+
+/// <summary>
+/// The members of one document and what they are sent: presence, and broadcasts that never wait
+/// on a socket (each connection has its own bounded outbox). Used only on the actor's loop.
+/// </summary>
+internal sealed class Membership(string docId, CollabMetrics metrics)
+{
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private int _count;
+
+    public int Count => _members.Count;
+
+    /// <summary>Number of members, safe to read from any thread (for metrics).</summary>
+    public int CountForMetrics => Volatile.Read(ref _count);
+
+    public IEnumerable<Member> All => _members.Values;
+
+    public bool TryGet(string connectionId, out Member member) => _members.TryGetValue(connectionId, out member!);
+
+    public void Add(Member member)
+    {
+        _members[member.Connection.ConnectionId] = member;
+        Volatile.Write(ref _count, _members.Count);
+    }
+
+    public bool Remove(string connectionId, out Member member)
+    {
+        var removed = _members.Remove(connectionId, out member!);
+        Volatile.Write(ref _count, _members.Count);
+        return removed;
+    }
+
+    public void Clear()
+    {
+        _members.Clear();
+        Volatile.Write(ref _count, 0);
+    }
+
+    /// <summary>
+    /// A member's presence, its selection first mapped to <paramref name="version"/> when
+    /// <paramref name="map"/> can (the ops since its presence are in memory).
+    /// </summary>
+    public PresenceMessage PresenceOf(Member member, int version, Func<int, int, int?> map)
+    {
+        if (member.PresenceVersion < version && member.Selection.Count > 0 && map(0, member.PresenceVersion) is not null)
+        {
+            var mapped = new List<SelectionRange>(member.Selection.Count);
+            foreach (var range in member.Selection)
+            {
+                mapped.Add(new SelectionRange { Anchor = map(range.Anchor, member.PresenceVersion)!.Value, Head = map(range.Head, member.PresenceVersion)!.Value });
+            }
+            member.Selection = mapped;
+            member.PresenceVersion = version;
+        }
+        return new PresenceMessage
+        {
+            DocId = docId,
+            ClientId = member.ClientId,
+            User = member.User,
+            Version = member.PresenceVersion,
+            Selection = member.Selection,
+        };
+    }
+
+    /// <summary>Sends a message to every member but one, without waiting on any socket.</summary>
+    public void Broadcast(string method, object payload, string? except)
+    {
+        if (_members.Count == 0 || (_members.Count == 1 && except is not null && _members.ContainsKey(except)))
+        {
+            return;
+        }
+        var message = new SerializedHubMessage(new InvocationMessage(method, [payload]));
+        var sent = 0;
+        foreach (var member in _members.Values)
+        {
+            if (!string.Equals(member.Connection.ConnectionId, except, StringComparison.Ordinal))
+            {
+                member.Connection.Send(message);
+                sent++;
+            }
+        }
+        if (method == HubNames.Op)
+        {
+            metrics.Delivered(sent);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+using Collab.Ot;
+using CollabServer.Errors;
+using CollabServer.Storage;
+
+namespace CollabServer.Documents;
+
+/// <summary>What sequencing a submit came to.</summary>
+internal enum SequenceOutcome
+{
+    /// <summary>New: transformed, validated and applied to the working text at <see cref="Sequenced.Op"/>'s version.</summary>
+    Sequenced,
+
+    /// <summary>The same (clientId, opId) is sequenced but not yet committed: it will answer with that op's version.</summary>
+    AlreadyPending,
+
+    /// <summary>The same (clientId, opId) was committed before, at <see cref="Sequenced.Version"/>.</summary>
+    AlreadyCommitted,
+}
+
+/// <summary>The result of <see cref="Sequencer.Sequence"/>.</summary>
+internal readonly record struct Sequenced(SequenceOutcome Outcome, int Version, StoredOp? Op);
+
+/// <summary>
+/// The ordering of one document's ops, with no I/O of its own: it deduplicates submits by
+/// (clientId, opId), transforms each from its base version to the working version (PROTOCOL §1,
+/// the incoming op wins ties), validates it and applies it to the working text. It tracks two
+/// versions: the committed one (<see cref="Version"/>, <see cref="Text"/>) and the working one,
+/// which includes every op sequenced but not yet committed. Commits move the first forward
+/// (<see cref="Committed"/>); a failed commit drops everything uncommitted (<see cref="Rollback"/>).
+/// Older ops than the in-memory window come from an <see cref="IOpLog"/>, which the actor opens
+/// on demand (opening it may first settle the commit in flight, which calls
+/// <see cref="Committed"/>: callers read the window only after it).
+/// </summary>
+internal sealed class Sequencer
+{
+    private readonly Func<IOpLog?> _openLog;
+    private readonly int _opWindow;
+    private readonly int _maxDocumentLength;
+
+    /// <summary>Committed ops (WindowStart, Version], oldest first.</summary>
+    private readonly List<StoredOp> _window = [];
+    private readonly Dictionary<(string ClientId, long OpId), int> _recentIds = [];
+
+    /// <summary>Sequenced, not yet committed ops (Version, WorkVersion], oldest first.</summary>
+    private readonly List<StoredOp> _uncommitted = [];
+    private readonly Dictionary<(string ClientId, long OpId), int> _uncommittedIds = [];
+
+    /// <summary>The highest op id each client has committed (read from the log once per client).</summary>
+    private readonly Dictionary<string, long> _maxOpId = new(StringComparer.Ordinal);
+
+    public Sequencer(LoadedDocument loaded, int opWindow, int maxDocumentLength, Func<IOpLog?> openLog)
+    {
+        _openLog = openLog;
+        _opWindow = opWindow;
+        _maxDocumentLength = maxDocumentLength;
+        Text = WorkText = loaded.Text;
+        Version = WorkVersion = loaded.Version;
+        foreach (var op in loaded.RecentOps)
+        {
+            AddToWindow(op);
+        }
+    }
+
+    /// <summary>The committed text.</summary>
+    public Rope Text { get; private set; }
+
+    /// <summary>The committed version.</summary>
+    public int Version { get; private set; }
+
+    /// <summary>The text with every sequenced op applied, committed or not.</summary>
+    public Rope WorkText { get; private set; }
+
+    public int WorkVersion { get; private set; }
+
+    /// <summary>The oldest version the in-memory window transforms from.</summary>
+    public int WindowStart => Version - _window.Count;
+
+    /// <summary>The committed ops in memory: versions WindowStart + 1 to Version.</summary>
+    public IReadOnlyList<StoredOp> Window => _window;
+
+    /// <summary>
+    /// Sequences one op from <paramref name="clientId"/> made at <paramref name="baseVersion"/>.
+    /// Throws <see cref="CollabError"/> (changing nothing) if the op cannot be taken.
+    /// </summary>
+    public Sequenced Sequence(string clientId, long opId, TextOperation op, int baseVersion, long createdAtMs)
+    {
+        var key = (clientId, opId);
+        if (_uncommittedIds.TryGetValue(key, out var pending))
+        {
+            return new(SequenceOutcome.AlreadyPending, pending, null);
+        }
+        if (FindCommitted(key) is int committed)
+        {
+            return new(SequenceOutcome.AlreadyCommitted, committed, null);
+        }
+        op = Transform(op, baseVersion);
+        var stored = new StoredOp(WorkVersion + 1, op, clientId, opId, createdAtMs);
+        WorkText = op.Apply(WorkText);
+        WorkVersion = stored.Version;
+        _uncommitted.Add(stored);
+        _uncommittedIds[key] = stored.Version;
+        return new(SequenceOutcome.Sequenced, stored.Version, stored);
+    }
+
+    private int? FindCommitted((string ClientId, long OpId) key)
+    {
+        if (_recentIds.TryGetValue(key, out var version))
+        {
+            return version;
+        }
+        // Clients number their ops upwards, so an op id above the highest this client ever
+        // committed is new without a look at the log: one query per client per actor life
+        // instead of one per op (which would also have to wait for the commit in flight).
+        if (!_maxOpId.TryGetValue(key.ClientId, out var max))
+        {
+            max = _openLog()?.MaxOpId(key.ClientId) ?? long.MinValue;
+            _maxOpId[key.ClientId] = max;
+        }
+        return key.OpId > max ? null : _openLog()?.FindOp(key.ClientId, key.OpId);
+    }
+
+    /// <summary>Rewrites an op made at <paramref name="baseVersion"/> to apply on the working text; throws the protocol's error if it can't.</summary>
+    private TextOperation Transform(TextOperation op, int baseVersion)
+    {
+        if (op.Error is not null)
+        {
+            throw CollabError.InvalidOp(op.Error);
+        }
+        if (baseVersion < 0 || baseVersion > WorkVersion)
+        {
+            throw CollabError.UnknownVersion($"base version {baseVersion} is not between 0 and the current version {WorkVersion}");
+        }
+        var since = OpsSince(baseVersion);
+        var baseLength = WorkText.Length;
+        foreach (var applied in since)
+        {
+            baseLength -= applied.Op.LengthDelta;
+        }
+        if (op.BaseLength > baseLength)
+        {
+            throw CollabError.InvalidOp($"the op retains or deletes {op.BaseLength} code units, past the end of the document (length {baseLength} at version {baseVersion})");
+        }
+        foreach (var applied in since)
+        {
+            op = TextOperation.Transform(op, applied.Op, aWinsTies: true);
+        }
+        if (op.Validate(WorkText) is string problem)
+        {
+            throw CollabError.InvalidOp(problem);
+        }
+        if ((long)WorkText.Length + op.LengthDelta > _maxDocumentLength)
+        {
+            throw new CollabError(Collab.ErrorCodes.TooLarge, $"the document would be longer than {_maxDocumentLength} code units");
+        }
+        return op;
+    }
+
+    /// <summary>Every op after <paramref name="baseVersion"/> up to the working version, oldest first.</summary>
+    public List<StoredOp> OpsSince(int baseVersion)
+    {
+        var result = new List<StoredOp>(Math.Max(0, WorkVersion - baseVersion));
+        if (baseVersion < WindowStart)
+        {
+            // Opening the log may settle the commit in flight, which moves the window: read it after.
+            var log = _openLog();
+            var older = log?.ReadOps(baseVersion, WindowStart) ?? [];
+            if (older.Count != WindowStart - baseVersion)
+            {
+                throw CollabError.UnknownVersion($"the ops after version {baseVersion} are no longer kept");
+            }
+            result.AddRange(older);
+        }
+        for (var i = Math.Max(0, baseVersion - WindowStart); i < _window.Count; i++)
+        {
+            result.Add(_window[i]);
+        }
+        foreach (var op in _uncommitted)
+        {
+            if (op.Version > baseVersion)
+            {
+                result.Add(op);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The uncommitted ops up to <paramref name="version"/> are durable; <paramref name="text"/> is the text after them.</summary>
+    public void Committed(int version, Rope text)
+    {
+        var count = 0;
+        while (count < _uncommitted.Count && _uncommitted[count].Version <= version)
+        {
+            var op = _uncommitted[count++];
+            AddToWindow(op);
+            _uncommittedIds.Remove((op.ClientId, op.OpId));
+            if (_maxOpId.TryGetValue(op.ClientId, out var max) && op.OpId > max)
+            {
+                _maxOpId[op.ClientId] = op.OpId;
+            }
+        }
+        _uncommitted.RemoveRange(0, count);
+        Text = text;
+        Version = version;
+        TrimWindow();
+    }
+
+    /// <summary>A commit failed: every uncommitted op is dropped (ops after the failed batch were transformed over it).</summary>
+    public void Rollback()
+    {
+        _uncommitted.Clear();
+        _uncommittedIds.Clear();
+        WorkText = Text;
+        WorkVersion = Version;
+    }
+
+    /// <summary>Maps a position in the text at <paramref name="version"/> to the committed text, when the ops between are in memory.</summary>
+    public int? MapPosition(int position, int version)
+    {
+        if (version < WindowStart || version > Version)
+        {
+            return null;
+        }
+        for (var i = version - WindowStart; i < _window.Count; i++)
+        {
+            position = _window[i].Op.TransformPosition(position);
+        }
+        return Math.Clamp(position, 0, Text.Length);
+    }
+
+    private void AddToWindow(StoredOp op)
+    {
+        _window.Add(op);
+        _recentIds[(op.ClientId, op.OpId)] = op.Version;
+    }
+
+    private void TrimWindow()
+    {
+        // Trim in chunks so the cost is amortized over many ops.
+        var excess = _window.Count - _opWindow;
+        if (excess < Math.Max(64, _opWindow / 4))
+        {
+            return;
+        }
+        for (var i = 0; i < excess; i++)
+        {
+            _recentIds.Remove((_window[i].ClientId, _window[i].OpId));
+        }
+        _window.RemoveRange(0, excess);
+    }
+}

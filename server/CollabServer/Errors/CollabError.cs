@@ -1,0 +1,46 @@
+using Collab;
+using Microsoft.AspNetCore.SignalR;
+
+namespace CollabServer.Errors;
+
+/// <summary>
+/// A request the server refuses, with the protocol's code (<see cref="ErrorCodes"/>, PROTOCOL §5)
+/// and a sentence for people. Thrown anywhere inside the server; only the edges turn it into
+/// wire form: a <see cref="HubException"/> whose message is <c>code: sentence</c> for the hub
+/// (<see cref="Hubs.ErrorCountingFilter"/>), RFC 9457 problem details with the code in
+/// <c>type</c> for REST (<see cref="ToProblem"/>).
+/// </summary>
+public sealed class CollabError(string code, string sentence) : Exception($"{code}: {sentence}")
+{
+    public string Code { get; } = code;
+
+    public string Sentence { get; } = sentence;
+
+    /// <summary>The HTTP status REST answers this error with.</summary>
+    public int HttpStatus => Code switch
+    {
+        ErrorCodes.NotFound => StatusCodes.Status404NotFound,
+        ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        ErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
+        ErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
+        ErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,
+        _ => StatusCodes.Status400BadRequest,
+    };
+
+    /// <summary>The hub's form: SignalR sends a HubException's message to the caller.</summary>
+    public HubException ToHubException() => new(Message);
+
+    /// <summary>The REST form: problem details whose <c>type</c> is the code and <c>title</c> the sentence.</summary>
+    public IResult ToProblem() => Results.Problem(type: Code, title: Sentence, statusCode: HttpStatus);
+
+    public static CollabError InvalidOp(string sentence) => new(ErrorCodes.InvalidOp, sentence);
+
+    public static CollabError UnknownVersion(string sentence) => new(ErrorCodes.UnknownVersion, sentence);
+
+    public static CollabError Unavailable(string sentence) => new(ErrorCodes.Unavailable, sentence);
+
+    public static CollabError NotFound(string docId) => new(ErrorCodes.NotFound, $"document '{docId}' does not exist");
+
+    public static CollabError InvalidDocId() => new(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");
+}

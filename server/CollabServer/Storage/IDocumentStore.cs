@@ -1,0 +1,76 @@
+using Collab.Ot;
+
+namespace CollabServer.Storage;
+
+/// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
+public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs);
+
+/// <summary>
+/// One piece of a snapshot, written with an op commit. A snapshot of a large text is written a
+/// chunk per commit, so no commit carries megabytes; it counts only once its last chunk is in.
+/// </summary>
+public sealed record SnapshotChunk(int Version, int Seq, string Text, bool IsLast, int Length);
+
+/// <summary>What loading a document found: the text and version, and the ops replayed onto the newest snapshot.</summary>
+public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
+
+/// <summary>A document's state as REST lists it.</summary>
+public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// The fencing token a commit carries: the owner's lease epoch. A store refuses a commit whose
+/// epoch is older than one it has already seen, in the same transaction as the write, so a node
+/// that lost its lease cannot write even before it knows. <see cref="None"/> on a single node.
+/// </summary>
+public readonly record struct FenceToken(long Epoch)
+{
+    public static readonly FenceToken None = new(0);
+}
+
+/// <summary>A commit refused because a newer owner has written the document (see <see cref="FenceToken"/>).</summary>
+public sealed class FencedException(string message) : Exception(message);
+
+/// <summary>The committed ops of one document, read on the document's loop.</summary>
+public interface IOpLog
+{
+    /// <summary>The ops with <paramref name="after"/> &lt; version ≤ <paramref name="upTo"/>, oldest first.</summary>
+    List<StoredOp> ReadOps(int after, int upTo, int limit = int.MaxValue);
+
+    /// <summary>The version produced by (clientId, opId), if that op was ever committed.</summary>
+    int? FindOp(string clientId, long opId);
+
+    /// <summary>The highest op id a client ever committed, or <see cref="long.MinValue"/>.</summary>
+    long MaxOpId(string clientId);
+}
+
+/// <summary>
+/// One document's durable storage, used only by the document's actor (its loop, or the one
+/// commit it has in flight), so implementations need no locks.
+/// </summary>
+public interface IDocumentStore : IOpLog, IDisposable
+{
+    /// <summary>Reads the newest snapshot and replays the ops after it.</summary>
+    LoadedDocument Load();
+
+    /// <summary>
+    /// Commits ops (and chunks of a snapshot) in one transaction, so a whole group of ops costs one
+    /// fsync. <paramref name="length"/> is the text's length after the last op. Throws, changing
+    /// nothing, if anything fails; <see cref="FencedException"/> if <paramref name="fence"/> is stale.
+    /// </summary>
+    void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot, FenceToken fence);
+
+    /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
+    void WriteSnapshot(int version, Rope text, FenceToken fence);
+}
+
+/// <summary>A batch that is durable: what listeners after each commit (metrics, and later backup and history) are told.</summary>
+public sealed record CommittedBatch(string DocId, IReadOnlyList<StoredOp> Ops, TimeSpan Duration);
+
+/// <summary>
+/// Told about every durable commit, on the document's loop, before the ops are acknowledged. It
+/// must return at once (queue work elsewhere); a listener that throws is logged and ignored.
+/// </summary>
+public interface ICommitListener
+{
+    void Committed(CommittedBatch batch);
+}
