@@ -110,6 +110,19 @@ public sealed class RestApiTests() : HostedTest
     }
 
     [Fact]
+    public async Task A404CarriesTheNotFoundCodeLikeEveryOtherRestError()
+    {
+        foreach (var response in new[] { await Host.Http.GetAsync("/api/docs/nothing"), await Host.Http.DeleteAsync("/api/docs/nothing") })
+        {
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal(ErrorCodes.NotFound, problem.GetProperty("type").GetString());
+            Assert.Equal("document 'nothing' does not exist", problem.GetProperty("title").GetString());
+        }
+    }
+
+    [Fact]
     public async Task PutWithoutTextOrWithALoneSurrogateIsRejected()
     {
         var noText = await Host.Http.PutAsJsonAsync("/api/docs/put-bad", new { body = "x" });
