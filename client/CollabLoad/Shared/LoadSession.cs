@@ -76,7 +76,7 @@ public sealed class LoadSession : IAsyncDisposable
         return metrics.TryGetValue("process_cpu_seconds_total", out var fromMetrics) ? fromMetrics : null;
     }
 
-    /// <summary>Opens <paramref name="clients"/> members on each document, a bounded number at a time; records each open's time.</summary>
+    /// <summary>Opens each document's number of members, a bounded number at a time; records each open's time.</summary>
     public async Task<List<DocGroup>> OpenGroupsAsync(IReadOnlyList<(string DocId, int Clients)> documents, LatencyRecorder? openTimes = null, int firstClient = 0, List<DocGroup>? into = null)
     {
         var groups = into ?? documents.Select(d => new DocGroup(d.DocId)).ToList();
