@@ -110,6 +110,11 @@ public sealed class LoadSession : IAsyncDisposable
     {
         var clients = groups.SelectMany(g => g.Members).ToList();
         var harness = Process.GetCurrentProcess();
+        // Joining leaves garbage behind (on `large`, every member's copy of a 10 MB text as a
+        // string and as JSON/MessagePack buffers): collect and compact it now, before the
+        // warm-up, or a gen2 collection of it pauses the harness inside the measured window.
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         await using (new LiveReporter(Counters, () => clients.Count(c => c.Document.ConnectionState == Collab.Client.ConnectionState.Connected), Probe, Options.Quiet))
         {
             using var stop = new CancellationTokenSource();
