@@ -204,13 +204,16 @@ public sealed partial class CollabDocument
                 {
                     DocId = DocId,
                     ClientId = _clientId,
-                    SinceVersion = kind == JoinKind.Resume ? _version : null,
+                    // With a settled op waiting for the whole text (_settledOp), ops since _version would not apply.
+                    SinceVersion = kind == JoinKind.Resume && _settledOp is null ? _version : null,
                     User = _user,
                 };
             }
             try
             {
                 var result = await JoinWithRedirectsAsync(request, _disposeCts.Token).ConfigureAwait(false);
+                SubmitRequest? settle;
+                IDocumentTransport transport;
                 lock (_gate)
                 {
                     if (_disposed)
@@ -218,7 +221,12 @@ public sealed partial class CollabDocument
                         _joinLoopRunning = false;
                         return;
                     }
-                    ApplyJoinResultLocked(result);
+                    settle = ApplyJoinResultLocked(result);
+                    transport = _transport;
+                }
+                if (settle is not null)
+                {
+                    await SettleOutstandingAsync(transport, settle).ConfigureAwait(false);
                 }
                 attempt = 0;
                 Flush();
@@ -236,7 +244,16 @@ public sealed partial class CollabDocument
                 // Loop boundary: every failure ends here, and the join is asked for again.
                 Log.JoinFailed(_logger, DocId, ex);
                 var error = ex as CollabException ?? (ex is HubException ? CollabException.FromHubError(ex) : null);
-                if (error is not null && !IsTransient(error.Code))
+                if (error?.Code == ErrorCodes.UnknownVersion && kind == JoinKind.Resume)
+                {
+                    // The server will not resume from our version: join for the whole text.
+                    lock (_gate)
+                    {
+                        RequestJoinLocked(JoinKind.Fresh);
+                    }
+                    continue;
+                }
+                if (error is not null && !IsTransient(error.Code) && error.Code != ErrorCodes.NotJoined)
                 {
                     lock (_gate)
                     {
@@ -265,6 +282,39 @@ public sealed partial class CollabDocument
                     return;
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Submits the outstanding op again, with its original op id, after a join that brought the
+    /// whole text (see <c>RebaseOntoTextLocked</c>), then asks for a fresh join. A transient
+    /// refusal (or a lost connection) is thrown to the join loop, which joins again later and
+    /// comes back here: the op may still be committed.
+    /// </summary>
+    private async Task SettleOutstandingAsync(IDocumentTransport transport, SubmitRequest request)
+    {
+        try
+        {
+            await transport.SubmitAsync(request, _disposeCts.Token).ConfigureAwait(false);
+        }
+        catch (HubException ex) when (CollabException.FromHubError(ex).Code is not (ErrorCodes.Unavailable or ErrorCodes.RateLimited or ErrorCodes.NotJoined))
+        {
+            // Refused after the server's duplicate check (unknown_version, invalid_op, ...), so not
+            // committed: it is rebased with the other pending edits, under a new op id.
+            Log.SubmitRejected(_logger, DocId, request.OpId, CollabException.FromHubError(ex).Code, ex);
+            lock (_gate)
+            {
+                if (_sync.Outstanding?.OpId == request.OpId)
+                {
+                    _everSentOpId = null;
+                }
+                RequestJoinLocked(JoinKind.Fresh);
+            }
+            return;
+        }
+        lock (_gate)
+        {
+            SettledLocked(request.OpId);
         }
     }
 
@@ -300,16 +350,18 @@ public sealed partial class CollabDocument
     /// <summary>The in-flight op's Submit, when it is due: joined, connected, not sent yet, not acknowledged.</summary>
     private PendingSubmit? TakeSubmitLocked()
     {
-        if (_disposed || _phase != JoinPhase.Joined || _inflight is null || _inflightSent || _inflightAck is not null
+        if (_disposed || _phase != JoinPhase.Joined || _sync.Outstanding is null || _inflightSent || _inflightAck is not null
             || _resendScheduled || _transport.State != ConnectionState.Connected)
         {
             return null;
         }
+        var outstanding = _sync.Outstanding;
         _inflightSent = true;
+        _everSentOpId = outstanding.OpId;
         _outstandingSubmit = ++_sendGeneration;
-        // The in-flight op is kept rebased onto _serverText, so its base is always _version; a
+        // The outstanding op is kept rebased onto _serverText, so its base is always _version; a
         // resend after a resume carries the same op id, and the server deduplicates it.
-        var request = new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = _inflight, OpId = _inflightOpId };
+        var request = new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = outstanding.Op, OpId = outstanding.OpId };
         return new PendingSubmit(_transport, request, _outstandingSubmit);
     }
 
@@ -362,11 +414,11 @@ public sealed partial class CollabDocument
     }
 
     private bool IsCurrentLocked(PendingSubmit submit) =>
-        _inflight is not null && submit.Request.OpId == _inflightOpId && submit.Generation == _sendGeneration;
+        submit.Request.OpId == _sync.Outstanding?.OpId && submit.Generation == _sendGeneration;
 
     private void OnSubmittedLocked(PendingSubmit submit, int version)
     {
-        if (_disposed || _inflight is null || submit.Request.OpId != _inflightOpId)
+        if (_disposed || submit.Request.OpId != _sync.Outstanding?.OpId)
         {
             // Stale: the op was already confirmed through the op stream, or replaced by a rebase.
             return;
@@ -400,16 +452,19 @@ public sealed partial class CollabDocument
                 RequestJoinLocked(JoinKind.Resume);
                 break;
             case ErrorCodes.UnknownVersion:
-                // Our base is older than the server can transform from: rebase onto the whole text.
+                // The server has no version we can name (the document was deleted and made anew,
+                // or lost ops): resume, as the TypeScript client does. A server behind us answers
+                // with the whole text, and the op is settled against it (RebaseOntoTextLocked).
                 Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
-                RequestJoinLocked(JoinKind.Fresh);
+                RequestJoinLocked(JoinKind.Resume);
                 break;
             default:
                 // invalid_op, forbidden, too_large, ...: sending it again cannot succeed. Drop our
-                // edits and take the server's text, so the document goes on instead of stalling.
+                // edits, so the document goes on instead of stalling, and resume: our text is
+                // the server's at our version again.
                 DiscardPendingLocked();
                 Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: true));
-                RequestJoinLocked(JoinKind.Fresh);
+                RequestJoinLocked(JoinKind.Resume);
                 break;
         }
     }

@@ -4,8 +4,8 @@ using Collab.Ot;
 
 namespace Collab.Client;
 
-// The OT client state machine (see ClientSyncState for the diagram) and the ordering of what
-// the server sends. Every method here runs under _gate and does no I/O.
+// The OT client state machine (SyncState, the same transitions as client/ts/sync.ts) and the
+// ordering of what the server sends. Every method here runs under _gate and does no I/O.
 public sealed partial class CollabDocument
 {
     // The server's text at _version: what the server confirmed, without our pending ops. Kept so
@@ -14,14 +14,18 @@ public sealed partial class CollabDocument
     private readonly TextBuffer _serverText = new();
     private int _version;
 
-    private ClientSyncState _syncState;
-    // The op sent to the server (AwaitingConfirm, AwaitingWithBuffer), always relative to _serverText.
-    private TextOperation? _inflight;
-    private long _inflightOpId;
-    // The version the server gave the in-flight op, when its Submit result came before the ops below it.
+    // Synchronized, AwaitingConfirm or AwaitingWithBuffer, with the outstanding op (always
+    // relative to _serverText) and the buffer. Changed only through SetSyncLocked, or in place of
+    // itself by ApplyServer (which keeps the outstanding op id).
+    private SyncState _sync = Internal.SyncState.Synchronized;
+    // The version the server gave the outstanding op, when its Submit result came before the ops below it.
     private int? _inflightAck;
-    // Edits made while _inflight is unconfirmed, composed into one op relative to _serverText ∘ _inflight.
-    private TextOperation? _buffer;
+    // The last op id handed to any connection: until confirmed, that op may or may not be committed.
+    private long? _everSentOpId;
+    // An outstanding op that a whole-text join made us submit again, and the server acknowledged:
+    // it is in the server's text, not in _serverText (still the text at _version); the next
+    // whole-text join diffs from _serverText with it applied.
+    private TextOperation? _settledOp;
 
     /// <summary>For tests: called under the lock with each server version as this document applies it (version, client id, op id, op).</summary>
     internal Action<int, string, long, TextOperation>? Journal { get; set; }
@@ -33,43 +37,35 @@ public sealed partial class CollabDocument
     // that comes during a join waits for the join's text or ops, which it may be part of.
     private bool _draining;
 
-    private void ApplyLocalLocked(TextOperation op)
+    /// <summary>Local edits not yet confirmed by the server (as <c>pendingEdits</c> in the TypeScript client).</summary>
+    internal int PendingEdits
     {
-        switch (_syncState)
+        get
         {
-            case ClientSyncState.Synchronized:
-                StartInflightLocked(op);
-                break;
-            case ClientSyncState.AwaitingConfirm:
-                _buffer = op;
-                _syncState = ClientSyncState.AwaitingWithBuffer;
-                break;
-            case ClientSyncState.AwaitingWithBuffer:
-                _buffer = TextOperation.Compose(_buffer!, op);
-                break;
+            lock (_gate)
+            {
+                return _sync.PendingEdits;
+            }
         }
     }
 
-    /// <summary>Makes <paramref name="op"/> the in-flight op: a new op, so a new op id; TakeSubmitLocked sends it.</summary>
-    private void StartInflightLocked(TextOperation op)
-    {
-        _inflight = op;
-        _inflightOpId = _nextOpId();
-        _inflightSent = false;
-        _inflightAck = null;
-        _resendAttempt = 0;
-        _syncState = _buffer is null ? ClientSyncState.AwaitingConfirm : ClientSyncState.AwaitingWithBuffer;
-    }
+    private void ApplyLocalLocked(TextOperation op) => SetSyncLocked(_sync.ApplyClient(op, _nextOpId));
 
-    /// <summary>Nothing in flight, nothing buffered: Synchronized.</summary>
-    private void ClearPendingLocked()
+    /// <summary>Moves to <paramref name="next"/>; a new outstanding op (a new op id) is not sent nor acknowledged yet.</summary>
+    private void SetSyncLocked(SyncState next)
     {
-        _inflight = null;
-        _buffer = null;
-        _inflightSent = false;
-        _inflightAck = null;
-        _syncState = ClientSyncState.Synchronized;
-        CompleteSyncWaitersLocked();
+        var previous = _sync.Outstanding?.OpId;
+        _sync = next;
+        if (next.Outstanding?.OpId != previous)
+        {
+            _inflightSent = false;
+            _inflightAck = null;
+            _resendAttempt = 0;
+        }
+        if (next.Kind == ClientSyncState.Synchronized)
+        {
+            CompleteSyncWaitersLocked();
+        }
     }
 
     /// <summary>Takes a server op into the ordered path: duplicates are dropped, early ones wait.</summary>
@@ -83,7 +79,7 @@ public sealed partial class CollabDocument
 
     /// <summary>
     /// Applies what can be applied, in strict version order: the slot after <c>_version</c> is
-    /// either our in-flight op (its Submit result said so, or the op itself came back with our
+    /// either our outstanding op (its Submit result said so, or the op itself came back with our
     /// client id and op id, as in a resume's <c>ops</c>) or another member's op.
     /// </summary>
     private void DrainLocked()
@@ -91,7 +87,8 @@ public sealed partial class CollabDocument
         while (_phase == JoinPhase.Joined || _draining)
         {
             var next = _version + 1;
-            if (_inflight is not null && _inflightAck == next)
+            var outstanding = _sync.Outstanding;
+            if (outstanding is not null && _inflightAck == next)
             {
                 _early.Remove(next);
                 ConfirmLocked();
@@ -101,7 +98,7 @@ public sealed partial class CollabDocument
             {
                 return;
             }
-            if (_inflight is not null && message.ClientId == _clientId && message.OpId == _inflightOpId)
+            if (outstanding is not null && message.ClientId == _clientId && message.OpId == outstanding.OpId)
             {
                 ConfirmLocked();
             }
@@ -112,27 +109,18 @@ public sealed partial class CollabDocument
         }
     }
 
-    /// <summary>The in-flight op is committed at <c>_version + 1</c>: the buffer, if any, goes next.</summary>
+    /// <summary>The outstanding op is committed at <c>_version + 1</c>: serverAck, so the buffer, if any, goes next.</summary>
     private void ConfirmLocked()
     {
-        var inflight = _inflight!;
-        _serverText.Apply(inflight);
+        var outstanding = _sync.Outstanding!;
+        _serverText.Apply(outstanding.Op);
         _version++;
-        Journal?.Invoke(_version, _clientId, _inflightOpId, inflight);
-        var buffer = _buffer;
-        if (buffer is null)
-        {
-            ClearPendingLocked();
-        }
-        else
-        {
-            // Sent with baseVersion = _version by TakeSubmitLocked.
-            _buffer = null;
-            StartInflightLocked(buffer);
-        }
+        Journal?.Invoke(_version, _clientId, outstanding.OpId, outstanding.Op);
+        // The next outstanding op is sent with baseVersion = _version by TakeSubmitLocked.
+        SetSyncLocked(_sync.ServerAck(_nextOpId));
     }
 
-    /// <summary>Applies another member's op <c>s</c> made on <c>_version</c>, rebasing our pending ops over it.</summary>
+    /// <summary>Applies another member's op made on <c>_version</c>: applyServer rebases our pending ops over it.</summary>
     private bool ApplyRemoteLocked(OpMessage message)
     {
         var s = message.Op;
@@ -145,7 +133,7 @@ public sealed partial class CollabDocument
         _serverText.Apply(s);
         _version = message.Version;
         Journal?.Invoke(_version, message.ClientId, message.OpId, s);
-        s = TransformPendingLocked(s);
+        (_sync, s) = _sync.ApplyServer(s);
         if (!s.IsNoop)
         {
             _text.Apply(s);
@@ -155,62 +143,46 @@ public sealed partial class CollabDocument
         return true;
     }
 
-    /// <summary>
-    /// The diagram of <see cref="ClientSyncState"/>: rewrites the in-flight op and the buffer to
-    /// apply after <paramref name="s"/>, and returns <c>s''</c>, the op to apply to the local text.
-    /// </summary>
-    private TextOperation TransformPendingLocked(TextOperation s)
-    {
-        if (_inflight is not null)
-        {
-            var a = _inflight;
-            _inflight = TextOperation.Transform(a, s, aWinsTies: true);
-            s = TextOperation.Transform(s, a, aWinsTies: false);
-        }
-        if (_buffer is not null)
-        {
-            var b = _buffer;
-            _buffer = TextOperation.Transform(b, s, aWinsTies: true);
-            s = TextOperation.Transform(s, b, aWinsTies: false);
-        }
-        return s;
-    }
-
     /// <summary>All unconfirmed local edits as one op on <c>_serverText</c>, or null.</summary>
-    private TextOperation? PendingLocked() =>
-        _inflight is null ? null : _buffer is null ? _inflight : TextOperation.Compose(_inflight, _buffer);
+    private TextOperation? PendingLocked() => _sync.Kind == ClientSyncState.Synchronized ? null : _sync.PendingOp;
 
     /// <summary>
     /// Moves to the server's whole <paramref name="text"/> at <paramref name="version"/> (a join
-    /// without <c>sinceVersion</c>, or a resume the server could not answer with ops): the change
-    /// from our server text is treated as one remote op, our pending edits are rebased over it and
-    /// become one new in-flight op.
+    /// without <c>sinceVersion</c>, or a resume the server could not answer with ops), unless the
+    /// outstanding op has to be settled first.
     /// </summary>
-    /// <remarks>
-    /// Limitation: the rebased edits get a NEW op id, because their old in-flight op cannot be
-    /// matched against a text. If that old op was in fact committed before this join (its Submit
-    /// result was lost with the connection) and the server could not return ops, its effect is
-    /// already in <paramref name="text"/> and lands a second time. A resume that returns
-    /// <c>ops</c> (the normal case) has no such gap: the op comes back with our op id and counts
-    /// as its acknowledgement, or is resubmitted with the same op id and deduplicated.
-    /// </remarks>
-    private void RebaseOntoTextLocked(string text, int version)
+    /// <returns>
+    /// Null when done: the change from our server text is treated as one remote op and our
+    /// pending edits are rebased over it as one new outstanding op (<see cref="SyncState.Rebase"/>).
+    /// Otherwise the outstanding op was sent before and may be in <paramref name="text"/> already,
+    /// which a text cannot tell: the Submit to send again, with its original op id, before
+    /// joining again (the server either finds it committed or applies it now; either way it is
+    /// then in the server's text). The TypeScript client does the same.
+    /// </returns>
+    private SubmitRequest? RebaseOntoTextLocked(string text, int version)
     {
-        if (_inflight is not null && _inflightAck <= version)
+        if (_sync.Outstanding is { } acked && _inflightAck <= version)
         {
-            // The in-flight op's Submit result came during the join: the text already holds it.
-            _serverText.Apply(_inflight);
-            _inflight = _buffer;
-            _buffer = null;
+            // The outstanding op's Submit result came during the join: the text already holds it.
+            _serverText.Apply(acked.Op);
+            SetSyncLocked(_sync.ServerAck(_nextOpId));
         }
-        var s = TextOperation.Diff(_serverText.ToString(), text);
-        if (s.IsNoop && version == _version)
+        if (_sync.Outstanding is { } outstanding && _everSentOpId == outstanding.OpId)
         {
-            // Nothing was committed since our version, our in-flight op included: keep it and its id.
-            return;
+            Log.ResubmittingBeforeRebase(_logger, DocId, outstanding.OpId);
+            return new SubmitRequest { DocId = DocId, BaseVersion = _version, Op = outstanding.Op, OpId = outstanding.OpId };
         }
-        Log.RebasedOntoText(_logger, DocId, version, _version);
-        s = TransformPendingLocked(s);
+        var from = _serverText.ToString();
+        if (_settledOp is { } settled)
+        {
+            from = settled.Apply(from);
+            _settledOp = null;
+        }
+        if (_sync.Kind != ClientSyncState.Synchronized)
+        {
+            Log.RebasedOntoText(_logger, DocId, version, _version);
+        }
+        var (next, s) = _sync.Rebase(TextOperation.Diff(from, text), _nextOpId);
         if (!s.IsNoop)
         {
             _text.Apply(s);
@@ -221,16 +193,22 @@ public sealed partial class CollabDocument
         _version = version;
         // Early ops were numbered against the old history, which may not be this one.
         _early.Clear();
-        var pending = PendingLocked();
-        if (pending is null)
+        SetSyncLocked(next);
+        return null;
+    }
+
+    /// <summary>
+    /// The server acknowledged the outstanding op that <see cref="RebaseOntoTextLocked"/> sent
+    /// again: serverAck, and the op waits in <c>_settledOp</c> for the whole text of the next join.
+    /// </summary>
+    private void SettledLocked(long opId)
+    {
+        if (_sync.Outstanding is { } outstanding && outstanding.OpId == opId)
         {
-            ClearPendingLocked();
+            _settledOp = _settledOp is null ? outstanding.Op : TextOperation.Compose(_settledOp, outstanding.Op);
+            SetSyncLocked(_sync.ServerAck(_nextOpId));
         }
-        else
-        {
-            _buffer = null;
-            StartInflightLocked(pending);
-        }
+        RequestJoinLocked(JoinKind.Fresh);
     }
 
     /// <summary>Drops every unconfirmed local edit and puts the local text back to the server's.</summary>
@@ -245,15 +223,20 @@ public sealed partial class CollabDocument
         // The local text is pending applied to the server's text, so undo brings it back there.
         _text.Apply(undo);
         TextChangedLocked();
-        ClearPendingLocked();
+        SetSyncLocked(Internal.SyncState.Synchronized);
         if (!undo.IsNoop)
         {
             Enqueue(new DocumentChangedEventArgs(undo, isLocal: false, clientId: null));
         }
     }
 
-    /// <summary>Applies a Join result: the whole text, or the ops since our version, then whatever arrived meanwhile.</summary>
-    private void ApplyJoinResultLocked(JoinResult result)
+    /// <summary>
+    /// Applies a Join result: the whole text, or the ops since our version, then whatever arrived
+    /// meanwhile. Returns the Submit to send before anything else when the whole text cannot
+    /// tell whether the outstanding op is in it (see <see cref="RebaseOntoTextLocked"/>); the
+    /// document then stays out of Joined.
+    /// </summary>
+    private SubmitRequest? ApplyJoinResultLocked(JoinResult result)
     {
         _readOnly = result.ReadOnly;
         ReplacePresenceLocked(result.Presence);
@@ -262,7 +245,10 @@ public sealed partial class CollabDocument
         {
             if (result.Text is not null)
             {
-                RebaseOntoTextLocked(result.Text, result.Version);
+                if (RebaseOntoTextLocked(result.Text, result.Version) is { } settle)
+                {
+                    return settle;
+                }
             }
             else
             {
@@ -286,7 +272,7 @@ public sealed partial class CollabDocument
         {
             // Another join was asked for meanwhile (a reconnect, a reset), or the connection that
             // answered is gone already: stay out of Joined until the next join is done.
-            return;
+            return null;
         }
         _phase = JoinPhase.Joined;
         var held = _held;
@@ -297,5 +283,6 @@ public sealed partial class CollabDocument
         }
         DrainLocked();
         UpdateStateLocked();
+        return null;
     }
 }

@@ -163,7 +163,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return (_inflight is null ? 0 : 1) + (_buffer is null ? 0 : 1);
+                return (_sync.Outstanding is null ? 0 : 1) + (_sync.Buffer is null ? 0 : 1);
             }
         }
     }
@@ -175,7 +175,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _inflight is not null;
+                return _sync.Kind != ClientSyncState.Synchronized;
             }
         }
     }
@@ -230,7 +230,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return $"version={_version} state={_syncState} opId={_inflightOpId} sent={_inflightSent} ack={_inflightAck} outstanding={_outstandingSubmit} buffer={_buffer is not null} "
+                return $"version={_version} state={_sync.Kind} opId={_sync.Outstanding?.OpId} everSent={_everSentOpId} sent={_inflightSent} ack={_inflightAck} outstanding={_outstandingSubmit} buffer={_sync.Buffer is not null} settled={_settledOp is not null} "
                     + $"phase={_phase} pendingJoin={_pendingJoin} joinLoop={_joinLoopRunning} failed={_failed} resend={_resendScheduled} "
                     + $"early=[{string.Join(",", _early.Keys)}] held={_held.Count} transport={_transport.State}";
             }
@@ -243,7 +243,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _syncState;
+                return _sync.Kind;
             }
         }
     }
@@ -406,7 +406,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_syncState == ClientSyncState.Synchronized)
+            if (_sync.Kind == ClientSyncState.Synchronized)
             {
                 return Task.CompletedTask;
             }

@@ -231,13 +231,16 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     });
   }
 
-  /** @internal A connection is up: join (or resume) on it. */
-  attach(invoker: HubInvoker): void {
+  /**
+   * @internal A connection is up: join on it, resuming from `version` (with `sinceVersion`)
+   * unless `resume` is false.
+   */
+  attach(invoker: HubInvoker, resume = true): void {
     if (this.closed) return;
     this.detach();
     this.invoker = invoker;
     const session = this.session;
-    void this.join(invoker, session, true);
+    void this.join(invoker, session, resume);
   }
 
   /** @internal The connection is gone; what is unconfirmed is sent again after the next attach. */
@@ -277,11 +280,14 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.emitPresence();
   }
 
-  /** @internal A `Reset` message for this document: join again. */
+  /**
+   * @internal A `Reset` message for this document: join again, without `sinceVersion`. After a
+   * delete the document starts a new history, whose ops after our version are not ops on our text.
+   */
   receiveReset(_message: ResetMessage): void {
     const invoker = this.invoker;
     if (this.closed || !invoker) return;
-    this.attach(invoker);
+    this.attach(invoker, false);
   }
 
   private async join(invoker: HubInvoker, session: number, resume: boolean): Promise<void> {
@@ -339,7 +345,12 @@ export class CollabDocument extends Emitter<DocumentEvents> {
           if (session !== this.session) return;
           const code = errorCode(error);
           if (code === undefined) return; // The connection failed again.
-          // Not committed and no longer transformable from its base: it goes with the other pending edits.
+          if (code === "unavailable" || code === "rate_limited" || code === "not_joined") {
+            // Refused before the server looked for it: it may still be committed. Ask again later.
+            this.retryLater(() => void this.join(invoker, session, false));
+            return;
+          }
+          // Refused after the duplicate check, so not committed: it goes with the other pending edits.
           this.everSentOpId = undefined;
           void this.join(invoker, session, false);
           return;
@@ -382,24 +393,15 @@ export class CollabDocument extends Emitter<DocumentEvents> {
    * but none is lost.
    */
   private resync(serverText: string, version: number): void {
-    const pending = sync.pendingOp(this.state);
-    const edits = this.pendingEdits;
     // O(length), as receiving the whole text is.
     const serverChange = ot.diff(this.serverText.toString(), serverText);
-    const localChange = ot.transform(serverChange, pending, false);
-    const rebased = ot.transform(pending, serverChange, true);
+    const { state, op } = sync.rebase(this.state, serverChange, () => this.host.nextOpId());
     for (const v of this.queue.keys()) if (v <= version) this.queue.delete(v);
     this.recent.length = 0;
     this._version = version;
     this.serverText = ot.toText(serverText);
-    this.state = sync.synchronized;
-    this.applyRemote(localChange, "resync", undefined);
-    if (rebased.length > 0) {
-      this.state = sync.applyClient(sync.synchronized, rebased, () => this.host.nextOpId());
-      if (this.state.kind === "AwaitingConfirm") {
-        this.state = { kind: "AwaitingConfirm", outstanding: { ...this.state.outstanding, edits } };
-      }
-    }
+    this.state = state;
+    this.applyRemote(op, "resync", undefined);
     this.emit("pending", { pendingEdits: this.pendingEdits });
   }
 
@@ -511,6 +513,11 @@ export class CollabDocument extends Emitter<DocumentEvents> {
         this.retryDelay = 0;
         if (result.version > this._version && !this.queue.has(result.version)) {
           this.queue.set(result.version, { kind: "ack", opId: request.opId });
+        } else if (result.version <= this._version && this.state.kind !== "Synchronized" && this.state.outstanding.opId === request.opId) {
+          // Still outstanding, yet its version is one we applied as another op: our idea of the
+          // server's text is wrong. Only the whole text can fix it.
+          void this.join(invoker, session, false);
+          return;
         }
         this.drain();
       },

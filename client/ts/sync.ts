@@ -113,6 +113,19 @@ export function serverAck(state: SyncState, newOpId: () => number): SyncState {
   }
 }
 
+/**
+ * The server's text moved on by `serverChange` (a whole-text join: the difference between the
+ * text we last knew and the server's), and no outstanding op can be in it. Returns the next state,
+ * with every pending edit rebased over the change as one new op (a new opId), and the op to apply
+ * to the local text.
+ */
+export function rebase(state: SyncState, serverChange: TextOperation, newOpId: () => number): { state: SyncState; op: TextOperation } {
+  const pending = pendingOp(state);
+  const op = transform(serverChange, pending, false);
+  const rebased = transform(pending, serverChange, true);
+  return { state: rebased.length === 0 ? synchronized : send(rebased, pendingEdits(state), newOpId), op };
+}
+
 /** Everything not yet confirmed, as one op from the last known server state to the local text. */
 export function pendingOp(state: SyncState): TextOperation {
   switch (state.kind) {

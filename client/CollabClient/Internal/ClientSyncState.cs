@@ -1,8 +1,9 @@
 namespace Collab.Client.Internal;
 
 /// <summary>
-/// The client side of the OT protocol, as in ot.js (<c>client.js</c>), with the same names. At
-/// most one op is in flight; edits made meanwhile are composed into one buffer.
+/// The three states of the client side of the OT protocol, as in ot.js (<c>client.js</c>) and
+/// <c>client/ts/sync.ts</c> (its <c>kind</c>), with the same names. At most one op is in flight;
+/// edits made meanwhile are composed into one buffer. The transitions are <see cref="SyncState"/>'s.
 /// </summary>
 /// <remarks>
 /// <code>

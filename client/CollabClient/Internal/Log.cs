@@ -40,4 +40,7 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Information, "Document {DocId}: the server asked for a reset ({Reason}).")]
     public static partial void ResetRequested(ILogger logger, string docId, string reason);
+
+    [LoggerMessage(13, LogLevel.Information, "Document {DocId}: the server sent the whole text; op {OpId}, sent before, is submitted again with its id to learn whether it is in it.")]
+    public static partial void ResubmittingBeforeRebase(ILogger logger, string docId, long opId);
 }

@@ -347,6 +347,80 @@ public sealed class TextOperation : IEquatable<TextOperation>
     }
 
     /// <summary>
+    /// Splits this operation into operations to apply one after another, each inserting at most
+    /// <paramref name="maxInsert"/> code units (so that each fits in one hub message); their
+    /// composition is this operation. Never cuts a surrogate pair. The same as <c>split</c> in
+    /// <c>client/ts/ot.ts</c>.
+    /// </summary>
+    public IReadOnlyList<TextOperation> Split(int maxInsert)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxInsert);
+        var total = 0L;
+        foreach (var c in _components)
+        {
+            total += c.IsInsert ? c.Text!.Length : 0;
+        }
+        if (total <= maxInsert)
+        {
+            return [this];
+        }
+        var parts = new List<TextOperation>();
+        var current = new Builder();
+        var budget = maxInsert;
+        // Position in the document as it is after the parts built so far and the current one.
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (!c.IsInsert)
+            {
+                if (c.IsRetain)
+                {
+                    current.Retain(c.Count);
+                    pos += c.Count;
+                }
+                else
+                {
+                    current.Delete(c.Length);
+                }
+                continue;
+            }
+            var text = c.Text!.AsSpan();
+            while (text.Length > 0)
+            {
+                var take = Math.Min(budget, text.Length);
+                if (take < text.Length && take > 0 && char.IsHighSurrogate(text[take - 1]))
+                {
+                    take--;
+                }
+                if (take == 0 && budget == maxInsert)
+                {
+                    // A limit of 1 and a surrogate pair: the pair goes whole.
+                    take = Math.Min(2, text.Length);
+                }
+                if (take > 0)
+                {
+                    current.Insert(text[..take].ToString());
+                    pos += take;
+                    budget -= take;
+                    text = text[take..];
+                }
+                if (text.Length > 0)
+                {
+                    parts.Add(current.Build());
+                    current = new Builder().Retain(pos);
+                    budget = maxInsert;
+                }
+            }
+        }
+        var last = current.Build();
+        if (!last.IsNoop)
+        {
+            parts.Add(last);
+        }
+        return parts;
+    }
+
+    /// <summary>
     /// The operation that undoes this one, given the document it was applied to. Its inserts
     /// restore the deleted text, so it needs the original.
     /// </summary>

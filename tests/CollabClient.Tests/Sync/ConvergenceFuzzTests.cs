@@ -85,9 +85,8 @@ public sealed partial class ConvergenceFuzzTests(ITestOutputHelper output)
     // Invariant: an edit is applied exactly once, however its submission was lost, repeated or
     // acknowledged. Every edit inserts a unique token at a token boundary (inserts only, so a
     // token is never split or removed); at the end each token is in the text exactly once.
-    // Resumes return ops here: a resume by whole text cannot tell whether a submission lost with
-    // the connection was committed (see CollabDocument.RebaseOntoTextLocked). Resets are tested
-    // without disconnects for the same reason: a reset's join brings the whole text.
+    // Resumes return ops, or (wholeText) the whole text: then a submission lost with the
+    // connection is submitted again with its op id before the rebase (RebaseOntoTextLocked).
     [Theory]
     [MemberData(nameof(Seeds))]
     public void EveryEditLandsExactlyOnceAcrossDisconnects(int seed) => Replay(seed, () => RunTokens(seed, withResets: false));
@@ -96,9 +95,14 @@ public sealed partial class ConvergenceFuzzTests(ITestOutputHelper output)
     [MemberData(nameof(Seeds))]
     public void EveryEditLandsExactlyOnceAcrossResets(int seed) => Replay(seed, () => RunTokens(seed, withResets: true));
 
-    private static void RunTokens(int seed, bool withResets)
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void EveryEditLandsExactlyOnceAcrossDisconnectsResumedByWholeText(int seed) =>
+        Replay(seed, () => RunTokens(seed, withResets: false, wholeText: true));
+
+    private static void RunTokens(int seed, bool withResets, bool wholeText = false)
     {
-        var server = new DummyServer(seed);
+        var server = new DummyServer(seed) { KeepsHistory = !wholeText };
         var rng = new Random(seed);
         var peers = Enumerable.Range(0, 3).Select(i => server.AddPeer($"peer-{i}")).ToList();
         peers.ForEach(p => p.Open(DocId));

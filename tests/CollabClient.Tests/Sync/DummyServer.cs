@@ -228,13 +228,20 @@ internal sealed class DummyServer
         {
             throw new HubException($"{ErrorCodes.NotJoined}: join document '{request.DocId}' before submitting to it");
         }
-        if (_rejectNext.Remove(peer.ClientId, out var code))
+        // The checks in the real server's order (PROTOCOL §3): rate_limited, not_joined and
+        // forbidden come before the duplicate check, the op's own checks after it.
+        if (_rejectNext.TryGetValue(peer.ClientId, out var code) && code is ErrorCodes.RateLimited or ErrorCodes.Unavailable or ErrorCodes.NotJoined or ErrorCodes.Forbidden)
         {
+            _rejectNext.Remove(peer.ClientId);
             throw new HubException($"{code}: rejected by the test");
         }
         if (_committed.TryGetValue((peer.ClientId, request.OpId), out var version))
         {
             return new SubmitResult { Version = version };
+        }
+        if (_rejectNext.Remove(peer.ClientId, out code))
+        {
+            throw new HubException($"{code}: rejected by the test");
         }
         if (request.BaseVersion < 0 || request.BaseVersion > Version)
         {
