@@ -9,7 +9,7 @@ namespace Collab.Client.Tests.Integration;
 /// <summary>Real clients against the real server (in-memory transport, real SQLite files).</summary>
 public sealed partial class RealServerTests
 {
-    private static readonly TimeSpan Timeout = ServerHost.Timeout;
+    private static readonly TimeSpan s_timeout = ServerHost.Timeout;
 
     [Theory]
     [InlineData(CollabProtocol.MessagePack, 101)]
@@ -19,7 +19,7 @@ public sealed partial class RealServerTests
         await using var host = new ServerHost();
         const string docId = "ten-clients";
         var clients = Enumerable.Range(0, 10).Select(_ => host.CreateClient(protocol)).ToList();
-        var docs = await Task.WhenAll(clients.Select(c => c.OpenAsync(docId))).WaitAsync(Timeout);
+        var docs = await Task.WhenAll(clients.Select(c => c.OpenAsync(docId))).WaitAsync(s_timeout);
 
         var editors = docs.Select((doc, i) => Task.Run(async () =>
         {
@@ -33,8 +33,8 @@ public sealed partial class RealServerTests
                 }
             }
         }));
-        await Task.WhenAll(editors).WaitAsync(Timeout);
-        await Task.WhenAll(docs.Select(d => d.WhenSynchronizedAsync())).WaitAsync(Timeout);
+        await Task.WhenAll(editors).WaitAsync(s_timeout);
+        await Task.WhenAll(docs.Select(d => d.WhenSynchronizedAsync())).WaitAsync(s_timeout);
 
         var (version, text) = await host.GetDocAsync(docId);
         Assert.True(version > 10, $"only {version} ops were committed");
@@ -57,8 +57,8 @@ public sealed partial class RealServerTests
         var killer = new SocketKiller();
         var victim = host.CreateClient(protocol, killer);
         var others = Enumerable.Range(0, 2).Select(_ => host.CreateClient(protocol)).ToList();
-        var victimDoc = await victim.OpenAsync(docId).WaitAsync(Timeout);
-        var otherDocs = await Task.WhenAll(others.Select(c => c.OpenAsync(docId))).WaitAsync(Timeout);
+        var victimDoc = await victim.OpenAsync(docId).WaitAsync(s_timeout);
+        var otherDocs = await Task.WhenAll(others.Select(c => c.OpenAsync(docId))).WaitAsync(s_timeout);
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         foreach (var doc in otherDocs.Prepend(victimDoc))
         {
@@ -106,12 +106,12 @@ public sealed partial class RealServerTests
                 kills++;
             }
         }
-        await victimWriter.WaitAsync(Timeout);
-        await Task.WhenAll(otherWriters).WaitAsync(Timeout);
+        await victimWriter.WaitAsync(s_timeout);
+        await Task.WhenAll(otherWriters).WaitAsync(s_timeout);
         Assert.True(kills >= 3, $"the connection was killed only {kills} times");
 
         var all = otherDocs.Prepend(victimDoc).ToList();
-        await Task.WhenAll(all.Select(d => d.WhenSynchronizedAsync())).WaitAsync(Timeout);
+        await Task.WhenAll(all.Select(d => d.WhenSynchronizedAsync())).WaitAsync(s_timeout);
         var (version, text) = await host.GetDocAsync(docId);
         await ServerHost.EventuallyAsync(
             () => all.All(d => d.Version == version && d.ConnectionState == ConnectionState.Connected && !d.HasUnconfirmedChanges),
@@ -119,7 +119,7 @@ public sealed partial class RealServerTests
         Assert.True(errors.IsEmpty, string.Join("\n", errors.Concat(host.Errors.Warnings)));
         if (all.Any(d => d.Text != text))
         {
-            var ops = await host.Http.GetFromJsonAsync<List<OpMessage>>($"/api/docs/{docId}/ops?from=0&limit=10000").WaitAsync(Timeout);
+            var ops = await host.Http.GetFromJsonAsync<List<OpMessage>>($"/api/docs/{docId}/ops?from=0&limit=10000").WaitAsync(s_timeout);
             var report = new StringBuilder();
             foreach (var (doc, journal) in journals)
             {
@@ -161,26 +161,26 @@ public sealed partial class RealServerTests
     {
         await using var host = new ServerHost();
         const string docId = "reset-me";
-        var a = await host.CreateClient(CollabProtocol.MessagePack).OpenAsync(docId).WaitAsync(Timeout);
-        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(Timeout);
+        var a = await host.CreateClient(CollabProtocol.MessagePack).OpenAsync(docId).WaitAsync(s_timeout);
+        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(s_timeout);
         a.Insert(0, "old text");
-        await a.WhenSynchronizedAsync().WaitAsync(Timeout);
+        await a.WhenSynchronizedAsync().WaitAsync(s_timeout);
         await ServerHost.EventuallyAsync(() => b.Text == "old text", "b saw the text");
 
         var resetA = new TaskCompletionSource<ResetMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var resetB = new TaskCompletionSource<ResetMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         a.Reset += (_, r) => resetA.TrySetResult(r);
         b.Reset += (_, r) => resetB.TrySetResult(r);
-        var response = await host.Http.DeleteAsync($"/api/docs/{docId}").WaitAsync(Timeout);
+        var response = await host.Http.DeleteAsync($"/api/docs/{docId}").WaitAsync(s_timeout);
         Assert.True(response.IsSuccessStatusCode, $"DELETE answered {(int)response.StatusCode}");
-        Assert.Equal(docId, (await resetA.Task.WaitAsync(Timeout)).DocId);
-        await resetB.Task.WaitAsync(Timeout);
+        Assert.Equal(docId, (await resetA.Task.WaitAsync(s_timeout)).DocId);
+        await resetB.Task.WaitAsync(s_timeout);
 
         await ServerHost.EventuallyAsync(() => a.ConnectionState == ConnectionState.Connected && b.ConnectionState == ConnectionState.Connected, "both rejoined");
         Assert.Equal("", a.Text);
         Assert.Equal("", b.Text);
         a.Insert(0, "new");
-        await a.WhenSynchronizedAsync().WaitAsync(Timeout);
+        await a.WhenSynchronizedAsync().WaitAsync(s_timeout);
         await ServerHost.EventuallyAsync(() => b.Text == "new", "b saw the new text");
         Assert.Equal((1, "new"), await host.GetDocAsync(docId));
     }
@@ -191,17 +191,17 @@ public sealed partial class RealServerTests
         await using var host = new ServerHost();
         const string docId = "presence";
         var aClient = host.CreateClient(CollabProtocol.MessagePack);
-        var a = await aClient.OpenAsync(docId).WaitAsync(Timeout);
-        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(Timeout);
+        var a = await aClient.OpenAsync(docId).WaitAsync(s_timeout);
+        var b = await host.CreateClient(CollabProtocol.Json).OpenAsync(docId).WaitAsync(s_timeout);
         a.Insert(0, "hello");
         // Positions are sent in the server's coordinates; once confirmed, those are the local ones.
-        await a.WhenSynchronizedAsync().WaitAsync(Timeout);
-        await a.SetSelectionAsync([new SelectionRange { Anchor = 1, Head = 4 }]).WaitAsync(Timeout);
+        await a.WhenSynchronizedAsync().WaitAsync(s_timeout);
+        await a.SetSelectionAsync([new SelectionRange { Anchor = 1, Head = 4 }]).WaitAsync(s_timeout);
         await ServerHost.EventuallyAsync(
             () => b.Presence.TryGetValue(aClient.ClientId, out var p) && p.Selection is [{ Anchor: 1, Head: 4 }],
             "b saw a's selection");
 
-        await a.DisposeAsync().AsTask().WaitAsync(Timeout);
+        await a.DisposeAsync().AsTask().WaitAsync(s_timeout);
         await ServerHost.EventuallyAsync(() => !b.Presence.ContainsKey(aClient.ClientId), "a left b's presence");
     }
 
@@ -210,22 +210,22 @@ public sealed partial class RealServerTests
     {
         await using var host = new ServerHost();
         var client = host.CreateClient(CollabProtocol.MessagePack);
-        await Assert.ThrowsAsync<ArgumentException>(() => client.OpenAsync(".hidden")).WaitAsync(Timeout);
-        var doc = await client.OpenAsync("twice").WaitAsync(Timeout);
-        await Assert.ThrowsAsync<InvalidOperationException>(() => client.OpenAsync("twice")).WaitAsync(Timeout);
+        await Assert.ThrowsAsync<ArgumentException>(() => client.OpenAsync(".hidden")).WaitAsync(s_timeout);
+        var doc = await client.OpenAsync("twice").WaitAsync(s_timeout);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.OpenAsync("twice")).WaitAsync(s_timeout);
         Assert.Equal(ConnectionState.Connected, client.ConnectionState);
         Assert.Equal(ConnectionState.Connected, doc.ConnectionState);
 
         var nowhere = new CollabClient(new CollabClientOptions { ServerUrl = new Uri("http://127.0.0.1:1") });
         try
         {
-            var error = await Assert.ThrowsAsync<CollabException>(() => nowhere.OpenAsync("doc")).WaitAsync(Timeout);
+            var error = await Assert.ThrowsAsync<CollabException>(() => nowhere.OpenAsync("doc")).WaitAsync(s_timeout);
             Assert.Equal(ErrorCodes.Unavailable, error.Code);
             Assert.Empty(nowhere.Documents);
         }
         finally
         {
-            await nowhere.DisposeAsync().AsTask().WaitAsync(Timeout);
+            await nowhere.DisposeAsync().AsTask().WaitAsync(s_timeout);
         }
     }
 

@@ -145,9 +145,10 @@ internal sealed class DummyServer
         throw new InvalidOperationException("The network did not go quiet.");
     }
 
-    /// <summary>Runs <paramref name="action"/> with no SynchronizationContext, so that completed tasks run their continuations inline.</summary>
+    /// <summary>The name of the last delivery noted with <see cref="NoteDelivered"/>.</summary>
     public string? LastDelivered { get; private set; }
 
+    /// <summary>Runs <paramref name="action"/> with no SynchronizationContext, so that completed tasks run their continuations inline.</summary>
     public static void Inline(Action action)
     {
         var saved = SynchronizationContext.Current;
