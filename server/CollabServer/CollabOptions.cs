@@ -61,4 +61,31 @@ public sealed class CollabOptions
 
     /// <summary>Messages queued for one connection; past that it is closed and the client resumes.</summary>
     public int OutboundQueueLimit { get; set; } = 10_000;
+
+    /// <summary>Documents one connection may be joined to at once.</summary>
+    public int MaxDocumentsPerConnection { get; set; } = 100;
+
+    /// <summary>Documents one connection may create (by its first write to a new document) per minute.</summary>
+    public int DocumentsCreatedPerMinute { get; set; } = 60;
+
+    /// <summary>
+    /// How far behind the current version an op's base may be: an older base answers
+    /// <c>unknown_version</c> (the client resumes and rebases), so one op never costs the
+    /// document's loop more than this many transforms. The default is the in-memory window.
+    /// </summary>
+    public int MaxTransformOps { get; set; } = 1000;
+
+    /// <summary>Sustained presence updates per second per connection (and the burst above it).</summary>
+    public double PresencePerSecond { get; set; } = 20;
+
+    public double PresenceBurst { get; set; } = 40;
+
+    /// <summary>Most selection ranges in one presence update.</summary>
+    public int MaxSelectionRanges { get; set; } = 100;
+
+    /// <summary>Largest REST request body, in bytes; a larger one answers 413.</summary>
+    public long MaxRestBodyBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Most documents one page of <c>GET /api/docs</c> lists (its <c>limit</c> may ask for fewer).</summary>
+    public int MaxListPage { get; set; } = 1000;
 }

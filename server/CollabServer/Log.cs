@@ -33,6 +33,15 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Error, "Document {DocId}: commit listener {Listener} failed.")]
     public static partial void CommitListenerFailed(ILogger logger, string docId, string listener, Exception exception);
 
+    [LoggerMessage(12, LogLevel.Warning, "NO AUTHENTICATION: Collab:Auth:SigningKey is not set, so anyone who reaches this server can read, change and delete every document. It answers only clients on this machine (loopback). Set Collab:Auth:SigningKey to require tokens, or Collab:Auth:AllowAnonymous=true to serve everyone without them.")]
+    public static partial void OpenOnLoopback(ILogger logger);
+
+    [LoggerMessage(13, LogLevel.Warning, "NO AUTHENTICATION and Collab:Auth:AllowAnonymous=true: anyone who reaches this server can read, change and delete every document.")]
+    public static partial void OpenToEveryone(ILogger logger);
+
+    [LoggerMessage(14, LogLevel.Debug, "Refused {Method} from connection {ConnectionId}: {Code}: {Sentence}")]
+    public static partial void Refused(ILogger logger, string method, string connectionId, string code, string sentence);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

@@ -1,16 +1,21 @@
 using System.Text.Json.Serialization;
 using CollabServer;
 using CollabServer.Api;
+using CollabServer.Auth;
 using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Hubs;
-using CollabServer.Identity;
 using CollabServer.Storage;
 using MessagePack;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+
+if (args is ["token", .. var tokenArgs])
+{
+    return TokenCommand.Run(tokenArgs);
+}
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 {
@@ -31,7 +36,7 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddPrometheusExporter());
 builder.Services.AddSingleton<DocumentCatalog>();
 builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
-builder.Services.AddSingleton<IDocumentAccessPolicy, OpenAccessPolicy>();
+var authenticated = builder.AddCollabAuth();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddProblemDetails();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
@@ -61,11 +66,21 @@ Log.Started(app.Logger, Path.GetFullPath(options.DataDir), options.Sync);
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseCollabAuth(authenticated);
 app.UseStaticFiles();
 
 app.MapGet("/", () => Page("index.html"));
 app.MapGet("/d/{docId}", (string docId) => Page("doc.html"));
-app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o => o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling);
+var hub = app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o =>
+{
+    o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling;
+    // A connection ends when its token does; the client reconnects with a fresh one.
+    o.CloseOnAuthenticationExpiration = true;
+});
+if (authenticated)
+{
+    hub.RequireAuthorization();
+}
 app.MapDocumentsApi();
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
@@ -73,6 +88,7 @@ app.MapGet("/readyz", (DocumentRegistry registry) =>
     Directory.Exists(registry.Catalog.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));
 
 app.Run();
+return 0;
 
 IResult Page(string name) => app.Environment.WebRootFileProvider.GetFileInfo(name) is { Exists: true, PhysicalPath: { } path }
     ? Results.File(path, "text/html; charset=utf-8")

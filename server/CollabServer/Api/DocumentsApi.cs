@@ -2,6 +2,7 @@ using System.Text.Json;
 using Collab;
 using CollabServer.Documents;
 using CollabServer.Errors;
+using CollabServer.Identity;
 using CollabServer.Storage;
 
 namespace CollabServer.Api;
@@ -29,10 +30,28 @@ public static class DocumentsApi
             }
         });
 
-        docs.MapGet("/", async (DocumentRegistry registry) =>
+        // Paged by id: ?after=ID&limit=N, with a Link header to the next page (RFC 8288).
+        docs.MapGet("/", async (string? after, int? limit, HttpContext http, DocumentRegistry registry) =>
         {
+            RequireAdmin(http);
+            var max = registry.Options.MaxListPage;
+            if (limit is < 1 || (after is not null && !DocumentId.IsValid(after)))
+            {
+                throw CollabError.InvalidOp($"limit is 1 to {max} and after is a document id");
+            }
+            var pageSize = Math.Min(limit ?? max, max);
+            var ids = registry.Catalog.ListIds()
+                .Where(id => after is null || string.CompareOrdinal(id, after) > 0)
+                .Order(StringComparer.Ordinal)
+                .Take(pageSize + 1)
+                .ToList();
+            if (ids.Count > pageSize)
+            {
+                ids.RemoveAt(pageSize);
+                http.Response.Headers.Link = $"</api/docs?after={Uri.EscapeDataString(ids[^1])}&limit={pageSize}>; rel=\"next\"";
+            }
             var result = new List<DocumentSummary>();
-            foreach (var id in registry.Catalog.ListIds().Order(StringComparer.Ordinal))
+            foreach (var id in ids)
             {
                 // A live document's summary comes from its actor; a closed one's from its file.
                 var summary = await registry.CallIfLiveAsync(id, actor => actor.Summary(), null) ?? registry.Catalog.ReadSummary(id);
@@ -44,15 +63,17 @@ public static class DocumentsApi
             return Results.Ok(result);
         });
 
-        docs.MapGet("/{id}", async (string id, DocumentRegistry registry) =>
+        docs.MapGet("/{id}", async (string id, HttpContext http, DocumentRegistry registry) =>
         {
+            Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
             var doc = await registry.CallAsync(id, actor => actor.Read()) ?? throw CollabError.NotFound(id);
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
         });
 
-        docs.MapGet("/{id}/ops", async (string id, int? from, int? limit, DocumentRegistry registry) =>
+        docs.MapGet("/{id}/ops", async (string id, int? from, int? limit, HttpContext http, DocumentRegistry registry) =>
         {
+            Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
             var ops = await registry.CallAsync(id, actor => actor.ReadOps(from ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)));
             return Results.Ok(ops ?? throw CollabError.NotFound(id));
@@ -60,14 +81,19 @@ public static class DocumentsApi
 
         docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry) =>
         {
-            CheckId(id);
-            var text = await ReadTextAsync(request) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
+            Require(request.HttpContext, id, DocumentAccess.Edit);
+            if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = registry.Options.MaxRestBodyBytes;
+            }
+            var text = await ReadTextAsync(request, registry.Options.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
             var version = await registry.CallAsync(id, actor => actor.Replace(text));
             return Results.Ok(new { id, version });
         });
 
-        docs.MapDelete("/{id}", async (string id, DocumentRegistry registry) =>
+        docs.MapDelete("/{id}", async (string id, HttpContext http, DocumentRegistry registry) =>
         {
+            RequireAdmin(http);
             CheckExists(id, registry);
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
             return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
@@ -75,8 +101,12 @@ public static class DocumentsApi
     }
 
     /// <summary>The <c>text</c> of a JSON body, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is what we want).</summary>
-    private static async Task<string?> ReadTextAsync(HttpRequest request)
+    private static async Task<string?> ReadTextAsync(HttpRequest request, long limit)
     {
+        if (request.ContentLength > limit)
+        {
+            throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
+        }
         try
         {
             using var body = await JsonDocument.ParseAsync(request.Body);
@@ -90,6 +120,42 @@ public static class DocumentsApi
         {
             return null;
         }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
+        }
+    }
+
+    /// <summary>Refuses the request unless its identity may do <paramref name="needed"/> with the document (PROTOCOL §8).</summary>
+    private static void Require(HttpContext http, string id, DocumentAccess needed)
+    {
+        CheckId(id);
+        var policy = http.RequestServices.GetRequiredService<IDocumentAccessPolicy>();
+        var identity = Authenticated(http, policy);
+        if (policy.For(identity, id) < needed)
+        {
+            throw new CollabError(ErrorCodes.Forbidden, $"your token does not grant {(needed is DocumentAccess.Edit ? "editing" : "reading")} document '{id}'");
+        }
+    }
+
+    /// <summary>Refuses the request unless its identity has <c>collab:admin</c>.</summary>
+    private static void RequireAdmin(HttpContext http)
+    {
+        var policy = http.RequestServices.GetRequiredService<IDocumentAccessPolicy>();
+        if (!policy.IsAdmin(Authenticated(http, policy)))
+        {
+            throw new CollabError(ErrorCodes.Forbidden, "this needs the collab:admin grant");
+        }
+    }
+
+    private static ConnectionIdentity Authenticated(HttpContext http, IDocumentAccessPolicy policy)
+    {
+        var identity = ConnectionIdentity.From(http.User);
+        if (!policy.Open && !identity.IsAuthenticated)
+        {
+            throw new CollabError(ErrorCodes.Unauthorized, "a bearer token is required (Authorization: Bearer ...)");
+        }
+        return identity;
     }
 
     private static void CheckId(string id)

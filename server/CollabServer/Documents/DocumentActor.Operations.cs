@@ -4,6 +4,7 @@ using Collab.Messages;
 using Collab.Ot;
 using CollabServer.Errors;
 using CollabServer.Hubs;
+using CollabServer.Identity;
 using CollabServer.Storage;
 
 namespace CollabServer.Documents;
@@ -14,22 +15,11 @@ public sealed partial class DocumentActor
     internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
     {
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
-        if (clientId.Length > 128)
+        if (clientId.Length > 128 || clientId.Contains(OpAuthor.Separator))
         {
-            throw CollabError.InvalidOp("clientId must be 1 to 128 characters");
+            throw CollabError.InvalidOp("clientId must be 1 to 128 characters, without control character U+001F");
         }
-        try
-        {
-            if (!_database.Exists)
-            {
-                _database.Open(); // a join creates the document
-            }
-        }
-        catch (Exception ex)
-        {
-            Log.DocumentLoadFailed(_logger, DocId, ex);
-            throw CollabError.Unavailable("the document could not be created; try again later");
-        }
+        // A join of a missing document creates nothing on disk: its first write does.
         if (connection.IsClosed)
         {
             // It disconnected while this join waited; registering it now would leave a ghost member.
@@ -113,7 +103,9 @@ public sealed partial class DocumentActor
         {
             member.User = request.User;
         }
-        member.Selection = request.Selection ?? [];
+        // Positions past the text are clamped to it; the others see what the text allows.
+        var length = _sequencer.LengthAt(request.Version);
+        member.Selection = (request.Selection ?? []).Select(r => new SelectionRange { Anchor = Math.Clamp(r.Anchor, 0, length), Head = Math.Clamp(r.Head, 0, length) }).ToList();
         member.PresenceVersion = request.Version;
         _members.Broadcast(HubNames.Presence, PresenceOf(member), except: connectionId);
         return true;
@@ -126,12 +118,18 @@ public sealed partial class DocumentActor
         DocId = DocId,
         Version = op.Version,
         Op = op.Op,
-        ClientId = op.ClientId,
+        ClientId = OpAuthor.ClientIdOf(op.ClientId),
         OpId = op.OpId,
     };
 
+    /// <summary>
+    /// Whether the document exists: it has a database, or members joined it (PROTOCOL §3: a join
+    /// creates the document), though nothing is on disk until its first write.
+    /// </summary>
+    private bool Exists => _database.Exists || _members.Count > 0;
+
     /// <summary>The text and version, or null if the document does not exist.</summary>
-    internal (int Version, string Text)? Read() => _database.Exists ? (_sequencer.Version, TextString()) : null;
+    internal (int Version, string Text)? Read() => Exists ? (_sequencer.Version, TextString()) : null;
 
     /// <summary>The committed text as a string, built once per version: many joins at one version share it.</summary>
     private string TextString()
@@ -148,7 +146,7 @@ public sealed partial class DocumentActor
     private int _textStringVersion;
 
     internal DocumentSummary? Summary() =>
-        _database.Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
+        Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
 
     /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
     internal List<OpMessage>? ReadOps(int from, int limit)
@@ -156,7 +154,7 @@ public sealed partial class DocumentActor
         Flush();
         if (_database.OpenIfExists() is not { } store)
         {
-            return null;
+            return Exists ? [] : null;
         }
         return store.ReadOps(Math.Max(0, from), _sequencer.Version, limit)
             .Select(op =>
@@ -201,11 +199,14 @@ public sealed partial class DocumentActor
     internal bool Delete()
     {
         Flush();
-        if (!_database.Exists)
+        if (!Exists)
         {
             return false;
         }
-        _database.Delete();
+        if (_database.Exists)
+        {
+            _database.Delete();
+        }
         _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
         _members.Clear();
         _state = DocumentState.Deleted;

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Collab;
 using Collab.Messages;
 using CollabServer.Errors;
+using CollabServer.Identity;
 using CollabServer.Storage;
 
 namespace CollabServer.Documents;
@@ -182,7 +183,7 @@ public sealed partial class DocumentActor
         var started = Stopwatch.GetTimestamp();
         var store = _database.OpenForLoad();
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
-        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, OpenLog);
+        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
         _updatedAtMs = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1].CreatedAtMs : 0;
         _database.CloseIfUnused(busy: false);
@@ -237,7 +238,12 @@ public sealed partial class DocumentActor
         }
         else
         {
-            clientId = member.ClientId;
+            clientId = OpAuthor.Key(member.Identity, member.ClientId);
+        }
+        if (!_database.Exists && _pipeline.IsIdle && work.Connection is { } creator && !creator.TryTakeCreation())
+        {
+            // This write would create the document (a join creates nothing on disk).
+            throw new CollabError(ErrorCodes.RateLimited, $"this connection created more than {_options.DocumentsCreatedPerMinute} documents in a minute");
         }
         var request = work.Request;
         var result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());

@@ -36,6 +36,7 @@ internal sealed class Sequencer
     private readonly Func<IOpLog?> _openLog;
     private readonly int _opWindow;
     private readonly int _maxDocumentLength;
+    private readonly int _maxTransformOps;
 
     /// <summary>Committed ops (WindowStart, Version], oldest first.</summary>
     private readonly List<StoredOp> _window = [];
@@ -48,11 +49,12 @@ internal sealed class Sequencer
     /// <summary>The highest op id each client has committed (read from the log once per client).</summary>
     private readonly Dictionary<string, long> _maxOpId = new(StringComparer.Ordinal);
 
-    public Sequencer(LoadedDocument loaded, int opWindow, int maxDocumentLength, Func<IOpLog?> openLog)
+    public Sequencer(LoadedDocument loaded, int opWindow, int maxDocumentLength, int maxTransformOps, Func<IOpLog?> openLog)
     {
         _openLog = openLog;
         _opWindow = opWindow;
         _maxDocumentLength = maxDocumentLength;
+        _maxTransformOps = maxTransformOps;
         Text = WorkText = loaded.Text;
         Version = WorkVersion = loaded.Version;
         foreach (var op in loaded.RecentOps)
@@ -129,6 +131,11 @@ internal sealed class Sequencer
         if (baseVersion < 0 || baseVersion > WorkVersion)
         {
             throw CollabError.UnknownVersion($"base version {baseVersion} is not between 0 and the current version {WorkVersion}");
+        }
+        if (WorkVersion - baseVersion > _maxTransformOps)
+        {
+            // Bounds what one op costs the document's loop; the client resumes and rebases.
+            throw CollabError.UnknownVersion($"base version {baseVersion} is more than {_maxTransformOps} ops behind the current version {WorkVersion}; join again and rebase");
         }
         var since = OpsSince(baseVersion);
         var baseLength = WorkText.Length;
@@ -225,6 +232,20 @@ internal sealed class Sequencer
             position = _window[i].Op.TransformPosition(position);
         }
         return Math.Clamp(position, 0, Text.Length);
+    }
+
+    /// <summary>The committed text's length at <paramref name="version"/> (the current length when the ops since are not in memory).</summary>
+    public int LengthAt(int version)
+    {
+        var length = Text.Length;
+        if (version >= WindowStart)
+        {
+            for (var i = Math.Max(0, version - WindowStart); i < _window.Count; i++)
+            {
+                length -= _window[i].Op.LengthDelta;
+            }
+        }
+        return Math.Max(0, length);
     }
 
     private void AddToWindow(StoredOp op)

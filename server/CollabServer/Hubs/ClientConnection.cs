@@ -23,6 +23,8 @@ public sealed class ClientConnection
     private readonly ILogger _logger;
     private readonly int _limit;
     private readonly TokenBucket _rate;
+    private readonly TokenBucket _presence;
+    private readonly TokenBucket _creations;
     private int _closed;
 
     public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity)
@@ -40,6 +42,8 @@ public sealed class ClientConnection
             AllowSynchronousContinuations = false,
         });
         _rate = new TokenBucket(options.OpsPerSecond, options.OpsBurst);
+        _presence = new TokenBucket(options.PresencePerSecond, options.PresenceBurst);
+        _creations = new TokenBucket(options.DocumentsCreatedPerMinute / 60.0, options.DocumentsCreatedPerMinute);
         Pump = Task.Run(PumpAsync);
     }
 
@@ -62,6 +66,12 @@ public sealed class ClientConnection
 
     /// <summary>Takes one op from the connection's rate limit; false when it is used up.</summary>
     public bool TryTakeOp() => _rate.TryTake();
+
+    /// <summary>Takes one presence update from the connection's presence limit.</summary>
+    public bool TryTakePresence() => _presence.TryTake();
+
+    /// <summary>Takes one document creation from the connection's per-minute budget.</summary>
+    public bool TryTakeCreation() => _creations.TryTake();
 
     /// <summary>Queues a message without waiting. Closes the connection when its queue is full.</summary>
     public void Send(SerializedHubMessage message)

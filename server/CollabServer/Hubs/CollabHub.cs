@@ -30,6 +30,10 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         bool added;
         lock (connection.Documents)
         {
+            if (!connection.Documents.Contains(docId) && connection.Documents.Count >= documents.Options.MaxDocumentsPerConnection)
+            {
+                throw new CollabError(ErrorCodes.RateLimited, $"this connection has joined {documents.Options.MaxDocumentsPerConnection} documents; leave one first");
+            }
             added = connection.Documents.Add(docId);
         }
         try
@@ -75,7 +79,16 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
     public async Task SetPresence(PresenceRequest request)
     {
         var docId = CheckDocId(request?.DocId);
-        var connectionId = Connection.ConnectionId;
+        var connection = Connection;
+        if (!connection.TryTakePresence())
+        {
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {documents.Options.PresencePerSecond} presence updates a second; slow down");
+        }
+        if (request!.Selection is { Count: var ranges } && ranges > documents.Options.MaxSelectionRanges)
+        {
+            throw new CollabError(ErrorCodes.TooLarge, $"a selection has at most {documents.Options.MaxSelectionRanges} ranges");
+        }
+        var connectionId = connection.ConnectionId;
         var done = await documents.CallIfLiveAsync(docId, actor => actor.SetPresence(connectionId, request!), false);
         if (!done)
         {

@@ -1,18 +1,19 @@
 using System.Security.Claims;
+using CollabServer.Auth;
 
 namespace CollabServer.Identity;
 
 /// <summary>
-/// Who is on the other end of a connection, resolved once when it connects and carried by the
-/// connection from then on, so that access checks and the identity of ops never ask again.
-/// Without authentication every connection is <see cref="Anonymous"/>.
+/// Who is on the other end of a connection or request, resolved once when it connects and
+/// carried by the connection from then on, so that access checks and the identity of ops never
+/// ask again. Without authentication every connection is <see cref="Anonymous"/>.
 /// </summary>
-public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAuthenticated)
+public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAuthenticated, Grants Grants)
 {
-    /// <summary>A connection that presented no credentials (the server runs open).</summary>
-    public static readonly ConnectionIdentity Anonymous = new("", null, false);
+    /// <summary>A connection that presented no credentials.</summary>
+    public static readonly ConnectionIdentity Anonymous = new("", null, false, Grants.None);
 
-    /// <summary>The identity a request's user carries: its <c>sub</c> (or name identifier) claim when authenticated.</summary>
+    /// <summary>The identity a request's user carries: its <c>sub</c> claim and <c>scope</c> grants when authenticated.</summary>
     public static ConnectionIdentity From(ClaimsPrincipal? user)
     {
         if (user?.Identity is not { IsAuthenticated: true } identity)
@@ -20,6 +21,7 @@ public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAut
             return Anonymous;
         }
         var subject = user.FindFirst("sub")?.Value ?? user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? identity.Name ?? "";
-        return new ConnectionIdentity(subject, identity.Name ?? user.FindFirst("name")?.Value, true);
+        var scope = string.Join(' ', user.FindAll("scope").Select(c => c.Value).Concat(user.FindAll("scp").Select(c => c.Value)));
+        return new ConnectionIdentity(subject, user.FindFirst("name")?.Value ?? identity.Name, true, Grants.Parse(scope));
     }
 }

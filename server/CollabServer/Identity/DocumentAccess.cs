@@ -13,14 +13,24 @@ public enum DocumentAccess
     Edit,
 }
 
-/// <summary>Decides what an identity may do with a document; asked by the hub when a connection joins.</summary>
+/// <summary>Decides what an identity may do; asked by the hub when a connection joins and by REST on every call.</summary>
 public interface IDocumentAccessPolicy
 {
+    /// <summary>Whether anyone may do anything (no authentication configured).</summary>
+    bool Open { get; }
+
     DocumentAccess For(ConnectionIdentity identity, string docId);
+
+    /// <summary>Whether the identity may list, delete, restore and move documents.</summary>
+    bool IsAdmin(ConnectionIdentity identity);
 }
 
-/// <summary>No access control: every connection may edit every document (the server runs open).</summary>
+/// <summary>No access control: every connection may do everything (the server runs open).</summary>
 public sealed class OpenAccessPolicy : IDocumentAccessPolicy
 {
+    public bool Open => true;
+
     public DocumentAccess For(ConnectionIdentity identity, string docId) => DocumentAccess.Edit;
+
+    public bool IsAdmin(ConnectionIdentity identity) => true;
 }

@@ -19,16 +19,21 @@ public sealed class SequencerTests
             return this;
         }
 
-        public List<StoredOp> ReadOps(int after, int upTo, int limit = int.MaxValue) =>
-            ops.Where(o => o.Version > after && o.Version <= upTo).Take(limit).ToList();
+        public int Reads { get; private set; }
+
+        public List<StoredOp> ReadOps(int after, int upTo, int limit = int.MaxValue)
+        {
+            Reads++;
+            return ops.Where(o => o.Version > after && o.Version <= upTo).Take(limit).ToList();
+        }
 
         public int? FindOp(string clientId, long opId) => ops.FirstOrDefault(o => o.ClientId == clientId && o.OpId == opId)?.Version;
 
         public long MaxOpId(string clientId) => ops.Where(o => o.ClientId == clientId).Select(o => o.OpId).DefaultIfEmpty(long.MinValue).Max();
     }
 
-    private static Sequencer Make(string text = "", int opWindow = 1000, int maxLength = 1000, ListLog? log = null, int version = 0, IReadOnlyList<StoredOp>? recent = null) =>
-        new(new LoadedDocument(Rope.FromString(text), version, 0, recent ?? []), opWindow, maxLength, () => log?.Open());
+    private static Sequencer Make(string text = "", int opWindow = 1000, int maxLength = 1000, ListLog? log = null, int version = 0, IReadOnlyList<StoredOp>? recent = null, int maxTransformOps = 1000) =>
+        new(new LoadedDocument(Rope.FromString(text), version, 0, recent ?? []), opWindow, maxLength, maxTransformOps, () => log?.Open());
 
     private static StoredOp Commit(Sequencer s)
     {
@@ -98,6 +103,23 @@ public sealed class SequencerTests
         var s = Make("dcab", version: 4, recent: recent, log: new ListLog([.. recent]));
         var error = Assert.Throws<CollabError>(() => s.Sequence("x", 1, TextOperation.Insert(0, "x"), 1, 0));
         Assert.Equal(ErrorCodes.UnknownVersion, error.Code);
+    }
+
+    [Fact]
+    public void ABaseMoreThanMaxTransformOpsBehindIsUnknownVersionWithoutReadingTheLog()
+    {
+        var log = new ListLog([]);
+        var s = Make(maxTransformOps: 10, log: log, opWindow: 0);
+        for (var i = 1; i <= 11; i++)
+        {
+            s.Sequence("c", i, TextOperation.Insert(0, "x"), i - 1, 0);
+        }
+        // 11 ops behind: refused before any op is read or transformed, so the work one op costs is bounded.
+        var error = Assert.Throws<CollabError>(() => s.Sequence("late", 1, TextOperation.Insert(0, "y"), 0, 0));
+        Assert.Equal(ErrorCodes.UnknownVersion, error.Code);
+        Assert.Equal(0, log.Reads);
+        Assert.Equal(11, s.WorkVersion);
+        Assert.Equal(SequenceOutcome.Sequenced, s.Sequence("late", 1, TextOperation.Insert(0, "y"), 1, 0).Outcome);
     }
 
     [Fact]
