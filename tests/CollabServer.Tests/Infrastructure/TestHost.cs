@@ -46,7 +46,7 @@ public sealed class TestHost : IAsyncDisposable
 
     public static string NewDataDir() => Directory.CreateTempSubdirectory("collab-test-").FullName;
 
-    public async Task<HubConnection> ConnectAsync(WireProtocol protocol = WireProtocol.MessagePack)
+    public async Task<HubConnection> ConnectAsync(WireProtocol protocol = WireProtocol.MessagePack, string? token = null)
     {
         var server = _factory.Server;
         var builder = new HubConnectionBuilder().WithUrl(new Uri(server.BaseAddress, "hubs/collab"), o =>
@@ -54,7 +54,17 @@ public sealed class TestHost : IAsyncDisposable
             o.HttpMessageHandlerFactory = _ => server.CreateHandler();
             o.Transports = HttpTransportType.WebSockets;
             o.SkipNegotiation = true;
-            o.WebSocketFactory = async (context, ct) => await server.CreateWebSocketClient().ConnectAsync(context.Uri, ct);
+            o.WebSocketFactory = async (context, ct) =>
+            {
+                var client = server.CreateWebSocketClient();
+                if (token is not null)
+                {
+                    // As browsers do: the token in the query string of the WebSocket request.
+                    var uri = new UriBuilder(context.Uri) { Query = $"access_token={Uri.EscapeDataString(token)}" }.Uri;
+                    return await client.ConnectAsync(uri, ct);
+                }
+                return await client.ConnectAsync(context.Uri, ct);
+            };
         });
         if (protocol == WireProtocol.MessagePack)
         {
