@@ -42,6 +42,9 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Debug, "Refused {Method} from connection {ConnectionId}: {Code}: {Sentence}")]
     public static partial void Refused(ILogger logger, string method, string connectionId, string code, string sentence);
 
+    [LoggerMessage(15, LogLevel.Error, "Document {DocId}: its database is damaged and was set aside (quarantined); it is unavailable until an admin deletes it.")]
+    public static partial void DocumentQuarantined(ILogger logger, string docId, Exception exception);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

@@ -95,6 +95,12 @@ public static class DocumentsApi
         {
             RequireAdmin(http);
             CheckExists(id, registry);
+            if (registry.Catalog.IsQuarantined(id))
+            {
+                // No actor loads a quarantined document: its files are removed directly.
+                registry.Catalog.Delete(id);
+                return Results.NoContent();
+            }
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
             return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
         });

@@ -100,14 +100,29 @@ public sealed partial class DocumentActor
         }
         catch (Exception ex)
         {
-            Log.DocumentLoadFailed(_logger, DocId, ex);
-            _queue.Writer.TryComplete();
             var error = CollabError.Unavailable("the document could not be loaded; try again later");
+            _database.Dispose();
+            if (ex is CollabError refused)
+            {
+                error = refused;
+            }
+            else if (DocumentCatalog.IsDamage(ex))
+            {
+                // Set aside once, so this document never costs a failed load again and never
+                // stops the others; an admin inspects or deletes it.
+                Log.DocumentQuarantined(_logger, DocId, ex);
+                _registry.Catalog.Quarantine(DocId);
+                error = Quarantined();
+            }
+            else
+            {
+                Log.DocumentLoadFailed(_logger, DocId, ex);
+            }
+            _queue.Writer.TryComplete();
             while (reader.TryRead(out var work))
             {
                 work.Fail(error);
             }
-            _database.Dispose();
             _registry.Remove(this);
             return;
         }
@@ -178,9 +193,16 @@ public sealed partial class DocumentActor
         Shutdown();
     }
 
+    private CollabError Quarantined() =>
+        CollabError.Unavailable($"document '{DocId}' is quarantined: its database is damaged; an admin can delete it");
+
     private void Load()
     {
         var started = Stopwatch.GetTimestamp();
+        if (_registry.Catalog.IsQuarantined(DocId))
+        {
+            throw Quarantined();
+        }
         var store = _database.OpenForLoad();
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
         _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);

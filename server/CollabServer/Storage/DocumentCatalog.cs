@@ -27,14 +27,52 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
         return Path.Combine(DocsDir, docId + ".db");
     }
 
-    /// <summary>Whether the document has a database.</summary>
-    public bool Exists(string docId) => File.Exists(PathFor(docId));
+    private const string QuarantineSuffix = ".quarantined";
 
-    /// <summary>The ids of every document with a database, in no particular order.</summary>
+    /// <summary>Whether the document has a database (a quarantined one counts: it can be deleted).</summary>
+    public bool Exists(string docId) => File.Exists(PathFor(docId)) || IsQuarantined(docId);
+
+    /// <summary>The ids of every document with a database, quarantined ones included, in no particular order.</summary>
     public IEnumerable<string> ListIds() =>
         Directory.Exists(DocsDir)
-            ? Directory.EnumerateFiles(DocsDir, "*.db").Select(f => Path.GetFileName(f)[..^3]).Where(DocumentId.IsValid)
+            ? Directory.EnumerateFiles(DocsDir, "*.db")
+                .Select(f => Path.GetFileName(f)[..^3])
+                .Concat(Directory.EnumerateFiles(DocsDir, "*.db" + QuarantineSuffix).Select(f => Path.GetFileName(f)[..^(3 + QuarantineSuffix.Length)]))
+                .Where(DocumentId.IsValid)
+                .Distinct(StringComparer.Ordinal)
             : [];
+
+    /// <summary>Whether the document's database was set aside as damaged.</summary>
+    public bool IsQuarantined(string docId) => File.Exists(PathFor(docId) + QuarantineSuffix);
+
+    /// <summary>
+    /// Sets a damaged database aside (<c>{id}.db.quarantined</c>, with its WAL): the document is
+    /// unavailable, listed as quarantined, and kept for inspection until an admin deletes it.
+    /// </summary>
+    public void Quarantine(string docId)
+    {
+        var path = PathFor(docId);
+        foreach (var suffix in new[] { "-wal", "-shm", "" })
+        {
+            if (File.Exists(path + suffix))
+            {
+                File.Move(path + suffix, path + QuarantineSuffix + suffix, overwrite: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="error"/>, met while opening or loading a database, means the file
+    /// itself is damaged (not a passing fault such as a full disk or a lock).
+    /// </summary>
+    public static bool IsDamage(Exception error) => error switch
+    {
+        InvalidDataException => true,
+        // SQLITE_CORRUPT, SQLITE_NOTADB, and an error on a file without our schema.
+        SqliteException { SqliteErrorCode: 11 or 26 } => true,
+        SqliteException { SqliteErrorCode: 1 } e => e.Message.Contains("no such table", StringComparison.Ordinal),
+        _ => false,
+    };
 
     /// <summary>Opens the document's database, or returns null when it has none.</summary>
     public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.Sync);
@@ -42,12 +80,20 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     /// <summary>Creates the document's (empty) database.</summary>
     public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.Sync);
 
-    /// <summary>Deletes a closed document's files.</summary>
-    public void Delete(string docId) => SqliteDocumentStore.DeleteFiles(PathFor(docId));
+    /// <summary>Deletes a closed document's files, or its quarantined ones.</summary>
+    public void Delete(string docId)
+    {
+        SqliteDocumentStore.DeleteFiles(PathFor(docId));
+        SqliteDocumentStore.DeleteFiles(PathFor(docId) + QuarantineSuffix);
+    }
 
     /// <summary>A document's summary read from its database without loading it; null when it has none or it cannot be read.</summary>
     public DocumentSummary? ReadSummary(string docId)
     {
+        if (IsQuarantined(docId) && !File.Exists(PathFor(docId)))
+        {
+            return new DocumentSummary(docId, 0, 0, File.GetLastWriteTimeUtc(PathFor(docId) + QuarantineSuffix)) { State = DocumentSummary.Quarantined };
+        }
         try
         {
             return SqliteDocumentStore.ReadSummary(PathFor(docId)) is { } s

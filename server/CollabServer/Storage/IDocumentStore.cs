@@ -15,7 +15,14 @@ public sealed record SnapshotChunk(int Version, int Seq, string Text, bool IsLas
 public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
 
 /// <summary>A document's state as REST lists it.</summary>
-public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt);
+public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt)
+{
+    /// <summary>The <see cref="State"/> of a document whose database was set aside as damaged.</summary>
+    public const string Quarantined = "quarantined";
+
+    /// <summary>Null for a healthy document (and then not sent); <see cref="Quarantined"/> otherwise.</summary>
+    public string? State { get; init; }
+}
 
 /// <summary>
 /// The fencing token a commit carries: the owner's lease epoch. A store refuses a commit whose
