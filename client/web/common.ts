@@ -172,3 +172,35 @@ export function setUpIdentity(onChange: (user: UserInfo) => void): UserInfo {
   nameInput.addEventListener("input", () => nameInput.setCustomValidity(""));
   return user;
 }
+
+const tokenKey = "collab.token";
+
+/**
+ * The access token for a server that requires one (PROTOCOL §8), or undefined. A link can carry
+ * it in its fragment, `/d/notes#token=…` (never sent to the server in the URL or logged there):
+ * it is kept for this browser tab and taken out of the address bar.
+ */
+export function accessToken(): string | undefined {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    const token = decodeURIComponent(match[1]);
+    try {
+      sessionStorage.setItem(tokenKey, token);
+    } catch {
+      // Storage refused (private mode): the token still serves this page.
+    }
+    history.replaceState(null, "", location.pathname + location.search);
+    return token;
+  }
+  try {
+    return sessionStorage.getItem(tokenKey) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Headers for a REST call: the bearer token when there is one. */
+export function authHeaders(): Record<string, string> {
+  const token = accessToken();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}

@@ -27,7 +27,7 @@ import {
 } from "@codemirror/view";
 import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "../ts/index.js";
 import { collab } from "./binding.js";
-import { avatar, byId, formatLength, setUpIdentity } from "./common.js";
+import { accessToken, avatar, byId, formatLength, setUpIdentity } from "./common.js";
 import { languageFor } from "./languages.js";
 import { highlightStyle } from "./theme.js";
 
@@ -173,7 +173,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  client = new CollabClient({ serverUrl: location.origin, user: me });
+  const token = accessToken();
+  client = new CollabClient({ serverUrl: location.origin, user: me, accessTokenFactory: token ? () => token : undefined });
   let pending = 0;
   let status: ConnectionStatus = client.status;
   client.on("status", (e) => {

@@ -2,7 +2,7 @@
 // creates (or opens) a document by name.
 
 import "./styles.css";
-import { byId, formatLength, setUpIdentity, timeAgo } from "./common.js";
+import { authHeaders, byId, formatLength, setUpIdentity, timeAgo } from "./common.js";
 
 interface DocSummary {
   readonly id: string;
@@ -62,7 +62,10 @@ function render(): void {
 
 async function load(): Promise<void> {
   try {
-    const response = await fetch("/api/docs", { headers: { accept: "application/json" } });
+    const response = await fetch("/api/docs", { headers: { accept: "application/json", ...authHeaders() } });
+    if (response.status === 401 || response.status === 403) {
+      throw new Error("listing documents needs a token with the collab:admin grant; open a document by its name instead");
+    }
     if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
     const body = (await response.json()) as DocSummary[];
     docs = body.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt) || a.id.localeCompare(b.id));
