@@ -45,6 +45,9 @@ internal static partial class Log
     [LoggerMessage(15, LogLevel.Error, "Document {DocId}: its database is damaged and was set aside (quarantined); it is unavailable until an admin deletes it.")]
     public static partial void DocumentQuarantined(ILogger logger, string docId, Exception exception);
 
+    [LoggerMessage(16, LogLevel.Error, "Hub method {Method} failed.")]
+    public static partial void HubFault(ILogger logger, string method, Exception exception);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

@@ -27,6 +27,18 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         ?? AppContext.BaseDirectory,
 });
 
+// Logs say what the server did, not what each client got wrong (issue 8, attack 9): SignalR's
+// dispatcher logs every refused invocation at Error with a stack trace, and ASP.NET Core every
+// request at Information. ErrorCountingFilter logs the server's own hub faults instead.
+// Configuration (Logging:LogLevel:...) still decides when it names these categories.
+foreach (var (category, level) in new[] { ("Microsoft.AspNetCore", LogLevel.Warning), ("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical) })
+{
+    if (builder.Configuration[$"Logging:LogLevel:{category}"] is null)
+    {
+        builder.Logging.AddFilter(category, level);
+    }
+}
+
 builder.Services.AddOptions<CollabOptions>().Bind(builder.Configuration.GetSection(CollabOptions.Section));
 builder.Services.AddSingleton<CollabMetrics>();
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics

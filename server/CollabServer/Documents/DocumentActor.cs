@@ -262,16 +262,19 @@ public sealed partial class DocumentActor
         {
             clientId = OpAuthor.Key(member.Identity, member.ClientId);
         }
-        if (!_database.Exists && _pipeline.IsIdle && work.Connection is { } creator && !creator.TryTakeCreation())
-        {
-            // This write would create the document (a join creates nothing on disk).
-            throw new CollabError(ErrorCodes.RateLimited, $"this connection created more than {_options.DocumentsCreatedPerMinute} documents in a minute");
-        }
+        // A write that would create the document (a join creates nothing on disk) spends the
+        // connection's creation budget, once it is known to be a valid op.
+        var creates = !_database.Exists && _pipeline.IsIdle;
         var request = work.Request;
         var result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         switch (result.Outcome)
         {
             case SequenceOutcome.Sequenced:
+                if (creates && work.Connection is { } creator && !creator.TryTakeCreation())
+                {
+                    _sequencer.Rollback(); // nothing else is uncommitted: the pipeline was idle
+                    throw new CollabError(ErrorCodes.RateLimited, $"this connection created more than {_options.DocumentsCreatedPerMinute} documents in a minute");
+                }
                 _pipeline.Add(new Pending(result.Op!, work));
                 break;
             case SequenceOutcome.AlreadyPending:

@@ -7,7 +7,7 @@ namespace CollabServer.Hubs;
 /// <summary>
 /// The hub's edge for errors: a <see cref="CollabError"/> goes to the caller as the protocol's
 /// <c>code: sentence</c> HubException (PROTOCOL §5), counted by its code. Anything else is
-/// SignalR's to report (as a generic error, without details) and logged at Error with its stack.
+/// the server's fault: logged at Error with its stack and answered <c>unavailable</c>.
 /// </summary>
 public sealed class ErrorCountingFilter(CollabMetrics metrics, ILogger<ErrorCountingFilter> logger) : IHubFilter
 {
@@ -29,6 +29,14 @@ public sealed class ErrorCountingFilter(CollabMetrics metrics, ILogger<ErrorCoun
                 Log.Refused(logger, invocationContext.HubMethodName, invocationContext.Context.ConnectionId, error.Code, error.Sentence);
             }
             throw error.ToHubException();
+        }
+        catch (Exception ex) when (ex is not HubException and not OperationCanceledException)
+        {
+            // The server's own fault: logged here, at Error with its stack, once. (SignalR's
+            // dispatcher would log every refusal above the same way; Program.cs quiets it.)
+            metrics.Error(Collab.ErrorCodes.Unavailable);
+            Log.HubFault(logger, invocationContext.HubMethodName, ex);
+            throw new CollabError(Collab.ErrorCodes.Unavailable, "the server failed to handle the request").ToHubException();
         }
     }
 }
