@@ -21,6 +21,8 @@ public class AttackDecodeBenchmarks
     private static readonly MessagePackSerializerOptions HubOptions =
         MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
+    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
     [Params(500_000)]
     public int Inserts { get; set; }
 
@@ -74,5 +76,5 @@ public class AttackDecodeBenchmarks
 
     [Benchmark(Description = "JSON Submit, 500k one-char inserts")]
     public SubmitRequest? DecodeJson() =>
-        JsonSerializer.Deserialize<SubmitRequest>(_json, new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        JsonSerializer.Deserialize<SubmitRequest>(_json, JsonOptions);
 }
