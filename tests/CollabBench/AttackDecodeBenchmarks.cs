@@ -18,10 +18,10 @@ namespace CollabBench;
 [MemoryDiagnoser]
 public class AttackDecodeBenchmarks
 {
-    private static readonly MessagePackSerializerOptions HubOptions =
+    private static readonly MessagePackSerializerOptions s_hubOptions =
         MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
-    private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions s_jsonOptions = new(JsonSerializerDefaults.Web);
 
     [Params(500_000)]
     public int Inserts { get; set; }
@@ -72,9 +72,9 @@ public class AttackDecodeBenchmarks
     }
 
     [Benchmark(Description = "MessagePack Submit, 500k one-char inserts")]
-    public SubmitRequest DecodeMessagePack() => MessagePackSerializer.Deserialize<SubmitRequest>(_msgpack, HubOptions);
+    public SubmitRequest DecodeMessagePack() => MessagePackSerializer.Deserialize<SubmitRequest>(_msgpack, s_hubOptions);
 
     [Benchmark(Description = "JSON Submit, 500k one-char inserts")]
     public SubmitRequest? DecodeJson() =>
-        JsonSerializer.Deserialize<SubmitRequest>(_json, JsonOptions);
+        JsonSerializer.Deserialize<SubmitRequest>(_json, s_jsonOptions);
 }
