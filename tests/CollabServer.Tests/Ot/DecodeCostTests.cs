@@ -18,7 +18,7 @@ public sealed class DecodeCostTests
 {
     private const int N = 500_000;
     private static readonly MessagePackSerializerOptions s_hubOptions =
-        MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
+        MessagePackSerializerOptions.Standard.WithResolver(StrictUtf8Resolver.Instance).WithSecurity(MessagePackSecurity.UntrustedData);
     private static readonly JsonSerializerOptions s_jsonOptions = new(JsonSerializerDefaults.Web);
 
     private static byte[] MessagePackSubmit(int n)
