@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using Collab.Messages;
-using Collab.Ot;
 using MessagePack;
 
 namespace CollabBench;
@@ -12,8 +11,10 @@ namespace CollabBench;
 /// Issue 8's denial-of-service probe: one <c>Submit</c> whose op is 500 000 one-character
 /// inserts (1 MB in MessagePack, 2 MB in JSON). Decoding it must be linear in its size; before
 /// the fix the builder joined adjacent inserts by repeated concatenation (quadratic).
-/// Run alone with <c>--filter '*AttackDecode*' --job dry</c> when measuring the quadratic
-/// version: one iteration then takes minutes.
+/// Measured on the 2 shared cores of the issue's machine, with other work running: before the
+/// fix one decode took 76 s (MessagePack) and 124 s (JSON), allocating about 250 GB; after it,
+/// 53 ms and 38 ms, allocating 13 MB. To measure a quadratic version, run only this class with
+/// <c>--filter '*AttackDecode*' --inProcess --job dry</c>: one iteration then takes minutes.
 /// </summary>
 [MemoryDiagnoser]
 public class AttackDecodeBenchmarks
