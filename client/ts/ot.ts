@@ -214,6 +214,22 @@ export function isWellFormed(s: string): boolean {
   return true;
 }
 
+/** `s` with each lone surrogate replaced by U+FFFD (as `String.prototype.toWellFormed` does). */
+export function toWellFormed(s: string): string {
+  if (isWellFormed(s)) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (isHigh(ch) && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+      out += s.slice(i, i + 2);
+      i++;
+    } else {
+      out += isHigh(ch) || isLow(ch) ? "\ufffd" : s[i];
+    }
+  }
+  return out;
+}
+
 function splitsPair(doc: string | Text, pos: number): boolean {
   if (pos <= 0 || pos >= doc.length) return false;
   const around = typeof doc === "string" ? doc.slice(pos - 1, pos + 1) : doc.sliceString(pos - 1, pos + 1);

@@ -139,6 +139,13 @@ describe("protocol client", () => {
     assert.deepEqual(invoker.calls.filter((c) => c[0] === "submit").map((c) => c[1].op), [[4, "😀"]]);
   });
 
+  test("toWellFormed replaces lone surrogates with U+FFFD (user names are sent through it)", () => {
+    assert.equal(ot.toWellFormed("Ada \ud83d"), "Ada \ufffd");
+    assert.equal(ot.toWellFormed("\ude00\ud83d\ude00\ud83d"), "\ufffd😀\ufffd");
+    const fine = "Zoë 😀";
+    assert.equal(ot.toWellFormed(fine), fine);
+  });
+
   test("edits the server refuses for good are taken back and reported", async () => {
     const doc = new CollabDocument("d", host());
     const opened = doc.opened();
