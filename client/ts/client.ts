@@ -14,6 +14,7 @@ import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
 import { Emitter } from "./events.js";
+import { isWellFormed, toWellFormed } from "./ot.js";
 import {
   HubNames,
   readJoinResult,
@@ -112,7 +113,10 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   constructor(private readonly options: CollabClientOptions) {
     super();
     this.clientId = options.clientId ?? randomId();
-    this._user = options.user;
+    // Every string sent must be well-formed: MessagePack would encode a lone surrogate as bytes
+    // that the server refuses (issue 8), failing the join.
+    if (!isWellFormed(this.clientId)) throw new RangeError("The clientId has a lone surrogate.");
+    this._user = wellFormedUser(options.user);
     this.primaryUrl = normalizeUrl(options.serverUrl);
     if (typeof window !== "undefined") {
       window.addEventListener("online", this.onOnline);
@@ -132,7 +136,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
 
   /** Changes this member's name or color; the others see it with the next presence update. */
   setUser(user: UserInfo): void {
-    this._user = user;
+    this._user = wellFormedUser(user);
     for (const link of this.links.values()) for (const doc of link.docs) doc.userChanged();
   }
 
@@ -152,6 +156,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
    */
   async open(docId: string): Promise<CollabDocument> {
     if (this.closed) throw new Error("The client is closed.");
+    if (!isWellFormed(docId)) throw new RangeError("The document id has a lone surrogate.");
     const doc = new CollabDocument(docId, this);
     const opened = doc.opened();
     this.link(this.primaryUrl).add(doc);
@@ -364,4 +369,9 @@ class Link implements HubInvoker {
   async leave(docId: string): Promise<void> {
     await this.connection.invoke(HubNames.leave, docId);
   }
+}
+
+/** A user's name and color with any lone surrogate (say, an emoji cut in half) replaced by U+FFFD. */
+function wellFormedUser(user: UserInfo | undefined): UserInfo | undefined {
+  return user && { ...user, name: toWellFormed(user.name), color: toWellFormed(user.color) };
 }

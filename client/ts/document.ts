@@ -174,11 +174,16 @@ export class CollabDocument extends Emitter<DocumentEvents> {
 
   /**
    * A local edit: applies `op` to the local text and sends it when it can. `op` must apply to
-   * the current `text` (its retains and deletes must not run past the end).
+   * the current `text`: its retains and deletes must not run past the end, and it must leave no
+   * lone surrogate (it may not split a surrogate pair nor insert half of one). Otherwise it
+   * throws a RangeError, changing and sending nothing: the server would refuse it as
+   * `invalid_op` (PROTOCOL §1).
    */
   applyLocal(op: TextOperation): void {
     if (this.closed) throw new Error(`Document ${this.docId} is closed.`);
     if (this._readOnly) throw new Error(`Document ${this.docId} is read-only.`);
+    const reason = ot.validate(this._text, op);
+    if (reason !== null) throw new RangeError(`The edit does not apply to document ${this.docId}: ${reason}.`);
     if (op.length === 0) return;
     this.setText(ot.applyToText(this._text, op));
     this.mapMembers(op, undefined);
@@ -187,7 +192,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.flush();
   }
 
-  /** Inserts `text` at `position`. */
+  /** Inserts `text` at `position`; throws a RangeError if `text` has a lone surrogate. */
   insert(position: number, text: string): void {
     this.applyLocal(ot.insert(position, text));
   }

@@ -149,8 +149,18 @@ export function canonicalize(components: readonly unknown[]): TextOperation {
   return op;
 }
 
-/** An operation that inserts `text` at `position`. */
+/**
+ * Throws a RangeError when `text` has a lone surrogate: no op made for sending may carry one
+ * (PROTOCOL §1; a UTF-8 encoder would write "\ud83d" as the bytes ED A0 BD, which the server
+ * refuses as `invalid_op`).
+ */
+function checkWellFormed(text: string): void {
+  if (!isWellFormed(text)) throw new RangeError("The text has a lone surrogate (half of a surrogate pair).");
+}
+
+/** An operation that inserts `text` at `position`; throws a RangeError if `text` has a lone surrogate. */
 export function insert(position: number, text: string): TextOperation {
+  checkWellFormed(text);
   return new Builder().retain(position).insert(text).build();
 }
 
@@ -159,8 +169,9 @@ export function del(position: number, length: number): TextOperation {
   return new Builder().retain(position).delete(length).build();
 }
 
-/** An operation replacing `length` code units at `position` with `text`. */
+/** An operation replacing `length` code units at `position` with `text`; throws a RangeError if `text` has a lone surrogate. */
 export function replace(position: number, length: number, text: string): TextOperation {
+  checkWellFormed(text);
   return new Builder().retain(position).insert(text).delete(length).build();
 }
 
@@ -203,16 +214,35 @@ export function isWellFormed(s: string): boolean {
   return true;
 }
 
-function splitsPair(doc: string, pos: number): boolean {
-  return pos > 0 && pos < doc.length && isHigh(doc.charCodeAt(pos - 1)) && isLow(doc.charCodeAt(pos));
+/** `s` with each lone surrogate replaced by U+FFFD (as `String.prototype.toWellFormed` does). */
+export function toWellFormed(s: string): string {
+  if (isWellFormed(s)) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (isHigh(ch) && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+      out += s.slice(i, i + 2);
+      i++;
+    } else {
+      out += isHigh(ch) || isLow(ch) ? "\ufffd" : s[i];
+    }
+  }
+  return out;
+}
+
+function splitsPair(doc: string | Text, pos: number): boolean {
+  if (pos <= 0 || pos >= doc.length) return false;
+  const around = typeof doc === "string" ? doc.slice(pos - 1, pos + 1) : doc.sliceString(pos - 1, pos + 1);
+  return isHigh(around.charCodeAt(0)) && isLow(around.charCodeAt(1));
 }
 
 /**
  * Checks that `op` (in any wire form) can be applied to `doc`: it is made of integers and
- * non-empty strings, does not run past the end and leaves no lone surrogate. Returns null when
- * it is valid, else a sentence saying why not.
+ * non-empty strings, does not run past the end and leaves no lone surrogate (it neither splits
+ * a surrogate pair of `doc` nor inserts half of one). These are the server's checks (PROTOCOL
+ * §1). Returns null when it is valid, else a sentence saying why not.
  */
-export function validate(doc: string, raw: unknown): string | null {
+export function validate(doc: string | Text, raw: unknown): string | null {
   const op = parse(raw);
   if (typeof op === "string") return op;
   // Count the raw form: a trailing retain, which canonical form drops, may still run past the end.

@@ -3,41 +3,19 @@
 // edits, remapped over everyone else's), and other members' selections are drawn in their
 // colors with their names.
 
-import { Annotation, EditorState, StateEffect, StateField, Transaction, type ChangeSet, type ChangeSpec, type Extension, type Range } from "@codemirror/state";
+import { Annotation, EditorState, StateEffect, StateField, Transaction, type Extension, type Range } from "@codemirror/state";
 import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from "@codemirror/view";
-import { ot, type CollabDocument, type Member, type TextOperation } from "../ts/index.js";
+import type { CollabDocument, Member } from "../ts/index.js";
 import { textColorOn } from "./common.js";
+import { HeldEdits } from "./held.js";
 
 /** Marks a transaction that applies someone else's change (or a resync) rather than a local edit. */
 export const remoteChange = Annotation.define<boolean>();
 
-/** The edit a transaction's changes make, as an op. */
-export function changesToOp(changes: ChangeSet): TextOperation {
-  const b = new ot.Builder();
-  let pos = 0;
-  changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
-    b.retain(fromA - pos).insert(inserted.toString()).delete(toA - fromA);
-    pos = toA;
-  });
-  return b.build();
-}
+export { changesToOp, opToChanges } from "./held.js";
 
-/** An op as CodeMirror changes (positions in the document before it). */
-export function opToChanges(op: TextOperation): ChangeSpec[] {
-  const specs: ChangeSpec[] = [];
-  let pos = 0;
-  for (const c of op) {
-    if (typeof c === "string") {
-      specs.push({ from: pos, insert: c });
-    } else if (c > 0) {
-      pos += c;
-    } else {
-      specs.push({ from: pos, to: pos - c });
-      pos -= c;
-    }
-  }
-  return specs;
-}
+/** How long a lone half of a surrogate pair may wait in the editor for its other half. */
+const repairDelayMs = 300;
 
 const setMembers = StateEffect.define<readonly Member[]>();
 
@@ -122,9 +100,23 @@ export function collab(doc: CollabDocument): Extension {
         view.dispatch({ effects: setMembers.of(doc.members) });
       });
     };
+    // Local changes reach the document through `edits`, which holds back those that leave half
+    // of a surrogate pair in the editor until the other half arrives (held.ts).
+    const edits = new HeldEdits(doc);
+    let repairTimer: ReturnType<typeof setTimeout> | undefined;
+    const repair = () => {
+      repairTimer = undefined;
+      const lone = edits.repairs(view.state.doc);
+      if (lone.length === 0) return;
+      // The other half never came: the editor gets U+FFFD in its place, and the edit is sent.
+      view.dispatch({
+        changes: lone.map((p) => ({ from: p, to: p + 1, insert: "\ufffd" })),
+        annotations: Transaction.addToHistory.of(false),
+      });
+    };
     const offChange = doc.on("change", ({ op }) => {
       view.dispatch({
-        changes: opToChanges(op),
+        changes: edits.remote(op, view.state.doc.length),
         annotations: [remoteChange.of(true), Transaction.addToHistory.of(false)],
       });
     });
@@ -134,15 +126,18 @@ export function collab(doc: CollabDocument): Extension {
     return {
       update(update: ViewUpdate) {
         for (const tr of update.transactions) {
-          if (tr.docChanged && !tr.annotation(remoteChange)) doc.applyLocal(changesToOp(tr.changes));
+          if (tr.docChanged && !tr.annotation(remoteChange)) edits.local(tr.changes, tr.newDoc);
         }
+        if (edits.holding && repairTimer === undefined) repairTimer = setTimeout(repair, repairDelayMs);
         // Only this member's own moves are news: the others map its cursor through their edits themselves.
         const moved = update.transactions.some((tr) => tr.selection !== undefined || (tr.docChanged && !tr.annotation(remoteChange)));
-        if (moved) {
+        // While edits are held, the editor's positions are not the document's: wait for them.
+        if (moved && !edits.holding) {
           doc.setSelection(update.state.selection.ranges.map((r) => ({ anchor: r.anchor, head: r.head })));
         }
       },
       destroy() {
+        clearTimeout(repairTimer);
         offChange();
         offPresence();
       },

@@ -63,6 +63,7 @@ builder.Services
     })
     .AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)
     .AddMessagePackProtocol(o => o.SerializerOptions = MessagePackSerializerOptions.Standard
+        .WithResolver(Collab.Messages.StrictUtf8Resolver.Instance)
         .WithSecurity(MessagePackSecurity.UntrustedData));
 builder.Services.AddSingleton<HubLifetimeManager<CollabHub>, CollabLifetimeManager>();
 

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { CollabDocument, errorCode, readJoinResult, readOpMessage, readPresenceMessage, reconnectDelay } from "./lib.mjs";
+import { CollabDocument, errorCode, ot, readJoinResult, readOpMessage, readPresenceMessage, reconnectDelay } from "./lib.mjs";
 
 const host = (clientId = "me") => {
   let n = 0;
@@ -111,6 +111,39 @@ describe("protocol client", () => {
     assert.equal(doc.text, "Xabcd");
     assert.equal(doc.version, 5);
     assert.equal(doc.pendingEdits, 0);
+  });
+
+  test("an edit with a lone surrogate throws and sends nothing (issue 8)", async () => {
+    const doc = new CollabDocument("d", host());
+    const opened = doc.opened();
+    const invoker = fakeInvoker((kind, request) => (kind === "join" ? joinResult({ version: 1, text: "a😀b" }) : { version: request.opId + 1 }));
+    doc.attach(invoker);
+    await opened;
+    const changes = [];
+    doc.on("change", (e) => changes.push(e));
+    assert.throws(() => doc.insert(0, "\ud83d"), RangeError);
+    assert.throws(() => doc.insert(4, "x\ude00"), RangeError);
+    assert.throws(() => doc.applyLocal(["\ud83d\ud83d\ude00"]), /lone surrogate/);
+    assert.throws(() => doc.applyLocal([1, "\ude00"]), /lone surrogate/);
+    assert.throws(() => doc.insert(2, "x"), /splits a surrogate pair/); // between the halves of 😀
+    assert.throws(() => doc.delete(1, 1), /splits a surrogate pair/);
+    await settle();
+    assert.deepEqual(invoker.calls.filter((c) => c[0] === "submit"), []);
+    assert.deepEqual(changes, []);
+    assert.equal(doc.text, "a😀b");
+    assert.equal(doc.pendingEdits, 0);
+    assert.throws(() => ot.insert(0, "\ud83d"), RangeError);
+    assert.throws(() => ot.replace(0, 1, "\udc00"), RangeError);
+    doc.insert(4, "\ud83d\ude00"); // a whole pair is fine
+    await settle();
+    assert.deepEqual(invoker.calls.filter((c) => c[0] === "submit").map((c) => c[1].op), [[4, "😀"]]);
+  });
+
+  test("toWellFormed replaces lone surrogates with U+FFFD (user names are sent through it)", () => {
+    assert.equal(ot.toWellFormed("Ada \ud83d"), "Ada \ufffd");
+    assert.equal(ot.toWellFormed("\ude00\ud83d\ude00\ud83d"), "\ufffd😀\ufffd");
+    const fine = "Zoë 😀";
+    assert.equal(ot.toWellFormed(fine), fine);
   });
 
   test("edits the server refuses for good are taken back and reported", async () => {

@@ -18,6 +18,8 @@ await build({
       export { CollabDocument } from "./client/ts/document.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
+      export { HeldEdits, loneSurrogates } from "./client/web/held.ts";
+      export { ChangeSet, EditorState } from "@codemirror/state";
     `,
     resolveDir: root,
     loader: "ts",
@@ -31,7 +33,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage } = lib;
+export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */

@@ -524,11 +524,24 @@ public sealed class TextOperation : IEquatable<TextOperation>
     }
 
     /// <summary>Builds canonical operations; each call appends one component and merges as canonical form requires.</summary>
+    /// <remarks>
+    /// Building is linear in the total size of what is added, whatever its shape: the pieces of
+    /// adjacent inserts are collected and joined once, when a retain ends the insert or at
+    /// <see cref="Build"/> (PROTOCOL §1; issue 8: an op of 500 000 one-character inserts used to
+    /// be joined by repeated concatenation, quadratic in the op's size).
+    /// </remarks>
     public sealed class Builder
     {
         private readonly List<OpComponent> _list = [];
         private int _baseLength;
         private int _delta;
+
+        // The insert still being added to: its index in _list (the last component, or the one
+        // before a trailing delete), or -1. Its text is _insertFirst alone while it has one piece,
+        // else _insertText; _list holds a placeholder at that index until it is closed.
+        private int _openInsert = -1;
+        private string? _insertFirst;
+        private StringBuilder? _insertText;
 
         /// <summary>Keeps the next <paramref name="n"/> code units.</summary>
         public Builder Retain(int n)
@@ -537,6 +550,7 @@ public sealed class TextOperation : IEquatable<TextOperation>
             {
                 return this;
             }
+            CloseInsert();
             _baseLength = Saturate(_baseLength, n);
             if (_list.Count > 0 && _list[^1].IsRetain)
             {
@@ -578,26 +592,55 @@ public sealed class TextOperation : IEquatable<TextOperation>
             }
             _delta += text.Length;
             var n = _list.Count;
-            if (n > 0 && _list[n - 1].IsInsert)
+            if (_openInsert < 0)
             {
-                _list[n - 1] = OpComponent.Insert(_list[n - 1].Text + text);
+                // Only after Build can the last insert be closed and still be the one to merge with.
+                _openInsert = n > 0 && _list[n - 1].IsInsert ? n - 1
+                    : n > 1 && _list[n - 1].IsDelete && _list[n - 2].IsInsert ? n - 2
+                    : -1;
+                _insertFirst = _openInsert >= 0 ? _list[_openInsert].Text : null;
             }
-            else if (n > 0 && _list[n - 1].IsDelete)
+            if (_openInsert >= 0)
             {
-                if (n > 1 && _list[n - 2].IsInsert)
+                // Adjacent to the open insert (possibly across a delete): collect the piece.
+                if (_insertText is null)
                 {
-                    _list[n - 2] = OpComponent.Insert(_list[n - 2].Text + text);
+                    _insertText = new StringBuilder(_insertFirst!.Length + text.Length);
+                    _insertText.Append(_insertFirst);
+                    _insertFirst = null;
                 }
-                else
-                {
-                    _list.Insert(n - 1, OpComponent.Insert(text));
-                }
+                _insertText.Append(text);
+                return this;
+            }
+            if (n > 0 && _list[n - 1].IsDelete)
+            {
+                _list.Insert(n - 1, OpComponent.Insert(text));
+                _openInsert = n - 1;
             }
             else
             {
                 _list.Add(OpComponent.Insert(text));
+                _openInsert = n;
             }
+            _insertFirst = text;
             return this;
+        }
+
+        // Writes the open insert's joined text into its component; called before anything that
+        // cannot merge with it (a retain) and at Build.
+        private void CloseInsert()
+        {
+            if (_openInsert < 0)
+            {
+                return;
+            }
+            if (_insertText is not null)
+            {
+                _list[_openInsert] = OpComponent.Insert(_insertText.ToString());
+            }
+            _openInsert = -1;
+            _insertFirst = null;
+            _insertText = null;
         }
 
         // Lengths from the wire can be huge; saturating keeps an absurd op invalid instead of wrapping it to a small one.
@@ -610,6 +653,7 @@ public sealed class TextOperation : IEquatable<TextOperation>
         /// <summary>The canonical operation; a trailing retain is dropped.</summary>
         public TextOperation Build()
         {
+            CloseInsert();
             // The trailing retain is dropped from the components but still counts in BaseLength,
             // so [6] on "hello" is still rejected as running past the end.
             var count = _list.Count;

@@ -1,3 +1,4 @@
+using Collab.Messages;
 using MessagePack;
 using MessagePack.Formatters;
 
@@ -65,8 +66,13 @@ public sealed class TextOperationFormatter : IMessagePackFormatter<TextOperation
                     }
                     break;
                 case MessagePackType.String:
-                    var text = reader.ReadString()!;
-                    if (text.Length == 0)
+                    // Read from the raw bytes: the default decoder turns invalid UTF-8 and
+                    // encoded surrogates into U+FFFD, silently changing the text (issue 8).
+                    if (!StrictUtf8.TryReadString(ref reader, out var text))
+                    {
+                        error = $"component {i} is not valid UTF-8";
+                    }
+                    else if (text!.Length == 0)
                     {
                         error = $"component {i} is an empty string";
                     }

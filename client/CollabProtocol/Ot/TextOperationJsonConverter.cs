@@ -36,7 +36,7 @@ public sealed class TextOperationJsonConverter : JsonConverter<TextOperation>
                     var text = ReadString(ref reader);
                     if (text is null)
                     {
-                        error = $"component {index} has a lone surrogate";
+                        error = $"component {index} has a lone surrogate or is not valid UTF-8";
                     }
                     else if (text.Length == 0)
                     {
@@ -65,7 +65,7 @@ public sealed class TextOperationJsonConverter : JsonConverter<TextOperation>
         }
         catch (InvalidOperationException)
         {
-            // System.Text.Json refuses escaped lone surrogates such as "\ud83d".
+            // System.Text.Json refuses escaped lone surrogates such as "\ud83d" and invalid UTF-8.
             return null;
         }
     }

@@ -333,6 +333,37 @@ public sealed class ClientSyncTests
         Assert.Equal(ClientSyncState.Synchronized, a.Document.SyncState);
     }
 
+    // Issue 8: a lone surrogate can never be sent (a lenient UTF-8 encoder would write it as
+    // ED A0 BD, which the server now refuses as invalid_op), whichever way the edit is made.
+    // (Attribute arguments are stored as UTF-8, where a lone surrogate becomes U+FFFD: the texts
+    // are chosen inside the test.)
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void LocalEditsWithALoneSurrogateThrowAndSendNothing(int which)
+    {
+        var text = new[] { "\uD83D", "x\uDE00", "\uD83D\uD83D\uDE00" }[which];
+        Assert.False(TextOperation.IsWellFormed(text));
+        var (server, a, _) = TwoPeers();
+        a.Document.Insert(0, "ab");
+        server.DeliverAll();
+        var received = server.Received.Count;
+
+        Assert.ThrowsAny<ArgumentException>(() => a.Document.Insert(1, text));
+        Assert.ThrowsAny<ArgumentException>(() => a.Document.Replace(0, 1, text));
+        Assert.ThrowsAny<ArgumentException>(() => a.Document.Apply(TextOperation.Insert(2, text)));
+        Assert.ThrowsAny<ArgumentException>(() => a.Document.TryApply(TextOperation.Insert(0, text), a.Document.TextRope));
+        server.DeliverAll();
+
+        Assert.Equal(received, server.Received.Count);
+        Assert.Equal("ab", a.Document.Text);
+        Assert.Equal(ClientSyncState.Synchronized, a.Document.SyncState);
+        a.Document.Insert(2, "\U0001F600");
+        server.DeliverAll();
+        Assert.Equal("ab\U0001F600", server.Text);
+    }
+
     [Fact]
     public void TryApplyRefusesAnEditComputedOnATextThatChangedSince()
     {

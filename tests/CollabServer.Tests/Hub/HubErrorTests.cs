@@ -76,7 +76,7 @@ public sealed class HubErrorTests() : HostedTest(new Dictionary<string, string?>
         Assert.Equal(2, (await c.SubmitAsync(docId, 1, ["ok "], 2)).Version);
     }
 
-    // Lone surrogates can only arrive as JSON escapes: MessagePack strings are UTF-8, and .NET's
+    // Lone surrogates as JSON escapes (for MessagePack see StrictUtf8Tests): .NET's
     // serializers replace them, so this test writes the frames by hand as a JavaScript client would.
     [Theory]
     [InlineData("[1, \"\\ud83d\"]")]

@@ -54,6 +54,30 @@ public sealed class TextOperationTests
         Assert.Equal("[2,\"x\",-1]", good.ToString());
     }
 
+    // Issue 8: strict UTF-8 in both readers. MessagePack used to decode these as U+FFFD.
+    [Theory]
+    [InlineData(new byte[] { 0xED, 0xA0, 0xBD })]       // "\ud83d" as a lenient encoder writes it
+    [InlineData(new byte[] { 0x61, 0xC3, 0x28 })]       // invalid continuation
+    [InlineData(new byte[] { 0xF0, 0x9F, 0x98 })]       // truncated
+    [InlineData(new byte[] { 0xC0, 0xAF })]             // overlong
+    public void InvalidUtf8InAnInsertIsMalformedInBothReaders(byte[] bad)
+    {
+        byte[] msgpack = [0x92, 0x01, (byte)(0xA0 | bad.Length), .. bad];
+        var fromMessagePack = MessagePackSerializer.Deserialize<TextOperation>(msgpack)!;
+        Assert.Equal("component 1 is not valid UTF-8", fromMessagePack.Error);
+
+        byte[] json = [.. "[1,\""u8, .. bad, .. "\"]"u8];
+        var fromJson = JsonSerializer.Deserialize<TextOperation>(json)!;
+        Assert.Equal("component 1 has a lone surrogate or is not valid UTF-8", fromJson.Error);
+    }
+
+    [Fact]
+    public void WellFormedUtf8InsertsStillReadInMessagePack()
+    {
+        var op = TextOperation.Create([OpComponent.Retain(1), OpComponent.Insert("é😀\u0000\uFFFF")]);
+        Assert.Equal(op, MessagePackSerializer.Deserialize<TextOperation>(MessagePackSerializer.Serialize(op)));
+    }
+
     [Fact]
     public void ConcurrentInsertsAtOnePlacePutTheLaterOpFirst()
     {
