@@ -58,7 +58,7 @@ public class ClientReceiveBenchmarks
     }
 
     /// <summary>A connected transport whose join returns the whole text at version 0; nothing else is called.</summary>
-    private sealed class JoinedTransport(string text) : IDocumentTransport
+    internal sealed class JoinedTransport(string text) : IDocumentTransport
     {
         public ConnectionState State => ConnectionState.Connected;
 

@@ -1,19 +1,26 @@
+using System.Runtime.CompilerServices;
 using Collab.Ot;
 
 namespace Collab.Client.Internal;
 
 /// <summary>
 /// A mutable text for the client's own copies (the server's text and the local text): chunks of
-/// <c>char[]</c> with spare room, edited in place, in an AVL tree ordered by position whose nodes
-/// carry their subtree's length and chunk count. Applying a received op costs O(log n) per
-/// component to find its chunk plus at most one chunk's worth of shifting, and allocates nothing
-/// unless a chunk fills up and splits (one new chunk per <see cref="ChunkSize"/>/2 inserted code
-/// units, amortized) or the op inserts more than fits.
+/// <c>char[]</c> with spare room, edited in place, held in a B+tree ordered by position. A node
+/// holds up to <see cref="MaxChildren"/> children (the bottom nodes: chunks) in inline arrays
+/// next to the lengths of their subtrees, so finding a position scans a few contiguous arrays per
+/// level over about three levels for a 10 MB text, instead of chasing one randomly placed object
+/// per level of a binary tree. Applying a received op costs O(log n) per component to find its
+/// chunk plus at most one chunk's worth of shifting, and allocates nothing unless a chunk fills
+/// up and splits (one new chunk per <see cref="ChunkSize"/>/2 inserted code units, amortized,
+/// and one new node per <see cref="MaxChildren"/>/2 new chunks) or the op inserts more than fits.
 /// </summary>
 /// <remarks>
 /// Invariants: no chunk is empty; a chunk holds at most <see cref="ChunkSize"/> code units; a
 /// chunk below <see cref="ChunkSize"/>/4 is never next to another one (an edit that leaves one
 /// merges it with a neighbour when both fit in one chunk), so there are O(n / ChunkSize) chunks.
+/// All chunks are at the same depth; a node other than the root has between
+/// <see cref="MinChildren"/> and <see cref="MaxChildren"/> children, an inner root at least two,
+/// and each length in a node is the sum of its child's lengths (see <see cref="CheckTree"/>).
 /// A chunk boundary may fall between the halves of a surrogate pair; only reads see whole text.
 /// Not thread-safe: the document's lock guards it.
 /// </remarks>
@@ -21,6 +28,12 @@ internal sealed class TextBuffer
 {
     /// <summary>Capacity of a chunk in code units: shifting one costs about as much as a cache-friendly 2 KB memmove.</summary>
     internal const int ChunkSize = 1024;
+
+    /// <summary>Most children of a node: its lengths fill two cache lines.</summary>
+    internal const int MaxChildren = 32;
+
+    /// <summary>Fewest children of a node other than the root; a node left with fewer merges with or borrows from a sibling.</summary>
+    internal const int MinChildren = MaxChildren / 4;
 
     private const int MinChunk = ChunkSize / 4;
 
@@ -31,18 +44,37 @@ internal sealed class TextBuffer
     /// </summary>
     private const int FillChunk = ChunkSize * 3 / 4;
 
+    /// <summary>How full nodes built from a whole text are, for the same reason: the first new chunk under each would split it.</summary>
+    private const int FillNode = MaxChildren * 3 / 4;
+
+    /// <summary>Deeper than any tree of int.MaxValue code units can be (every node but the root has at least <see cref="MinChildren"/> children).</summary>
+    private const int MaxDepth = 16;
+
     private Node? _root;
+    // Levels of nodes: 0 when empty, 1 when the root holds the chunks.
+    private int _height;
+    private int _length;
+    private int _chunkCount;
+
+    // The path of the last Descend: the node at each level (0 is the root) and the slot taken in it.
+    // Reused, so an edit allocates nothing to remember where it is.
+    private readonly Node[] _pathNodes = new Node[MaxDepth];
+    private readonly int[] _pathSlots = new int[MaxDepth];
+
     // Holds a chunk's text while it is redistributed over new chunks; reused, so a split allocates only the new chunks.
     private readonly char[] _scratch = new char[ChunkSize];
 
     /// <summary>Length in UTF-16 code units.</summary>
-    public int Length => _root?.Total ?? 0;
+    public int Length => _length;
 
     /// <summary>Number of chunks, for tests.</summary>
-    internal int ChunkCount => _root?.Count ?? 0;
+    internal int ChunkCount => _chunkCount;
 
-    /// <summary>Height of the tree, for tests: O(log of <see cref="ChunkCount"/>).</summary>
-    internal int Height => _root?.Height ?? 0;
+    /// <summary>
+    /// Levels of nodes above the chunks, for tests: 0 when empty, 1 when the root holds the
+    /// chunks, at most 1 + log base <see cref="MinChildren"/> of (<see cref="ChunkCount"/> / 2).
+    /// </summary>
+    internal int Height => _height;
 
     /// <summary>The code unit at <paramref name="index"/>.</summary>
     public char this[int index]
@@ -53,17 +85,13 @@ internal sealed class TextBuffer
             {
                 throw new ArgumentOutOfRangeException(nameof(index));
             }
-            var node = FindForRead(index, out var offset, out _);
-            return node.Chars[offset];
+            var chunk = Locate(index, out var offset, out _);
+            return chunk[offset];
         }
     }
 
     /// <summary>Replaces the whole text with <paramref name="text"/>, in chunks three quarters full.</summary>
-    public void Reset(string text)
-    {
-        _root = null;
-        InsertChunks(0, text, 0, text.Length);
-    }
+    public void Reset(string text) => Build(text);
 
     /// <summary>The whole text, built anew: O(n).</summary>
     public override string ToString()
@@ -72,7 +100,7 @@ internal sealed class TextBuffer
         {
             return "";
         }
-        return string.Create(_root.Total, _root, static (span, root) => CopyChunks(root, span));
+        return string.Create(_length, this, static (span, buffer) => CopyChunks(buffer._root!, buffer._height, span));
     }
 
     /// <summary>The <paramref name="length"/> code units at <paramref name="start"/>.</summary>
@@ -88,9 +116,9 @@ internal sealed class TextBuffer
             var (buffer, position) = state;
             while (span.Length > 0)
             {
-                var node = buffer.FindForRead(position, out var offset, out _);
-                var n = Math.Min(node.Length - offset, span.Length);
-                node.Chars.AsSpan(offset, n).CopyTo(span);
+                var chunk = buffer.Locate(position, out var offset, out var chunkLength);
+                var n = Math.Min(chunkLength - offset, span.Length);
+                chunk.AsSpan(offset, n).CopyTo(span);
                 span = span[n..];
                 position += n;
             }
@@ -204,21 +232,23 @@ internal sealed class TextBuffer
         }
         if (_root is null)
         {
-            InsertChunks(0, text, 0, text.Length);
+            Build(text);
             return;
         }
-        var node = FindForInsert(position, out var offset, out var index);
-        if (node.Length + text.Length <= ChunkSize)
+        var offset = Descend(position, forInsert: true);
+        var leaf = _pathNodes[_height - 1];
+        var slot = _pathSlots[_height - 1];
+        var length = leaf.Lengths[slot];
+        if (length + text.Length <= ChunkSize)
         {
             // The common case (typing): shift the chunk's tail and write the text in the gap.
-            var chars = node.Chars;
-            Array.Copy(chars, offset, chars, offset + text.Length, node.Length - offset);
+            var chars = leaf.Chunks[slot]!;
+            Array.Copy(chars, offset, chars, offset + text.Length, length - offset);
             text.CopyTo(0, chars, offset, text.Length);
-            node.Length += text.Length;
-            AddToPath(index, text.Length);
+            AddToPath(_height, text.Length);
             return;
         }
-        Split(node, index, offset, text);
+        Split(position - offset, offset, text);
     }
 
     /// <summary>Deletes the <paramref name="length"/> code units at <paramref name="position"/>.</summary>
@@ -232,18 +262,20 @@ internal sealed class TextBuffer
         var remaining = length;
         while (remaining > 0)
         {
-            var node = FindForRead(position, out var offset, out var index);
-            var n = Math.Min(node.Length - offset, remaining);
-            if (n == node.Length)
+            var offset = Descend(position, forInsert: false);
+            var leaf = _pathNodes[_height - 1];
+            var slot = _pathSlots[_height - 1];
+            var chunkLength = leaf.Lengths[slot];
+            var n = Math.Min(chunkLength - offset, remaining);
+            if (n == chunkLength)
             {
-                _root = Remove(_root!, index);
+                RemoveChunk();
             }
             else
             {
-                var chars = node.Chars;
-                Array.Copy(chars, offset + n, chars, offset, node.Length - offset - n);
-                node.Length -= n;
-                AddToPath(index, -n);
+                var chars = leaf.Chunks[slot]!;
+                Array.Copy(chars, offset + n, chars, offset, chunkLength - offset - n);
+                AddToPath(_height, -n);
             }
             remaining -= n;
         }
@@ -259,14 +291,18 @@ internal sealed class TextBuffer
     }
 
     /// <summary>
-    /// The chunk at <paramref name="index"/> cannot take <paramref name="text"/> at
-    /// <paramref name="offset"/>: its text and the insert are spread evenly over as many full-ish
-    /// chunks as needed (each at least half full), the first reusing this chunk's array.
+    /// The chunk starting at <paramref name="chunkStart"/>, found by the last Descend, cannot take
+    /// <paramref name="text"/> at <paramref name="offset"/>: its text and the insert are spread
+    /// evenly over as many full-ish chunks as needed (each at least half full), the first reusing
+    /// this chunk's array.
     /// </summary>
-    private void Split(Node node, int index, int offset, string text)
+    private void Split(int chunkStart, int offset, string text)
     {
-        var oldLength = node.Length;
-        node.Chars.AsSpan(0, oldLength).CopyTo(_scratch);
+        var leaf = _pathNodes[_height - 1];
+        var slot = _pathSlots[_height - 1];
+        var chars = leaf.Chunks[slot]!;
+        var oldLength = leaf.Lengths[slot];
+        chars.AsSpan(0, oldLength).CopyTo(_scratch);
         var total = oldLength + text.Length;
         var pieces = (total + ChunkSize - 1) / ChunkSize;
         var source = new Pieces(_scratch.AsMemory(0, offset), text.AsMemory(), _scratch.AsMemory(offset, oldLength - offset));
@@ -277,71 +313,52 @@ internal sealed class TextBuffer
             var length = end - start;
             if (i == 0)
             {
-                source.CopyTo(start, node.Chars.AsSpan(0, length));
-                node.Length = length;
-                AddToPath(index, length - oldLength);
+                source.CopyTo(start, chars.AsSpan(0, length));
+                AddToPath(_height, length - oldLength);
             }
             else
             {
-                var chunk = new Node(new char[ChunkSize]);
-                source.CopyTo(start, chunk.Chars.AsSpan(0, length));
-                chunk.Length = length;
-                _root = InsertNode(_root, index + i, chunk);
+                var chunk = new char[ChunkSize];
+                source.CopyTo(start, chunk.AsSpan(0, length));
+                InsertChunkAt(chunkStart + start, chunk, length);
             }
             start = end;
-        }
-    }
-
-    /// <summary>Inserts <paramref name="text"/>[start..start+length] as new chunks, three quarters full, before chunk <paramref name="index"/>.</summary>
-    private void InsertChunks(int index, string text, int start, int length)
-    {
-        while (length > 0)
-        {
-            // The last piece takes the rest when it fits, so no chunk is left below a quarter full.
-            var n = length <= ChunkSize ? length : Math.Min(length, FillChunk);
-            var chunk = new Node(new char[ChunkSize]) { Length = n };
-            text.CopyTo(start, chunk.Chars, 0, n);
-            _root = InsertNode(_root, index++, chunk);
-            start += n;
-            length -= n;
         }
     }
 
     /// <summary>If the chunk holding <paramref name="position"/> is small, merges it into a neighbour it fits with.</summary>
     private void MergeIfSmall(int position)
     {
-        var node = FindForRead(position, out _, out var index);
-        if (node.Length >= MinChunk)
+        var chars = Locate(position, out var offset, out var length);
+        if (length >= MinChunk)
         {
             return;
         }
-        if (index + 1 < _root!.Count)
+        var start = position - offset;
+        if (start + length < Length)
         {
-            var next = FindByIndex(index + 1);
-            if (node.Length + next.Length <= ChunkSize)
+            var next = Locate(start + length, out _, out var nextLength);
+            if (length + nextLength <= ChunkSize)
             {
-                next.Chars.AsSpan(0, next.Length).CopyTo(node.Chars.AsSpan(node.Length));
-                var moved = next.Length;
-                node.Length += moved;
-                AddToPath(index, moved);
-                AddToPath(index + 1, -moved);
-                next.Length = 0;
-                _root = Remove(_root, index + 1);
+                // Move the next chunk's text to the end of this one, drop the next chunk, then count the text here.
+                next.AsSpan(0, nextLength).CopyTo(chars.AsSpan(length));
+                Descend(start + length, forInsert: false);
+                RemoveChunk();
+                Descend(start, forInsert: false);
+                AddToPath(_height, nextLength);
                 return;
             }
         }
-        if (index > 0)
+        if (start > 0)
         {
-            var previous = FindByIndex(index - 1);
-            if (previous.Length + node.Length <= ChunkSize)
+            var previous = Locate(start - 1, out _, out var previousLength);
+            if (previousLength + length <= ChunkSize)
             {
-                node.Chars.AsSpan(0, node.Length).CopyTo(previous.Chars.AsSpan(previous.Length));
-                var moved = node.Length;
-                previous.Length += moved;
-                AddToPath(index - 1, moved);
-                AddToPath(index, -moved);
-                node.Length = 0;
-                _root = Remove(_root!, index);
+                chars.AsSpan(0, length).CopyTo(previous.AsSpan(previousLength));
+                Descend(start, forInsert: false);
+                RemoveChunk();
+                Descend(start - 1, forInsert: false);
+                AddToPath(_height, length);
             }
         }
     }
@@ -354,245 +371,451 @@ internal sealed class TextBuffer
         }
     }
 
-    /// <summary>The chunk holding the code unit at <paramref name="position"/> (&lt; Length).</summary>
-    private Node FindForRead(int position, out int offset, out int index)
+    /// <summary>The chunk holding the code unit at <paramref name="position"/> (&lt; Length), its offset in it and the chunk's length; reads only.</summary>
+    private char[] Locate(int position, out int offset, out int length)
     {
         var node = _root!;
-        index = 0;
-        while (true)
+        for (var level = 1; ; level++)
         {
-            var leftTotal = node.Left?.Total ?? 0;
-            if (position < leftTotal)
+            var i = 0;
+            var last = node.Count - 1;
+            while (i < last && position >= node.Lengths[i])
             {
-                node = node.Left!;
+                position -= node.Lengths[i];
+                i++;
             }
-            else if (position < leftTotal + node.Length)
+            if (level == _height)
             {
-                offset = position - leftTotal;
-                index += node.Left?.Count ?? 0;
-                return node;
+                offset = position;
+                length = node.Lengths[i];
+                return node.Chunks[i]!;
             }
-            else
-            {
-                position -= leftTotal + node.Length;
-                index += (node.Left?.Count ?? 0) + 1;
-                node = node.Right!;
-            }
+            node = node.Children[i]!;
         }
     }
 
-    /// <summary>The chunk an insert at <paramref name="position"/> goes into: the one it is inside of or at the end of (the left one at a boundary).</summary>
-    private Node FindForInsert(int position, out int offset, out int index)
+    /// <summary>
+    /// Finds the chunk holding <paramref name="position"/> and records the path to it in
+    /// <see cref="_pathNodes"/> and <see cref="_pathSlots"/>; returns the offset in the chunk. With
+    /// <paramref name="forInsert"/>, the chunk an insert goes into: the one the position is inside
+    /// of or at the end of (the left one at a boundary); otherwise the one holding the code unit
+    /// there (position &lt; Length).
+    /// </summary>
+    private int Descend(int position, bool forInsert)
     {
         var node = _root!;
-        index = 0;
-        while (true)
+        // At a boundary an insert stays in the left chunk, a read moves on to the right one.
+        var bias = forInsert ? 0 : 1;
+        for (var level = 0; ; level++)
         {
-            var leftTotal = node.Left?.Total ?? 0;
-            if (node.Left is not null && position <= leftTotal)
+            var i = 0;
+            var last = node.Count - 1;
+            while (i < last && position + bias > node.Lengths[i])
             {
-                node = node.Left;
+                position -= node.Lengths[i];
+                i++;
             }
-            else if (position <= leftTotal + node.Length || node.Right is null)
+            _pathNodes[level] = node;
+            _pathSlots[level] = i;
+            if (level == _height - 1)
             {
-                offset = position - leftTotal;
-                index += node.Left?.Count ?? 0;
-                return node;
+                return position;
             }
-            else
-            {
-                position -= leftTotal + node.Length;
-                index += (node.Left?.Count ?? 0) + 1;
-                node = node.Right;
-            }
+            node = node.Children[i]!;
         }
     }
 
-    private Node FindByIndex(int index)
+    /// <summary>Adds <paramref name="delta"/> to the text's length and to the lengths on the last path above level <paramref name="level"/> (all of it: <see cref="_height"/>).</summary>
+    private void AddToPath(int level, int delta)
     {
-        var node = _root!;
+        for (var l = 0; l < level; l++)
+        {
+            _pathNodes[l].Lengths[_pathSlots[l]] += delta;
+        }
+        _length += delta;
+    }
+
+    /// <summary>Makes the tree of <paramref name="text"/> bottom up: chunks three quarters full under nodes three quarters full.</summary>
+    private void Build(string text)
+    {
+        _root = null;
+        _height = 0;
+        _length = 0;
+        _chunkCount = 0;
+        if (text.Length == 0)
+        {
+            return;
+        }
+        // The last piece takes the rest when it fits, so no chunk is left below a quarter full.
+        var count = 1;
+        for (var rest = text.Length; rest > ChunkSize; rest -= FillChunk)
+        {
+            count++;
+        }
+        var nodes = new Node[(count + FillNode - 1) / FillNode];
+        var start = 0;
+        var made = 0;
+        for (var j = 0; j < nodes.Length; j++)
+        {
+            var node = new Node();
+            var end = (int)((long)count * (j + 1) / nodes.Length);
+            for (; made < end; made++)
+            {
+                var n = made == count - 1 ? text.Length - start : FillChunk;
+                var chunk = new char[ChunkSize];
+                text.CopyTo(start, chunk, 0, n);
+                node.Chunks[node.Count] = chunk;
+                node.Lengths[node.Count] = n;
+                node.Count++;
+                start += n;
+            }
+            nodes[j] = node;
+        }
+        _height = 1;
+        while (nodes.Length > 1)
+        {
+            var parents = new Node[(nodes.Length + FillNode - 1) / FillNode];
+            made = 0;
+            for (var j = 0; j < parents.Length; j++)
+            {
+                var parent = new Node();
+                var end = (int)((long)nodes.Length * (j + 1) / parents.Length);
+                for (; made < end; made++)
+                {
+                    parent.Children[parent.Count] = nodes[made];
+                    parent.Lengths[parent.Count] = nodes[made].Sum();
+                    parent.Count++;
+                }
+                parents[j] = parent;
+            }
+            nodes = parents;
+            _height++;
+        }
+        _root = nodes[0];
+        _length = text.Length;
+        _chunkCount = count;
+    }
+
+    /// <summary>Adds the chunk <paramref name="chars"/>[..<paramref name="length"/>] so it starts at <paramref name="position"/>, which is 0, the end or between two chunks.</summary>
+    private void InsertChunkAt(int position, char[] chars, int length)
+    {
+        if (position == 0)
+        {
+            Descend(0, forInsert: false);
+            InsertEntry(_height - 1, 0, null, chars, length);
+        }
+        else
+        {
+            // The chunk that ends at the position; the new one goes right after it.
+            Descend(position, forInsert: true);
+            InsertEntry(_height - 1, _pathSlots[_height - 1] + 1, null, chars, length);
+        }
+        _chunkCount++;
+    }
+
+    /// <summary>
+    /// Inserts a child (a node, or a chunk at the bottom level) of <paramref name="length"/> code
+    /// units at <paramref name="index"/> in the node at <paramref name="level"/> of the last path,
+    /// splitting full nodes up the path.
+    /// </summary>
+    private void InsertEntry(int level, int index, Node? child, char[]? chunk, int length)
+    {
+        AddToPath(level, length);
+        // From here on every step keeps the sums above it.
         while (true)
         {
-            var leftCount = node.Left?.Count ?? 0;
-            if (index < leftCount)
+            var node = _pathNodes[level];
+            if (node.Count < MaxChildren)
             {
-                node = node.Left!;
+                node.InsertAt(index, child, chunk, length);
+                return;
             }
-            else if (index == leftCount)
+            // Full: the upper half moves to a new right sibling, and the child goes into its half.
+            const int half = MaxChildren / 2;
+            var right = new Node();
+            node.MoveTo(half, node.Count - half, right, 0);
+            if (index <= half)
             {
-                return node;
+                node.InsertAt(index, child, chunk, length);
             }
             else
             {
-                index -= leftCount + 1;
-                node = node.Right!;
+                right.InsertAt(index - half, child, chunk, length);
             }
+            var rightLength = right.Sum();
+            if (level == 0)
+            {
+                var root = new Node();
+                root.InsertAt(0, node, null, node.Sum());
+                root.InsertAt(1, right, null, rightLength);
+                _root = root;
+                _height++;
+                return;
+            }
+            var parent = _pathNodes[level - 1];
+            var parentSlot = _pathSlots[level - 1];
+            parent.Lengths[parentSlot] -= rightLength;
+            level--;
+            index = parentSlot + 1;
+            child = right;
+            chunk = null;
+            length = rightLength;
         }
     }
 
-    /// <summary>Adds <paramref name="delta"/> to the subtree lengths on the path to chunk <paramref name="index"/>, after its length changed in place.</summary>
-    private void AddToPath(int index, int delta)
+    /// <summary>Removes the chunk at the end of the last path, merging or refilling nodes left with too few children up the path.</summary>
+    private void RemoveChunk()
     {
-        var node = _root!;
-        while (true)
+        var level = _height - 1;
+        var leaf = _pathNodes[level];
+        var slot = _pathSlots[level];
+        AddToPath(level, -leaf.Lengths[slot]);
+        leaf.RemoveAt(slot);
+        _chunkCount--;
+        // From here on every step keeps the sums above it.
+        while (level > 0)
         {
-            node.Total += delta;
-            var leftCount = node.Left?.Count ?? 0;
-            if (index < leftCount)
-            {
-                node = node.Left!;
-            }
-            else if (index == leftCount)
+            var node = _pathNodes[level];
+            if (node.Count >= MinChildren)
             {
                 return;
             }
+            var parent = _pathNodes[level - 1];
+            var parentSlot = _pathSlots[level - 1];
+            // The parent has at least two children: an inner root has two, any other node MinChildren.
+            var leftSlot = parentSlot + 1 < parent.Count ? parentSlot : parentSlot - 1;
+            var left = parent.Children[leftSlot]!;
+            var right = parent.Children[leftSlot + 1]!;
+            if (left.Count + right.Count <= MaxChildren)
+            {
+                right.MoveTo(0, right.Count, left, left.Count);
+                parent.Lengths[leftSlot] += parent.Lengths[leftSlot + 1];
+                parent.RemoveAt(leftSlot + 1);
+                level--;
+                continue;
+            }
+            // Too many for one node: share them evenly (each then has at least MaxChildren / 2 - 1).
+            var total = left.Count + right.Count;
+            var leftCount = total / 2;
+            if (left.Count < leftCount)
+            {
+                var moved = leftCount - left.Count;
+                right.MoveTo(0, moved, left, left.Count);
+            }
             else
             {
-                index -= leftCount + 1;
-                node = node.Right!;
+                var moved = left.Count - leftCount;
+                left.MoveTo(leftCount, moved, right, 0);
             }
+            var sum = parent.Lengths[leftSlot] + parent.Lengths[leftSlot + 1];
+            parent.Lengths[leftSlot] = left.Sum();
+            parent.Lengths[leftSlot + 1] = sum - parent.Lengths[leftSlot];
+            return;
+        }
+        var root = _root!;
+        if (root.Count == 0)
+        {
+            _root = null;
+            _height = 0;
+        }
+        else if (_height > 1 && root.Count == 1)
+        {
+            _root = root.Children[0];
+            _height--;
         }
     }
 
     /// <summary>Copies the subtree's text into <paramref name="destination"/>, in order; returns the code units written. Recursion depth is the tree's height.</summary>
-    private static int CopyChunks(Node? node, Span<char> destination)
+    private static int CopyChunks(Node node, int height, Span<char> destination)
     {
-        if (node is null)
+        var written = 0;
+        for (var i = 0; i < node.Count; i++)
         {
-            return 0;
-        }
-        var written = CopyChunks(node.Left, destination);
-        node.Chars.AsSpan(0, node.Length).CopyTo(destination[written..]);
-        written += node.Length;
-        return written + CopyChunks(node.Right, destination[written..]);
-    }
-
-    private static Node InsertNode(Node? node, int index, Node chunk)
-    {
-        if (node is null)
-        {
-            chunk.Left = null;
-            chunk.Right = null;
-            chunk.Update();
-            return chunk;
-        }
-        var leftCount = node.Left?.Count ?? 0;
-        if (index <= leftCount)
-        {
-            node.Left = InsertNode(node.Left, index, chunk);
-        }
-        else
-        {
-            node.Right = InsertNode(node.Right, index - leftCount - 1, chunk);
-        }
-        return Balance(node);
-    }
-
-    private static Node? Remove(Node node, int index)
-    {
-        var leftCount = node.Left?.Count ?? 0;
-        if (index < leftCount)
-        {
-            node.Left = Remove(node.Left!, index);
-        }
-        else if (index > leftCount)
-        {
-            node.Right = Remove(node.Right!, index - leftCount - 1);
-        }
-        else
-        {
-            if (node.Left is null)
+            if (height == 1)
             {
-                return node.Right;
+                var n = node.Lengths[i];
+                node.Chunks[i].AsSpan(0, n).CopyTo(destination[written..]);
+                written += n;
             }
-            if (node.Right is null)
+            else
             {
-                return node.Left;
+                written += CopyChunks(node.Children[i]!, height - 1, destination[written..]);
             }
-            var right = RemoveFirst(node.Right, out var successor);
-            successor.Left = node.Left;
-            successor.Right = right;
-            return Balance(successor);
         }
-        return Balance(node);
+        return written;
     }
 
-    private static Node? RemoveFirst(Node node, out Node first)
+    /// <summary>
+    /// Why the tree breaks an invariant (see the remarks), or null when it keeps them all; O(n / ChunkSize), for tests.
+    /// </summary>
+    internal string? CheckTree()
     {
-        if (node.Left is null)
+        if (_root is null)
         {
-            first = node;
-            return node.Right;
+            return _height == 0 && _length == 0 && _chunkCount == 0 ? null : "an empty tree with a height, length or chunks";
         }
-        node.Left = RemoveFirst(node.Left, out first);
-        return Balance(node);
+        if (_height > 1 && _root.Count < 2)
+        {
+            return "an inner root with one child";
+        }
+        var chunks = 0;
+        var previousSmall = false;
+        var error = CheckNode(_root, _height, isRoot: true, ref chunks, ref previousSmall, out var length);
+        if (error is not null)
+        {
+            return error;
+        }
+        if (length != _length || chunks != _chunkCount)
+        {
+            return $"length {_length} and {_chunkCount} chunks counted, {length} and {chunks} in the tree";
+        }
+        return null;
     }
 
-    private static int HeightOf(Node? node) => node?.Height ?? 0;
-
-    private static Node Balance(Node node)
+    private static string? CheckNode(Node node, int height, bool isRoot, ref int chunks, ref bool previousSmall, out int length)
     {
-        node.Update();
-        var balance = HeightOf(node.Left) - HeightOf(node.Right);
-        if (balance > 1)
+        length = 0;
+        if (node.Count > MaxChildren || node.Count < (isRoot ? 1 : MinChildren))
         {
-            if (HeightOf(node.Left!.Left) < HeightOf(node.Left.Right))
+            return $"a node with {node.Count} children";
+        }
+        for (var i = 0; i < node.Count; i++)
+        {
+            if (height == 1)
             {
-                node.Left = RotateLeft(node.Left);
+                var n = node.Lengths[i];
+                if (n <= 0 || n > ChunkSize || node.Chunks[i] is null || node.Children[i] is not null)
+                {
+                    return $"a chunk of length {n}";
+                }
+                var small = n < MinChunk;
+                if (small && previousSmall)
+                {
+                    return "two small chunks next to each other";
+                }
+                previousSmall = small;
+                chunks++;
+                length += n;
             }
-            return RotateRight(node);
-        }
-        if (balance < -1)
-        {
-            if (HeightOf(node.Right!.Right) < HeightOf(node.Right.Left))
+            else
             {
-                node.Right = RotateRight(node.Right);
+                if (node.Children[i] is not { } child || node.Chunks[i] is not null)
+                {
+                    return "an inner node without a child node";
+                }
+                var error = CheckNode(child, height - 1, isRoot: false, ref chunks, ref previousSmall, out var childLength);
+                if (error is not null)
+                {
+                    return error;
+                }
+                if (childLength != node.Lengths[i])
+                {
+                    return $"a node counts {node.Lengths[i]} code units under a child of {childLength}";
+                }
+                length += childLength;
             }
-            return RotateLeft(node);
         }
-        return node;
+        return null;
     }
 
-    private static Node RotateRight(Node node)
+    /// <summary>
+    /// A node of the tree: up to <see cref="MaxChildren"/> children, nodes or (at the bottom level)
+    /// chunks, with the length of each, all inline in the one object.
+    /// </summary>
+    private sealed class Node
     {
-        var left = node.Left!;
-        node.Left = left.Right;
-        node.Update();
-        left.Right = node;
-        left.Update();
-        return left;
-    }
-
-    private static Node RotateLeft(Node node)
-    {
-        var right = node.Right!;
-        node.Right = right.Left;
-        node.Update();
-        right.Left = node;
-        right.Update();
-        return right;
-    }
-
-    /// <summary>A chunk and the root of the subtree of chunks around it.</summary>
-    private sealed class Node(char[] chars)
-    {
-        public readonly char[] Chars = chars;
-        /// <summary>Code units used in <see cref="Chars"/>.</summary>
-        public int Length;
-        public Node? Left;
-        public Node? Right;
-        /// <summary>Code units in this subtree.</summary>
-        public int Total;
-        /// <summary>Chunks in this subtree.</summary>
         public int Count;
-        public int Height;
+        /// <summary>Code units under each child (for a chunk: used in it).</summary>
+        public IntArray Lengths;
+        public NodeArray Children;
+        public ChunkArray Chunks;
 
-        public void Update()
+        public int Sum()
         {
-            Total = Length + (Left?.Total ?? 0) + (Right?.Total ?? 0);
-            Count = 1 + (Left?.Count ?? 0) + (Right?.Count ?? 0);
-            Height = 1 + Math.Max(Left?.Height ?? 0, Right?.Height ?? 0);
+            var sum = 0;
+            for (var i = 0; i < Count; i++)
+            {
+                sum += Lengths[i];
+            }
+            return sum;
         }
+
+        public void InsertAt(int index, Node? child, char[]? chunk, int length)
+        {
+            var tail = Count - index;
+            Span<int> lengths = Lengths;
+            Span<Node?> children = Children;
+            Span<char[]?> chunks = Chunks;
+            lengths.Slice(index, tail).CopyTo(lengths[(index + 1)..]);
+            children.Slice(index, tail).CopyTo(children[(index + 1)..]);
+            chunks.Slice(index, tail).CopyTo(chunks[(index + 1)..]);
+            lengths[index] = length;
+            children[index] = child;
+            chunks[index] = chunk;
+            Count++;
+        }
+
+        public void RemoveAt(int index)
+        {
+            var tail = Count - index - 1;
+            Span<int> lengths = Lengths;
+            Span<Node?> children = Children;
+            Span<char[]?> chunks = Chunks;
+            lengths.Slice(index + 1, tail).CopyTo(lengths[index..]);
+            children.Slice(index + 1, tail).CopyTo(children[index..]);
+            chunks.Slice(index + 1, tail).CopyTo(chunks[index..]);
+            Count--;
+            lengths[Count] = 0;
+            children[Count] = null;
+            chunks[Count] = null;
+        }
+
+        /// <summary>Moves <paramref name="count"/> children from <paramref name="start"/> to <paramref name="destination"/> at <paramref name="at"/> (its start or its end).</summary>
+        public void MoveTo(int start, int count, Node destination, int at)
+        {
+            Span<int> lengths = Lengths;
+            Span<Node?> children = Children;
+            Span<char[]?> chunks = Chunks;
+            Span<int> toLengths = destination.Lengths;
+            Span<Node?> toChildren = destination.Children;
+            Span<char[]?> toChunks = destination.Chunks;
+            // Make room in the destination, copy, then close the gap here.
+            var destinationTail = destination.Count - at;
+            toLengths.Slice(at, destinationTail).CopyTo(toLengths[(at + count)..]);
+            toChildren.Slice(at, destinationTail).CopyTo(toChildren[(at + count)..]);
+            toChunks.Slice(at, destinationTail).CopyTo(toChunks[(at + count)..]);
+            lengths.Slice(start, count).CopyTo(toLengths[at..]);
+            children.Slice(start, count).CopyTo(toChildren[at..]);
+            chunks.Slice(start, count).CopyTo(toChunks[at..]);
+            destination.Count += count;
+            var tail = Count - start - count;
+            lengths.Slice(start + count, tail).CopyTo(lengths[start..]);
+            children.Slice(start + count, tail).CopyTo(children[start..]);
+            chunks.Slice(start + count, tail).CopyTo(chunks[start..]);
+            Count -= count;
+            // Clear the vacated slots so the node holds no stale references.
+            lengths[Count..].Clear();
+            children[Count..].Clear();
+            chunks[Count..].Clear();
+        }
+    }
+
+    [InlineArray(MaxChildren)]
+    private struct IntArray
+    {
+        private int _element;
+    }
+
+    [InlineArray(MaxChildren)]
+    private struct NodeArray
+    {
+        private Node? _element;
+    }
+
+    [InlineArray(MaxChildren)]
+    private struct ChunkArray
+    {
+        private char[]? _element;
     }
 
     /// <summary>Three pieces of text read as one: a chunk's head, the inserted text, the chunk's tail.</summary>

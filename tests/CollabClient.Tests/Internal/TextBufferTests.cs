@@ -108,6 +108,57 @@ public class TextBufferTests
         CheckShape(buffer, "after typing");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void GrowingALargeTextSplitsNodesAndShrinkingItMergesThem(int seed)
+    {
+        // 400 000 code units are two levels of nodes; growing to three times that splits the root,
+        // and deleting nearly all of it merges and refills nodes until the root holds the chunks.
+        var random = new Random(seed);
+        var builder = new System.Text.StringBuilder(RandomText(random, 400_000));
+        var buffer = new TextBuffer();
+        buffer.Reset(builder.ToString());
+        CheckShape(buffer, $"seed {seed}, reset");
+        var highest = buffer.Height;
+        for (var step = 0; builder.Length < 1_200_000; step++)
+        {
+            var position = random.Next(builder.Length + 1);
+            var text = RandomText(random, random.Next(1, 4000));
+            buffer.Insert(position, text);
+            builder.Insert(position, text);
+            if (random.Next(4) == 0)
+            {
+                var start = random.Next(builder.Length);
+                var length = random.Next(1, Math.Min(builder.Length - start, 3000) + 1);
+                buffer.Delete(start, length);
+                builder.Remove(start, length);
+            }
+            CheckShape(buffer, $"seed {seed}, growing, step {step}");
+            highest = Math.Max(highest, buffer.Height);
+        }
+        Assert.Equal(builder.ToString(), buffer.ToString());
+        Assert.True(highest >= 3, $"height only reached {highest}");
+        for (var step = 0; builder.Length > 500; step++)
+        {
+            var start = random.Next(builder.Length);
+            var length = random.Next(1, Math.Min(builder.Length - start, 40_000) + 1);
+            buffer.Delete(start, length);
+            builder.Remove(start, length);
+            if (random.Next(4) == 0)
+            {
+                var position = random.Next(builder.Length + 1);
+                var text = RandomText(random, random.Next(1, 100));
+                buffer.Insert(position, text);
+                builder.Insert(position, text);
+            }
+            CheckShape(buffer, $"seed {seed}, shrinking, step {step}");
+        }
+        Assert.Equal(builder.ToString(), buffer.ToString());
+        Assert.Equal(1, buffer.Height);
+    }
+
     [Fact]
     public void DeletingEverythingAndStartingAgainWorks()
     {
@@ -125,9 +176,13 @@ public class TextBufferTests
     /// <summary>The tree is balanced and small chunks are merged: O(log n) per lookup, O(n / chunk) chunks.</summary>
     private static void CheckShape(TextBuffer buffer, string when)
     {
+        Assert.True(buffer.CheckTree() is null, $"{when}: {buffer.CheckTree()}");
         var chunks = buffer.ChunkCount;
-        // An AVL tree of n nodes is at most 1.44 log2(n + 2) high.
-        Assert.True(buffer.Height <= 1.45 * Math.Log2(chunks + 2), $"{when}: height {buffer.Height} for {chunks} chunks");
+        // A B+tree whose nodes below the root have at least MinChildren children and whose inner
+        // root has at least two holds at least 2 * MinChildren^(height - 1) chunks when it is
+        // more than one node high.
+        var bound = chunks == 0 ? 0 : 1 + Math.Log(Math.Max(chunks / 2.0, 1), TextBuffer.MinChildren);
+        Assert.True(buffer.Height <= bound + 1e-9, $"{when}: height {buffer.Height} for {chunks} chunks");
         // No two chunks under a quarter full are adjacent, so at most 2 * (length / quarter) + 1.
         Assert.True(chunks <= 8 * buffer.Length / TextBuffer.ChunkSize + 1, $"{when}: {chunks} chunks for length {buffer.Length}");
     }
