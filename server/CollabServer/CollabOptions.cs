@@ -103,7 +103,7 @@ public sealed class HistoryOptions
     /// reading any version replays at most about this many ops plus one snapshot interval. 0 keeps
     /// every snapshot.
     /// </summary>
-    public int SnapshotSpacing { get; set; } = 10_000;
+    public int SnapshotSpacing { get; set; } = 5_000;
 
     /// <summary>Consecutive edits of one member at most this far apart are one history entry.</summary>
     public TimeSpan GroupGap { get; set; } = TimeSpan.FromSeconds(60);
