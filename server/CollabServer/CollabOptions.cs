@@ -88,4 +88,23 @@ public sealed class CollabOptions
 
     /// <summary>Most documents one page of <c>GET /api/docs</c> lists (its <c>limit</c> may ask for fewer).</summary>
     public int MaxListPage { get; set; } = 1000;
+
+    /// <summary>Reading the past (<c>Collab:History:…</c>).</summary>
+    public HistoryOptions History { get; set; } = new();
+}
+
+/// <summary>Settings under <c>Collab:History:</c>.</summary>
+public sealed class HistoryOptions
+{
+    /// <summary>
+    /// Snapshots kept for reading old versions: of the snapshots written every
+    /// <see cref="CollabOptions.SnapshotInterval"/> ops, one is kept whenever it is at least this
+    /// many versions after the previous kept one (besides the newest two, which are always kept), so
+    /// reading any version replays at most about this many ops plus one snapshot interval. 0 keeps
+    /// every snapshot.
+    /// </summary>
+    public int SnapshotSpacing { get; set; } = 5_000;
+
+    /// <summary>Consecutive edits of one member at most this far apart are one history entry.</summary>
+    public TimeSpan GroupGap { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -12,7 +12,7 @@ namespace CollabServer.Api;
 /// 9457 problem details whose <c>type</c> is the protocol's code (<c>not_found</c> for a missing
 /// document).
 /// </summary>
-public static class DocumentsApi
+public static partial class DocumentsApi
 {
     public static void MapDocumentsApi(this IEndpointRouteBuilder app)
     {
@@ -63,10 +63,14 @@ public static class DocumentsApi
             return Results.Ok(result);
         });
 
-        docs.MapGet("/{id}", async (string id, HttpContext http, DocumentRegistry registry) =>
+        docs.MapGet("/{id}", async (string id, string? version, string? at, HttpContext http, DocumentRegistry registry) =>
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
+            if (version is not null || at is not null)
+            {
+                return Results.Ok(await ReadPastAsync(id, version, at, registry));
+            }
             var doc = await registry.CallAsync(id, actor => actor.Read()) ?? throw CollabError.NotFound(id);
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
         });
@@ -104,6 +108,8 @@ public static class DocumentsApi
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
             return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
         });
+
+        MapHistory(docs);
     }
 
     /// <summary>The <c>text</c> of a JSON body, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is what we want).</summary>

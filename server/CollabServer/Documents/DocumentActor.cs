@@ -47,6 +47,7 @@ public sealed partial class DocumentActor
     private readonly Membership _members;
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _updatedAtMs;
+    private long _clockMs; // the newest op time stamped; see Sequence
 
     internal DocumentActor(string docId, DocumentRegistry registry, CollabOptions options, ILogger logger)
     {
@@ -207,7 +208,11 @@ public sealed partial class DocumentActor
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
         _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
-        _updatedAtMs = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1].CreatedAtMs : 0;
+        // Loaded from a snapshot at the newest version, no op was replayed: read the newest one's time.
+        var newest = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1]
+            : loaded.Version > 0 && store is not null ? store.ReadOps(loaded.Version - 1, loaded.Version).FirstOrDefault() : null;
+        _updatedAtMs = newest?.CreatedAtMs ?? 0;
+        _clockMs = _updatedAtMs;
         _database.CloseIfUnused(busy: false);
         _state = DocumentState.Live;
         if (store is not null)
@@ -266,7 +271,10 @@ public sealed partial class DocumentActor
         // connection's creation budget, once it is known to be a valid op.
         var creates = !_database.Exists && _pipeline.IsIdle;
         var request = work.Request;
-        var result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        // Op times never go backwards (a clock stepped back stamps the previous time), so the
+        // history reader finds the version at an instant by binary search over versions.
+        _clockMs = Math.Max(_clockMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, _clockMs);
         switch (result.Outcome)
         {
             case SequenceOutcome.Sequenced:

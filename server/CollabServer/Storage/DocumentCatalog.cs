@@ -75,10 +75,24 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     };
 
     /// <summary>Opens the document's database, or returns null when it has none.</summary>
-    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.Sync);
+    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.Sync, _options.History.SnapshotSpacing);
 
     /// <summary>Creates the document's (empty) database.</summary>
-    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.Sync);
+    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.Sync, _options.History.SnapshotSpacing);
+
+    /// <summary>
+    /// Opens the document's database for reading its past on a connection of its own (read-only;
+    /// WAL lets it read beside the actor's writes), or returns null when the document has none.
+    /// Throws <see cref="Errors.CollabError"/> <c>unavailable</c> for a quarantined document.
+    /// </summary>
+    public HistoryReader? OpenHistory(string docId)
+    {
+        if (IsQuarantined(docId))
+        {
+            throw Errors.CollabError.Unavailable($"document '{docId}' is quarantined: its database is damaged; an admin can delete it");
+        }
+        return HistoryReader.Open(PathFor(docId));
+    }
 
     /// <summary>Deletes a closed document's files, or its quarantined ones.</summary>
     public void Delete(string docId)

@@ -21,9 +21,12 @@ public sealed class SqliteDocumentStore : IDocumentStore
     private readonly SqliteCommand _readEpoch;
     private readonly SqliteCommand _writeEpoch;
 
-    private SqliteDocumentStore(SqliteConnection connection)
+    private readonly int _historySpacing;
+
+    private SqliteDocumentStore(SqliteConnection connection, int historySpacing)
     {
         _connection = connection;
+        _historySpacing = historySpacing;
         _insertOp = Prepare("INSERT INTO ops (version, client_id, op_id, op, created_at, length) VALUES ($v, $c, $o, $op, $t, $l)", "$v", "$c", "$o", "$op", "$t", "$l");
         _findOp = Prepare("SELECT version FROM ops WHERE client_id = $c AND op_id = $o", "$c", "$o");
         _maxOpId = Prepare("SELECT MAX(op_id) FROM ops WHERE client_id = $c", "$c");
@@ -31,8 +34,11 @@ public sealed class SqliteDocumentStore : IDocumentStore
         _writeEpoch = Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', $e)", "$e");
     }
 
-    /// <summary>Opens an existing database without writing to it, or returns null when there is none.</summary>
-    internal static SqliteDocumentStore? OpenExisting(string path, SyncMode sync)
+    /// <summary>
+    /// Opens an existing database without writing to it, or returns null when there is none.
+    /// <paramref name="historySpacing"/> is <see cref="HistoryOptions.SnapshotSpacing"/>: which old snapshots its commits keep.
+    /// </summary>
+    internal static SqliteDocumentStore? OpenExisting(string path, SyncMode sync, int historySpacing = 0)
     {
         if (!File.Exists(path))
         {
@@ -48,7 +54,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             {
                 throw new InvalidDataException($"{path} has schema {schema}; this server reads {SchemaVersion}.");
             }
-            return new SqliteDocumentStore(connection);
+            return new SqliteDocumentStore(connection, historySpacing);
         }
         catch
         {
@@ -61,7 +67,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// Creates a new, empty document database. It is built under a temporary name and renamed
     /// into place when complete, so a crash never leaves a database without its schema.
     /// </summary>
-    internal static SqliteDocumentStore Create(string path, SyncMode sync)
+    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".new";
@@ -97,7 +103,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             command.ExecuteNonQuery();
         }
         File.Move(temporary, path);
-        return OpenExisting(path, sync)!;
+        return OpenExisting(path, sync, historySpacing)!;
     }
 
     private static SqliteConnection Connect(string path, SqliteOpenMode mode, SyncMode sync)
@@ -181,14 +187,16 @@ public sealed class SqliteDocumentStore : IDocumentStore
         var result = new List<StoredOp>();
         while (reader.Read())
         {
-            var op = JsonSerializer.Deserialize<TextOperation>(reader.GetString(3))!;
-            if (op.Error is not null)
-            {
-                throw new InvalidDataException($"Op {reader.GetInt32(0)} in the log is malformed: {op.Error}.");
-            }
-            result.Add(new StoredOp(reader.GetInt32(0), op, reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4)));
+            result.Add(new StoredOp(reader.GetInt32(0), ParseOp(reader.GetInt32(0), reader.GetString(3)), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4)));
         }
         return result;
+    }
+
+    /// <summary>An op as the log stores it (JSON); throws <see cref="InvalidDataException"/> if it is malformed.</summary>
+    internal static TextOperation ParseOp(int version, string json)
+    {
+        var op = JsonSerializer.Deserialize<TextOperation>(json)!;
+        return op.Error is null ? op : throw new InvalidDataException($"Op {version} in the log is malformed: {op.Error}.");
     }
 
     /// <inheritdoc/>
@@ -248,13 +256,20 @@ public sealed class SqliteDocumentStore : IDocumentStore
             command.ExecuteNonQuery();
             if (chunk.IsLast)
             {
-                // Complete: keep it and the one before; drop older ones and unfinished leftovers.
+                // Complete: keep it and the one before (loading reads the newest). The one that
+                // now drops out of those two stays for reading the past if it is at least
+                // historySpacing versions after the newest one kept before it (every snapshot
+                // passes this point exactly once, so the older ones are exactly the kept ones);
+                // otherwise it goes, with unfinished leftovers. Reading any version then replays at
+                // most about historySpacing + one snapshot interval of ops (docs/ARCHITECTURE.md).
                 command.Parameters.Clear();
                 command.CommandText = """
                     INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
-                    DELETE FROM snapshots WHERE version < (SELECT MIN(version) FROM (SELECT version FROM snapshots ORDER BY version DESC LIMIT 2));
+                    DELETE FROM snapshots WHERE version = (SELECT version FROM snapshots ORDER BY version DESC LIMIT 1 OFFSET 2)
+                        AND version - COALESCE((SELECT MAX(p.version) FROM snapshots p WHERE p.version < snapshots.version), 0) < $spacing;
                     DELETE FROM snapshot_chunks WHERE version NOT IN (SELECT version FROM snapshots) AND version <= $v;
                     """;
+                command.Parameters.AddWithValue("$spacing", _historySpacing);
                 command.Parameters.AddWithValue("$v", chunk.Version);
                 command.Parameters.AddWithValue("$l", chunk.Length);
                 command.Parameters.AddWithValue("$n", chunk.Seq + 1);

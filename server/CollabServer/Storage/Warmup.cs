@@ -28,6 +28,12 @@ internal static class Warmup
                 store.ReadOps(0, 1);
             }
             SqliteDocumentStore.ReadSummary(path);
+            using (var history = HistoryReader.Open(path)!)
+            {
+                history.VersionAt(history.CreatedAtMs);
+                history.TextAt(history.Version);
+                history.Entries(history.Version + 1, 10, 60_000, 10_000, 100, out _);
+            }
         }
         finally
         {

@@ -66,6 +66,27 @@ public sealed class AuthTests() : HostedTest(new Dictionary<string, string?>
     }
 
     [Fact]
+    public async Task HistoryNeedsTheReadGrantRestoreNeedsAdminAndEntriesShowOnlyTheClientId()
+    {
+        var writer = await Host.ConnectAsync(token: Token("doc:past:edit", subject: "writer"));
+        await writer.JoinAsync("past", "pen");
+        await writer.SubmitAsync("past", 0, ["one"], 1);
+        await writer.SubmitAsync("past", 1, [3, " two"], 2);
+        var reader = Token("doc:past:read");
+        Assert.Equal("one", (await (await SendAsync(HttpMethod.Get, "/api/docs/past?version=1", reader)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("text").GetString());
+        var history = await (await SendAsync(HttpMethod.Get, "/api/docs/past/history", reader)).Content.ReadFromJsonAsync<JsonElement>();
+        var entry = history.EnumerateArray().Single();
+        Assert.Equal((2, 1, "pen"), (entry.GetProperty("version").GetInt32(), entry.GetProperty("fromVersion").GetInt32(), entry.GetProperty("clientId").GetString()));
+        await AssertProblemAsync(await SendAsync(HttpMethod.Get, "/api/docs/past?version=1", Token("doc:other:read")), HttpStatusCode.Forbidden, ErrorCodes.Forbidden);
+        await AssertProblemAsync(await SendAsync(HttpMethod.Get, "/api/docs/past/history", Token("doc:other:edit")), HttpStatusCode.Forbidden, ErrorCodes.Forbidden);
+        await AssertProblemAsync(await SendAsync(HttpMethod.Get, "/api/docs/past/history", null), HttpStatusCode.Unauthorized, ErrorCodes.Unauthorized);
+        await AssertProblemAsync(await SendAsync(HttpMethod.Post, "/api/docs/past/restore", Token("doc:past:edit"), new { version = 1 }), HttpStatusCode.Forbidden, ErrorCodes.Forbidden);
+        var restored = await (await SendAsync(HttpMethod.Post, "/api/docs/past/restore", Token("collab:admin", subject: "root"), new { version = 1 })).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(3, restored.GetProperty("version").GetInt32());
+        Assert.Equal("one", (await (await SendAsync(HttpMethod.Get, "/api/docs/past", reader)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task ListingAndDeletingNeedAdmin()
     {
         var editor = Token("doc:*:edit");

@@ -1,0 +1,238 @@
+using System.Text;
+using Collab.Ot;
+using CollabServer.Identity;
+using Microsoft.Data.Sqlite;
+
+namespace CollabServer.Storage;
+
+/// <summary>One entry of a document's history: consecutive edits of one author (PROTOCOL §7).</summary>
+public sealed record HistoryEntry(int Version, int FromVersion, DateTimeOffset At, string ClientId);
+
+/// <summary>
+/// Reads a document's past on a read-only connection of its own, never on the document's actor:
+/// SQLite's WAL lets it read beside the actor's commits. Everything it answers comes from one
+/// read transaction, so it sees one committed state of the log however long it reads. Open it
+/// with <see cref="DocumentCatalog.OpenHistory"/>, use it on one thread, and dispose it soon (it
+/// holds the WAL from being checkpointed past its read).
+/// </summary>
+public sealed class HistoryReader : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly SqliteTransaction _transaction;
+
+    private HistoryReader(SqliteConnection connection)
+    {
+        _connection = connection;
+        _transaction = connection.BeginTransaction(deferred: true);
+        using var command = Command("""
+            SELECT COALESCE((SELECT MAX(version) FROM ops), 0),
+                   (SELECT value FROM meta WHERE key = 'created_at'),
+                   (SELECT created_at FROM ops ORDER BY version LIMIT 1)
+            """);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        Version = reader.GetInt32(0);
+        var created = reader.IsDBNull(1) ? long.MaxValue : reader.GetInt64(1);
+        // The first op is stamped when it is sequenced, a moment before its commit creates the file.
+        CreatedAtMs = reader.IsDBNull(2) ? created : Math.Min(created, reader.GetInt64(2));
+    }
+
+    /// <summary>Opens the database at <paramref name="path"/> read-only, or returns null when there is none.</summary>
+    internal static HistoryReader? Open(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadOnly,
+            Pooling = false, // a pooled connection would keep a deleted document's file open
+        }.ToString());
+        try
+        {
+            connection.Open();
+            return new HistoryReader(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The newest committed version in this read.</summary>
+    public int Version { get; }
+
+    /// <summary>When the document was created (its file, or its first op if that is earlier).</summary>
+    public long CreatedAtMs { get; }
+
+    /// <summary>
+    /// The last version committed at or before <paramref name="atMs"/>, or null when that is
+    /// before the document was created. Ops are stamped in version order with a clock the actor
+    /// keeps from going backwards, so this is a binary search over the primary key (about 20
+    /// lookups at a million ops), with no index on time to pay for on every write.
+    /// </summary>
+    public int? VersionAt(long atMs)
+    {
+        if (atMs < CreatedAtMs)
+        {
+            return null;
+        }
+        using var command = Command("SELECT created_at FROM ops WHERE version = $v");
+        var parameter = command.Parameters.Add("$v", SqliteType.Integer);
+        // Invariant: created_at(lo) <= atMs (version 0 counts as -infinity); created_at(hi + 1) > atMs.
+        int lo = 0, hi = Version;
+        while (lo < hi)
+        {
+            var mid = lo + (hi - lo + 1) / 2;
+            parameter.Value = mid;
+            var at = command.ExecuteScalar() is long t ? t : throw new InvalidDataException($"The op log has no version {mid}.");
+            if (at <= atMs)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    /// <summary>When <paramref name="version"/> was committed (the creation time for version 0).</summary>
+    public long CommittedAtMs(int version)
+    {
+        if (version == 0)
+        {
+            return CreatedAtMs;
+        }
+        using var command = Command("SELECT created_at FROM ops WHERE version = $v");
+        command.Parameters.AddWithValue("$v", version);
+        return command.ExecuteScalar() is long t ? t : throw new InvalidDataException($"The op log has no version {version}.");
+    }
+
+    /// <summary>
+    /// The text at <paramref name="version"/> (0…<see cref="Version"/>): the nearest complete
+    /// snapshot at or below it, then the ops after that snapshot replayed onto it.
+    /// </summary>
+    public string TextAt(int version)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(version);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(version, Version);
+        var text = Rope.Empty;
+        var at = 0;
+        using (var command = Command("""
+            SELECT s.version, s.length, c.text FROM snapshot_chunks c
+            JOIN (SELECT version, length FROM snapshots WHERE version <= $v ORDER BY version DESC LIMIT 1) s ON c.version = s.version
+            ORDER BY c.seq
+            """))
+        {
+            command.Parameters.AddWithValue("$v", version);
+            using var reader = command.ExecuteReader();
+            StringBuilder? sb = null;
+            while (reader.Read())
+            {
+                at = reader.GetInt32(0);
+                (sb ??= new StringBuilder(reader.GetInt32(1))).Append(reader.GetString(2));
+            }
+            if (sb is not null)
+            {
+                if (at == version)
+                {
+                    return sb.ToString();
+                }
+                text = Rope.FromString(sb.ToString());
+            }
+        }
+        using (var command = Command("SELECT version, op FROM ops WHERE version > $a AND version <= $b ORDER BY version"))
+        {
+            command.Parameters.AddWithValue("$a", at);
+            command.Parameters.AddWithValue("$b", version);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var v = reader.GetInt32(0);
+                if (v != at + 1)
+                {
+                    throw new InvalidDataException($"The op log jumps from version {at} to {v}.");
+                }
+                text = SqliteDocumentStore.ParseOp(v, reader.GetString(1)).Apply(text);
+                at = v;
+            }
+        }
+        return at == version ? text.ToString() : throw new InvalidDataException($"The op log ends at version {at}, before {version}.");
+    }
+
+    /// <summary>
+    /// History entries with versions below <paramref name="before"/>, newest first, at most
+    /// <paramref name="limit"/>. An entry is a run of consecutive ops by one author (the stored
+    /// author key: token subject and clientId) at most <paramref name="gapMs"/> apart. Runs never
+    /// cross a multiple of <paramref name="span"/> versions, so one entry costs at most that many
+    /// rows to read, and the entries do not depend on where a page starts. Ops made by the server
+    /// (REST writes and restores, clientId "") are never grouped: different callers share that id.
+    /// Reading stops early, at an entry's end, after <paramref name="maxRows"/> rows; then
+    /// <paramref name="more"/> is true, as it is when older entries remain.
+    /// </summary>
+    public List<HistoryEntry> Entries(int before, int limit, long gapMs, int span, int maxRows, out bool more)
+    {
+        var entries = new List<HistoryEntry>();
+        more = false;
+        using var command = Command("SELECT version, client_id, created_at FROM ops WHERE version < $b ORDER BY version DESC");
+        command.Parameters.AddWithValue("$b", before);
+        using var reader = command.ExecuteReader();
+        int top = 0, from = 0, rows = 0;
+        string? author = null;
+        long topAt = 0, fromAt = 0;
+        while (reader.Read())
+        {
+            rows++;
+            var version = reader.GetInt32(0);
+            var key = reader.GetString(1);
+            var at = reader.GetInt64(2);
+            var joins = author is not null
+                && key.Length > 0
+                && string.Equals(key, author, StringComparison.Ordinal)
+                && fromAt - at <= gapMs
+                && version % span != 0; // `from` (= version + 1) would start a new span
+            if (joins)
+            {
+                from = version;
+                fromAt = at;
+                continue;
+            }
+            if (author is not null)
+            {
+                entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)));
+                if (entries.Count == limit || rows > maxRows)
+                {
+                    more = true;
+                    return entries;
+                }
+            }
+            author = key;
+            top = from = version;
+            topAt = fromAt = at;
+        }
+        if (author is not null)
+        {
+            entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)));
+        }
+        return entries;
+    }
+
+    private SqliteCommand Command(string sql)
+    {
+        var command = _connection.CreateCommand();
+        command.Transaction = _transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    public void Dispose()
+    {
+        _transaction.Dispose();
+        _connection.Dispose();
+    }
+}
