@@ -107,4 +107,14 @@ public sealed class HistoryOptions
 
     /// <summary>Consecutive edits of one member at most this far apart are one history entry.</summary>
     public TimeSpan GroupGap { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long the past stays readable: ops older than this are folded into a snapshot at the
+    /// boundary (off the actor's loop), and reading before it answers the oldest version kept.
+    /// Zero keeps everything.
+    /// </summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often the retention pass looks at every document.</summary>
+    public TimeSpan RetentionCheckInterval { get; set; } = TimeSpan.FromHours(1);
 }

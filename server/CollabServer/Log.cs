@@ -48,6 +48,12 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Error, "Hub method {Method} failed.")]
     public static partial void HubFault(ILogger logger, string method, Exception exception);
 
+    [LoggerMessage(17, LogLevel.Information, "Document {DocId}: ops up to version {Version} passed the retention period and were folded into a snapshot.")]
+    public static partial void RetentionFolded(ILogger logger, string docId, int version);
+
+    [LoggerMessage(18, LogLevel.Warning, "Document {DocId}: the retention pass failed; it is tried again next pass.")]
+    public static partial void RetentionFailed(ILogger logger, string docId, Exception exception);
+
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
 }

@@ -50,6 +50,8 @@ builder.Services.AddSingleton<DocumentCatalog>();
 builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
 var authenticated = builder.AddCollabAuth();
 builder.Services.AddSingleton<DocumentRegistry>();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddHostedService<CollabServer.History.RetentionService>();
 builder.Services.AddProblemDetails();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
 

@@ -94,6 +94,10 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
         return HistoryReader.Open(PathFor(docId));
     }
 
+    /// <summary>Folds the document's ops committed before <paramref name="cutoffMs"/> into a snapshot (see <see cref="SqliteDocumentStore.FoldBefore"/>); the version folded up to, or null.</summary>
+    public int? FoldBefore(string docId, long cutoffMs) =>
+        IsQuarantined(docId) ? null : SqliteDocumentStore.FoldBefore(PathFor(docId), _options.Sync, cutoffMs);
+
     /// <summary>Deletes a closed document's files, or its quarantined ones.</summary>
     public void Delete(string docId)
     {

@@ -27,7 +27,9 @@ public sealed class HistoryReader : IDisposable
         using var command = Command("""
             SELECT COALESCE((SELECT MAX(version) FROM ops), 0),
                    (SELECT value FROM meta WHERE key = 'created_at'),
-                   (SELECT created_at FROM ops ORDER BY version LIMIT 1)
+                   (SELECT created_at FROM ops ORDER BY version LIMIT 1),
+                   (SELECT value FROM meta WHERE key = 'retained_from'),
+                   (SELECT value FROM meta WHERE key = 'retained_from_at')
             """);
         using var reader = command.ExecuteReader();
         reader.Read();
@@ -35,7 +37,21 @@ public sealed class HistoryReader : IDisposable
         var created = reader.IsDBNull(1) ? long.MaxValue : reader.GetInt64(1);
         // The first op is stamped when it is sequenced, a moment before its commit creates the file.
         CreatedAtMs = reader.IsDBNull(2) ? created : Math.Min(created, reader.GetInt64(2));
+        OldestVersion = reader.IsDBNull(3) ? 0 : reader.GetInt32(3);
+        _oldestAtMs = reader.IsDBNull(4) ? CreatedAtMs : reader.GetInt64(4);
+        Version = Math.Max(Version, OldestVersion);
     }
+
+    private readonly long _oldestAtMs;
+
+    /// <summary>
+    /// The oldest version that can still be read: 0, or the boundary the retention pass folded
+    /// older ops into (<see cref="HistoryOptions.Retention"/>).
+    /// </summary>
+    public int OldestVersion { get; }
+
+    private CollabServer.Errors.CollabError PastRetention(string what) =>
+        CollabServer.Errors.CollabError.UnknownVersion($"{what} is past the retention period; the oldest version kept is {OldestVersion}");
 
     /// <summary>Opens the database at <paramref name="path"/> read-only, or returns null when there is none.</summary>
     internal static HistoryReader? Open(string path)
@@ -80,10 +96,14 @@ public sealed class HistoryReader : IDisposable
         {
             return null;
         }
+        if (atMs < _oldestAtMs)
+        {
+            throw PastRetention(DateTimeOffset.FromUnixTimeMilliseconds(atMs).ToString("O"));
+        }
         using var command = Command("SELECT created_at FROM ops WHERE version = $v");
         var parameter = command.Parameters.Add("$v", SqliteType.Integer);
-        // Invariant: created_at(lo) <= atMs (version 0 counts as -infinity); created_at(hi + 1) > atMs.
-        int lo = 0, hi = Version;
+        // Invariant: created_at(lo) <= atMs (the oldest version kept counts as -infinity); created_at(hi + 1) > atMs.
+        int lo = OldestVersion, hi = Version;
         while (lo < hi)
         {
             var mid = lo + (hi - lo + 1) / 2;
@@ -108,6 +128,14 @@ public sealed class HistoryReader : IDisposable
         {
             return CreatedAtMs;
         }
+        if (version == OldestVersion)
+        {
+            return _oldestAtMs;
+        }
+        if (version < OldestVersion)
+        {
+            throw PastRetention($"version {version}");
+        }
         using var command = Command("SELECT created_at FROM ops WHERE version = $v");
         command.Parameters.AddWithValue("$v", version);
         return command.ExecuteScalar() is long t ? t : throw new InvalidDataException($"The op log has no version {version}.");
@@ -121,6 +149,10 @@ public sealed class HistoryReader : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(version);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(version, Version);
+        if (version < OldestVersion)
+        {
+            throw PastRetention($"version {version}");
+        }
         var text = Rope.Empty;
         var at = 0;
         using (var command = Command("""

@@ -266,7 +266,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
                 command.CommandText = """
                     INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
                     DELETE FROM snapshots WHERE version = (SELECT version FROM snapshots ORDER BY version DESC LIMIT 1 OFFSET 2)
-                        AND version - COALESCE((SELECT MAX(p.version) FROM snapshots p WHERE p.version < snapshots.version), 0) < $spacing;
+                        AND version - COALESCE((SELECT MAX(p.version) FROM snapshots p WHERE p.version < snapshots.version), 0) < $spacing
+                        AND version <> COALESCE((SELECT value FROM meta WHERE key = 'retained_from'), -1);
                     DELETE FROM snapshot_chunks WHERE version NOT IN (SELECT version FROM snapshots) AND version <= $v;
                     """;
                 command.Parameters.AddWithValue("$spacing", _historySpacing);
@@ -316,6 +317,79 @@ public sealed class SqliteDocumentStore : IDocumentStore
             _writeEpoch.Parameters[0].Value = fence.Epoch;
             _writeEpoch.ExecuteNonQuery();
             _writeEpoch.Transaction = null;
+        }
+    }
+
+    /// <summary>
+    /// The retention pass for one document (<see cref="HistoryOptions.Retention"/>): every op
+    /// committed before <paramref name="cutoffMs"/>, except the newest op, is folded into a
+    /// snapshot at the boundary version B: the snapshot is written and B recorded first (one
+    /// transaction), then the ops up to B and the snapshots below it are deleted a thousand rows
+    /// per transaction, so the document's own commits (on their own connection) wait at most for
+    /// one short transaction. Returns B, or null when nothing was old enough. Safe to repeat after
+    /// a crash at any point.
+    /// </summary>
+    internal static int? FoldBefore(string path, SyncMode sync, long cutoffMs)
+    {
+        int boundary;
+        long boundaryAt;
+        string text;
+        using (var history = HistoryReader.Open(path))
+        {
+            if (history is null || history.VersionAt(cutoffMs - 1) is not int before)
+            {
+                return null;
+            }
+            boundary = Math.Min(before, history.Version - 1); // the newest op stays: it anchors version and length
+            if (boundary <= history.OldestVersion)
+            {
+                return null;
+            }
+            boundaryAt = history.CommittedAtMs(boundary);
+            text = history.TextAt(boundary);
+        }
+        using var connection = Connect(path, SqliteOpenMode.ReadWrite, sync);
+        using (var transaction = connection.BeginTransaction())
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
+            var seq = 0;
+            for (var offset = 0; offset < text.Length || seq == 0; offset += SnapshotChunkLength)
+            {
+                command.Parameters.Clear();
+                command.Parameters.AddWithValue("$v", boundary);
+                command.Parameters.AddWithValue("$s", seq++);
+                command.Parameters.AddWithValue("$t", text.Substring(offset, Math.Min(SnapshotChunkLength, text.Length - offset)));
+                command.ExecuteNonQuery();
+            }
+            command.Parameters.Clear();
+            command.CommandText = """
+                INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
+                INSERT OR REPLACE INTO meta (key, value) VALUES ('retained_from', $v), ('retained_from_at', $c);
+                DELETE FROM snapshots WHERE version < $v;
+                DELETE FROM snapshot_chunks WHERE version < $v;
+                """;
+            command.Parameters.AddWithValue("$v", boundary);
+            command.Parameters.AddWithValue("$l", text.Length);
+            command.Parameters.AddWithValue("$n", seq);
+            command.Parameters.AddWithValue("$c", boundaryAt);
+            command.ExecuteNonQuery();
+            transaction.Commit();
+        }
+        while (true)
+        {
+            using var transaction = connection.BeginTransaction();
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "DELETE FROM ops WHERE version IN (SELECT version FROM ops WHERE version <= $v ORDER BY version LIMIT 1000)";
+            command.Parameters.AddWithValue("$v", boundary);
+            var deleted = command.ExecuteNonQuery();
+            transaction.Commit();
+            if (deleted == 0)
+            {
+                return boundary;
+            }
         }
     }
 
