@@ -67,6 +67,7 @@ builder.Services
     .AddMessagePackProtocol(o => o.SerializerOptions = MessagePackSerializerOptions.Standard
         .WithResolver(Collab.Messages.StrictUtf8Resolver.Instance)
         .WithSecurity(MessagePackSecurity.UntrustedData));
+CompleteMessageProtocol.WrapAll(builder.Services);
 builder.Services.AddSingleton<HubLifetimeManager<CollabHub>, CollabLifetimeManager>();
 
 var app = builder.Build();
