@@ -125,7 +125,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         {
             Drain(reader);
             done = reader.Completion.IsCompleted;
-            var due = _oldestPending != 0 && Stopwatch.GetElapsedTime(_oldestPending) >= _options.Interval;
+            var due = _oldestPending != 0 && Stopwatch.GetElapsedTime(_oldestPending) >= FlushAge;
             if (done || due || _pendingBytes >= _options.MaxBatchBytes)
             {
                 if (!FlushAll() && !done)
@@ -137,7 +137,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
             var wait = reader.WaitToReadAsync().AsTask();
             if (_oldestPending != 0)
             {
-                var left = _options.Interval - Stopwatch.GetElapsedTime(_oldestPending);
+                var left = FlushAge - Stopwatch.GetElapsedTime(_oldestPending);
                 await Task.WhenAny(wait, Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero));
             }
             else
@@ -146,6 +146,13 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// A batch is started when its oldest op is this old: three quarters of the interval, so that
+    /// writing it (fsyncs on a network mount) fits in the last quarter and every op is in the
+    /// backup within <see cref="BackupOptions.Interval"/> of its commit.
+    /// </summary>
+    private TimeSpan FlushAge => _options.Interval * 0.75;
 
     private void Drain(ChannelReader<Item> reader)
     {
