@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using CollabServer.Storage;
@@ -33,7 +34,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
     private readonly DocumentCatalog _catalog;
     private readonly ILogger<BackupShipper> _logger;
     private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, int> _shipped = new(StringComparer.Ordinal); // writer only: the last version in the backup, per document
+    private readonly ConcurrentDictionary<string, int> _shipped = new(StringComparer.Ordinal); // the last version in the backup, per document (each document written by one thread at a time)
     private readonly Dictionary<string, List<StoredOp>> _pending = new(StringComparer.Ordinal); // writer only
     private long _pendingBytes; // writer only
     private long _queuedBytes;
@@ -184,12 +185,26 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         }
     }
 
-    /// <summary>Ships every document's pending ops; false if some failed (they stay pending, and so does the lag).</summary>
+    /// <summary>
+    /// Ships every document's pending ops, up to <see cref="Parallelism"/> documents at a time (each
+    /// batch costs two fsyncs, which on a busy disk or a network mount take milliseconds; in
+    /// parallel they overlap). False if some failed: they stay pending, and so does the lag.
+    /// </summary>
     private bool FlushAll()
     {
-        foreach (var docId in _pending.Keys.ToList())
+        var work = _pending.ToList();
+        _pending.Clear();
+        var failed = new ConcurrentBag<KeyValuePair<string, List<StoredOp>>>();
+        Parallel.ForEach(work, new ParallelOptions { MaxDegreeOfParallelism = Parallelism }, item =>
         {
-            Flush(docId);
+            if (!TryShip(item.Key, item.Value))
+            {
+                failed.Add(item);
+            }
+        });
+        foreach (var (docId, ops) in failed)
+        {
+            _pending[docId] = ops;
         }
         if (_pending.Count > 0)
         {
@@ -200,12 +215,24 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         return true;
     }
 
-    /// <summary>Ships a document's pending ops; on failure (the backup folder unreachable) they stay pending and are tried again.</summary>
+    /// <summary>Documents whose batches are written at the same time.</summary>
+    private const int Parallelism = 16;
+
+    /// <summary>Ships one document's pending ops (before it is deleted); on failure they stay pending.</summary>
     private void Flush(string docId)
     {
-        if (!_pending.Remove(docId, out var ops) || ops.Count == 0)
+        if (_pending.Remove(docId, out var ops) && !TryShip(docId, ops))
         {
-            return;
+            _pending[docId] = ops;
+        }
+    }
+
+    /// <summary>Ships a document's ops; false on failure (the backup folder unreachable): the caller keeps them to try again.</summary>
+    private bool TryShip(string docId, List<StoredOp> ops)
+    {
+        if (ops.Count == 0)
+        {
+            return true;
         }
         long bytes = 0;
         foreach (var op in ops)
@@ -228,7 +255,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
             var rows = new List<OpRow>(ops.Count);
             if (ops[0].Version > shipped + 1)
             {
-                // Ops this writer never saw (committed before a restart, or dropped): the database has them.
+                // Ops this writer never saw (committed before a restart): the database has them.
                 rows.AddRange(_catalog.ReadOpRows(docId, shipped, ops[0].Version - shipped - 1));
             }
             foreach (var op in ops)
@@ -240,11 +267,12 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
             }
             Ship(docId, shipped, rows);
             Interlocked.Add(ref _queuedBytes, -bytes);
+            return true;
         }
         catch (Exception ex)
         {
             BackupLog.ShipFailed(_logger, docId, ex);
-            _pending[docId] = ops; // kept: the next flush tries again
+            return false;
         }
     }
 
