@@ -91,6 +91,22 @@ public sealed class CollabOptions
 
     /// <summary>Reading the past (<c>Collab:History:…</c>).</summary>
     public HistoryOptions History { get; set; } = new();
+
+    /// <summary>Continuous backup of the op logs (<c>Collab:Backup:…</c>); off unless <see cref="BackupOptions.Dir"/> is set.</summary>
+    public BackupOptions Backup { get; set; } = new();
+}
+
+/// <summary>Settings under <c>Collab:Backup:</c> (see <see cref="Backup.BackupShipper"/>).</summary>
+public sealed class BackupOptions
+{
+    /// <summary>Where committed ops are shipped (may be a network mount), and where <c>POST /api/admin/backup</c> copies go; null: no continuous backup.</summary>
+    public string? Dir { get; set; }
+
+    /// <summary>A committed op is shipped at most this long after its commit (plus the time to write the batch).</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Pending ops are shipped as soon as their records reach this many bytes, before the interval is up.</summary>
+    public long MaxBatchBytes { get; set; } = 16 * 1024 * 1024;
 }
 
 /// <summary>Settings under <c>Collab:History:</c>.</summary>

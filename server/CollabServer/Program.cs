@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using CollabServer;
 using CollabServer.Api;
 using CollabServer.Auth;
+using CollabServer.Backup;
 using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Hubs;
@@ -15,6 +16,10 @@ using OpenTelemetry.Metrics;
 if (args is ["token", .. var tokenArgs])
 {
     return TokenCommand.Run(tokenArgs);
+}
+if (args is ["rebuild", .. var rebuildArgs])
+{
+    return RebuildCommand.Run(rebuildArgs);
 }
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -48,6 +53,13 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddPrometheusExporter());
 builder.Services.AddSingleton<DocumentCatalog>();
 builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
+if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:Backup:Dir"]))
+{
+    // Continuous backup: told of every commit, ships it off the commit path (docs: README "Backup").
+    builder.Services.AddSingleton<BackupShipper>();
+    builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<BackupShipper>());
+    builder.Services.AddHostedService(services => services.GetRequiredService<BackupShipper>());
+}
 var authenticated = builder.AddCollabAuth();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddSingleton(TimeProvider.System);
@@ -76,6 +88,10 @@ ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
 ThreadPool.SetMinThreads(Math.Max(minWorkers, options.MinThreads), minIo);
 // Create the instruments now, so the exporter has them from the first scrape.
 app.Services.GetRequiredService<DocumentRegistry>();
+if (app.Services.GetService<BackupShipper>() is { } shipper)
+{
+    app.Services.GetRequiredService<CollabMetrics>().ObserveBackup(() => shipper.LagSeconds, () => shipper.LagBytes);
+}
 Warmup.Run(options.Sync);
 Directory.CreateDirectory(options.DataDir);
 Log.Started(app.Logger, Path.GetFullPath(options.DataDir), options.Sync);
@@ -98,6 +114,7 @@ if (authenticated)
     hub.RequireAuthorization();
 }
 app.MapDocumentsApi();
+app.MapAdminApi();
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
 app.MapGet("/readyz", (DocumentRegistry registry) =>

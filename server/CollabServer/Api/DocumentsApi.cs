@@ -103,6 +103,7 @@ public static partial class DocumentsApi
             {
                 // No actor loads a quarantined document: its files are removed directly.
                 registry.Catalog.Delete(id);
+                registry.OnDeleted(id);
                 return Results.NoContent();
             }
             var deleted = await registry.CallAsync(id, actor => actor.Delete());
@@ -151,7 +152,7 @@ public static partial class DocumentsApi
     }
 
     /// <summary>Refuses the request unless its identity has <c>collab:admin</c>.</summary>
-    private static void RequireAdmin(HttpContext http)
+    internal static void RequireAdmin(HttpContext http)
     {
         var policy = http.RequestServices.GetRequiredService<IDocumentAccessPolicy>();
         if (!policy.IsAdmin(Authenticated(http, policy)))

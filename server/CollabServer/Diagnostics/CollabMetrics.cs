@@ -46,6 +46,13 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _meter.CreateObservableGauge("collab.members", members, description: "Members joined to live documents.");
     }
 
+    /// <summary>Adds the continuous backup's gauges (only when it is on): <c>collab_backup_lag_seconds</c> and <c>collab_backup_lag_bytes</c>.</summary>
+    public void ObserveBackup(Func<double> lagSeconds, Func<long> lagBytes)
+    {
+        _meter.CreateObservableGauge("collab.backup.lag", lagSeconds, unit: "s", description: "Age of the oldest committed op not yet shipped to the backup (0 when all are).");
+        _meter.CreateObservableGauge("collab.backup.lag_bytes", lagBytes, description: "About how many bytes of committed ops are not yet shipped to the backup.");
+    }
+
     /// <summary>Counts a durable commit: it listens after each one like any <see cref="ICommitListener"/>.</summary>
     public void Committed(CommittedBatch batch)
     {

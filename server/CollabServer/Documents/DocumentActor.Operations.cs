@@ -206,6 +206,7 @@ public sealed partial class DocumentActor
         if (_database.Exists)
         {
             _database.Delete();
+            _registry.OnDeleted(DocId);
         }
         _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
         _members.Clear();

@@ -56,6 +56,22 @@ public sealed class DocumentRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>Tells every <see cref="ICommitListener"/> that a document's files were deleted.</summary>
+    internal void OnDeleted(string docId)
+    {
+        foreach (var listener in _commitListeners)
+        {
+            try
+            {
+                listener.Deleted(docId);
+            }
+            catch (Exception ex)
+            {
+                Log.CommitListenerFailed(_logger, docId, listener.GetType().Name, ex);
+            }
+        }
+    }
+
     /// <summary>Number of live actors.</summary>
     public int ActiveCount => _actors.Count;
 

@@ -5,6 +5,9 @@ using Microsoft.Extensions.Options;
 
 namespace CollabServer.Storage;
 
+/// <summary>An op row as the log stores it: the op is its JSON text, exactly as written.</summary>
+public sealed record OpRow(int Version, string ClientId, long OpId, long CreatedAtMs, string Op);
+
 /// <summary>
 /// Where every document's storage is, and the only code that knows: it lists documents, tells
 /// whether one exists, opens, creates and deletes its database, and reads a summary without
@@ -103,6 +106,57 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     {
         SqliteDocumentStore.DeleteFiles(PathFor(docId));
         SqliteDocumentStore.DeleteFiles(PathFor(docId) + QuarantineSuffix);
+    }
+
+    /// <summary>
+    /// The committed ops with version &gt; <paramref name="after"/>, oldest first, at most
+    /// <paramref name="limit"/>, as the log stores them (the op as its JSON text), read on a
+    /// read-only connection of its own beside the actor's writes; empty when the document has no database.
+    /// </summary>
+    public List<OpRow> ReadOpRows(string docId, int after, int limit)
+    {
+        var path = PathFor(docId);
+        var rows = new List<OpRow>();
+        if (!File.Exists(path))
+        {
+            return rows;
+        }
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT version, client_id, op_id, op, created_at FROM ops WHERE version > $a ORDER BY version LIMIT $l";
+        command.Parameters.AddWithValue("$a", after);
+        command.Parameters.AddWithValue("$l", limit);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(new OpRow(reader.GetInt32(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4), reader.GetString(3)));
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// Copies a document's database to <paramref name="destination"/> with SQLite's online backup
+    /// API: a consistent copy of its last commit, taken while the actor goes on writing. Returns
+    /// the copy's size in bytes, or null when the document has no database (or is quarantined).
+    /// </summary>
+    public long? CopyOnline(string docId, string destination)
+    {
+        var path = PathFor(docId);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+        using (var source = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString()))
+        using (var target = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = destination, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString()))
+        {
+            source.Open();
+            target.Open();
+            // The copy stays in WAL mode like every document; closing it checkpoints, so it is one file.
+            source.BackupDatabase(target);
+        }
+        return new FileInfo(destination).Length;
     }
 
     /// <summary>A document's summary read from its database without loading it; null when it has none or it cannot be read.</summary>

@@ -80,4 +80,9 @@ public sealed record CommittedBatch(string DocId, IReadOnlyList<StoredOp> Ops, T
 public interface ICommitListener
 {
     void Committed(CommittedBatch batch);
+
+    /// <summary>Told, on the document's loop, that a document's files were deleted (after its last commit was told).</summary>
+    void Deleted(string docId)
+    {
+    }
 }
