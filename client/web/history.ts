@@ -3,7 +3,7 @@
 // chosen version in a read-only editor with what changed since highlighted, and "Restore this
 // version" (POST …/restore), which reaches everyone, this page too, as an ordinary op.
 
-import { EditorState, RangeSetBuilder, type Extension } from "@codemirror/state";
+import { Compartment, EditorState, RangeSetBuilder, type Extension } from "@codemirror/state";
 import { Decoration, EditorView, WidgetType, lineNumbers, type DecorationSet } from "@codemirror/view";
 import type { CollabDocument, UserInfo } from "../ts/index.js";
 import { authHeaders, avatar, byId, timeAgo } from "./common.js";
@@ -105,6 +105,8 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   let next: string | undefined;
   let shown: { version: number; text: string } | undefined;
   let pastView: EditorView | undefined;
+  let pastVersion = -1;
+  const highlightSlot = new Compartment();
   let request = 0;
   const names = new Map<string, string>();
 
@@ -114,9 +116,9 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   remember();
   doc.on("presence", remember);
 
-  function who(clientId: string): { name: string; color?: string; server: boolean } {
+  function who(clientId: string): { name: string; color?: string; server: boolean; you?: boolean } {
     if (clientId === "") return { name: "Restore or upload (server)", server: true };
-    if (clientId === options.clientId) return { name: `${options.me().name} (you)`, color: options.me().color, server: false };
+    if (clientId === options.clientId) return { name: options.me().name, color: options.me().color, server: false, you: true };
     const member = doc.members.find((m) => m.clientId === clientId);
     if (member) return { name: member.user.name || clientId, color: member.user.color, server: false };
     return { name: names.get(clientId) ?? clientId, server: false };
@@ -153,7 +155,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
       const text = document.createElement("span");
       text.className = "history-text";
       text.append(
-        Object.assign(document.createElement("span"), { className: "history-who", textContent: person.name }),
+        Object.assign(document.createElement("span"), { className: "history-who", textContent: person.you ? `${person.name} (you)` : person.name }),
         Object.assign(document.createElement("span"), { className: "history-when", textContent: `${timeAgo(at)} · ${versions}` }),
       );
       button.title = at.toLocaleString();
@@ -213,13 +215,19 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
     pastTitle.textContent = same
       ? `Version ${shown.version}: the same text as now. Read-only.`
       : `Version ${shown.version}, read-only: struck out in red is removed since, green is added since.`;
+    if (pastView && pastVersion === shown.version) {
+      // The same version, the current text moved on: only the highlight changes (the scroll position stays).
+      pastView.dispatch({ effects: highlightSlot.reconfigure(EditorView.decorations.of(decorations)) });
+      return;
+    }
+    pastVersion = shown.version;
     const state = EditorState.create({
       doc: shown.text,
       extensions: [
         lineNumbers(),
         EditorState.readOnly.of(true),
         EditorView.editable.of(false),
-        EditorView.decorations.of(decorations),
+        highlightSlot.of(EditorView.decorations.of(decorations)),
         EditorView.contentAttributes.of({ tabindex: "0", "aria-label": `Text of ${docId} at version ${shown.version}, read-only`, "aria-readonly": "true" }),
         options.extensions(),
       ],
@@ -258,6 +266,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
     request++;
     pastView?.destroy();
     pastView = undefined;
+    pastVersion = -1;
     pastEl.hidden = true;
     editorEl.hidden = false;
     live.requestMeasure();
@@ -360,6 +369,10 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   // and the list gains the newest entries (once the edits pause).
   let frame = 0;
   let listTimer: ReturnType<typeof setTimeout> | undefined;
+  const refreshSoon = () => {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(() => void (open && refresh()), 1000);
+  };
   doc.on("change", () => {
     if (!open) return;
     if (!frame) {
@@ -369,11 +382,12 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
         if (shown) renderPast();
       });
     }
-    clearTimeout(listTimer);
-    listTimer = setTimeout(() => void (open && refresh()), 1000);
+    refreshSoon();
   });
-  doc.on("pending", () => {
-    if (open) renderSlider();
+  doc.on("pending", (e) => {
+    if (!open) return;
+    renderSlider();
+    if (e.pendingEdits === 0) refreshSoon();
   });
 
   return {

@@ -131,6 +131,15 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.True(new FileInfo(path).Length > 10_000, "the screenshot was written");
         output.WriteLine($"Screenshot of the history panel: {path}");
 
+        // Edits keep arriving meanwhile: the old text stays, the highlight follows the current text.
+        await grace.TypeAsync("- Balloons");
+        await grace.WaitSynchronizedAsync();
+        await Expect.EventuallyAsync(async () => string.Concat(await ada.Page.Locator("#past .cm-past-added").AllInnerTextsAsync()).Contains("- Balloons"), "Grace's new line is marked as added");
+        Assert.Equal(v2, await ShownTextAsync(ada));
+        (before, now) = await ServerAsync(docId);
+        Assert.EndsWith("- Balloons", now);
+        await Expect.EventuallyAsync(async () => await ada.TextAsync() == now, "Ada's hidden live editor has Grace's line");
+
         // Restore it, from the keyboard: Shift+Tab back to the button, Enter. Both pages get it.
         await PressUntilFocusedAsync(ada, "Shift+Tab", "history-restore");
         await ada.Page.Keyboard.PressAsync("Enter");
