@@ -12,7 +12,7 @@ import {
   syntaxHighlighting,
 } from "@codemirror/language";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
-import { Compartment, EditorState } from "@codemirror/state";
+import { Compartment, EditorState, type Extension } from "@codemirror/state";
 import {
   EditorView,
   crosshairCursor,
@@ -28,13 +28,14 @@ import {
 import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "../ts/index.js";
 import { collab } from "./binding.js";
 import { accessToken, avatar, byId, formatLength, setUpIdentity } from "./common.js";
+import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
 import { highlightStyle } from "./theme.js";
 
 declare global {
   interface Window {
     /** The page's client, document and editor, for debugging and for the browser tests. */
-    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView };
+    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel };
   }
 }
 
@@ -246,12 +247,24 @@ async function main(): Promise<void> {
       ],
     }),
   });
-  window.collab = { client, doc, view };
+  let languageExt: Extension = [];
+  const historyPanel = setUpHistory({
+    docId,
+    doc,
+    live: view,
+    clientId: client.clientId,
+    me: () => me,
+    extensions: () => [languageExt, wrap ? EditorView.lineWrapping : [], syntaxHighlighting(highlightStyle), syntaxHighlighting(defaultHighlightStyle, { fallback: true })],
+  });
+  window.collab = { client, doc, view, history: historyPanel };
   renderCursor(view.state);
   view.focus();
 
   language.load().then(
-    (ext) => view?.dispatch({ effects: languageSlot.reconfigure(ext) }),
+    (ext) => {
+      languageExt = ext;
+      view?.dispatch({ effects: languageSlot.reconfigure(ext) });
+    },
     () => undefined,
   );
   langEl.textContent = language.name;

@@ -358,6 +358,13 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
             })
             .map(e => e.outerHTML.slice(0, 80))";
         Assert.Empty(await ada.Page.EvaluateAsync<string[]>(unlabelled));
+        // And with the history panel open (its entries are checked in HistoryPanelTests).
+        await ada.Page.Locator("#history-toggle").ClickAsync();
+        await ada.Page.Locator("#history-list[aria-busy='false']").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
+        Assert.Empty(await ada.Page.EvaluateAsync<string[]>(unlabelled));
+        await ada.Page.Keyboard.PressAsync("Escape");
+        await ada.Page.Locator("#history-panel").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden });
+        await ada.SetCursorAsync(0);
 
         // Tab from the top of the page reaches the controls and the editor.
         await ada.Page.EvaluateAsync("() => document.activeElement.blur()");

@@ -19,6 +19,7 @@ await build({
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
       export { HeldEdits, loneSurrogates } from "./client/web/held.ts";
+      export { changesSince, applyChanges } from "./client/web/pastdiff.ts";
       export { ChangeSet, EditorState } from "@codemirror/state";
     `,
     resolveDir: root,
@@ -33,7 +34,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, ChangeSet, EditorState } = lib;
+export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */
