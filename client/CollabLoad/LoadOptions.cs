@@ -11,6 +11,7 @@ public enum Workload
     Idle,
     Cold,
     Large,
+    Editor,
 }
 
 /// <summary>The command line, parsed. Every default keeps a run short (about 15 s) and bounded.</summary>
@@ -35,7 +36,7 @@ public sealed class LoadOptions
     public int? Clients { get; set; }
     public int? Writers { get; set; }
     public int? Docs { get; set; }
-    public double Rate { get; set; } = 5;
+    public double? Rate { get; set; }
     public int? Connections { get; set; }
     public double SizeMb { get; set; } = 10;
     public int History { get; set; } = 100_000;
@@ -54,7 +55,7 @@ public sealed class LoadOptions
     public const string Usage = """
         CollabLoad: load generator and checker for CollabServer.
 
-        usage: CollabLoad <hot|many|idle|cold|large> [options]
+        usage: CollabLoad <hot|many|idle|cold|large|editor> [options]
 
         target (one of):
           --url URL               a server or cluster node (repeat, or comma-separate, for several)
@@ -66,10 +67,11 @@ public sealed class LoadOptions
           --server-pid PID        the server's PID, to read its CPU time and RSS from /proc
 
         workload shape (defaults in brackets):
-          --clients C             hot/large: clients on the document [20]; many: clients per document [4]
-          --writers W             hot/large: how many of them write [10]
+          --clients C             hot/large/editor: clients on the document [20]; many: clients per document [4]
+          --writers W             hot/large/editor: how many of them write [10]
           --docs D                many [200], idle [1000], cold [20]
           --rate R                many: ops per second per client [5]
+                                  editor: ops per second in all, paced per writer, each waiting for its ack [1000]
           --connections N         idle: joined connections [10000]
           --size MB               large: document size in MB of text [10]
           --history H             cold: ops of history per document [100000]
@@ -103,6 +105,7 @@ public sealed class LoadOptions
             "idle" => Workload.Idle,
             "cold" => Workload.Cold,
             "large" => Workload.Large,
+            "editor" => Workload.Editor,
             var other => throw new UsageException($"unknown workload '{other}'"),
         };
         for (var i = 1; i < args.Length; i++)

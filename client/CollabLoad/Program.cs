@@ -51,6 +51,7 @@ try
     {
         Workload.Hot => HotWorkload.RunAsync(session, large: false),
         Workload.Large => HotWorkload.RunAsync(session, large: true),
+        Workload.Editor => HotWorkload.RunAsync(session, large: false, editor: true),
         Workload.Many => ManyWorkload.RunAsync(session),
         Workload.Idle => IdleWorkload.RunAsync(session),
         Workload.Cold => ColdWorkload.RunAsync(session),

@@ -123,6 +123,8 @@ public sealed class LoadSession : IAsyncDisposable
             await Task.WhenAny(driving, Task.Delay(Options.Warmup)).ConfigureAwait(false);
             Counters.StartWindow();
             var cpu0 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            var kernel0 = Probe.Counters();
+            var harnessKernel0 = ProcCounters.Read(Environment.ProcessId);
             var metrics0 = await Probe.MetricsAsync().ConfigureAwait(false);
             harness.Refresh();
             var harness0 = harness.TotalProcessorTime;
@@ -131,6 +133,8 @@ public sealed class LoadSession : IAsyncDisposable
             await Task.WhenAny(driving, Task.Delay(Options.Duration)).ConfigureAwait(false);
             Counters.EndWindow();
             var cpu1 = await ServerCpuSecondsAsync().ConfigureAwait(false);
+            var kernel1 = Probe.Counters();
+            var harnessKernel1 = ProcCounters.Read(Environment.ProcessId);
             var metrics1 = await Probe.MetricsAsync().ConfigureAwait(false);
             harness.Refresh();
             var harnessCpu = (harness.TotalProcessorTime - harness0).TotalSeconds;
@@ -148,6 +152,7 @@ public sealed class LoadSession : IAsyncDisposable
                 Result.Add("server_cpu_pct", (b - a) / window * 100);
                 // Every op sent to every other member: the figure the target names.
                 Result.Add("cpu_per_op", delivered == 0 ? double.NaN : (b - a) * 1000 / delivered);
+                Result.Add("server_cpu_per_op_ms", Result.Metrics["cpu_per_op"]);
                 var receivers = groups.Count == 0 ? 0 : groups.Average(g => g.Members.Count - 1);
                 Result.Add("cpu_per_message_us", delivered == 0 || receivers == 0 ? double.NaN : (b - a) * 1e6 / (delivered * receivers));
             }
@@ -156,6 +161,10 @@ public sealed class LoadSession : IAsyncDisposable
                 Result.Notes.Add("server CPU not measured: give --server-pid (same machine) or a server with /metrics");
             }
             Result.Add("harness_cpu_pct", harnessCpu / window * 100);
+            var deliveredInWindow = Interlocked.Read(ref Counters.DeliveredInWindow);
+            Result.Add("harness_cpu_per_op_ms", deliveredInWindow == 0 ? double.NaN : harnessCpu * 1000 / deliveredInWindow);
+            AddKernelCounters("server", kernel0, kernel1, deliveredInWindow);
+            AddKernelCounters("harness", harnessKernel0, harnessKernel1, deliveredInWindow);
             WarnIfTheHarnessIsTheLimit();
             AddServerWindowMetrics(metrics0, metrics1, window);
 
@@ -221,6 +230,23 @@ public sealed class LoadSession : IAsyncDisposable
             return;
         }
         Result.Add("harness_limited", 0);
+    }
+
+    /// <summary>
+    /// Context switches and read/write syscalls of a process over the window, per op delivered
+    /// (the same denominator as <c>cpu_per_op</c>), so that the figure compares across machines.
+    /// </summary>
+    private void AddKernelCounters(string who, ProcCounters? before, ProcCounters? after, long delivered)
+    {
+        if (before is null || after is null || delivered == 0)
+        {
+            return;
+        }
+        Result.Add($"{who}_ctx_switches_per_op", (double)after.SwitchesSince(before) / delivered);
+        if (before.RwSyscalls is long r0 && after.RwSyscalls is long r1)
+        {
+            Result.Add($"{who}_rw_syscalls_per_op", (double)(r1 - r0) / delivered);
+        }
     }
 
     /// <summary>What the server's own metrics say about the measured window: commits, batches, fsync time, GC.</summary>

@@ -48,6 +48,17 @@ public sealed class ServerProbe(IReadOnlyList<Uri> urls, int? pid) : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// Kernel counters of a process from /proc, or null without a PID: context switches
+    /// (voluntary + nonvoluntary, per thread from /proc/PID/task/*/status: the process-level
+    /// status counts only the main thread; a thread that exits inside a window loses its
+    /// switches from that window, one created inside it counts whole) and
+    /// read/write-family syscalls (<c>syscr</c> + <c>syscw</c> of /proc/PID/io; Linux keeps no
+    /// cheap count of all syscalls per process, so this is a lower bound: epoll_wait, futex,
+    /// fsync and the like are not in it).
+    /// </summary>
+    public ProcCounters? Counters() => Pid is int p ? ProcCounters.Read(p) : null;
+
     /// <summary>Sum of every series of <paramref name="name"/> (all label sets), or null when absent.</summary>
     public static double? Sum(Dictionary<string, double> metrics, string name)
     {
@@ -175,5 +186,58 @@ public sealed class ServerProbe(IReadOnlyList<Uri> urls, int? pid) : IDisposable
     private sealed class RouteBody
     {
         [JsonPropertyName("node")] public string? Node { get; set; }
+    }
+}
+
+/// <summary>Context switches and read/write syscalls of one process so far (see <see cref="ServerProbe.Counters"/>).</summary>
+public sealed record ProcCounters(Dictionary<int, long> SwitchesPerThread, long? RwSyscalls)
+{
+    /// <summary>Context switches since <paramref name="before"/>, per thread still alive now.</summary>
+    public long SwitchesSince(ProcCounters before) =>
+        SwitchesPerThread.Sum(t => t.Value - before.SwitchesPerThread.GetValueOrDefault(t.Key));
+
+    public static ProcCounters? Read(int pid)
+    {
+        var taskDir = $"/proc/{pid}/task";
+        if (!Directory.Exists(taskDir))
+        {
+            return null;
+        }
+        var switches = new Dictionary<int, long>();
+        foreach (var task in Directory.EnumerateDirectories(taskDir))
+        {
+            try
+            {
+                var tid = int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture);
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        switches[tid] = switches.GetValueOrDefault(tid) + long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The thread exited between listing and reading.
+            }
+        }
+        long? syscalls = null;
+        try
+        {
+            // /proc/PID/io counts the whole thread group, exited threads included.
+            foreach (var line in File.ReadLines($"/proc/{pid}/io"))
+            {
+                if (line.StartsWith("syscr:", StringComparison.Ordinal) || line.StartsWith("syscw:", StringComparison.Ordinal))
+                {
+                    syscalls = (syscalls ?? 0) + long.Parse(line[6..].Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not readable (another user's process): no syscall figure.
+        }
+        return new ProcCounters(switches, syscalls);
     }
 }

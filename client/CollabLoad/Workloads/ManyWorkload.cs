@@ -16,7 +16,7 @@ public static class ManyWorkload
         var options = session.Options;
         var docs = Math.Max(1, options.Docs ?? 200);
         var clients = Math.Max(2, options.Clients ?? 4);
-        var rate = options.Rate;
+        var rate = options.Rate ?? 5;
         var result = session.Result;
         result.Parameters["docs"] = docs.ToString();
         result.Parameters["clients_per_doc"] = clients.ToString();
