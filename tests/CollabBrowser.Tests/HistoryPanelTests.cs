@@ -202,7 +202,7 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.Equal((2, "second"), await ServerAsync(docId));
         Assert.Equal("second", await ada.TextAsync());
         // Chromium logs the refused request itself; nothing else may be in the console.
-        Assert.Empty(ada.ConsoleErrors.Where(e => !e.Contains("403", StringComparison.Ordinal)));
+        Assert.DoesNotContain(ada.ConsoleErrors, e => !e.Contains("403", StringComparison.Ordinal));
     }
 }
 
