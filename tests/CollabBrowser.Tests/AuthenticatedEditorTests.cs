@@ -49,7 +49,7 @@ public sealed class AuthenticatedEditorTests : IAsyncLifetime
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            Args = BrowserFixture.ChromiumArgs,
             Timeout = 60_000,
         });
     }

@@ -15,7 +15,7 @@ namespace CollabBrowser.Tests;
 public sealed class BrowserFixture : IAsyncLifetime
 {
     /// <summary>Chromium's flags that work on this machine (docs: shared/STACK.md).</summary>
-    private static readonly string[] s_chromiumArgs =
+    internal static readonly string[] ChromiumArgs =
     [
         "--no-sandbox",
         "--disable-gpu",
@@ -56,7 +56,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
-            Args = s_chromiumArgs,
+            Args = ChromiumArgs,
             Timeout = 60_000,
         });
     }

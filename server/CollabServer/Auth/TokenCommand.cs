@@ -26,12 +26,7 @@ public static class TokenCommand
                 rest.Add(args[i]);
             }
         }
-        var configuration = new ConfigurationBuilder()
-            .SetBasePath(AppContext.BaseDirectory)
-            .AddJsonFile("appsettings.json", optional: true)
-            .AddEnvironmentVariables()
-            .AddCommandLine([.. rest])
-            .Build();
+        var configuration = CommandConfiguration.Build(rest);
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         if (string.IsNullOrEmpty(auth.SigningKey) || !values.TryGetValue("scope", out var scope))
         {

@@ -42,12 +42,7 @@ public static class RebuildCommand
             Console.Error.WriteLine("usage: CollabServer rebuild --from BACKUP_DIR --to DATA_DIR [--Collab:Sync=Full|Normal|Off]");
             return 2;
         }
-        var configuration = new ConfigurationBuilder()
-            .SetBasePath(AppContext.BaseDirectory)
-            .AddJsonFile("appsettings.json", optional: true)
-            .AddEnvironmentVariables()
-            .AddCommandLine([.. rest])
-            .Build();
+        var configuration = CommandConfiguration.Build(rest);
         var options = configuration.GetSection(CollabOptions.Section).Get<CollabOptions>() ?? new CollabOptions();
         options.DataDir = to;
         var docsDir = Path.Combine(from, "docs");
