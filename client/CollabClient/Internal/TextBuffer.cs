@@ -198,29 +198,7 @@ internal sealed class TextBuffer
     }
 
     /// <summary>The operation that undoes <paramref name="op"/>, which turns this text into the current one (see <see cref="TextOperation.Invert(Rope)"/>).</summary>
-    public TextOperation Invert(TextOperation op)
-    {
-        var result = new TextOperation.Builder();
-        var pos = 0;
-        foreach (var c in op.Components)
-        {
-            if (c.IsInsert)
-            {
-                result.Delete(c.Text!.Length);
-            }
-            else if (c.Count > 0)
-            {
-                result.Retain(c.Count);
-                pos += c.Count;
-            }
-            else
-            {
-                result.Insert(Substring(pos, -c.Count));
-                pos -= c.Count;
-            }
-        }
-        return result.Build();
-    }
+    public TextOperation Invert(TextOperation op) => op.Invert(Substring);
 
     /// <summary>Inserts <paramref name="text"/> at <paramref name="position"/>.</summary>
     public void Insert(int position, string text)

@@ -9,11 +9,12 @@ namespace Collab.Messages;
 
 /// <summary>
 /// The standard MessagePack resolver, except that every <see cref="string"/> is read strictly:
-/// invalid UTF-8, including an encoded surrogate such as <c>ED A0 BD</c>, throws
-/// <see cref="MessagePackSerializationException"/> instead of becoming U+FFFD (PROTOCOL §2, §5).
-/// The server reads hub payloads with it, so a bad <c>docId</c>, <c>clientId</c> or user name
-/// is a binding failure for that one call, never a silently altered string. Operations are read
-/// by <see cref="Ot.TextOperationFormatter"/>, which turns bad UTF-8 into <c>invalid_op</c>.
+/// invalid UTF-8, including an encoded surrogate such as <c>ED A0 BD</c>, never becomes a string
+/// with U+FFFD in it (PROTOCOL §2, §5). It reads as <see cref="StrictUtf8.Invalid"/>, a lone
+/// surrogate that no well-formed UTF-8 can produce, which the server's own checks then refuse
+/// with the protocol's code like any ill-formed text (<c>invalid_doc_id</c> for a document id,
+/// <c>invalid_op</c> for a clientId or user). Operations are read by
+/// <see cref="Ot.TextOperationFormatter"/>, which turns bad UTF-8 into <c>invalid_op</c>.
 /// </summary>
 public sealed class StrictUtf8Resolver : IFormatterResolver
 {
@@ -30,7 +31,7 @@ public sealed class StrictUtf8Resolver : IFormatterResolver
             : StandardResolver.Instance.GetFormatter<T>();
 }
 
-/// <summary>Reads a MessagePack string (or nil), refusing invalid UTF-8; writes as usual.</summary>
+/// <summary>Reads a MessagePack string (or nil), invalid UTF-8 as <see cref="StrictUtf8.Invalid"/>; writes as usual.</summary>
 public sealed class StrictStringFormatter : IMessagePackFormatter<string?>
 {
     public static readonly StrictStringFormatter Instance = new();
@@ -44,15 +45,16 @@ public sealed class StrictStringFormatter : IMessagePackFormatter<string?>
         {
             return null;
         }
-        return StrictUtf8.TryReadString(ref reader, out var value)
-            ? value
-            : throw new MessagePackSerializationException("A string is not valid UTF-8.");
+        return StrictUtf8.TryReadString(ref reader, out var value) ? value : StrictUtf8.Invalid;
     }
 }
 
 /// <summary>Strict UTF-8 decoding of MessagePack strings.</summary>
 public static class StrictUtf8
 {
+    /// <summary>What a string of invalid UTF-8 reads as: a lone low surrogate, ill-formed text that every check of the protocol refuses.</summary>
+    public const string Invalid = "\uDFFF";
+
     /// <summary>
     /// Reads a MessagePack string (the next value must be one) from its raw bytes. Returns false,
     /// having consumed it, when the bytes are not well-formed UTF-8: an invalid sequence, an

@@ -424,7 +424,14 @@ public sealed class TextOperation : IEquatable<TextOperation>
     /// The operation that undoes this one, given the document it was applied to. Its inserts
     /// restore the deleted text, so it needs the original.
     /// </summary>
-    public TextOperation Invert(Rope before)
+    public TextOperation Invert(Rope before) => Invert(before.Substring);
+
+    /// <summary>
+    /// The operation that undoes this one, given the text it deleted: <paramref name="original"/>
+    /// answers (position, length) in the document the operation was applied to. For texts that
+    /// are not a <see cref="Rope"/> (the .NET client's buffer).
+    /// </summary>
+    public TextOperation Invert(Func<int, int, string> original)
     {
         var result = new Builder();
         var pos = 0;
@@ -441,7 +448,7 @@ public sealed class TextOperation : IEquatable<TextOperation>
             }
             else
             {
-                result.Insert(before.Substring(pos, -c.Count));
+                result.Insert(original(pos, -c.Count));
                 pos -= c.Count;
             }
         }

@@ -26,7 +26,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
 {
     private abstract record Item(string DocId);
 
-    private sealed record Ops(string DocId, StoredOp[] Batch, long Bytes) : Item(DocId);
+    private sealed record Ops(string DocId, IReadOnlyList<StoredOp> Batch, long Bytes) : Item(DocId);
 
     private sealed record Deletion(string DocId) : Item(DocId);
 
@@ -87,7 +87,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         }
         Interlocked.Add(ref _queuedBytes, bytes);
         Interlocked.CompareExchange(ref _oldestQueued, Stopwatch.GetTimestamp(), 0);
-        _queue.Writer.TryWrite(new Ops(batch.DocId, [.. batch.Ops], bytes));
+        _queue.Writer.TryWrite(new Ops(batch.DocId, batch.Ops, bytes));
     }
 
     /// <inheritdoc/>

@@ -117,13 +117,7 @@ public static class RebuildCommand
                 var group = new List<StoredOp>(snapshotEvery);
                 void CommitGroup()
                 {
-                    var chunks = new List<SnapshotChunk>();
-                    for (var offset = 0; offset < text.Length || chunks.Count == 0; offset += SqliteDocumentStore.SnapshotChunkLength)
-                    {
-                        var n = Math.Min(SqliteDocumentStore.SnapshotChunkLength, text.Length - offset);
-                        chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
-                    }
-                    store.Commit(group, text.Length, chunks, FenceToken.None);
+                    store.Commit(group, text.Length, SqliteDocumentStore.ChunksOf(version, text), FenceToken.None);
                     group.Clear();
                 }
                 foreach (var (path, first, last) in batches)

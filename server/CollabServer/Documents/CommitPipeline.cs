@@ -183,6 +183,7 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
         internal Commit(Pending[] batch, Rope text, int version, SnapshotProgress? snapshot, FenceToken fence)
         {
             Batch = batch;
+            Ops = Array.ConvertAll(batch, p => p.Op);
             Text = text;
             Version = version;
             _snapshot = snapshot;
@@ -203,7 +204,8 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
 
         public TimeSpan Duration { get; private set; }
 
-        public StoredOp[] Ops => Array.ConvertAll(Batch, p => p.Op);
+        /// <summary>The batch's ops, made once: written by the commit, then handed to the commit listeners, which may keep it (it is never changed).</summary>
+        public StoredOp[] Ops { get; }
 
         public void Fail(Exception error) => Error = error;
 

@@ -15,9 +15,9 @@ public sealed partial class DocumentActor
     internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
     {
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
-        if (clientId.Length > 128 || clientId.Contains(OpAuthor.Separator))
+        if (clientId.Length > 128 || clientId.Contains(OpAuthor.Separator) || !TextOperation.IsWellFormed(clientId))
         {
-            throw CollabError.InvalidOp("clientId must be 1 to 128 characters, without control character U+001F");
+            throw CollabError.InvalidOp("clientId must be 1 to 128 characters of well-formed text, without control character U+001F");
         }
         // A join of a missing document creates nothing on disk: its first write does.
         if (connection.IsClosed)

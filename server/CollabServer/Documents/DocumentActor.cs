@@ -107,13 +107,9 @@ public sealed partial class DocumentActor
             {
                 error = refused;
             }
-            else if (DocumentCatalog.IsDamage(ex))
+            else if (DocumentCatalog.IsDamage(ex) && TryQuarantine(ex))
             {
-                // Set aside once, so this document never costs a failed load again and never
-                // stops the others; an admin inspects or deletes it.
-                Log.DocumentQuarantined(_logger, DocId, ex);
-                _registry.Catalog.Quarantine(DocId);
-                error = Quarantined();
+                error = CollabError.Quarantined(DocId);
             }
             else
             {
@@ -194,15 +190,32 @@ public sealed partial class DocumentActor
         Shutdown();
     }
 
-    private CollabError Quarantined() =>
-        CollabError.Unavailable($"document '{DocId}' is quarantined: its database is damaged; an admin can delete it");
+    /// <summary>
+    /// Sets a damaged database aside once, so the document never costs a failed load again and
+    /// never stops the others; an admin inspects or deletes it. False when even that fails (then
+    /// the next request tries the load again).
+    /// </summary>
+    private bool TryQuarantine(Exception damage)
+    {
+        try
+        {
+            _registry.Catalog.Quarantine(DocId);
+            Log.DocumentQuarantined(_logger, DocId, damage);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.DocumentLoadFailed(_logger, DocId, new AggregateException(damage, ex));
+            return false;
+        }
+    }
 
     private void Load()
     {
         var started = Stopwatch.GetTimestamp();
         if (_registry.Catalog.IsQuarantined(DocId))
         {
-            throw Quarantined();
+            throw CollabError.Quarantined(DocId);
         }
         var store = _database.OpenForLoad();
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);

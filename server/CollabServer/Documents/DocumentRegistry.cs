@@ -41,29 +41,19 @@ public sealed class DocumentRegistry : IAsyncDisposable
     public DocumentCatalog Catalog { get; }
 
     /// <summary>Tells every <see cref="ICommitListener"/> about a durable commit (on the document's loop).</summary>
-    internal void OnCommitted(CommittedBatch batch)
-    {
-        foreach (var listener in _commitListeners)
-        {
-            try
-            {
-                listener.Committed(batch);
-            }
-            catch (Exception ex)
-            {
-                Log.CommitListenerFailed(_logger, batch.DocId, listener.GetType().Name, ex);
-            }
-        }
-    }
+    internal void OnCommitted(CommittedBatch batch) => TellListeners(batch.DocId, listener => listener.Committed(batch));
 
     /// <summary>Tells every <see cref="ICommitListener"/> that a document's files were deleted.</summary>
-    internal void OnDeleted(string docId)
+    internal void OnDeleted(string docId) => TellListeners(docId, listener => listener.Deleted(docId));
+
+    /// <summary>A listener that throws is logged and the others are told all the same.</summary>
+    private void TellListeners(string docId, Action<ICommitListener> tell)
     {
         foreach (var listener in _commitListeners)
         {
             try
             {
-                listener.Deleted(docId);
+                tell(listener);
             }
             catch (Exception ex)
             {

@@ -40,6 +40,9 @@ public sealed class CollabError(string code, string sentence) : Exception($"{cod
 
     public static CollabError Unavailable(string sentence) => new(ErrorCodes.Unavailable, sentence);
 
+    public static CollabError Quarantined(string docId) =>
+        Unavailable($"document '{docId}' is quarantined: its database is damaged; an admin can delete it");
+
     public static CollabError NotFound(string docId) => new(ErrorCodes.NotFound, $"document '{docId}' does not exist");
 
     public static CollabError InvalidDocId() => new(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");

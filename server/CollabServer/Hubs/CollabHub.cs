@@ -1,5 +1,6 @@
 using Collab;
 using Collab.Messages;
+using Collab.Ot;
 using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
@@ -20,6 +21,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
     public async Task<JoinResult> Join(JoinRequest request)
     {
         var docId = CheckDocId(request?.DocId);
+        CheckUser(request!.User);
         var connection = Connection;
         var allowed = access.For(connection.Identity, docId);
         if (allowed is DocumentAccess.None)
@@ -79,6 +81,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
     public async Task SetPresence(PresenceRequest request)
     {
         var docId = CheckDocId(request?.DocId);
+        CheckUser(request!.User);
         var connection = Connection;
         if (!connection.TryTakePresence())
         {
@@ -109,6 +112,15 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
             await documents.CallIfLiveAsync(docId, actor => actor.Leave(connection.ConnectionId), false);
         }
         await base.OnDisconnectedAsync(exception);
+    }
+
+    /// <summary>A user's name and color are shown to every member: ill-formed text (a lone surrogate, or invalid UTF-8 over MessagePack) is refused.</summary>
+    private static void CheckUser(UserInfo? user)
+    {
+        if (user is not null && (!TextOperation.IsWellFormed(user.Name) || !TextOperation.IsWellFormed(user.Color)))
+        {
+            throw CollabError.InvalidOp("a user's name and color must be well-formed text");
+        }
     }
 
     private static string CheckDocId(string? docId) =>

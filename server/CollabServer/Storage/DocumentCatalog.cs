@@ -92,7 +92,7 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     {
         if (IsQuarantined(docId))
         {
-            throw Errors.CollabError.Unavailable($"document '{docId}' is quarantined: its database is damaged; an admin can delete it");
+            throw Errors.CollabError.Quarantined(docId);
         }
         return HistoryReader.Open(PathFor(docId));
     }

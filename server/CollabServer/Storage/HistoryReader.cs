@@ -1,4 +1,3 @@
-using System.Text;
 using Collab.Ot;
 using CollabServer.Identity;
 using Microsoft.Data.Sqlite;
@@ -155,28 +154,14 @@ public sealed class HistoryReader : IDisposable
         }
         var text = Rope.Empty;
         var at = 0;
-        using (var command = Command("""
-            SELECT s.version, s.length, c.text FROM snapshot_chunks c
-            JOIN (SELECT version, length FROM snapshots WHERE version <= $v ORDER BY version DESC LIMIT 1) s ON c.version = s.version
-            ORDER BY c.seq
-            """))
+        if (SqliteDocumentStore.ReadSnapshot(_connection, _transaction, version) is { } snapshot)
         {
-            command.Parameters.AddWithValue("$v", version);
-            using var reader = command.ExecuteReader();
-            StringBuilder? sb = null;
-            while (reader.Read())
+            if (snapshot.Version == version)
             {
-                at = reader.GetInt32(0);
-                (sb ??= new StringBuilder(reader.GetInt32(1))).Append(reader.GetString(2));
+                return snapshot.Text;
             }
-            if (sb is not null)
-            {
-                if (at == version)
-                {
-                    return sb.ToString();
-                }
-                text = Rope.FromString(sb.ToString());
-            }
+            at = snapshot.Version;
+            text = Rope.FromString(snapshot.Text);
         }
         using (var command = Command("SELECT version, op FROM ops WHERE version > $a AND version <= $b ORDER BY version"))
         {

@@ -70,7 +70,7 @@ public interface IDocumentStore : IOpLog, IDisposable
     void WriteSnapshot(int version, Rope text, FenceToken fence);
 }
 
-/// <summary>A batch that is durable: what listeners after each commit (metrics, and later backup and history) are told.</summary>
+/// <summary>A batch that is durable: what listeners after each commit (metrics, backup) are told. <see cref="Ops"/> is never changed afterwards, so a listener may keep it.</summary>
 public sealed record CommittedBatch(string DocId, IReadOnlyList<StoredOp> Ops, TimeSpan Duration);
 
 /// <summary>

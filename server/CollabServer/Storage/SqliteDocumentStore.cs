@@ -139,28 +139,9 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// <inheritdoc/>
     public LoadedDocument Load()
     {
-        var text = Rope.Empty;
-        var snapshotVersion = 0;
-        using (var command = _connection.CreateCommand())
-        {
-            // The newest complete snapshot: its row is written with its last chunk.
-            command.CommandText = """
-                SELECT s.version, s.length, c.text FROM snapshot_chunks c
-                JOIN (SELECT version, length FROM snapshots ORDER BY version DESC LIMIT 1) s ON c.version = s.version
-                ORDER BY c.seq
-                """;
-            using var reader = command.ExecuteReader();
-            StringBuilder? sb = null;
-            while (reader.Read())
-            {
-                snapshotVersion = reader.GetInt32(0);
-                (sb ??= new StringBuilder(reader.GetInt32(1))).Append(reader.GetString(2));
-            }
-            if (sb is not null)
-            {
-                text = Rope.FromString(sb.ToString());
-            }
-        }
+        var snapshot = ReadSnapshot(_connection, null, int.MaxValue);
+        var text = snapshot is { } found ? Rope.FromString(found.Text) : Rope.Empty;
+        var snapshotVersion = snapshot?.Version ?? 0;
         var ops = ReadOps(snapshotVersion, int.MaxValue);
         var version = snapshotVersion;
         foreach (var op in ops)
@@ -173,6 +154,31 @@ public sealed class SqliteDocumentStore : IDocumentStore
             version = op.Version;
         }
         return new LoadedDocument(text, version, snapshotVersion, ops);
+    }
+
+    /// <summary>
+    /// The newest complete snapshot at or below <paramref name="atOrBelow"/> (its row is written
+    /// with its last chunk), or null when there is none. For loading and for reading the past.
+    /// </summary>
+    internal static (int Version, string Text)? ReadSnapshot(SqliteConnection connection, SqliteTransaction? transaction, int atOrBelow)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            SELECT s.version, s.length, c.text FROM snapshot_chunks c
+            JOIN (SELECT version, length FROM snapshots WHERE version <= $v ORDER BY version DESC LIMIT 1) s ON c.version = s.version
+            ORDER BY c.seq
+            """;
+        command.Parameters.AddWithValue("$v", atOrBelow);
+        using var reader = command.ExecuteReader();
+        StringBuilder? sb = null;
+        var version = 0;
+        while (reader.Read())
+        {
+            version = reader.GetInt32(0);
+            (sb ??= new StringBuilder(reader.GetInt32(1))).Append(reader.GetString(2));
+        }
+        return sb is null ? null : (version, sb.ToString());
     }
 
     /// <inheritdoc/>
@@ -285,13 +291,19 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// <inheritdoc/>
     public void WriteSnapshot(int version, Rope text, FenceToken fence)
     {
+        Commit([], text.Length, ChunksOf(version, text), fence);
+    }
+
+    /// <summary>A whole snapshot of <paramref name="text"/> at <paramref name="version"/>, cut into chunks to write in one commit.</summary>
+    public static List<SnapshotChunk> ChunksOf(int version, Rope text)
+    {
         var chunks = new List<SnapshotChunk>();
         for (var offset = 0; offset < text.Length || chunks.Count == 0; offset += SnapshotChunkLength)
         {
             var n = Math.Min(SnapshotChunkLength, text.Length - offset);
             chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
         }
-        Commit([], text.Length, chunks, fence);
+        return chunks;
     }
 
     /// <summary>

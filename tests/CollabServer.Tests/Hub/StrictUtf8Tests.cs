@@ -108,7 +108,7 @@ public sealed class StrictUtf8Tests : HostedTest
 
     [Theory]
     [MemberData(nameof(BadUtf8))]
-    public async Task InvalidUtf8InAnIdOrUserNameFailsOnlyThatCall(string what, byte[] bytes)
+    public async Task InvalidUtf8InAnIdOrUserNameIsRefusedWithItsCodeAndOnlyThatCallFails(string what, byte[] bytes)
     {
         var docId = "utf8-ids-" + Math.Abs(what.GetHashCode());
         var (raw, version) = await JoinedAsync(docId);
@@ -116,17 +116,16 @@ public sealed class StrictUtf8Tests : HostedTest
         var before = await Host.GetDocAsync(docId);
         var files = Directory.GetFiles(Host.DataDir, "*", SearchOption.AllDirectories).Order().ToArray();
 
-        // A bad string in a payload is a binding failure of that call (SignalR's own error, no
-        // protocol code), never a string with U+FFFD in it.
+        // A bad string in a payload is refused with the protocol's code for that field, never
+        // taken as a string with U+FFFD in it.
         var badDoc = await raw.InvokeAsync("Join", (ref MessagePackWriter w) => WriteJoin(ref w, bytes, Utf8("raw")));
         var badClient = await raw.InvokeAsync("Join", (ref MessagePackWriter w) => WriteJoin(ref w, Utf8(docId), bytes));
         var badUser = await raw.InvokeAsync("Join", (ref MessagePackWriter w) => WriteJoin(ref w, Utf8(docId), Utf8("raw2"), bytes));
         var badSubmitDoc = await raw.InvokeAsync("Submit", (ref MessagePackWriter w) =>
             WriteSubmit(ref w, [.. Utf8(docId), .. bytes], version, 2, op => op.Add(Utf8("x"))));
-        foreach (var (failed, target) in new[] { (badDoc, "Join"), (badClient, "Join"), (badUser, "Join"), (badSubmitDoc, "Submit") })
+        foreach (var (failed, code) in new[] { (badDoc, ErrorCodes.InvalidDocId), (badClient, ErrorCodes.InvalidOp), (badUser, ErrorCodes.InvalidOp), (badSubmitDoc, ErrorCodes.InvalidDocId) })
         {
-            Assert.Equal($"Failed to invoke '{target}' due to an error on the server.", failed.Error);
-            Assert.Null(ErrorCodes.FromMessage(failed.Error));
+            Assert.True(ErrorCodes.FromMessage(failed.Error) == code, $"expected {code}, got: {failed.Error}");
         }
         Assert.True(raw.IsOpen);
         Assert.Equal(before, await Host.GetDocAsync(docId));

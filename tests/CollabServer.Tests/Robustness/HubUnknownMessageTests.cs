@@ -31,7 +31,6 @@ public sealed class HubUnknownMessageTests
             // A message of type 99, alone in its WebSocket message, then a Join in the next one.
             var unknown = protocol == WireProtocol.Json ? [.. M(("type", I(99))).ToJson(), 0x1E] : LengthPrefixed(A(I(99), M()).ToMessagePack());
             Assert.True(await socket.SendRawAsync(unknown, type));
-            await Task.Delay(200);
             var after = await JoinAsync(socket, protocol, "after");
             Assert.True(after is not null || socket.Closed.IsCompleted,
                 $"{protocol}: after a message of unknown type the server neither answered a Join within {Wire.Timeout.TotalSeconds} s nor closed the connection");
