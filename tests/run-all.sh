@@ -22,6 +22,10 @@ dotnet test CollabServer.sln --no-build -nologo -m:1 2>&1 | tee -a "$log"
 npm run -s test:ts 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+# The failures again, by name, just above the total: a long log's tail is often all one sees.
+grep -E -A5 '^\s+Failed [A-Za-z_]' "$log" | cut -c1-300 || true
+grep -E '^\s*not ok ' "$log" || true
+
 awk '
   /^(Passed|Failed)! /{for(i=1;i<=NF;i++){if($i=="Failed:")f+=$(i+1);if($i=="Passed:")p+=$(i+1)}}
   /^# pass /{p+=$3}
