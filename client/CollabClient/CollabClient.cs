@@ -21,9 +21,15 @@ public sealed class CollabClient : IAsyncDisposable
 {
     private readonly CollabClientOptions _options;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly Dictionary<string, NodeConnection> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CollabDocument> _documents = new(StringComparer.Ordinal);
+    // Every node base URL this client has heard of (ServerUrl, redirects, GET /api/cluster), in
+    // the order learned: where documents go when their node stops answering.
+    private readonly List<Uri> _knownNodes = [];
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly CancellationTokenSource _disposeCts = new();
     private long _lastOpId;
     private bool _disposed;
     private ConnectionState _state = ConnectionState.Disconnected;
@@ -59,10 +65,12 @@ public sealed class CollabClient : IAsyncDisposable
             LoggerFactory = options.LoggerFactory,
         };
         _loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<CollabClient>();
         // Op ids need only be unique per client id. Starting from the clock (in microsecond-ish
         // steps, below 2^53 so JavaScript reads them exactly) keeps them unique even when an
         // application reuses a fixed ClientId across restarts.
         _lastOpId = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        _knownNodes.Add(NodeKey(_options.ServerUrl));
     }
 
     /// <summary>This client's id, sent with every join and kept across reconnects.</summary>
@@ -172,6 +180,8 @@ public sealed class CollabClient : IAsyncDisposable
         {
             await node.DisposeAsync().ConfigureAwait(false);
         }
+        await _disposeCts.CancelAsync().ConfigureAwait(false);
+        _http.Dispose();
         lock (_gate)
         {
             _nodes.Clear();
@@ -204,17 +214,135 @@ public sealed class CollabClient : IAsyncDisposable
         return node;
     }
 
+    private static Uri NodeKey(Uri baseUrl) => new(baseUrl.GetLeftPart(UriPartial.Path).TrimEnd('/'));
+
     private NodeConnection GetNodeLocked(Uri baseUrl)
     {
-        var key = baseUrl.GetLeftPart(UriPartial.Path).TrimEnd('/');
-        if (!_nodes.TryGetValue(key, out var node))
+        var key = NodeKey(baseUrl);
+        if (!_nodes.TryGetValue(key.AbsoluteUri, out var node))
         {
-            node = new NodeConnection(this, new Uri(key), _options, _loggerFactory.CreateLogger<NodeConnection>());
+            node = new NodeConnection(this, key, _options, _loggerFactory.CreateLogger<NodeConnection>());
             node.StateChanged += OnNodeStateChanged;
-            _nodes.Add(key, node);
+            _nodes.Add(key.AbsoluteUri, node);
+            if (!_knownNodes.Contains(key))
+            {
+                _knownNodes.Add(key);
+            }
         }
         return node;
     }
+
+    /// <summary>
+    /// A node came up: learns the cluster's other nodes from it (<c>GET /api/cluster</c>), so that
+    /// documents can move on when the node they are on stops answering. Best effort.
+    /// </summary>
+    internal async Task LearnNodesAsync(Uri from)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(from, "api/cluster"));
+            if (_options.AccessTokenProvider is { } tokens && await tokens().ConfigureAwait(false) is { Length: > 0 } token)
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            }
+            using var response = await _http.SendAsync(request, _disposeCts.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return;
+            }
+            var nodes = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<List<ClusterNode>>(response.Content, _disposeCts.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                foreach (var node in nodes ?? [])
+                {
+                    if (Uri.TryCreate(node.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && !_knownNodes.Contains(NodeKey(url)))
+                    {
+                        _knownNodes.Add(NodeKey(url));
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Only a hint: the node list is also learned from redirects.
+        }
+    }
+
+    private sealed record ClusterNode(string Node, string Url);
+
+    /// <summary>
+    /// The node <paramref name="from"/> stopped answering (its reconnect failed): its documents go
+    /// to the next node this client knows, which redirects them to their owner, or takes them over
+    /// once the dead owner's lease has run out. Tried node after node, with backoff, until one
+    /// answers; with a single known node there is nowhere to go and <paramref name="from"/> keeps retrying.
+    /// </summary>
+    internal async Task FailOverAsync(NodeConnection from)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            NodeConnection to;
+            CollabDocument[] documents;
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+                var index = _knownNodes.FindIndex(u => u.AbsoluteUri == from.BaseUrl.AbsoluteUri);
+                var next = _knownNodes.Count < 2 ? null : _knownNodes[(index + 1) % _knownNodes.Count];
+                if (next is null || next.AbsoluteUri == from.BaseUrl.AbsoluteUri)
+                {
+                    return;
+                }
+                to = GetNodeLocked(next);
+                documents = from.TakeDocuments();
+                foreach (var document in documents)
+                {
+                    to.Attach(document);
+                    document.MoveTo(to);
+                }
+                if (from.IsEmpty)
+                {
+                    _nodes.Remove(from.BaseUrl.AbsoluteUri);
+                }
+            }
+            if (from.IsEmpty)
+            {
+                _ = from.DisposeAsync().AsTask();
+            }
+            Log.FailedOver(_logger, from.BaseUrl, to.BaseUrl, documents.Length);
+            try
+            {
+                await to.EnsureStartedAsync(_disposeCts.Token).ConfigureAwait(false);
+                foreach (var document in documents)
+                {
+                    document.OnConnectionRestored();
+                }
+                return;
+            }
+            catch (OperationCanceledException) when (_disposeCts.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is CollabException or ObjectDisposedException)
+            {
+                if (to.State == ConnectionState.Reconnecting)
+                {
+                    return; // it was up before: its own reconnect loop takes over from here
+                }
+                from = to;
+                try
+                {
+                    await Task.Delay(Backoff.Delay(attempt, _options.MinReconnectDelay, _options.MaxReconnectDelay), _disposeCts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
 
     private void OnDocumentDisposed(CollabDocument document)
     {

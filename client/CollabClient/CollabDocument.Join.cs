@@ -132,6 +132,15 @@ public sealed partial class CollabDocument
         Flush();
     }
 
+    /// <summary>Its node stopped answering and the client moved it to <paramref name="transport"/>; <see cref="OnConnectionRestored"/> follows once that is up.</summary>
+    internal void MoveTo(IDocumentTransport transport)
+    {
+        lock (_gate)
+        {
+            _transport = transport;
+        }
+    }
+
     internal void OnConnectionRestored()
     {
         lock (_gate)

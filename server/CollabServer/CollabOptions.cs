@@ -89,6 +89,25 @@ public sealed class CollabOptions
     /// <summary>Most documents one page of <c>GET /api/docs</c> lists (its <c>limit</c> may ask for fewer).</summary>
     public int MaxListPage { get; set; } = 1000;
 
+    /// <summary>
+    /// A StackExchange.Redis configuration string (<c>127.0.0.1:6379</c>): the node joins a
+    /// cluster that routes each document to its owner through Redis. Null: a single node.
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>This node's id in the cluster (<c>A-Z a-z 0-9 . _ -</c>); required with <see cref="Redis"/>.</summary>
+    public string? NodeId { get; set; }
+
+    /// <summary>The base URL clients are sent to for documents this node owns; required with <see cref="Redis"/>.</summary>
+    public string? NodeUrl { get; set; }
+
+    /// <summary>
+    /// How long a document's owner lease and a node's registration last without renewal. An owner
+    /// renews every third of it and stops acknowledging a fifth of it (at least 250 ms) before it
+    /// could run out; after a crash another node takes over within it.
+    /// </summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Reading the past (<c>Collab:History:…</c>).</summary>
     public HistoryOptions History { get; set; } = new();
 

@@ -56,4 +56,22 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
     public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
+
+    [LoggerMessage(19, LogLevel.Debug, "Document {DocId}: claimed with epoch {Epoch}.")]
+    public static partial void LeaseClaimed(ILogger logger, string docId, long epoch);
+
+    [LoggerMessage(20, LogLevel.Warning, "Document {DocId}: the lease of epoch {Epoch} was lost; its members join again.")]
+    public static partial void LeaseLost(ILogger logger, string docId, long epoch);
+
+    [LoggerMessage(21, LogLevel.Warning, "Redis: {Message}")]
+    public static partial void RedisFailed(ILogger logger, string message);
+
+    [LoggerMessage(22, LogLevel.Information, "Document {DocId}: moved to node {Node}.")]
+    public static partial void DocumentMoved(ILogger logger, string docId, string node);
+
+    [LoggerMessage(23, LogLevel.Information, "Draining: moving {Count} documents to {Nodes} other nodes.")]
+    public static partial void Draining(ILogger logger, int count, int nodes);
+
+    [LoggerMessage(24, LogLevel.Information, "Cluster node {NodeId} at {NodeUrl}, Redis {Redis}, lease TTL {Ttl}.")]
+    public static partial void ClusterNode(ILogger logger, string nodeId, string nodeUrl, string redis, TimeSpan ttl);
 }

@@ -3,6 +3,7 @@ using CollabServer;
 using CollabServer.Api;
 using CollabServer.Auth;
 using CollabServer.Backup;
+using CollabServer.Cluster;
 using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Hubs;
@@ -60,6 +61,20 @@ if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:Backup
     builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<BackupShipper>());
     builder.Services.AddHostedService(services => services.GetRequiredService<BackupShipper>());
 }
+if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:{nameof(CollabOptions.Redis)}"]))
+{
+    // A cluster node (README "Cluster"): leases and routing through Redis, draining on SIGTERM,
+    // REST calls about other nodes' documents forwarded to them.
+    builder.Services.AddSingleton<RedisOwnership>();
+    builder.Services.AddSingleton<IDocumentOwnership>(services => services.GetRequiredService<RedisOwnership>());
+    builder.Services.AddHostedService(services => services.GetRequiredService<RedisOwnership>());
+    builder.Services.AddHostedService<ClusterDrain>();
+}
+else
+{
+    builder.Services.AddSingleton<IDocumentOwnership, SingleNodeOwnership>();
+}
+builder.Services.AddHttpForwarder();
 var authenticated = builder.AddCollabAuth();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddSingleton(TimeProvider.System);
@@ -95,10 +110,15 @@ if (app.Services.GetService<BackupShipper>() is { } shipper)
 Warmup.Run(options.Sync);
 Directory.CreateDirectory(options.DataDir);
 Log.Started(app.Logger, Path.GetFullPath(options.DataDir), options.Sync);
+if (app.Services.GetService<RedisOwnership>() is { } cluster)
+{
+    Log.ClusterNode(app.Logger, cluster.NodeId, cluster.NodeUrl, options.Redis!, options.LeaseTtl);
+}
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseCollabAuth(authenticated);
+app.UseOwnerForwarding();
 app.UseStaticFiles();
 
 app.MapGet("/", () => Page("index.html"));
@@ -115,10 +135,13 @@ if (authenticated)
 }
 app.MapDocumentsApi();
 app.MapAdminApi();
+app.MapClusterApi();
 app.MapPrometheusScrapingEndpoint("/metrics");
 app.MapGet("/healthz", () => Results.Text("ok"));
 app.MapGet("/readyz", (DocumentRegistry registry) =>
-    Directory.Exists(registry.Catalog.DataDir) ? Results.Text("ready") : Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503));
+    !Directory.Exists(registry.Catalog.DataDir) ? Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "The data directory is missing.", statusCode: 503)
+    : !registry.Ownership.Ready ? Results.Problem(type: Collab.ErrorCodes.Unavailable, title: "This node cannot reach Redis, or is shutting down.", statusCode: 503)
+    : Results.Text("ready"));
 
 app.Run();
 return 0;

@@ -34,6 +34,7 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
     private volatile ConnectionState _state = ConnectionState.Disconnected;
     private Task? _firstStart;
     private bool _reconnecting;
+    private int _failingOver;
     private bool _disposed;
     private TaskCompletionSource _connected = NewSignal();
 
@@ -143,6 +144,7 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
             }
         }
         StateChanged?.Invoke(this);
+        _ = _owner.LearnNodesAsync(BaseUrl);
         await wait.ConfigureAwait(false);
     }
 
@@ -194,8 +196,13 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
             }
             catch (Exception ex)
             {
-                // Loop boundary: any failure means "not yet".
+                // Loop boundary: any failure means "not yet". Meanwhile the documents may move on
+                // to another node of the cluster, if the client knows one (see FailOverAsync).
                 Log.ReconnectAttemptFailed(_logger, attempt, BaseUrl, ex);
+                if (!_documents.IsEmpty && Interlocked.Exchange(ref _failingOver, 1) == 0)
+                {
+                    _ = _owner.FailOverAsync(this).ContinueWith(_ => Volatile.Write(ref _failingOver, 0), TaskScheduler.Default);
+                }
                 continue;
             }
             lock (_gate)
@@ -213,6 +220,7 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
                 _connected.TrySetResult();
             }
             Log.Reconnected(_logger, BaseUrl, attempt);
+            _ = _owner.LearnNodesAsync(BaseUrl);
             foreach (var document in _documents.Values)
             {
                 document.OnConnectionRestored();
@@ -226,6 +234,23 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
 
     /// <summary>Routes the document's messages to it from now on.</summary>
     public void Attach(CollabDocument document) => _documents[document.DocId] = document;
+
+    /// <summary>Whether no document is routed here any more.</summary>
+    public bool IsEmpty => _documents.IsEmpty;
+
+    /// <summary>Stops routing every document here and returns them (they move to another node).</summary>
+    public CollabDocument[] TakeDocuments()
+    {
+        var taken = new List<CollabDocument>();
+        foreach (var (docId, document) in _documents)
+        {
+            if (_documents.TryRemove(new KeyValuePair<string, CollabDocument>(docId, document)))
+            {
+                taken.Add(document);
+            }
+        }
+        return [.. taken];
+    }
 
     public void Detach(CollabDocument document) =>
         _documents.TryRemove(new KeyValuePair<string, CollabDocument>(document.DocId, document));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Collab;
+using CollabServer.Cluster;
 using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
@@ -27,6 +28,11 @@ public static partial class DocumentsApi
             catch (CollabError error)
             {
                 return error.ToProblem();
+            }
+            catch (NotOwnerException owner)
+            {
+                // Another live node owns the document: it answers (PROTOCOL §7, "cluster").
+                return await OwnerForwarder.ForwardAsync(context.HttpContext, owner);
             }
         });
 
@@ -111,6 +117,7 @@ public static partial class DocumentsApi
         });
 
         MapHistory(docs);
+        ClusterApi.MapMove(docs);
     }
 
     /// <summary>The <c>text</c> of a JSON body, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is what we want).</summary>
@@ -140,7 +147,7 @@ public static partial class DocumentsApi
     }
 
     /// <summary>Refuses the request unless its identity may do <paramref name="needed"/> with the document (PROTOCOL §8).</summary>
-    private static void Require(HttpContext http, string id, DocumentAccess needed)
+    internal static void Require(HttpContext http, string id, DocumentAccess needed)
     {
         CheckId(id);
         var policy = http.RequestServices.GetRequiredService<IDocumentAccessPolicy>();
@@ -161,6 +168,9 @@ public static partial class DocumentsApi
         }
     }
 
+    /// <summary>The request's identity; <c>unauthorized</c> when a token is needed and there is none.</summary>
+    internal static ConnectionIdentity Authenticated(HttpContext http) => Authenticated(http, http.RequestServices.GetRequiredService<IDocumentAccessPolicy>());
+
     private static ConnectionIdentity Authenticated(HttpContext http, IDocumentAccessPolicy policy)
     {
         var identity = ConnectionIdentity.From(http.User);
@@ -179,7 +189,7 @@ public static partial class DocumentsApi
         }
     }
 
-    private static void CheckExists(string id, DocumentRegistry registry)
+    internal static void CheckExists(string id, DocumentRegistry registry)
     {
         CheckId(id);
         if (!registry.Exists(id))

@@ -40,7 +40,10 @@ public static class AuthSetup
             configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
         }
         var origins = configuration.GetSection("Collab:AllowedOrigins").Get<string[]>() ?? [];
-        services.AddCors(o => o.AddPolicy(CorsPolicy, p => p.WithOrigins(origins).AllowAnyHeader().AllowAnyMethod().AllowCredentials()));
+        // The listed origins, and in a cluster every live node's: its pages connect to the others.
+        services.AddCors();
+        services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<Cluster.IDocumentOwnership>((o, ownership) =>
+            o.AddPolicy(CorsPolicy, p => p.SetIsOriginAllowed(origin => Listed(origin, origins) || ownership.IsNodeOrigin(origin)).AllowAnyHeader().AllowAnyMethod().AllowCredentials()));
 
         var standard = configuration.GetSection("Authentication:Schemes:Bearer").Exists();
         if (string.IsNullOrEmpty(auth.SigningKey) && !standard)
@@ -106,6 +109,7 @@ public static class AuthSetup
     {
         var auth = app.Services.GetRequiredService<AuthOptions>();
         var origins = app.Configuration.GetSection("Collab:AllowedOrigins").Get<string[]>() ?? [];
+        var ownership = app.Services.GetRequiredService<Cluster.IDocumentOwnership>();
         if (!authenticated)
         {
             if (auth.AllowAnonymous)
@@ -124,7 +128,7 @@ public static class AuthSetup
                 await Refuse(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "this server runs without authentication and answers only clients on its own machine");
                 return;
             }
-            if (context.Request.Headers.Origin is { Count: > 0 } origin && !OriginAllowed(context.Request, origin[0], origins))
+            if (context.Request.Headers.Origin is { Count: > 0 } origin && !OriginAllowed(context.Request, origin[0], origins) && !ownership.IsNodeOrigin(origin[0]!))
             {
                 await Refuse(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"origin {origin[0]} is not allowed (Collab:AllowedOrigins)");
                 return;
@@ -150,8 +154,11 @@ public static class AuthSetup
         {
             return true;
         }
-        return allowed.Any(a => a == "*" || string.Equals(a.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
+        return Listed(origin, allowed);
     }
+
+    private static bool Listed(string origin, string[] allowed) =>
+        allowed.Any(a => a == "*" || string.Equals(a.TrimEnd('/'), origin, StringComparison.OrdinalIgnoreCase));
 
     private static Task Refuse(HttpContext context, int status, string code, string sentence) =>
         Results.Problem(type: code, title: sentence, statusCode: status).ExecuteAsync(context);

@@ -21,6 +21,11 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitSeconds;
     private readonly Counter<long> _errors;
+    private readonly Counter<long> _leaseClaims;
+    private readonly Counter<long> _renewFailures;
+    private readonly Counter<long> _redirects;
+    private readonly Counter<long> _moves;
+    private readonly Counter<long> _fencedCommits;
 
     /// <summary>Open connections, for the gauges.</summary>
     public ConcurrentDictionary<string, ClientConnection> Connections { get; } = new();
@@ -35,6 +40,11 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _commitSeconds = _meter.CreateHistogram<double>("collab.commit_duration", unit: "s", description: "Time to commit one batch, fsync included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
         _errors = _meter.CreateCounter<long>("collab.errors", description: "Requests answered with an error, by protocol code.");
+        _leaseClaims = _meter.CreateCounter<long>("collab.cluster.lease_claims", description: "Owner leases this node claimed.");
+        _renewFailures = _meter.CreateCounter<long>("collab.cluster.renew_failures", description: "Lease renewals that failed (Redis away) or found the lease lost.");
+        _redirects = _meter.CreateCounter<long>("collab.cluster.redirects", description: "Joins answered with a redirect, and REST calls forwarded, to the owner.");
+        _moves = _meter.CreateCounter<long>("collab.cluster.moves", description: "Documents handed to another node (live moves and draining).");
+        _fencedCommits = _meter.CreateCounter<long>("collab.cluster.fenced_commits", description: "Commits refused because the lease was lost or had run out.");
         _meter.CreateObservableGauge("collab.connections", () => Connections.Count, description: "Open hub connections.");
         _meter.CreateObservableGauge("collab.outbox_depth", () => Connections.Values.Sum(c => (long)c.QueuedMessages), description: "Messages waiting in connection outboxes.");
     }
@@ -60,6 +70,20 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _batchSize.Record(batch.Ops.Count);
         _commitSeconds.Record(batch.Duration.TotalSeconds);
     }
+
+    /// <summary>Adds the gauge of documents this node owns (in a cluster).</summary>
+    public void ObserveOwnership(Func<int> owned) =>
+        _meter.CreateObservableGauge("collab.cluster.documents_owned", owned, description: "Documents whose owner lease this node holds.");
+
+    public void LeaseClaimed() => _leaseClaims.Add(1);
+
+    public void RenewFailed(int leases) => _renewFailures.Add(leases);
+
+    public void Redirected() => _redirects.Add(1);
+
+    public void Moved() => _moves.Add(1);
+
+    public void FencedCommit(int ops) => _fencedCommits.Add(1);
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);
 

@@ -215,6 +215,30 @@ public sealed partial class DocumentActor
         return true;
     }
 
+    /// <summary>
+    /// A live move: commits what is sequenced, writes a snapshot so the target loads quickly,
+    /// hands the lease to node <paramref name="nodeId"/> and sends the members there (they get
+    /// <c>Reset</c>, join here again and are redirected). The loop does nothing else meanwhile.
+    /// False if this node no longer owned the document (its members rejoin all the same).
+    /// </summary>
+    internal bool MoveTo(string nodeId)
+    {
+        Flush();
+        if (!_lease.IsValid)
+        {
+            throw CollabError.Unavailable($"this node cannot hand document '{DocId}' over now: its lease is not current");
+        }
+        WriteSnapshot();
+        var moved = _registry.Ownership.HandOver(_lease, nodeId);
+        if (moved)
+        {
+            _registry.Metrics.Moved();
+            Log.DocumentMoved(_logger, DocId, nodeId);
+        }
+        Relinquish("moved");
+        return moved;
+    }
+
     internal void StopIfIdle(TimeSpan idleTimeout)
     {
         _database.CloseIfUnused(busy: !_pipeline.IsIdle);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Collab;
 using Collab.Messages;
+using CollabServer.Cluster;
 using CollabServer.Errors;
 using CollabServer.Identity;
 using CollabServer.Storage;
@@ -41,6 +42,7 @@ public sealed partial class DocumentActor
 
     // State below is touched only by the loop.
     private DocumentState _state = DocumentState.Loading;
+    private Lease _lease = null!; // claimed before the load; see ClaimAndLoadAsync
     private readonly DocumentDatabase _database;
     private Sequencer _sequencer = null!; // made by Load
     private readonly CommitPipeline _pipeline;
@@ -97,15 +99,19 @@ public sealed partial class DocumentActor
         var reader = _queue.Reader;
         try
         {
-            Load();
+            await ClaimAndLoadAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            var error = CollabError.Unavailable("the document could not be loaded; try again later");
+            Exception error = CollabError.Unavailable("the document could not be loaded; try again later");
             _database.Dispose();
-            if (ex is CollabError refused)
+            if (_lease is not null)
             {
-                error = refused;
+                _registry.Ownership.Release(_lease);
+            }
+            if (ex is CollabError or NotOwnerException)
+            {
+                error = ex; // refused, or owned by another node: the hub redirects
             }
             else if (DocumentCatalog.IsDamage(ex) && TryQuarantine(ex))
             {
@@ -118,7 +124,9 @@ public sealed partial class DocumentActor
             _queue.Writer.TryComplete();
             while (reader.TryRead(out var work))
             {
-                work.Fail(error);
+                work.Fail(error is NotOwnerException owner && work is SubmitWork
+                    ? new CollabError(ErrorCodes.NotJoined, $"document '{DocId}' is owned by the node at {owner.Url}; join it there")
+                    : error);
             }
             _registry.Remove(this);
             return;
@@ -210,7 +218,12 @@ public sealed partial class DocumentActor
         }
     }
 
-    private void Load()
+    /// <summary>
+    /// Claims the document for this node (see <see cref="IDocumentOwnership"/>), then loads it. In
+    /// a cluster the claim's epoch is above the one the database records, and is written into it
+    /// before anything is served, so the previous owner can commit nothing more.
+    /// </summary>
+    private async Task ClaimAndLoadAsync()
     {
         var started = Stopwatch.GetTimestamp();
         if (_registry.Catalog.IsQuarantined(DocId))
@@ -218,6 +231,21 @@ public sealed partial class DocumentActor
             throw CollabError.Quarantined(DocId);
         }
         var store = _database.OpenForLoad();
+        var ownership = _registry.Ownership;
+        _lease = ownership.Clustered
+            ? await ownership.ClaimAsync(DocId, store?.StoredEpoch() ?? 0, () => TryPost(new LeaseLostWork())).ConfigureAwait(false)
+            : Lease.SingleNode(DocId);
+        if (_lease.Epoch != 0)
+        {
+            try
+            {
+                store?.Fence(_lease.Fence);
+            }
+            catch (FencedException)
+            {
+                throw CollabError.Unavailable("the document was just claimed by another node; try again");
+            }
+        }
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
         _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
@@ -237,20 +265,45 @@ public sealed partial class DocumentActor
     private void Shutdown()
     {
         Flush();
-        if (_state is not DocumentState.Deleted && _database.Exists && _sequencer.Version > _pipeline.SnapshotVersion)
+        if (_state is not DocumentState.Deleted && !_lease.Ended)
         {
-            try
-            {
-                // Makes the next load a snapshot read instead of a replay.
-                _database.Open().WriteSnapshot(_sequencer.Version, _sequencer.Text, FenceToken.None);
-            }
-            catch (Exception ex)
-            {
-                Log.SnapshotFailed(_logger, DocId, ex);
-            }
+            WriteSnapshot();
         }
         _database.Dispose();
+        _registry.Ownership.Release(_lease);
         _registry.Remove(this);
+    }
+
+    /// <summary>Writes a snapshot at the current version if there is none: the next load (here or on another node) reads it instead of replaying.</summary>
+    private void WriteSnapshot()
+    {
+        if (!_database.Exists || _sequencer.Version <= _pipeline.SnapshotVersion)
+        {
+            return;
+        }
+        try
+        {
+            _database.Open().WriteSnapshot(_sequencer.Version, _sequencer.Text, _lease.Fence);
+            _pipeline.SnapshotVersion = _sequencer.Version;
+        }
+        catch (Exception ex)
+        {
+            Log.SnapshotFailed(_logger, DocId, ex);
+        }
+    }
+
+    /// <summary>
+    /// This node owns the document no more (its lease was lost, or handed over in a move): every
+    /// member is told to join again, which sends it to the new owner, and the actor closes.
+    /// </summary>
+    internal void Relinquish(string reason)
+    {
+        _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = reason }, except: null);
+        _members.Clear();
+        if (_state is DocumentState.Live or DocumentState.Idle)
+        {
+            _state = DocumentState.Stopping;
+        }
     }
 
     /// <summary>The committed op log for reads on the loop: first settles the commit in flight, which uses the same database.</summary>
@@ -315,7 +368,7 @@ public sealed partial class DocumentActor
             _sequencer.WorkText,
             _sequencer.WorkVersion,
             _database.Open,
-            FenceToken.None, // a single node; the owner's lease epoch in a cluster
+            _lease.Fence, // refused in the commit's transaction if the lease was lost or ran out
             inline || Closed,
             // The writer is never completed while a commit is in flight (see RunAsync).
             commit => _queue.Writer.TryWrite(new CommitDone(commit)));
@@ -350,13 +403,25 @@ public sealed partial class DocumentActor
         }
         if (commit.Error is not null)
         {
-            Log.CommitFailed(_logger, DocId, commit.Batch.Length, commit.Error);
             var error = CollabError.Unavailable("the op could not be stored; resubmit it");
+            if (commit.Error is FencedException fenced)
+            {
+                _registry.Metrics.FencedCommit(commit.Batch.Length);
+                error = CollabError.Unavailable($"this node cannot write document '{DocId}' now ({fenced.Message}); resubmit it");
+            }
+            else
+            {
+                Log.CommitFailed(_logger, DocId, commit.Batch.Length, commit.Error);
+            }
             foreach (var p in rejected)
             {
                 p.Fail(error);
             }
             _sequencer.Rollback();
+            if (commit.Error is FencedException { Expired: false })
+            {
+                Relinquish("moved"); // a newer owner wrote its epoch: ours is over
+            }
             return;
         }
 

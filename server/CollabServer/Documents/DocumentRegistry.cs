@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Collab.Messages;
+using CollabServer.Cluster;
 using CollabServer.Diagnostics;
 using CollabServer.Hubs;
 using CollabServer.Storage;
@@ -20,8 +21,9 @@ public sealed class DocumentRegistry : IAsyncDisposable
     private readonly Timer _sweeper;
     private readonly ICommitListener[] _commitListeners;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, DocumentCatalog catalog, IEnumerable<ICommitListener> commitListeners)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, DocumentCatalog catalog, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
     {
+        Ownership = ownership;
         _options = options.Value;
         _logger = logger;
         Metrics = metrics;
@@ -36,6 +38,9 @@ public sealed class DocumentRegistry : IAsyncDisposable
     public CollabOptions Options => _options;
 
     internal CollabMetrics Metrics { get; }
+
+    /// <summary>Who owns which document (this node alone, or the cluster's leases).</summary>
+    public IDocumentOwnership Ownership { get; }
 
     /// <summary>Where the documents' databases are.</summary>
     public DocumentCatalog Catalog { get; }
@@ -122,6 +127,47 @@ public sealed class DocumentRegistry : IAsyncDisposable
             await actor.Completion.ConfigureAwait(false);
             _actors.TryRemove(new KeyValuePair<string, DocumentActor>(docId, actor));
         }
+    }
+
+    /// <summary>
+    /// Moves a document to node <paramref name="nodeId"/> (see <see cref="DocumentActor.MoveTo"/>):
+    /// claimed here first if nobody owns it; <see cref="NotOwnerException"/> if another node does.
+    /// </summary>
+    internal Task<bool> MoveAsync(string docId, string nodeId) => CallAsync(docId, actor => actor.MoveTo(nodeId));
+
+    /// <summary>
+    /// Draining (shutdown of a cluster node): moves every live document to one of
+    /// <paramref name="nodeIds"/> in turn, or just stops it (giving its lease back) when there is
+    /// none; returns when they have all closed, or when <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    internal async Task DrainAsync(IReadOnlyList<string> nodeIds, CancellationToken cancellationToken)
+    {
+        var actors = _actors.Values.ToList();
+        var moves = new List<Task>();
+        for (var i = 0; i < actors.Count; i++)
+        {
+            var actor = actors[i];
+            if (nodeIds.Count == 0)
+            {
+                actor.Stop();
+                continue;
+            }
+            var target = nodeIds[i % nodeIds.Count];
+            moves.Add(CallIfLiveAsync(actor.DocId, a => a.MoveTo(target), false));
+        }
+        try
+        {
+            await Task.WhenAll(moves).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A move that failed (Redis away) leaves its lease to run out; the actor stops below.
+            foreach (var actor in actors)
+            {
+                actor.Stop();
+            }
+        }
+        await Task.WhenAll(actors.Select(a => a.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     internal void Remove(DocumentActor actor) => _actors.TryRemove(new KeyValuePair<string, DocumentActor>(actor.DocId, actor));

@@ -83,3 +83,13 @@ internal sealed class StopWork : Work
     {
     }
 }
+
+/// <summary>This node lost the document's lease: its members are sent to the new owner and the actor closes.</summary>
+internal sealed class LeaseLostWork : Work
+{
+    public override void Run(DocumentActor actor) => actor.Relinquish("moved");
+
+    public override void Fail(Exception error)
+    {
+    }
+}

@@ -1,6 +1,7 @@
 using Collab;
 using Collab.Messages;
 using Collab.Ot;
+using CollabServer.Cluster;
 using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
@@ -42,11 +43,17 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         {
             return await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: allowed is DocumentAccess.Read));
         }
-        catch when (added)
+        catch (Exception ex) when (added || ex is NotOwnerException)
         {
             lock (connection.Documents)
             {
                 connection.Documents.Remove(docId);
+            }
+            if (ex is NotOwnerException owner)
+            {
+                // Another live node owns it: the client joins there (PROTOCOL §3).
+                documents.Metrics.Redirected();
+                return new JoinResult { DocId = docId, Redirect = owner.Url };
             }
             throw;
         }

@@ -25,17 +25,27 @@ public sealed record DocumentSummary(string Id, int Version, int Length, DateTim
 }
 
 /// <summary>
-/// The fencing token a commit carries: the owner's lease epoch. A store refuses a commit whose
-/// epoch is older than one it has already seen, in the same transaction as the write, so a node
-/// that lost its lease cannot write even before it knows. <see cref="None"/> on a single node.
+/// The fencing token a commit carries: the owner's lease epoch, and until when (a
+/// <see cref="System.Diagnostics.Stopwatch"/> timestamp) the owner may still write under it. A
+/// store refuses a commit whose epoch is older than one it has already seen, or whose lease may
+/// have run out, in the same transaction as the write, so a node that lost its lease cannot
+/// write even before it knows. <see cref="None"/> on a single node.
 /// </summary>
-public readonly record struct FenceToken(long Epoch)
+public readonly record struct FenceToken(long Epoch, long ValidUntil = long.MaxValue)
 {
     public static readonly FenceToken None = new(0);
 }
 
-/// <summary>A commit refused because a newer owner has written the document (see <see cref="FenceToken"/>).</summary>
-public sealed class FencedException(string message) : Exception(message);
+/// <summary>
+/// A commit refused by its <see cref="FenceToken"/>: a newer owner has claimed the document
+/// (<see cref="StoredEpoch"/> is newer), or the lease may have run out (<see cref="Expired"/>).
+/// </summary>
+public sealed class FencedException(string message, long storedEpoch = 0, bool expired = false) : Exception(message)
+{
+    public long StoredEpoch { get; } = storedEpoch;
+
+    public bool Expired { get; } = expired;
+}
 
 /// <summary>The committed ops of one document, read on the document's loop.</summary>
 public interface IOpLog
@@ -68,6 +78,15 @@ public interface IDocumentStore : IOpLog, IDisposable
 
     /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
     void WriteSnapshot(int version, Rope text, FenceToken fence);
+
+    /// <summary>
+    /// Records a new owner's epoch before it serves anything, so the owner before it can commit
+    /// nothing more; <see cref="FencedException"/> (with the stored epoch) if a newer one is stored.
+    /// </summary>
+    void Fence(FenceToken fence);
+
+    /// <summary>The newest owner epoch recorded in the document (0 for none).</summary>
+    long StoredEpoch();
 }
 
 /// <summary>A batch that is durable: what listeners after each commit (metrics, backup) are told. <see cref="Ops"/> is never changed afterwards, so a listener may keep it.</summary>

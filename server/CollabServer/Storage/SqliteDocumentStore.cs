@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Collab.Ot;
@@ -316,12 +317,17 @@ public sealed class SqliteDocumentStore : IDocumentStore
         {
             return; // a single node: no leases, nothing to fence
         }
+        // With the write lock held (BEGIN IMMEDIATE): what is checked now holds until the commit.
+        if (Stopwatch.GetTimestamp() >= fence.ValidUntil)
+        {
+            throw new FencedException($"the lease of epoch {fence.Epoch} may have run out", expired: true);
+        }
         _readEpoch.Transaction = transaction;
         var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
         _readEpoch.Transaction = null;
         if (stored > fence.Epoch)
         {
-            throw new FencedException($"epoch {fence.Epoch} is fenced off by epoch {stored}");
+            throw new FencedException($"epoch {fence.Epoch} is fenced off by epoch {stored}", stored);
         }
         if (stored < fence.Epoch)
         {
@@ -331,6 +337,17 @@ public sealed class SqliteDocumentStore : IDocumentStore
             _writeEpoch.Transaction = null;
         }
     }
+
+    /// <inheritdoc/>
+    public void Fence(FenceToken fence)
+    {
+        using var transaction = _connection.BeginTransaction();
+        CheckFence(transaction, fence);
+        transaction.Commit();
+    }
+
+    /// <inheritdoc/>
+    public long StoredEpoch() => _readEpoch.ExecuteScalar() is long e ? e : 0;
 
     /// <summary>
     /// The retention pass for one document (<see cref="HistoryOptions.Retention"/>): every op

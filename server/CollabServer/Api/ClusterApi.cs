@@ -1,0 +1,82 @@
+using System.Text.Json;
+using CollabServer.Cluster;
+using CollabServer.Documents;
+using CollabServer.Errors;
+using CollabServer.Identity;
+
+namespace CollabServer.Api;
+
+/// <summary>The cluster's REST endpoints (PROTOCOL §7): where a document lives, the live nodes, and live moves.</summary>
+public static class ClusterApi
+{
+    public static void MapClusterApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+        api.AddEndpointFilter(async (context, next) =>
+        {
+            try
+            {
+                return await next(context);
+            }
+            catch (CollabError error)
+            {
+                return error.ToProblem();
+            }
+        });
+
+        api.MapGet("/route/{id}", async (string id, HttpContext http, IDocumentOwnership ownership) =>
+        {
+            DocumentsApi.Require(http, id, DocumentAccess.Read);
+            return Results.Ok(new { id, node = await ownership.RouteAsync(id) ?? BaseUrl(http) });
+        });
+
+        api.MapGet("/cluster", async (HttpContext http, IDocumentOwnership ownership, DocumentRegistry registry) =>
+        {
+            DocumentsApi.Authenticated(http);
+            IReadOnlyList<NodeInfo> nodes = ownership.Clustered
+                ? await ownership.NodesAsync()
+                : [new NodeInfo(ownership.NodeId ?? "local", ownership.NodeUrl ?? BaseUrl(http), registry.ActiveCount)];
+            return Results.Ok(nodes.Select(n => new { node = n.Node, url = n.Url, documents = n.Documents }));
+        });
+    }
+
+    /// <summary><c>POST /api/docs/{id}/move</c> <c>{ "node": "n2" }</c>, in the documents' group (forwarded to the owner like the rest).</summary>
+    internal static void MapMove(RouteGroupBuilder docs)
+    {
+        docs.MapPost("/{id}/move", async (string id, HttpRequest request, DocumentRegistry registry) =>
+        {
+            DocumentsApi.RequireAdmin(request.HttpContext);
+            DocumentsApi.CheckExists(id, registry);
+            var ownership = registry.Ownership;
+            string? node = null;
+            try
+            {
+                using var body = await JsonDocument.ParseAsync(request.Body);
+                if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("node", out var n) && n.ValueKind == JsonValueKind.String)
+                {
+                    node = n.GetString();
+                }
+            }
+            catch (JsonException)
+            {
+            }
+            if (node is null)
+            {
+                throw CollabError.InvalidOp("the body must be JSON { \"node\": \"NODE-ID\" }");
+            }
+            if (!ownership.Clustered)
+            {
+                throw CollabError.InvalidOp("this server runs as a single node: there is no other node to move a document to");
+            }
+            var target = (await ownership.NodesAsync()).FirstOrDefault(n => n.Node == node)
+                ?? throw CollabError.InvalidOp($"there is no live node '{node}' (GET /api/cluster lists them)");
+            if (node != ownership.NodeId && !await registry.MoveAsync(id, node))
+            {
+                throw CollabError.Unavailable($"document '{id}' changed owner during the move; try again");
+            }
+            return Results.Ok(new { id, node, url = target.Url });
+        });
+    }
+
+    private static string BaseUrl(HttpContext http) => $"{http.Request.Scheme}://{http.Request.Host.Value}";
+}

@@ -1,0 +1,380 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using CollabServer.Diagnostics;
+using CollabServer.Errors;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CollabServer.Cluster;
+
+/// <summary>
+/// Ownership through Redis (ARCHITECTURE: "Redis only for routing", "Fencing"). Redis holds
+/// three kinds of keys, and nothing else ever: edits and broadcasts never pass through it.
+/// <list type="bullet">
+/// <item><c>collab:node:{id}</c> = <c>url documents</c> with a TTL, and the set <c>collab:nodes</c>: the node registry, refreshed by a heartbeat.</item>
+/// <item><c>collab:lease:{doc}</c> = <c>node:epoch</c> with a TTL: the owner lease of an active document.</item>
+/// <item><c>collab:epoch:{doc}</c>: the document's epoch counter, raised by every claim.</item>
+/// </list>
+/// Each lease operation is one Lua script, so it is atomic. One loop, every third of the TTL,
+/// refreshes the registration and renews every lease this node holds in one script call per
+/// thousand documents; so Redis sees a constant few commands a second per node, however many
+/// edits are made. A lease is trusted only until a fifth of the TTL (at least 250 ms) before
+/// it could run out, measured from before the renewal was sent, on the monotonic clock.
+/// </summary>
+public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDisposable
+{
+    // KEYS: lease, epoch. ARGV: node, ttl ms, stored epoch. → {1, epoch} | {0, owner}
+    private const string ClaimScript = """
+        local cur = redis.call('GET', KEYS[1])
+        if cur then
+          local owner = string.match(cur, '^(.*):%d+$')
+          if owner ~= ARGV[1] then return {0, owner} end
+        end
+        local e = redis.call('INCR', KEYS[2])
+        local stored = tonumber(ARGV[3])
+        if e <= stored then
+          e = stored + 1
+          redis.call('SET', KEYS[2], e)
+        end
+        redis.call('SET', KEYS[1], ARGV[1] .. ':' .. e, 'PX', ARGV[2])
+        return {1, e}
+        """;
+
+    // KEYS: leases. ARGV: ttl ms, then the value each lease must still have. → 1 renewed | 0 lost, per key
+    private const string RenewScript = """
+        local r = {}
+        for i, k in ipairs(KEYS) do
+          if redis.call('GET', k) == ARGV[i + 1] then
+            redis.call('PEXPIRE', k, ARGV[1])
+            r[i] = 1
+          else
+            r[i] = 0
+          end
+        end
+        return r
+        """;
+
+    // KEYS: lease. ARGV: the value it must still have, then (hand over) the new owner and ttl ms. → 1 | 0
+    private const string ReleaseScript = """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        if ARGV[2] then
+          redis.call('SET', KEYS[1], ARGV[2] .. ':0', 'PX', ARGV[3])
+        else
+          redis.call('DEL', KEYS[1])
+        end
+        return 1
+        """;
+
+    private const string NodesKey = "collab:nodes";
+    private const int RenewBatch = 1000;
+
+    private readonly CollabOptions _options;
+    private readonly CollabMetrics _metrics;
+    private readonly ILogger<RedisOwnership> _logger;
+    private readonly ConnectionMultiplexer _redis;
+    private readonly ConcurrentDictionary<string, Held> _held = new(StringComparer.Ordinal);
+    private readonly long _ttlMs;
+    private readonly long _trustTicks;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+    private long _registeredUntil; // Stopwatch timestamp: the registration is trusted until then
+    private volatile bool _draining;
+    private volatile HashSet<string> _nodeOrigins = new(StringComparer.OrdinalIgnoreCase);
+
+    private sealed record Held(Lease Lease, string Value, Action Lost);
+
+    public RedisOwnership(IOptions<CollabOptions> options, CollabMetrics metrics, ILogger<RedisOwnership> logger)
+    {
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        NodeId = _options.NodeId is { } id && Collab.DocumentId.IsValid(id) && !id.Contains(':')
+            ? id
+            : throw new InvalidOperationException("Collab:NodeId must be set in a cluster (Collab:Redis): 1 to 128 of A-Z a-z 0-9 . _ -");
+        NodeUrl = Uri.TryCreate(_options.NodeUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
+            ? url.AbsoluteUri.TrimEnd('/')
+            : throw new InvalidOperationException("Collab:NodeUrl must be set in a cluster (Collab:Redis): the http(s) base URL clients reach this node at");
+        _ttlMs = (long)_options.LeaseTtl.TotalMilliseconds;
+        var margin = Math.Max(_ttlMs / 5, 250);
+        _trustTicks = (_ttlMs - margin) * Stopwatch.Frequency / 1000;
+        if (_trustTicks <= 0)
+        {
+            throw new InvalidOperationException("Collab:LeaseTtl must be at least 1 s.");
+        }
+        var config = ConfigurationOptions.Parse(_options.Redis!);
+        // Start and keep running while Redis is away; a command while it is away fails at once
+        // (and answers unavailable) instead of waiting in a backlog.
+        config.AbortOnConnectFail = false;
+        config.BacklogPolicy = BacklogPolicy.FailFast;
+        config.ConnectTimeout = 2000;
+        config.SyncTimeout = config.AsyncTimeout = 2000;
+        config.ReconnectRetryPolicy = new LinearRetry(500);
+        config.ClientName = $"collab-{NodeId}";
+        _redis = ConnectionMultiplexer.Connect(config);
+        metrics.ObserveOwnership(() => _held.Count);
+    }
+
+    public bool Clustered => true;
+
+    public string NodeId { get; }
+
+    public string NodeUrl { get; }
+
+    public int Owned => _held.Count;
+
+    public bool IsNodeOrigin(string origin) => _nodeOrigins.Contains(origin.TrimEnd('/'));
+
+    public bool Ready => !_draining && Stopwatch.GetTimestamp() < Volatile.Read(ref _registeredUntil);
+
+    /// <summary>Whether the node is shutting down: it takes no new documents.</summary>
+    public bool Draining => _draining;
+
+    private IDatabase Db => _redis.GetDatabase();
+
+    private static RedisKey LeaseKey(string docId) => "collab:lease:" + docId;
+
+    private static RedisKey EpochKey(string docId) => "collab:epoch:" + docId;
+
+    private static RedisKey NodeKey(string nodeId) => "collab:node:" + nodeId;
+
+    public async Task<Lease> ClaimAsync(string docId, long storedEpoch, Action lost)
+    {
+        var started = Stopwatch.GetTimestamp();
+        RedisResult[] result;
+        try
+        {
+            if (_draining)
+            {
+                // Another node takes it: say who owns it, if anyone does.
+                var owner = await OwnerAsync(docId).ConfigureAwait(false);
+                if (owner is { } o && o.Node != NodeId)
+                {
+                    throw await NotOwnerAsync(docId, o.Node).ConfigureAwait(false);
+                }
+                throw CollabError.Unavailable("this node is shutting down; join through another node");
+            }
+            result = (RedisResult[])(await Db.ScriptEvaluateAsync(ClaimScript, [LeaseKey(docId), EpochKey(docId)], [NodeId, _ttlMs, storedEpoch]).ConfigureAwait(false))!;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw Unreachable(ex);
+        }
+        if ((long)result[0] == 0)
+        {
+            throw await NotOwnerAsync(docId, (string)result[1]!).ConfigureAwait(false);
+        }
+        var epoch = (long)result[1];
+        var lease = new Lease(docId, epoch, started + _trustTicks);
+        _held[docId] = new Held(lease, $"{NodeId}:{epoch}", lost);
+        _metrics.LeaseClaimed();
+        Log.LeaseClaimed(_logger, docId, epoch);
+        return lease;
+    }
+
+    private async Task<NotOwnerException> NotOwnerAsync(string docId, string owner)
+    {
+        var url = await UrlOfAsync(owner).ConfigureAwait(false);
+        if (url is null)
+        {
+            // Its registration ran out: it died, and its lease runs out within one TTL.
+            throw CollabError.Unavailable($"the owner of document '{docId}' (node {owner}) stopped answering; another node takes the document over within {_options.LeaseTtl.TotalSeconds:0.#} s");
+        }
+        return new NotOwnerException(docId, owner, url);
+    }
+
+    public void Release(Lease lease)
+    {
+        if (lease.Epoch == 0 || !_held.TryRemove(lease.DocId, out var held) || held.Lease != lease || !lease.End())
+        {
+            return;
+        }
+        // Nobody waits for this: if it fails, the lease runs out by itself.
+        _ = Db.ScriptEvaluateAsync(ReleaseScript, [LeaseKey(lease.DocId)], [held.Value], CommandFlags.FireAndForget);
+    }
+
+    public bool HandOver(Lease lease, string nodeId)
+    {
+        if (!_held.TryGetValue(lease.DocId, out var held) || held.Lease != lease || lease.Ended)
+        {
+            return false;
+        }
+        try
+        {
+            var moved = (long)Db.ScriptEvaluate(ReleaseScript, [LeaseKey(lease.DocId)], [held.Value, nodeId, _ttlMs]) == 1;
+            _held.TryRemove(new KeyValuePair<string, Held>(lease.DocId, held));
+            lease.End();
+            return moved;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw Unreachable(ex);
+        }
+    }
+
+    public async Task<string?> RouteAsync(string docId)
+    {
+        try
+        {
+            return await OwnerAsync(docId).ConfigureAwait(false) is { } owner && owner.Node != NodeId
+                ? await UrlOfAsync(owner.Node).ConfigureAwait(false)
+                : NodeUrl;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw Unreachable(ex);
+        }
+    }
+
+    public async Task<IReadOnlyList<NodeInfo>> NodesAsync()
+    {
+        try
+        {
+            var ids = (await Db.SetMembersAsync(NodesKey).ConfigureAwait(false)).Select(v => (string)v!).Order(StringComparer.Ordinal).ToArray();
+            var values = ids.Length == 0 ? [] : await Db.StringGetAsync([.. ids.Select(NodeKey)]).ConfigureAwait(false);
+            var nodes = new List<NodeInfo>();
+            for (var i = 0; i < ids.Length; i++)
+            {
+                if (values[i].IsNull)
+                {
+                    _ = Db.SetRemoveAsync(NodesKey, ids[i], CommandFlags.FireAndForget);
+                }
+                else if (ParseNode((string)values[i]!) is var (url, documents))
+                {
+                    nodes.Add(new NodeInfo(ids[i], url, documents));
+                }
+            }
+            return nodes;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            throw Unreachable(ex);
+        }
+    }
+
+    /// <summary>Stops taking documents: claims answer with their owner, or unavailable.</summary>
+    public void BeginDrain() => _draining = true;
+
+    private async Task<(string Node, long Epoch)?> OwnerAsync(string docId)
+    {
+        var value = (string?)await Db.StringGetAsync(LeaseKey(docId)).ConfigureAwait(false);
+        if (value is null || value.LastIndexOf(':') is var colon && colon < 0)
+        {
+            return null;
+        }
+        return (value[..colon], long.Parse(value[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private async Task<string?> UrlOfAsync(string nodeId) =>
+        (string?)await Db.StringGetAsync(NodeKey(nodeId)).ConfigureAwait(false) is { } value && ParseNode(value) is var (url, _) ? url : null;
+
+    private static (string Url, int Documents)? ParseNode(string value) =>
+        value.Split(' ') is [var url, var documents] && int.TryParse(documents, out var n) ? (url, n) : null;
+
+    private CollabError Unreachable(Exception ex)
+    {
+        Log.RedisFailed(_logger, ex.Message);
+        return CollabError.Unavailable("the cluster's routing store (Redis) cannot be reached; try again shortly");
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        try
+        {
+            // Leave the registry at once rather than when the registration runs out.
+            await Db.KeyDeleteAsync(NodeKey(NodeId)).ConfigureAwait(false);
+            await Db.SetRemoveAsync(NodesKey, NodeId).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.RedisFailed(_logger, ex.Message);
+        }
+    }
+
+    /// <summary>Every third of the TTL: the registration, then every lease held.</summary>
+    private async Task RunAsync()
+    {
+        var period = TimeSpan.FromMilliseconds(_ttlMs / 3.0);
+        while (!_stop.IsCancellationRequested)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var db = Db;
+                var register = db.StringSetAsync(NodeKey(NodeId), $"{NodeUrl} {_held.Count}", TimeSpan.FromMilliseconds(_ttlMs));
+                var add = db.SetAddAsync(NodesKey, NodeId);
+                await Task.WhenAll(register, add).ConfigureAwait(false);
+                Volatile.Write(ref _registeredUntil, started + _trustTicks);
+                _nodeOrigins = new HashSet<string>((await NodesAsync().ConfigureAwait(false)).Select(n => new Uri(n.Url).GetLeftPart(UriPartial.Authority)), StringComparer.OrdinalIgnoreCase);
+            }
+            catch (CollabError)
+            {
+                // Logged by NodesAsync; the last list stays.
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                Log.RedisFailed(_logger, ex.Message);
+            }
+            await RenewAsync(started).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(period - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } wait ? wait : TimeSpan.Zero, _stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task RenewAsync(long started)
+    {
+        var held = _held.Values.ToArray();
+        for (var from = 0; from < held.Length; from += RenewBatch)
+        {
+            var batch = held.AsSpan(from, Math.Min(RenewBatch, held.Length - from)).ToArray();
+            RedisKey[] keys = [.. batch.Select(h => LeaseKey(h.Lease.DocId))];
+            RedisValue[] values = [_ttlMs, .. batch.Select(h => (RedisValue)h.Value)];
+            RedisResult[] results;
+            try
+            {
+                results = (RedisResult[])(await Db.ScriptEvaluateAsync(RenewScript, keys, values).ConfigureAwait(false))!;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Not renewed: each lease stays trusted until its time, then commits are refused.
+                _metrics.RenewFailed(batch.Length);
+                Log.RedisFailed(_logger, ex.Message);
+                continue;
+            }
+            for (var i = 0; i < batch.Length; i++)
+            {
+                var h = batch[i];
+                if ((long)results[i] == 1)
+                {
+                    h.Lease.Extend(started + _trustTicks);
+                }
+                else if (_held.TryRemove(new KeyValuePair<string, Held>(h.Lease.DocId, h)) && h.Lease.End())
+                {
+                    // Taken over, or run out while Redis was away: the actor stops and its members rejoin.
+                    _metrics.RenewFailed(1);
+                    Log.LeaseLost(_logger, h.Lease.DocId, h.Lease.Epoch);
+                    h.Lost();
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Dispose();
+        _redis.Dispose();
+    }
+}
