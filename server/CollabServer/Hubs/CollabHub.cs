@@ -98,6 +98,10 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         {
             throw new CollabError(ErrorCodes.TooLarge, $"a selection has at most {documents.Options.MaxSelectionRanges} ranges");
         }
+        if (request.Selection?.Contains(null!) == true)
+        {
+            throw CollabError.InvalidOp("a selection range must be { anchor, head }, not null");
+        }
         var connectionId = connection.ConnectionId;
         var done = await documents.CallIfLiveAsync(docId, actor => actor.SetPresence(connectionId, request!), false);
         if (!done)

@@ -154,6 +154,24 @@ public sealed class HubErrorTests() : HostedTest(new Dictionary<string, string?>
         Assert.Equal(1, (await c.SubmitAsync("not-joined", 0, ["x"], 1)).Version);
     }
 
+    /// <summary>Found by the hub fuzzer: a null in a selection's ranges threw in the document's loop.</summary>
+    [Theory]
+    [InlineData(WireProtocol.Json)]
+    [InlineData(WireProtocol.MessagePack)]
+    public async Task ANullSelectionRangeIsInvalidAndChangesNothing(WireProtocol protocol)
+    {
+        var docId = "null-range-" + protocol;
+        var c = await Host.ConnectAsync(protocol);
+        await c.JoinAsync(docId, "c");
+        await Wire.AssertErrorAsync(ErrorCodes.InvalidOp, () => c.InvokeAsync("SetPresence", new Dictionary<string, object?>
+        {
+            ["docId"] = docId,
+            ["version"] = 0,
+            ["selection"] = new object?[] { null },
+        }).WaitAsync(Wire.Timeout));
+        Assert.Equal(1, (await c.SubmitAsync(docId, 0, ["x"], 1)).Version);
+    }
+
     [Theory]
     [InlineData(WireProtocol.Json)]
     [InlineData(WireProtocol.MessagePack)]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace CollabServer.Tests.Infrastructure;
 
@@ -41,9 +42,12 @@ public sealed class ServerProcess : IDisposable
         StartDllAsync(Path.Combine(AppContext.BaseDirectory, "CollabServer.dll"), dataDir, [$"--Collab:DataDir={dataDir}", .. extraArgs]);
 
     /// <summary>Starts <paramref name="dll"/> in <paramref name="workingDirectory"/> on a free loopback port and waits until it is ready.</summary>
-    public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, params string[] args)
+    public static Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, params string[] args) =>
+        StartDllAsync(dll, workingDirectory, FreePort(), waitReady: true, args);
+
+    /// <summary>Starts <paramref name="dll"/> on <paramref name="port"/>; with <paramref name="waitReady"/>, waits until <c>/readyz</c> answers 200.</summary>
+    public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, int port, bool waitReady, params string[] args)
     {
-        var port = FreePort();
         var info = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
@@ -66,9 +70,43 @@ public sealed class ServerProcess : IDisposable
         process.ErrorDataReceived += (_, e) => server.Add(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitReadyAsync();
+        if (waitReady)
+        {
+            await server.WaitReadyAsync();
+        }
         return server;
     }
+
+    /// <summary>The server's own copy of CollabServer.dll beside the tests.</summary>
+    public static string ServerDll => Path.Combine(AppContext.BaseDirectory, "CollabServer.dll");
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the process to exit by itself (after <see cref="Terminate"/>); false if it is still running after <paramref name="timeout"/>.</summary>
+    public Task<bool> WaitForExitAsync(TimeSpan timeout) =>
+        _process.WaitForExitAsync(new CancellationTokenSource(timeout).Token).ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default);
+
+    /// <summary>SIGTERM: the server shuts down in order (a cluster node drains).</summary>
+    public void Terminate() => Signal(15);
+
+    /// <summary>SIGSTOP: the process is frozen, as by a long pause or a partition; <see cref="Continue"/> wakes it.</summary>
+    public void Pause() => Signal(19);
+
+    /// <summary>SIGCONT.</summary>
+    public void Continue() => Signal(18);
+
+    private void Signal(int signal)
+    {
+        if (!_process.HasExited && kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+#pragma warning disable SYSLIB1054 // LibraryImport would need unsafe code for one int call
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+#pragma warning restore SYSLIB1054
 
     private void Add(string? line)
     {
@@ -81,7 +119,7 @@ public sealed class ServerProcess : IDisposable
         }
     }
 
-    private async Task WaitReadyAsync()
+    public async Task WaitReadyAsync()
     {
         using var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.StartNew();
@@ -115,6 +153,7 @@ public sealed class ServerProcess : IDisposable
     {
         if (!_process.HasExited)
         {
+            Signal(18); // a paused process is woken first, so that it dies now
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(10_000);
         }

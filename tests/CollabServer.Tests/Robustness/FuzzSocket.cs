@@ -120,8 +120,9 @@ public sealed class FuzzSocket : IAsyncDisposable
         {
             return null;
         }
-        var done = await Task.WhenAny(tcs.Task, _closed.Task, Task.Delay(timeout));
-        return done == tcs.Task ? tcs.Task.Result : tcs.Task.IsCompleted ? tcs.Task.Result : null;
+        await Task.WhenAny(tcs.Task, _closed.Task, Task.Delay(timeout));
+        _waiting.TryRemove(new KeyValuePair<string, TaskCompletionSource<Completion>>(invocationId, tcs));
+        return tcs.Task.IsCompleted ? tcs.Task.Result : null;
     }
 
     private async Task ReadLoopAsync()
@@ -281,7 +282,8 @@ public sealed class FuzzSocket : IAsyncDisposable
     private void Complete(string id, Completion completion)
     {
         OnCompletion?.Invoke(id, completion);
-        if (_waiting.TryRemove(id, out var tcs))
+        // Kept until WaitAsync takes it: the answer may come before anyone waits for it.
+        if (_waiting.TryGetValue(id, out var tcs))
         {
             tcs.TrySetResult(completion);
         }
