@@ -38,7 +38,7 @@ public interface IDocumentOwnership
     /// </summary>
     bool HandOver(Lease lease, string nodeId);
 
-    /// <summary>The base URL of the document's owner, or this node's when nobody owns it (it would claim it).</summary>
+    /// <summary>The base URL of the document's owner, or this node's when nobody owns it (it would claim it); <c>unavailable</c> while its owner is dead but its lease runs.</summary>
     Task<string?> RouteAsync(string docId);
 
     /// <summary>The live nodes, with how many documents each owns.</summary>

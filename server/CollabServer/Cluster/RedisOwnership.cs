@@ -216,7 +216,7 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
         try
         {
             return await OwnerAsync(docId).ConfigureAwait(false) is { } owner && owner.Node != NodeId
-                ? await UrlOfAsync(owner.Node).ConfigureAwait(false)
+                ? (await NotOwnerAsync(docId, owner.Node).ConfigureAwait(false)).Url
                 : NodeUrl;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
