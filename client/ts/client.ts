@@ -99,6 +99,8 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   private _user: UserInfo | undefined;
   private readonly links = new Map<string, Link>();
   private readonly primaryUrl: string;
+  /** Every node this client has heard of (its own, redirects, `GET /api/cluster`): where documents go when their node stops answering. */
+  private readonly knownUrls = new Set<string>();
   private opIds = 0;
   private closed = false;
   private _status: ConnectionStatus = "connecting";
@@ -118,6 +120,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     if (!isWellFormed(this.clientId)) throw new RangeError("The clientId has a lone surrogate.");
     this._user = wellFormedUser(options.user);
     this.primaryUrl = normalizeUrl(options.serverUrl);
+    this.knownUrls.add(this.primaryUrl);
     if (typeof window !== "undefined") {
       window.addEventListener("online", this.onOnline);
       window.addEventListener("offline", this.onOffline);
@@ -187,7 +190,44 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
       setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
       return;
     }
+    this.knownUrls.add(normalizeUrl(url));
     this.link(normalizeUrl(url)).add(doc);
+  }
+
+  /**
+   * @internal A link that could not connect hands its documents to the next node this client
+   * knows, which sends them to their owner, or takes them over once a dead owner's lease has run
+   * out. With no other node known, the link keeps retrying by itself.
+   */
+  failOver(from: Link): void {
+    if (this.closed || from.docs.size === 0) return;
+    const urls = [...this.knownUrls];
+    if (urls.length < 2) return;
+    const next = urls[(urls.indexOf(from.url) + 1) % urls.length]!;
+    const docs = [...from.docs];
+    from.docs.clear();
+    if (from.url !== this.primaryUrl) {
+      this.links.delete(from.url);
+      void from.close();
+    }
+    for (const doc of docs) this.link(next).add(doc);
+  }
+
+  /** @internal A node answered: learn the cluster's other nodes from it. Best effort. */
+  async learnNodes(url: string): Promise<void> {
+    try {
+      const token = await this.options.accessTokenFactory?.();
+      const response = await fetch(`${url}/api/cluster`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+      if (!response.ok) return;
+      const nodes: unknown = await response.json();
+      if (!Array.isArray(nodes)) return;
+      for (const node of nodes) {
+        const nodeUrl = (node as { url?: unknown } | null)?.url;
+        if (typeof nodeUrl === "string" && /^https?:\/\//.test(nodeUrl)) this.knownUrls.add(normalizeUrl(nodeUrl));
+      }
+    } catch {
+      // Only a hint: redirects teach the nodes too.
+    }
   }
 
   /** @internal Called by a link whose status changed. */
@@ -313,6 +353,8 @@ class Link implements HubInvoker {
       await this.connection.start();
     } catch {
       this.connecting = false;
+      // This node does not answer: its documents try another one meanwhile.
+      this.client.failOver(this);
       this.scheduleRetry();
       return;
     }
@@ -322,6 +364,7 @@ class Link implements HubInvoker {
       return;
     }
     this.attempt = 0;
+    if (!this.everConnected) void this.client.learnNodes(this.url);
     this.everConnected = true;
     this.setStatus("connected");
     for (const doc of this.docs) doc.attach(this);

@@ -1,0 +1,79 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using CollabCluster.Tests.Infrastructure;
+using Microsoft.Playwright;
+
+namespace CollabBrowser.Tests;
+
+/// <summary>
+/// The editor in a real three-node cluster: opened on a node that does not own the document it
+/// follows the redirect, and when the owner is killed it keeps the edits made meanwhile and
+/// carries on with the node that takes over.
+/// </summary>
+public sealed class ClusterEditorTests : IAsyncLifetime
+{
+    private TestCluster? _cluster;
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public async Task InitializeAsync()
+    {
+        _cluster = await TestCluster.StartAsync();
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = BrowserFixture.ChromiumArgs,
+            Timeout = 60_000,
+        });
+    }
+
+    [Fact]
+    public async Task TheEditorOnANonOwnerWorksAndKeepsWorkingWhenTheOwnerIsKilled()
+    {
+        var cluster = _cluster!;
+        // A .NET client makes node 0 the owner.
+        await using var typist = await Typist.OpenAsync("net", cluster.Url(0), "web");
+        typist.Start(limit: 3);
+        await typist.WaitForAckedAsync(3);
+        Assert.Equal(0, await cluster.OwnerAsync("web"));
+
+        await using var editor = await EditorPage.OpenDocumentAsync(_browser!, cluster.Url(1).AbsoluteUri.TrimEnd('/'), "web", "Ada", "#d33");
+        await editor.SetCursorAsync(0);
+        await editor.TypeAsync("hello ");
+        await editor.WaitSynchronizedAsync();
+        Assert.Equal(0, await cluster.OwnerAsync("web"));
+        Assert.StartsWith("hello ", await TextOnAsync(cluster, 2));
+
+        cluster.Node(0).Kill();
+        await editor.SetCursorAsync(6);
+        await editor.TypeAsync("world ");
+        await editor.WaitSynchronizedAsync();
+        Assert.NotEqual(0, await cluster.OwnerAsync("web", via: 2));
+        var text = await TextOnAsync(cluster, 2);
+        Assert.StartsWith("hello world ", text);
+        Assert.Equal(text, await editor.TextAsync());
+        await Expect.EventuallyAsync(() => Task.FromResult(typist.Document.Text == text), "the .NET client, moved off the dead node, has the same text");
+        typist.AssertAllOnceInOrder(text);
+        // Chromium itself logs each refused connection to the dead node; nothing else may be logged.
+        var dead = $"WebSocket connection to '{cluster.Url(0).AbsoluteUri.Replace("http:", "ws:")}hubs/collab";
+        Assert.Empty(editor.ConsoleErrors.Where(e => !e.StartsWith(dead, StringComparison.Ordinal)));
+    }
+
+    private static async Task<string> TextOnAsync(TestCluster cluster, int node) =>
+        (await cluster.Http.GetFromJsonAsync<JsonElement>(new Uri(cluster.Url(node), "/api/docs/web"))).GetProperty("text").GetString()!;
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.CloseAsync();
+        }
+        _playwright?.Dispose();
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+}
