@@ -194,9 +194,11 @@ public sealed class CollabClient : IAsyncDisposable
     /// <summary>Moves a document to the node at <paramref name="redirect"/> (absolute, or relative to <paramref name="from"/>).</summary>
     internal async Task<IDocumentTransport> RedirectAsync(CollabDocument document, NodeConnection from, string redirect, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(from.BaseUrl, redirect, out var target) || target.Scheme is not ("http" or "https"))
+        if (!Uri.TryCreate(from.BaseUrl, redirect, out var target) || target.Scheme is not ("http" or "https")
+            || (from.BaseUrl.Scheme == "https" && target.Scheme != "https"))
         {
-            throw new CollabException(ErrorCodes.Unavailable, $"The server redirected document '{document.DocId}' to '{redirect}', which is not an http(s) URL.");
+            // Never from https to plain http: the access token would travel in the clear.
+            throw new CollabException(ErrorCodes.Unavailable, $"The server redirected document '{document.DocId}' to '{redirect}', which is not an http(s) URL (or leaves https).");
         }
         NodeConnection node;
         lock (_gate)
@@ -209,8 +211,18 @@ public sealed class CollabClient : IAsyncDisposable
             return from;
         }
         await node.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        node.Attach(document);
-        from.Detach(document);
+        lock (_gate)
+        {
+            // One node routes the document: a failover may have moved it meanwhile.
+            foreach (var other in _nodes.Values)
+            {
+                if (other != node)
+                {
+                    other.Detach(document);
+                }
+            }
+            node.Attach(document);
+        }
         return node;
     }
 
@@ -320,9 +332,9 @@ public sealed class CollabClient : IAsyncDisposable
                 }
                 return;
             }
-            catch (OperationCanceledException) when (_disposeCts.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
-                return;
+                return; // this client, or that node connection, was disposed
             }
             catch (Exception ex) when (ex is CollabException or ObjectDisposedException)
             {

@@ -183,7 +183,13 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
 
   /** @internal */
   redirect(doc: CollabDocument, url: string): void {
+    // Only to http(s), and never from https to plain http (the token would travel in the clear).
     for (const link of this.links.values()) link.docs.delete(doc);
+    if (!/^https?:\/\//.test(url) || (this.primaryUrl.startsWith("https:") && !url.startsWith("https:"))) {
+      console.warn(`[collab] "${doc.docId}" was redirected to "${url}", which is not a usable node URL; trying again later.`);
+      setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
+      return;
+    }
     if (++doc.redirects > maxRedirects) {
       doc.redirects = 0;
       // Redirected in a circle: go back to the node we were given and try again from there later.
@@ -236,8 +242,10 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     const order: ConnectionStatus[] = ["connected", "connecting", "reconnecting", "offline"];
     let worst: ConnectionStatus = "connected";
     let retryAt: number | undefined;
+    // The links that carry documents decide; the primary one only while none does.
+    const carrying = [...this.links.values()].some((l) => l.docs.size > 0);
     for (const link of this.links.values()) {
-      if (link.docs.size === 0 && link.url !== this.primaryUrl) continue;
+      if (link.docs.size === 0 && (carrying || link.url !== this.primaryUrl)) continue;
       if (order.indexOf(link.status) > order.indexOf(worst)) worst = link.status;
       if (link.retryAt !== undefined) retryAt = Math.min(retryAt ?? Infinity, link.retryAt);
     }

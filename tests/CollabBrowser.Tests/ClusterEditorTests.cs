@@ -58,7 +58,7 @@ public sealed class ClusterEditorTests : IAsyncLifetime
         typist.AssertAllOnceInOrder(text);
         // Chromium itself logs each refused connection to the dead node; nothing else may be logged.
         var dead = $"WebSocket connection to '{cluster.Url(0).AbsoluteUri.Replace("http:", "ws:")}hubs/collab";
-        Assert.Empty(editor.ConsoleErrors.Where(e => !e.StartsWith(dead, StringComparison.Ordinal)));
+        Assert.DoesNotContain(editor.ConsoleErrors, e => !e.StartsWith(dead, StringComparison.Ordinal));
     }
 
     private static async Task<string> TextOnAsync(TestCluster cluster, int node) =>

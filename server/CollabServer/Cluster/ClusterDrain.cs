@@ -13,7 +13,7 @@ public sealed class ClusterDrain(RedisOwnership ownership, Documents.DocumentReg
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        ownership.BeginDrain();
+        await ownership.BeginDrainAsync().ConfigureAwait(false);
         IReadOnlyList<string> others;
         try
         {

@@ -29,7 +29,7 @@ public sealed class Lease
     public long Epoch { get; }
 
     /// <summary>What a commit carries (see <see cref="FenceToken"/>).</summary>
-    public FenceToken Fence => Epoch == 0 ? FenceToken.None : new FenceToken(Epoch, Volatile.Read(ref _validUntil));
+    public FenceToken Fence => Epoch == 0 ? FenceToken.None : new FenceToken(Epoch, Ended ? 0 : Volatile.Read(ref _validUntil));
 
     /// <summary>Whether this node may still write under it: renewed in time, and neither handed over nor lost.</summary>
     public bool IsValid => Volatile.Read(ref _ended) == 0 && Stopwatch.GetTimestamp() < Volatile.Read(ref _validUntil);
@@ -37,7 +37,14 @@ public sealed class Lease
     /// <summary>Whether it was handed over, released or lost: this node owns the document no more.</summary>
     public bool Ended => Volatile.Read(ref _ended) != 0;
 
-    internal void Extend(long validUntil) => Volatile.Write(ref _validUntil, validUntil);
+    internal void Extend(long validUntil)
+    {
+        Volatile.Write(ref _validUntil, validUntil);
+        if (Ended)
+        {
+            Volatile.Write(ref _validUntil, 0); // ended meanwhile (handed over, released): it stays ended
+        }
+    }
 
     /// <summary>Ends it (once): false if it had ended already.</summary>
     internal bool End()

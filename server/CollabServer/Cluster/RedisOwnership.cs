@@ -184,7 +184,8 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
 
     public void Release(Lease lease)
     {
-        if (lease.Epoch == 0 || !_held.TryRemove(lease.DocId, out var held) || held.Lease != lease || !lease.End())
+        if (lease.Epoch == 0 || !_held.TryGetValue(lease.DocId, out var held) || held.Lease != lease
+            || !_held.TryRemove(new KeyValuePair<string, Held>(lease.DocId, held)) || !lease.End())
         {
             return;
         }
@@ -251,8 +252,23 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
         }
     }
 
-    /// <summary>Stops taking documents: claims answer with their owner, or unavailable.</summary>
-    public void BeginDrain() => _draining = true;
+    /// <summary>
+    /// Stops taking documents (claims answer with their owner, or unavailable) and leaves the
+    /// node list at once, so no other node moves a document here meanwhile.
+    /// </summary>
+    public async Task BeginDrainAsync()
+    {
+        _draining = true;
+        try
+        {
+            await Db.SetRemoveAsync(NodesKey, NodeId).ConfigureAwait(false);
+            await Db.KeyDeleteAsync(NodeKey(NodeId)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            Log.RedisFailed(_logger, ex.Message);
+        }
+    }
 
     private async Task<(string Node, long Epoch)?> OwnerAsync(string docId)
     {
@@ -267,8 +283,12 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
     private async Task<string?> UrlOfAsync(string nodeId) =>
         (string?)await Db.StringGetAsync(NodeKey(nodeId)).ConfigureAwait(false) is { } value && ParseNode(value) is var (url, _) ? url : null;
 
+    /// <summary>A registration, <c>url documents</c>; null unless the URL is an absolute http(s) one.</summary>
     private static (string Url, int Documents)? ParseNode(string value) =>
-        value.Split(' ') is [var url, var documents] && int.TryParse(documents, out var n) ? (url, n) : null;
+        value.Split(' ') is [var url, var documents] && int.TryParse(documents, out var n)
+            && Uri.TryCreate(url, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"
+            ? (url, n)
+            : null;
 
     private CollabError Unreachable(Exception ex)
     {
@@ -307,12 +327,17 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
             var started = Stopwatch.GetTimestamp();
             try
             {
-                var db = Db;
-                var register = db.StringSetAsync(NodeKey(NodeId), $"{NodeUrl} {_held.Count}", TimeSpan.FromMilliseconds(_ttlMs));
-                var add = db.SetAddAsync(NodesKey, NodeId);
-                await Task.WhenAll(register, add).ConfigureAwait(false);
-                Volatile.Write(ref _registeredUntil, started + _trustTicks);
-                _nodeOrigins = new HashSet<string>((await NodesAsync().ConfigureAwait(false)).Select(n => new Uri(n.Url).GetLeftPart(UriPartial.Authority)), StringComparer.OrdinalIgnoreCase);
+                if (!_draining)
+                {
+                    var db = Db;
+                    var register = db.StringSetAsync(NodeKey(NodeId), $"{NodeUrl} {_held.Count}", TimeSpan.FromMilliseconds(_ttlMs));
+                    var add = db.SetAddAsync(NodesKey, NodeId);
+                    await Task.WhenAll(register, add).ConfigureAwait(false);
+                    Volatile.Write(ref _registeredUntil, started + _trustTicks);
+                }
+                _nodeOrigins = new HashSet<string>(
+                    (await NodesAsync().ConfigureAwait(false)).Select(n => Uri.TryCreate(n.Url, UriKind.Absolute, out var u) ? u.GetLeftPart(UriPartial.Authority) : null).OfType<string>(),
+                    StringComparer.OrdinalIgnoreCase);
             }
             catch (CollabError)
             {
@@ -322,7 +347,15 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
             {
                 Log.RedisFailed(_logger, ex.Message);
             }
-            await RenewAsync(started).ConfigureAwait(false);
+            try
+            {
+                await RenewAsync(started).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Never let the loop die: without it every lease would run out.
+                Log.RedisFailed(_logger, ex.Message);
+            }
             try
             {
                 await Task.Delay(period - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } wait ? wait : TimeSpan.Zero, _stop.Token).ConfigureAwait(false);

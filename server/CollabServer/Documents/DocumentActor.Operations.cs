@@ -205,6 +205,19 @@ public sealed partial class DocumentActor
         }
         if (_database.Exists)
         {
+            if (_lease.Epoch != 0)
+            {
+                // In a cluster the files are shared: only a current owner deletes them, checked
+                // the way a commit is (a newer owner's epoch, or a lease run out, refuses it).
+                try
+                {
+                    _database.Open().Fence(_lease.Fence);
+                }
+                catch (FencedException fenced)
+                {
+                    throw CollabError.Unavailable($"this node cannot delete document '{DocId}' now ({fenced.Message}); try again");
+                }
+            }
             _database.Delete();
             _registry.OnDeleted(DocId);
         }

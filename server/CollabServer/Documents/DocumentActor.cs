@@ -92,7 +92,7 @@ public sealed partial class DocumentActor
         }
     }
 
-    private bool Closed => _state is DocumentState.Closing or DocumentState.Deleted;
+    private bool Closed => _state is DocumentState.Closing or DocumentState.Deleted or DocumentState.Moved;
 
     private async Task RunAsync()
     {
@@ -182,12 +182,12 @@ public sealed partial class DocumentActor
             {
                 Log.ActorFault(_logger, DocId, ex);
             }
-            var closing = _state is DocumentState.Stopping or DocumentState.Deleted || (_state is DocumentState.Idle && _members.Count == 0);
+            var closing = _state is DocumentState.Stopping or DocumentState.Deleted or DocumentState.Moved || (_state is DocumentState.Idle && _members.Count == 0);
             if (closing && _pipeline.IsIdle)
             {
                 // From here on the queue takes nothing new; whatever is still in it goes back to
                 // the registry, which waits for this actor to close and gives it to a new one.
-                if (_state is not DocumentState.Deleted)
+                if (_state is not (DocumentState.Deleted or DocumentState.Moved))
                 {
                     _state = DocumentState.Closing;
                 }
@@ -265,7 +265,7 @@ public sealed partial class DocumentActor
     private void Shutdown()
     {
         Flush();
-        if (_state is not DocumentState.Deleted && !_lease.Ended)
+        if (_state is not (DocumentState.Deleted or DocumentState.Moved))
         {
             WriteSnapshot();
         }
@@ -298,12 +298,16 @@ public sealed partial class DocumentActor
     /// </summary>
     internal void Relinquish(string reason)
     {
+        if (_state is DocumentState.Moved or DocumentState.Deleted)
+        {
+            return;
+        }
+        _state = DocumentState.Moved;
+        // What is sequenced is committed now (or refused by its fence, if the lease is gone), so
+        // every op this actor took is answered before its members are sent away.
+        Flush();
         _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = reason }, except: null);
         _members.Clear();
-        if (_state is DocumentState.Live or DocumentState.Idle)
-        {
-            _state = DocumentState.Stopping;
-        }
     }
 
     /// <summary>The committed op log for reads on the loop: first settles the commit in flight, which uses the same database.</summary>
@@ -418,9 +422,12 @@ public sealed partial class DocumentActor
                 p.Fail(error);
             }
             _sequencer.Rollback();
-            if (commit.Error is FencedException { Expired: false })
+            if (commit.Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 })
             {
-                Relinquish("moved"); // a newer owner wrote its epoch: ours is over
+                // A newer owner wrote its epoch, or the log has versions this actor never saw
+                // (SQLITE_CONSTRAINT: written by another node): ours is over; the members join
+                // again, and the next actor loads what is on disk.
+                Relinquish("moved");
             }
             return;
         }

@@ -144,6 +144,9 @@ public sealed class DocumentRegistry : IAsyncDisposable
     {
         var actors = _actors.Values.ToList();
         var moves = new List<Task>();
+        // A move commits, writes a snapshot and makes a Redis round trip on a pool thread: a few
+        // at a time, so that thousands of documents do not all wait on two cores at once.
+        var inFlight = new SemaphoreSlim(8); // not disposed: a move cut off by the time limit may still release it
         for (var i = 0; i < actors.Count; i++)
         {
             var actor = actors[i];
@@ -153,7 +156,20 @@ public sealed class DocumentRegistry : IAsyncDisposable
                 continue;
             }
             var target = nodeIds[i % nodeIds.Count];
-            moves.Add(CallIfLiveAsync(actor.DocId, a => a.MoveTo(target), false));
+            moves.Add(MoveOneAsync(actor.DocId, target));
+        }
+
+        async Task MoveOneAsync(string docId, string target)
+        {
+            await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await CallIfLiveAsync(docId, a => a.MoveTo(target), false).ConfigureAwait(false);
+            }
+            finally
+            {
+                inFlight.Release();
+            }
         }
         try
         {

@@ -6,7 +6,8 @@ namespace CollabServer.Documents;
 /// Loading ─▶ Live ⇄ Idle ─┐
 ///              │          ├─▶ Closing   (queue closed; queued work goes to the next actor)
 ///              ├─▶ Stopping ─┘
-///              └─▶ Deleted              (files gone; the next request starts a new actor)
+///              ├─▶ Deleted              (files gone; the next request starts a new actor)
+///              └─▶ Moved                (another node owns it; the next request is redirected)
 /// </code>
 /// </summary>
 internal enum DocumentState
@@ -28,4 +29,10 @@ internal enum DocumentState
 
     /// <summary>The document was deleted; the actor closes and a new one starts from nothing.</summary>
     Deleted,
+
+    /// <summary>
+    /// This node owns the document no more (moved, or its lease lost): members were sent away,
+    /// and any work that comes after goes to the next actor, which redirects or forwards it.
+    /// </summary>
+    Moved,
 }

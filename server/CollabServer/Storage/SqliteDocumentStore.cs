@@ -103,7 +103,16 @@ public sealed class SqliteDocumentStore : IDocumentStore
                 """;
             command.ExecuteNonQuery();
         }
-        File.Move(temporary, path);
+        try
+        {
+            File.Move(temporary, path);
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another node made it first (a cluster shares the data directory): that one is
+            // the document's; this empty one goes, and the commit's fence decides who may write.
+            DeleteFiles(temporary);
+        }
         return OpenExisting(path, sync, historySpacing)!;
     }
 
