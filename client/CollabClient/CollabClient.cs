@@ -236,12 +236,19 @@ public sealed class CollabClient : IAsyncDisposable
             node = new NodeConnection(this, key, _options, _loggerFactory.CreateLogger<NodeConnection>());
             node.StateChanged += OnNodeStateChanged;
             _nodes.Add(key.AbsoluteUri, node);
-            if (!_knownNodes.Contains(key))
-            {
-                _knownNodes.Add(key);
-            }
+            RememberNodeLocked(key);
         }
         return node;
+    }
+
+    /// <summary>Adds a node to those documents may move to: an http(s) URL, and only https when this client was given https.</summary>
+    private void RememberNodeLocked(Uri url)
+    {
+        var key = NodeKey(url);
+        if (key.Scheme is "http" or "https" && (_options.ServerUrl.Scheme != "https" || key.Scheme == "https") && !_knownNodes.Contains(key))
+        {
+            _knownNodes.Add(key);
+        }
     }
 
     /// <summary>
@@ -267,9 +274,9 @@ public sealed class CollabClient : IAsyncDisposable
             {
                 foreach (var node in nodes ?? [])
                 {
-                    if (Uri.TryCreate(node.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && !_knownNodes.Contains(NodeKey(url)))
+                    if (Uri.TryCreate(node.Url, UriKind.Absolute, out var url))
                     {
-                        _knownNodes.Add(NodeKey(url));
+                        RememberNodeLocked(url);
                     }
                 }
             }
@@ -354,7 +361,6 @@ public sealed class CollabClient : IAsyncDisposable
             }
         }
     }
-
 
     private void OnDocumentDisposed(CollabDocument document)
     {

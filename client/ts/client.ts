@@ -183,9 +183,8 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
 
   /** @internal */
   redirect(doc: CollabDocument, url: string): void {
-    // Only to http(s), and never from https to plain http (the token would travel in the clear).
     for (const link of this.links.values()) link.docs.delete(doc);
-    if (!/^https?:\/\//.test(url) || (this.primaryUrl.startsWith("https:") && !url.startsWith("https:"))) {
+    if (!this.usableNodeUrl(url)) {
       console.warn(`[collab] "${doc.docId}" was redirected to "${url}", which is not a usable node URL; trying again later.`);
       setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
       return;
@@ -219,6 +218,11 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     for (const doc of docs) this.link(next).add(doc);
   }
 
+  /** An http(s) node URL, and never plain http when this client was given https (the token would travel in the clear). */
+  private usableNodeUrl(url: string): boolean {
+    return /^https?:\/\//.test(url) && !(this.primaryUrl.startsWith("https:") && !url.startsWith("https:"));
+  }
+
   /** @internal A node answered: learn the cluster's other nodes from it. Best effort. */
   async learnNodes(url: string): Promise<void> {
     try {
@@ -229,7 +233,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
       if (!Array.isArray(nodes)) return;
       for (const node of nodes) {
         const nodeUrl = (node as { url?: unknown } | null)?.url;
-        if (typeof nodeUrl === "string" && /^https?:\/\//.test(nodeUrl)) this.knownUrls.add(normalizeUrl(nodeUrl));
+        if (typeof nodeUrl === "string" && this.usableNodeUrl(nodeUrl)) this.knownUrls.add(normalizeUrl(nodeUrl));
       }
     } catch {
       // Only a hint: redirects teach the nodes too.

@@ -69,12 +69,12 @@ if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:{nameo
     builder.Services.AddSingleton<IDocumentOwnership>(services => services.GetRequiredService<RedisOwnership>());
     builder.Services.AddHostedService(services => services.GetRequiredService<RedisOwnership>());
     builder.Services.AddHostedService<ClusterDrain>();
+    builder.Services.AddHttpForwarder();
 }
 else
 {
     builder.Services.AddSingleton<IDocumentOwnership, SingleNodeOwnership>();
 }
-builder.Services.AddHttpForwarder();
 var authenticated = builder.AddCollabAuth();
 builder.Services.AddSingleton<DocumentRegistry>();
 builder.Services.AddSingleton(TimeProvider.System);

@@ -1,9 +1,9 @@
-using System.Buffers;
-using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using Collab.Messages;
 using MessagePack;
+
+using CollabServer.Tests.Ot;
 
 namespace CollabBench;
 
@@ -33,43 +33,8 @@ public class AttackDecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _msgpack = MessagePackSubmit(Inserts);
-        _json = JsonSubmit(Inserts);
-    }
-
-    /// <summary>A MessagePack <c>SubmitRequest</c> map whose op is <paramref name="n"/> inserts of "a".</summary>
-    public static byte[] MessagePackSubmit(int n)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        writer.WriteMapHeader(4);
-        writer.Write("docId");
-        writer.Write("attack");
-        writer.Write("baseVersion");
-        writer.Write(0);
-        writer.Write("op");
-        writer.WriteArrayHeader(n);
-        for (var i = 0; i < n; i++)
-        {
-            writer.Write("a");
-        }
-        writer.Write("opId");
-        writer.Write(1L);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    /// <summary>The same request in JSON: <c>{"docId":"attack","baseVersion":0,"op":["a","a",…],"opId":1}</c>.</summary>
-    public static byte[] JsonSubmit(int n)
-    {
-        var sb = new StringBuilder(n * 4 + 64);
-        sb.Append("{\"docId\":\"attack\",\"baseVersion\":0,\"op\":[");
-        for (var i = 0; i < n; i++)
-        {
-            sb.Append(i == 0 ? "\"a\"" : ",\"a\"");
-        }
-        sb.Append("],\"opId\":1}");
-        return Encoding.UTF8.GetBytes(sb.ToString());
+        _msgpack = AttackMessages.MessagePackSubmit(Inserts);
+        _json = AttackMessages.JsonSubmit(Inserts);
     }
 
     [Benchmark(Description = "MessagePack Submit, 500k one-char inserts")]

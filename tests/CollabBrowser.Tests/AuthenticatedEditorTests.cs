@@ -45,13 +45,7 @@ public sealed class AuthenticatedEditorTests : IAsyncLifetime
         _factory.StartServer();
         _baseUrl = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = BrowserFixture.ChromiumArgs,
-            Timeout = 60_000,
-        });
+        _browser = await BrowserFixture.LaunchChromiumAsync(_playwright);
     }
 
     [Fact]

@@ -52,14 +52,18 @@ public sealed class BrowserFixture : IAsyncLifetime
         Http.BaseAddress = new Uri(BaseUrl);
 
         _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        Browser = await LaunchChromiumAsync(_playwright);
+    }
+
+    /// <summary>Debian's headless Chromium with the flags above: every browser test starts it this way.</summary>
+    internal static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright) =>
+        playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
             ExecutablePath = "/usr/bin/chromium",
             Headless = true,
             Args = ChromiumArgs,
             Timeout = 60_000,
         });
-    }
 
     public async Task DisposeAsync()
     {

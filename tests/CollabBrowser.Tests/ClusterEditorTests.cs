@@ -20,13 +20,7 @@ public sealed class ClusterEditorTests : IAsyncLifetime
     {
         _cluster = await TestCluster.StartAsync();
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = BrowserFixture.ChromiumArgs,
-            Timeout = 60_000,
-        });
+        _browser = await BrowserFixture.LaunchChromiumAsync(_playwright);
     }
 
     [Fact]

@@ -10,18 +10,7 @@ public static class AdminApi
 {
     public static void MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/api/admin");
-        admin.AddEndpointFilter(async (context, next) =>
-        {
-            try
-            {
-                return await next(context);
-            }
-            catch (CollabError error)
-            {
-                return error.ToProblem();
-            }
-        });
+        var admin = app.MapGroup("/api/admin").AnswerErrors();
 
         // { "name": "..." } → a consistent online copy of every document's database (SQLite's
         // backup API) in {Collab:Backup:Dir or DataDir/backups}/{name}/docs/{id}.db. It is built

@@ -11,18 +11,7 @@ public static class ClusterApi
 {
     public static void MapClusterApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api");
-        api.AddEndpointFilter(async (context, next) =>
-        {
-            try
-            {
-                return await next(context);
-            }
-            catch (CollabError error)
-            {
-                return error.ToProblem();
-            }
-        });
+        var api = app.MapGroup("/api").AnswerErrors();
 
         api.MapGet("/route/{id}", async (string id, HttpContext http, IDocumentOwnership ownership) =>
         {

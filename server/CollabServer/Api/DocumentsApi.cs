@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Collab;
-using CollabServer.Cluster;
 using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
@@ -17,24 +16,7 @@ public static partial class DocumentsApi
 {
     public static void MapDocumentsApi(this IEndpointRouteBuilder app)
     {
-        var docs = app.MapGroup("/api/docs");
-        // Every endpoint answers a CollabError, wherever it was thrown, as problem details.
-        docs.AddEndpointFilter(async (context, next) =>
-        {
-            try
-            {
-                return await next(context);
-            }
-            catch (CollabError error)
-            {
-                return error.ToProblem();
-            }
-            catch (NotOwnerException owner)
-            {
-                // Another live node owns the document: it answers (PROTOCOL §7, "cluster").
-                return await OwnerForwarder.ForwardAsync(context.HttpContext, owner);
-            }
-        });
+        var docs = app.MapGroup("/api/docs").AnswerErrors();
 
         // Paged by id: ?after=ID&limit=N, with a Link header to the next page (RFC 8288).
         docs.MapGet("/", async (string? after, int? limit, HttpContext http, DocumentRegistry registry) =>

@@ -25,15 +25,22 @@ public static class OwnerForwarder
 
     private static readonly ForwarderRequestConfig s_config = new() { ActivityTimeout = TimeSpan.FromSeconds(60) };
 
-    /// <summary>Keeps request bodies of the document endpoints readable twice: once here, once when forwarded.</summary>
-    public static void UseOwnerForwarding(this WebApplication app) => app.Use((context, next) =>
+    /// <summary>In a cluster, keeps request bodies of the document endpoints readable twice: once here, once when forwarded.</summary>
+    public static void UseOwnerForwarding(this WebApplication app)
     {
-        if (context.Request.Path.StartsWithSegments("/api/docs") && !HttpMethods.IsGet(context.Request.Method))
+        if (!app.Services.GetRequiredService<IDocumentOwnership>().Clustered)
         {
-            context.Request.EnableBuffering();
+            return; // a single node owns everything: nothing is forwarded, no body is buffered
         }
-        return next(context);
-    });
+        app.Use((context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/api/docs") && !HttpMethods.IsGet(context.Request.Method))
+            {
+                context.Request.EnableBuffering();
+            }
+            return next(context);
+        });
+    }
 
     /// <summary>Answers the request with the owner's answer.</summary>
     public static async Task<IResult> ForwardAsync(HttpContext http, NotOwnerException owner)

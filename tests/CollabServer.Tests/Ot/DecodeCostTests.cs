@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Text;
 using System.Text.Json;
 using Collab.Messages;
 using Collab.Ot;
@@ -20,30 +18,6 @@ public sealed class DecodeCostTests
     private static readonly MessagePackSerializerOptions s_hubOptions =
         MessagePackSerializerOptions.Standard.WithResolver(StrictUtf8Resolver.Instance).WithSecurity(MessagePackSecurity.UntrustedData);
     private static readonly JsonSerializerOptions s_jsonOptions = new(JsonSerializerDefaults.Web);
-
-    private static byte[] MessagePackSubmit(int n)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        writer.WriteMapHeader(4);
-        writer.Write("docId");
-        writer.Write("attack");
-        writer.Write("baseVersion");
-        writer.Write(0);
-        writer.Write("op");
-        writer.WriteArrayHeader(n);
-        for (var i = 0; i < n; i++)
-        {
-            writer.Write("a");
-        }
-        writer.Write("opId");
-        writer.Write(1L);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    private static byte[] JsonSubmit(int n) =>
-        Encoding.UTF8.GetBytes("{\"docId\":\"attack\",\"baseVersion\":0,\"op\":[" + string.Join(',', Enumerable.Repeat("\"a\"", n)) + "],\"opId\":1}");
 
     /// <summary>Bytes allocated on this thread by <paramref name="work"/>, and its result.</summary>
     private static (long Bytes, T Result) Allocated<T>(Func<T> work)
@@ -67,8 +41,8 @@ public sealed class DecodeCostTests
     [Fact]
     public void DecodingAMessagePackSubmitOfOneCharacterInsertsIsLinear()
     {
-        var small = MessagePackSubmit(N / 10);
-        var large = MessagePackSubmit(N);
+        var small = AttackMessages.MessagePackSubmit(N / 10);
+        var large = AttackMessages.MessagePackSubmit(N);
         Assert.InRange(large.Length, 1_000_000, 1_000_100);
         AssertLinear(n => () => MessagePackSerializer.Deserialize<SubmitRequest>(n == N ? large : small, s_hubOptions).Op!, 100);
     }
@@ -76,8 +50,8 @@ public sealed class DecodeCostTests
     [Fact]
     public void DecodingAJsonSubmitOfOneCharacterInsertsIsLinear()
     {
-        var small = JsonSubmit(N / 10);
-        var large = JsonSubmit(N);
+        var small = AttackMessages.JsonSubmit(N / 10);
+        var large = AttackMessages.JsonSubmit(N);
         AssertLinear(n => () => JsonSerializer.Deserialize<SubmitRequest>(n == N ? large : small, s_jsonOptions)!.Op!, 100);
     }
 
