@@ -18,6 +18,11 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed (apt
 dotnet build "$root/server/CollabServer" -c Release -nologo -v:q >/dev/null
 dll="$root/server/CollabServer/bin/Release/net10.0/CollabServer.dll"
 mkdir -p "$data"
+# The nodes' runtime settings (the file systemd's EnvironmentFile= reads in a deployment).
+set -a
+# shellcheck source=/dev/null
+. "$(dirname "$dll")/collab.env"
+set +a
 
 pids=()
 stop() {

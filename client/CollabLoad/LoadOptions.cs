@@ -63,7 +63,8 @@ public sealed class LoadOptions
             --data-dir DIR        its data directory (required with --server-dll; created if missing)
             --sync Full|Normal|Off  PRAGMA synchronous of the server (default Full)
             --server-arg ARG      extra server argument, e.g. --server-arg --Collab:OpWindow=2000
-            --server-env N=V      environment variable for the server, e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
+            --server-env N=V      environment variable for the server, e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0;
+                                  the server also gets its collab.env (runtime settings); N= runs it without N
           --server-pid PID        the server's PID, to read its CPU time and RSS from /proc
 
         workload shape (defaults in brackets):

@@ -21,6 +21,12 @@ result.Parameters["sync"] = options.Sync;
 if (options.ServerDll is not null)
 {
     result.Parameters["server_dll"] = Path.GetFullPath(options.ServerDll);
+    // The server runs as deployed: with the runtime settings of its collab.env, unless
+    // --server-env says otherwise (NAME= runs it without one).
+    foreach (var (name, value) in ServerProcess.DeploymentEnvironment(options.ServerDll))
+    {
+        options.ServerEnv.TryAdd(name, value);
+    }
     foreach (var (name, value) in options.ServerEnv)
     {
         result.Parameters["server_env"] = (result.Parameters.GetValueOrDefault("server_env") + $" {name}={value}").Trim();

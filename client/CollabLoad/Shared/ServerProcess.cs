@@ -33,6 +33,30 @@ public sealed class ServerProcess : IAsyncDisposable
     public int Pid => _process.Id;
     public string LogPath { get; }
 
+    /// <summary>
+    /// The runtime settings the server is deployed with: <c>collab.env</c> beside its binaries
+    /// (NAME=VALUE lines, # comments), the file systemd's <c>EnvironmentFile=</c> reads.
+    /// </summary>
+    public static Dictionary<string, string> DeploymentEnvironment(string dll)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        var path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dll))!, "collab.env");
+        if (!File.Exists(path))
+        {
+            return settings;
+        }
+        foreach (var raw in File.ReadAllLines(path))
+        {
+            var line = raw.Trim();
+            var equals = line.IndexOf('=');
+            if (line.Length > 0 && line[0] != '#' && equals > 0)
+            {
+                settings[line[..equals].Trim()] = line[(equals + 1)..].Trim();
+            }
+        }
+        return settings;
+    }
+
     /// <summary>Starts the server and waits until <c>/healthz</c> answers.</summary>
     public static async Task<ServerProcess> StartAsync(string dll, string dataDir, string sync, IEnumerable<string> extraArgs, IReadOnlyDictionary<string, string>? environment = null, int port = 0)
     {
@@ -62,7 +86,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
-            info.Environment[name] = value;
+            if (value.Length == 0)
+            {
+                info.Environment.Remove(name); // --server-env NAME= : run without it
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start dotnet");
         var log = new StreamWriter(logPath, append: true) { AutoFlush = true };

@@ -22,6 +22,10 @@ public sealed class PublishedServerTests : IDisposable
         var publish = Path.Combine(_root, "publish");
         await PublishAsync(publish);
         Assert.True(File.Exists(Path.Combine(publish, "wwwroot", "dist", "collab-client.js")), "the editor bundle was not published");
+        // The runtime settings the README's systemd unit loads with EnvironmentFile=.
+        var runtimeSettings = Path.Combine(publish, "collab.env");
+        Assert.True(File.Exists(runtimeSettings), "collab.env was not published");
+        Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", File.ReadAllLines(runtimeSettings));
 
         // From the filesystem root, with the data directory given (the default would be /data).
         var dataDir = Path.Combine(_root, "data-from-root");
