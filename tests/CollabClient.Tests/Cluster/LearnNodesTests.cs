@@ -27,7 +27,7 @@ public sealed class LearnNodesTests
         await app.StartAsync();
         try
         {
-            var url = new Uri(app.Urls.Single().Replace("[::1]", "127.0.0.1", StringComparison.Ordinal) + "/");
+            var url = new Uri(app.Urls.Single() + "/");
             await using var client = new CollabClient(new CollabClientOptions { ServerUrl = url });
 
             await client.LearnNodesAsync(url).WaitAsync(TimeSpan.FromSeconds(30));

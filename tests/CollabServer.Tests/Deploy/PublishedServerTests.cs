@@ -46,6 +46,26 @@ public sealed class PublishedServerTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(publish, "data")), "data was written into the published folder");
     }
 
+    [Fact]
+    public void DotnetRunStartsTheServerWithTheRuntimeSettingsOfItsCollabEnv()
+    {
+        // collab.env is what a deployment loads (README); dotnet run cannot read it, so its launch
+        // profile repeats the settings, and must say the same.
+        var project = Path.Combine(SharedVectorsTests.RepoRoot(), "server", "CollabServer");
+        var deployed = File.ReadAllLines(Path.Combine(project, "collab.env"))
+            .Select(line => line.Trim())
+            .Where(line => line.Length > 0 && line[0] != '#')
+            .Select(line => line.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair[1]);
+        using var launch = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(project, "Properties", "launchSettings.json")));
+        var run = launch.RootElement.GetProperty("profiles").GetProperty("CollabServer").GetProperty("environmentVariables")
+            .EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.GetString()!);
+
+        Assert.NotEmpty(deployed);
+        Assert.Equal(deployed.OrderBy(e => e.Key), run.OrderBy(e => e.Key));
+    }
+
     private static async Task AssertServesTheEditorAsync(ServerProcess server)
     {
         using var http = new HttpClient { BaseAddress = server.BaseUrl };
