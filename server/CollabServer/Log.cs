@@ -74,4 +74,7 @@ internal static partial class Log
 
     [LoggerMessage(24, LogLevel.Information, "Cluster node {NodeId} at {NodeUrl}, Redis {Redis}, lease TTL {Ttl}.")]
     public static partial void ClusterNode(ILogger logger, string nodeId, string nodeUrl, string redis, TimeSpan ttl);
+
+    [LoggerMessage(25, LogLevel.Warning, "Document {DocId}: connection {ConnectionId} closed, and leaving the document failed.")]
+    public static partial void LeaveFailed(ILogger logger, string docId, string connectionId, Exception exception);
 }

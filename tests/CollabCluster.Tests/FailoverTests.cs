@@ -90,8 +90,10 @@ public sealed class FailoverTests(ITestOutputHelper output)
                 await WaitForProgressAsync(typists, 5);
                 var owner = await cluster.OwnerAsync("moving");
                 var target = TestCluster.NodeId((owner + 1) % 3);
-                // Asked of a node that is not the owner: it is forwarded there.
-                var answer = await cluster.Http.PostAsJsonAsync(new Uri(cluster.Url((owner + 2) % 3), "/api/docs/moving/move"), new { node = target });
+                // Asked of a node that is not the owner: it is forwarded there. The last move is
+                // asked of the node the document goes to.
+                var via = move == 2 ? (owner + 1) % 3 : (owner + 2) % 3;
+                var answer = await cluster.Http.PostAsJsonAsync(new Uri(cluster.Url(via), "/api/docs/moving/move"), new { node = target });
                 Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
                 Assert.Equal((owner + 1) % 3, await cluster.OwnerAsync("moving"));
                 await WaitForProgressAsync(typists, 3);

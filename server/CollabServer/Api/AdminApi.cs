@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Collab;
 using CollabServer.Documents;
 using CollabServer.Errors;
@@ -18,18 +17,7 @@ public static class AdminApi
         admin.MapPost("/backup", async (HttpContext http, DocumentRegistry registry) =>
         {
             DocumentsApi.RequireAdmin(http);
-            string? name = null;
-            try
-            {
-                using var body = await JsonDocument.ParseAsync(http.Request.Body);
-                if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String)
-                {
-                    name = n.GetString();
-                }
-            }
-            catch (JsonException)
-            {
-            }
+            var name = await DocumentsApi.ReadStringFieldAsync(http.Request, "name", DocumentsApi.SmallBodyBytes);
             if (name is null || !DocumentId.IsValid(name))
             {
                 throw CollabError.InvalidOp("the body is {\"name\": NAME}, a name made like a document id");

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using CollabServer.Cluster;
 using CollabServer.Documents;
 using CollabServer.Errors;
@@ -37,18 +36,7 @@ public static class ClusterApi
             DocumentsApi.RequireAdmin(request.HttpContext);
             DocumentsApi.CheckExists(id, registry);
             var ownership = registry.Ownership;
-            string? node = null;
-            try
-            {
-                using var body = await JsonDocument.ParseAsync(request.Body);
-                if (body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("node", out var n) && n.ValueKind == JsonValueKind.String)
-                {
-                    node = n.GetString();
-                }
-            }
-            catch (JsonException)
-            {
-            }
+            var node = await DocumentsApi.ReadStringFieldAsync(request, "node", DocumentsApi.SmallBodyBytes);
             if (node is null)
             {
                 throw CollabError.InvalidOp("the body must be JSON { \"node\": \"NODE-ID\" }");
@@ -59,7 +47,13 @@ public static class ClusterApi
             }
             var target = (await ownership.NodesAsync()).FirstOrDefault(n => n.Node == node)
                 ?? throw CollabError.InvalidOp($"there is no live node '{node}' (GET /api/cluster lists them)");
-            if (node != ownership.NodeId && !await registry.MoveAsync(id, node))
+            if (node == ownership.NodeId)
+            {
+                // To this node: loading the document here claims it when nobody holds it, and when
+                // another node does, the request goes on to that owner, which moves it here.
+                await registry.CallAsync(id, _ => true);
+            }
+            else if (!await registry.MoveAsync(id, node))
             {
                 throw CollabError.Unavailable($"document '{id}' changed owner during the move; try again");
             }

@@ -14,6 +14,9 @@ namespace CollabServer.Api;
 /// </summary>
 public static partial class DocumentsApi
 {
+    /// <summary>The largest body of a request that names one thing (a backup, a node): 64 KiB.</summary>
+    internal const long SmallBodyBytes = 64 * 1024;
+
     public static void MapDocumentsApi(this IEndpointRouteBuilder app)
     {
         var docs = app.MapGroup("/api/docs").AnswerErrors();
@@ -74,11 +77,7 @@ public static partial class DocumentsApi
         docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry) =>
         {
             Require(request.HttpContext, id, DocumentAccess.Edit);
-            if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            {
-                size.MaxRequestBodySize = registry.Options.MaxRestBodyBytes;
-            }
-            var text = await ReadTextAsync(request, registry.Options.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
+            var text = await ReadStringFieldAsync(request, "text", registry.Options.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
             var version = await registry.CallAsync(id, actor => actor.Replace(text));
             return Results.Ok(new { id, version });
         });
@@ -102,20 +101,28 @@ public static partial class DocumentsApi
         ClusterApi.MapMove(docs);
     }
 
-    /// <summary>The <c>text</c> of a JSON body, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is what we want).</summary>
-    private static async Task<string?> ReadTextAsync(HttpRequest request, long limit)
+    /// <summary>
+    /// The string <paramref name="field"/> of a JSON object body of at most <paramref name="limit"/>
+    /// bytes, or null if the body is not such JSON (System.Text.Json refuses lone surrogates, which is
+    /// what we want). A larger body is <c>too_large</c>.
+    /// </summary>
+    internal static async Task<string?> ReadStringFieldAsync(HttpRequest request, string field, long limit)
     {
         if (request.ContentLength > limit)
         {
             throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
         }
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        {
+            size.MaxRequestBodySize = limit;
+        }
         try
         {
             using var body = await JsonDocument.ParseAsync(request.Body);
             return body.RootElement.ValueKind == JsonValueKind.Object
-                && body.RootElement.TryGetProperty("text", out var text)
-                && text.ValueKind == JsonValueKind.String
-                ? text.GetString()
+                && body.RootElement.TryGetProperty(field, out var value)
+                && value.ValueKind == JsonValueKind.String
+                ? value.GetString()
                 : null;
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)

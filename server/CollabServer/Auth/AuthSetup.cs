@@ -10,7 +10,7 @@ namespace CollabServer.Auth;
 /// <summary>
 /// Authentication, origins and hosts, wired from configuration (PROTOCOL §8):
 /// <list type="bullet">
-/// <item>With <c>Collab:Auth:SigningKey</c> (HS256), or JwtBearer's own options under
+/// <item>With <c>Collab:Auth:SigningKey</c> (HS256), or (not both) JwtBearer's own options under
 /// <c>Authentication:Schemes:Bearer</c> (RS256, authority, issuer, audience), Microsoft's JwtBearer
 /// handler checks a token from the <c>Authorization</c> header or, for the hub, the
 /// <c>access_token</c> query parameter; access follows the token's <c>scope</c> grants.</item>
@@ -46,6 +46,11 @@ public static class AuthSetup
             o.AddPolicy(CorsPolicy, p => p.SetIsOriginAllowed(origin => Listed(origin, origins) || ownership.IsNodeOrigin(origin)).AllowAnyHeader().AllowAnyMethod().AllowCredentials()));
 
         var standard = configuration.GetSection("Authentication:Schemes:Bearer").Exists();
+        if (!string.IsNullOrEmpty(auth.SigningKey) && standard)
+        {
+            // The signing key's validation would replace the scheme's issuers and audiences.
+            throw new InvalidOperationException("Set Collab:Auth:SigningKey (HS256 tokens) or Authentication:Schemes:Bearer (an issuer's keys), not both.");
+        }
         if (string.IsNullOrEmpty(auth.SigningKey) && !standard)
         {
             services.AddSingleton<IDocumentAccessPolicy, OpenAccessPolicy>();

@@ -76,15 +76,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
     /// <inheritdoc/>
     public void Committed(CommittedBatch batch)
     {
-        long bytes = 0;
-        foreach (var op in batch.Ops)
-        {
-            bytes += 32 + op.ClientId.Length + 4L * op.Op.Count;
-            foreach (var c in op.Op.Components)
-            {
-                bytes += c.IsInsert ? c.Text?.Length ?? 0 : 0;
-            }
-        }
+        var bytes = EstimateBytes(batch.Ops);
         Interlocked.Add(ref _queuedBytes, bytes);
         Interlocked.CompareExchange(ref _oldestQueued, Stopwatch.GetTimestamp(), 0);
         _queue.Writer.TryWrite(new Ops(batch.DocId, batch.Ops, bytes));
@@ -234,15 +226,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         {
             return true;
         }
-        long bytes = 0;
-        foreach (var op in ops)
-        {
-            bytes += 32 + op.ClientId.Length + 4L * op.Op.Count;
-            foreach (var c in op.Op.Components)
-            {
-                bytes += c.IsInsert ? c.Text?.Length ?? 0 : 0;
-            }
-        }
+        var bytes = EstimateBytes(ops);
         try
         {
             var shipped = Shipped(docId);
@@ -276,6 +260,21 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         }
     }
 
+    /// <summary>About how many bytes <paramref name="ops"/> take as records (for the lag figure).</summary>
+    private static long EstimateBytes(IReadOnlyList<StoredOp> ops)
+    {
+        long bytes = 0;
+        foreach (var op in ops)
+        {
+            bytes += 32 + op.ClientId.Length + 4L * op.Op.Count;
+            foreach (var c in op.Op.Components)
+            {
+                bytes += c.IsInsert ? c.Text?.Length ?? 0 : 0;
+            }
+        }
+        return bytes;
+    }
+
     /// <summary>Writes <paramref name="rows"/> that follow version <paramref name="shipped"/>, in files of at most MaxBatchBytes.</summary>
     private void Ship(string docId, int shipped, List<OpRow> rows)
     {
@@ -305,14 +304,22 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         }
     }
 
+    /// <summary>
+    /// The last version of a document in the backup (0 when none), for any thread: retention keeps
+    /// every op after it, since the backup still needs them.
+    /// </summary>
+    public int ShippedThrough(string docId) =>
+        _shipped.TryGetValue(docId, out var shipped) ? shipped : LastInFolder(BackupFormat.DocDir(Dir, docId));
+
+    private static int LastInFolder(string dir) => BackupFormat.ListBatches(dir) is { Count: > 0 } batches ? batches[^1].Last : 0;
+
     /// <summary>The last version in a document's backup folder (read from its file names the first time).</summary>
     private int Shipped(string docId)
     {
         if (!_shipped.TryGetValue(docId, out var shipped))
         {
             var dir = BackupFormat.DocDir(Dir, docId);
-            var batches = BackupFormat.ListBatches(dir);
-            shipped = batches.Count == 0 ? 0 : batches[^1].Last;
+            shipped = LastInFolder(dir);
             // A batch cut short by a crash before its rename: never part of the backup.
             if (Directory.Exists(dir))
             {

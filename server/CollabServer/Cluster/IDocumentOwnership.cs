@@ -46,9 +46,6 @@ public interface IDocumentOwnership
 
     /// <summary>Whether <paramref name="origin"/> (<c>scheme://host:port</c>) is a live node's: a page served by one node may connect to the others.</summary>
     bool IsNodeOrigin(string origin);
-
-    /// <summary>The number of leases this node holds.</summary>
-    int Owned { get; }
 }
 
 /// <summary>One live node, as <c>GET /api/cluster</c> lists it.</summary>

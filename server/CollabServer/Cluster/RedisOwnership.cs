@@ -120,14 +120,9 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
 
     public string NodeUrl { get; }
 
-    public int Owned => _held.Count;
-
     public bool IsNodeOrigin(string origin) => _nodeOrigins.Contains(origin.TrimEnd('/'));
 
     public bool Ready => !_draining && Stopwatch.GetTimestamp() < Volatile.Read(ref _registeredUntil);
-
-    /// <summary>Whether the node is shutting down: it takes no new documents.</summary>
-    public bool Draining => _draining;
 
     private IDatabase Db => _redis.GetDatabase();
 
@@ -306,15 +301,11 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
-        try
+        if (!_draining)
         {
-            // Leave the registry at once rather than when the registration runs out.
-            await Db.KeyDeleteAsync(NodeKey(NodeId)).ConfigureAwait(false);
-            await Db.SetRemoveAsync(NodesKey, NodeId).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException)
-        {
-            Log.RedisFailed(_logger, ex.Message);
+            // Leave the registry at once rather than when the registration runs out (a drain has
+            // left it already).
+            await BeginDrainAsync().ConfigureAwait(false);
         }
     }
 

@@ -13,8 +13,6 @@ public sealed class SingleNodeOwnership(IOptions<CollabOptions> options) : IDocu
 
     public bool Ready => true;
 
-    public int Owned => 0;
-
     public Task<Lease> ClaimAsync(string docId, long storedEpoch, Action lost) => Task.FromResult(Lease.SingleNode(docId));
 
     public bool IsNodeOrigin(string origin) => false;

@@ -83,7 +83,7 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
 
     public void Moved() => _moves.Add(1);
 
-    public void FencedCommit(int ops) => _fencedCommits.Add(1);
+    public void FencedCommit() => _fencedCommits.Add(1);
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);
 

@@ -335,7 +335,7 @@ public sealed partial class DocumentActor
         }
         else
         {
-            clientId = OpAuthor.Key(member.Identity, member.ClientId);
+            clientId = member.AuthorKey;
         }
         // A write that would create the document (a join creates nothing on disk) spends the
         // connection's creation budget, once it is known to be a valid op.
@@ -410,7 +410,7 @@ public sealed partial class DocumentActor
             var error = CollabError.Unavailable("the op could not be stored; resubmit it");
             if (commit.Error is FencedException fenced)
             {
-                _registry.Metrics.FencedCommit(commit.Batch.Length);
+                _registry.Metrics.FencedCommit();
                 error = CollabError.Unavailable($"this node cannot write document '{DocId}' now ({fenced.Message}); resubmit it");
             }
             else

@@ -96,9 +96,9 @@ public sealed class DocumentRegistry : IAsyncDisposable
         {
             return await task.ConfigureAwait(false);
         }
-        catch (ActorClosedException)
+        catch (Exception ex) when (ex is ActorClosedException or NotOwnerException)
         {
-            return otherwise; // it closed, so it had no members any more
+            return otherwise; // it closed, or never loaded (another node owns it): it has no members
         }
     }
 

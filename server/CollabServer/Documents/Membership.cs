@@ -17,6 +17,9 @@ internal sealed class Member(ClientConnection connection, string clientId, UserI
 
     public string ClientId { get; } = clientId;
 
+    /// <summary>Who its ops are stored as (<see cref="OpAuthor"/>), made once.</summary>
+    public string AuthorKey { get; } = OpAuthor.Key(connection.Identity, clientId);
+
     public UserInfo? User { get; set; } = user;
 
     public bool ReadOnly { get; } = readOnly;

@@ -1,3 +1,4 @@
+using CollabServer.Backup;
 using CollabServer.Storage;
 using Microsoft.Extensions.Options;
 
@@ -8,8 +9,9 @@ namespace CollabServer.History;
 /// <see cref="HistoryOptions.RetentionCheckInterval"/>, each document's ops older than the
 /// retention period are folded into a snapshot at the boundary. It runs on its own thread and its
 /// own connections, a thousand rows per transaction, so it never holds up a document's edits.
+/// With continuous backup on, an op is folded only once it is in the backup.
 /// </summary>
-public sealed class RetentionService(DocumentCatalog catalog, IOptions<CollabOptions> options, TimeProvider clock, ILogger<RetentionService> logger) : BackgroundService
+public sealed class RetentionService(DocumentCatalog catalog, IOptions<CollabOptions> options, TimeProvider clock, ILogger<RetentionService> logger, BackupShipper? backup = null) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -35,7 +37,7 @@ public sealed class RetentionService(DocumentCatalog catalog, IOptions<CollabOpt
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                if (catalog.FoldBefore(id, cutoff) is int boundary)
+                if (catalog.FoldBefore(id, cutoff, backup?.ShippedThrough(id)) is int boundary)
                 {
                     Log.RetentionFolded(logger, id, boundary);
                 }

@@ -15,7 +15,7 @@ namespace CollabServer.Hubs;
 /// <see cref="CollabError"/> with the protocol's code (sent as a HubException by
 /// <see cref="ErrorCountingFilter"/>), and leaves the connection usable.
 /// </summary>
-public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy access) : Hub
+public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy access, ILogger<CollabHub> logger) : Hub
 {
     private ClientConnection Connection => (ClientConnection)Context.Items[ClientConnection.ItemKey]!;
 
@@ -120,7 +120,16 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         }
         foreach (var docId in joined)
         {
-            await documents.CallIfLiveAsync(docId, actor => actor.Leave(connection.ConnectionId), false);
+            try
+            {
+                await documents.CallIfLiveAsync(docId, actor => actor.Leave(connection.ConnectionId), false);
+            }
+            catch (Exception ex)
+            {
+                // One document that cannot answer (its load failed) must not keep the connection
+                // a member of the others.
+                Log.LeaveFailed(logger, docId, connection.ConnectionId, ex);
+            }
         }
         await base.OnDisconnectedAsync(exception);
     }

@@ -55,7 +55,9 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     public void Quarantine(string docId)
     {
         var path = PathFor(docId);
-        foreach (var suffix in new[] { "-wal", "-shm", "" })
+        // The database first: once it is moved the document counts as quarantined, so a failure
+        // after it never leaves the database to be loaded without its WAL.
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
         {
             if (File.Exists(path + suffix))
             {
@@ -97,9 +99,13 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
         return HistoryReader.Open(PathFor(docId));
     }
 
-    /// <summary>Folds the document's ops committed before <paramref name="cutoffMs"/> into a snapshot (see <see cref="SqliteDocumentStore.FoldBefore"/>); the version folded up to, or null.</summary>
-    public int? FoldBefore(string docId, long cutoffMs) =>
-        IsQuarantined(docId) ? null : SqliteDocumentStore.FoldBefore(PathFor(docId), _options.Sync, cutoffMs);
+    /// <summary>
+    /// Folds the document's ops committed before <paramref name="cutoffMs"/>, and at most up to
+    /// <paramref name="keepAfter"/>, into a snapshot (see <see cref="SqliteDocumentStore.FoldBefore"/>);
+    /// the version folded up to, or null.
+    /// </summary>
+    public int? FoldBefore(string docId, long cutoffMs, int? keepAfter = null) =>
+        IsQuarantined(docId) ? null : SqliteDocumentStore.FoldBefore(PathFor(docId), _options.Sync, cutoffMs, keepAfter);
 
     /// <summary>Deletes a closed document's files, or its quarantined ones.</summary>
     public void Delete(string docId)

@@ -365,9 +365,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// transaction), then the ops up to B and the snapshots below it are deleted a thousand rows
     /// per transaction, so the document's own commits (on their own connection) wait at most for
     /// one short transaction. Returns B, or null when nothing was old enough. Safe to repeat after
-    /// a crash at any point.
+    /// a crash at any point. B is at most <paramref name="keepAfter"/> when given: the ops after it
+    /// are still needed (by the backup, which has not shipped them yet).
     /// </summary>
-    internal static int? FoldBefore(string path, SyncMode sync, long cutoffMs)
+    internal static int? FoldBefore(string path, SyncMode sync, long cutoffMs, int? keepAfter = null)
     {
         int boundary;
         long boundaryAt;
@@ -379,6 +380,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                 return null;
             }
             boundary = Math.Min(before, history.Version - 1); // the newest op stays: it anchors version and length
+            boundary = Math.Min(boundary, keepAfter ?? int.MaxValue);
             if (boundary <= history.OldestVersion)
             {
                 return null;
@@ -386,19 +388,28 @@ public sealed class SqliteDocumentStore : IDocumentStore
             boundaryAt = history.CommittedAtMs(boundary);
             text = history.TextAt(boundary);
         }
+        // From here on this connection is bound to the file it opened, whatever happens to the path.
         using var connection = Connect(path, SqliteOpenMode.ReadWrite, sync);
         using (var transaction = connection.BeginTransaction())
         {
             using var command = connection.CreateCommand();
             command.Transaction = transaction;
+            // The same document as the one read above: deleted and made again in between, it would
+            // get the old text as its snapshot and lose its own ops. Then the next pass folds it.
+            command.CommandText = "SELECT created_at FROM ops WHERE version = $v AND EXISTS (SELECT 1 FROM ops WHERE version > $v)";
+            command.Parameters.AddWithValue("$v", boundary);
+            if (command.ExecuteScalar() is not long at || at != boundaryAt)
+            {
+                return null;
+            }
             command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
-            var seq = 0;
-            for (var offset = 0; offset < text.Length || seq == 0; offset += SnapshotChunkLength)
+            var chunks = ChunksOf(boundary, Rope.FromString(text));
+            foreach (var chunk in chunks)
             {
                 command.Parameters.Clear();
                 command.Parameters.AddWithValue("$v", boundary);
-                command.Parameters.AddWithValue("$s", seq++);
-                command.Parameters.AddWithValue("$t", text.Substring(offset, Math.Min(SnapshotChunkLength, text.Length - offset)));
+                command.Parameters.AddWithValue("$s", chunk.Seq);
+                command.Parameters.AddWithValue("$t", chunk.Text);
                 command.ExecuteNonQuery();
             }
             command.Parameters.Clear();
@@ -410,7 +421,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                 """;
             command.Parameters.AddWithValue("$v", boundary);
             command.Parameters.AddWithValue("$l", text.Length);
-            command.Parameters.AddWithValue("$n", seq);
+            command.Parameters.AddWithValue("$n", chunks.Count);
             command.Parameters.AddWithValue("$c", boundaryAt);
             command.ExecuteNonQuery();
             transaction.Commit();
