@@ -202,6 +202,8 @@ public sealed class BackupTests
             Assert.True(body.GetProperty("bytes").GetInt64() > 0);
             Assert.Equal(HttpStatusCode.Conflict, (await host.Http.PostAsJsonAsync("/api/admin/backup", new { name = "nightly" })).StatusCode);
             Assert.Equal(HttpStatusCode.BadRequest, (await host.Http.PostAsJsonAsync("/api/admin/backup", new { name = "../up" })).StatusCode);
+            var lone = await host.Http.PostAsync("/api/admin/backup", new StringContent("{\"name\":\"a\\ud83d\"}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.BadRequest, lone.StatusCode);
 
             var copy = Path.Combine(host.DataDir, "backups", "nightly");
             foreach (var doc in s_docs)
