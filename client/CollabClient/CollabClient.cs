@@ -194,8 +194,7 @@ public sealed class CollabClient : IAsyncDisposable
     /// <summary>Moves a document to the node at <paramref name="redirect"/> (absolute, or relative to <paramref name="from"/>).</summary>
     internal async Task<IDocumentTransport> RedirectAsync(CollabDocument document, NodeConnection from, string redirect, CancellationToken cancellationToken)
     {
-        if (!Uri.TryCreate(from.BaseUrl, redirect, out var target) || target.Scheme is not ("http" or "https")
-            || (from.BaseUrl.Scheme == "https" && target.Scheme != "https"))
+        if (!Uri.TryCreate(from.BaseUrl, redirect, out var target) || !MayMove(from.BaseUrl, target))
         {
             // Never from https to plain http: the access token would travel in the clear.
             throw new CollabException(ErrorCodes.Unavailable, $"The server redirected document '{document.DocId}' to '{redirect}', which is not an http(s) URL (or leaves https).");
@@ -241,11 +240,14 @@ public sealed class CollabClient : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Adds a node to those documents may move to: an http(s) URL, and only https when this client was given https.</summary>
+    /// <summary>Whether documents may move from the node at <paramref name="from"/> to <paramref name="to"/>: an http(s) URL, never from https down to http (the access token would travel in the clear).</summary>
+    private static bool MayMove(Uri from, Uri to) => to.Scheme is "http" or "https" && (from.Scheme != "https" || to.Scheme == "https");
+
+    /// <summary>Adds a node to those documents may move to: only https ones when this client was given https.</summary>
     private void RememberNodeLocked(Uri url)
     {
         var key = NodeKey(url);
-        if (key.Scheme is "http" or "https" && (_options.ServerUrl.Scheme != "https" || key.Scheme == "https") && !_knownNodes.Contains(key))
+        if (MayMove(_options.ServerUrl, key) && !_knownNodes.Contains(key))
         {
             _knownNodes.Add(key);
         }
@@ -311,9 +313,12 @@ public sealed class CollabClient : IAsyncDisposable
                 {
                     return;
                 }
+                // The next known node after this one that it may move to.
                 var index = _knownNodes.FindIndex(u => u.AbsoluteUri == from.BaseUrl.AbsoluteUri);
-                var next = _knownNodes.Count < 2 ? null : _knownNodes[(index + 1) % _knownNodes.Count];
-                if (next is null || next.AbsoluteUri == from.BaseUrl.AbsoluteUri)
+                var next = Enumerable.Range(1, _knownNodes.Count)
+                    .Select(i => _knownNodes[(index + i) % _knownNodes.Count])
+                    .FirstOrDefault(u => u.AbsoluteUri != from.BaseUrl.AbsoluteUri && MayMove(from.BaseUrl, u));
+                if (next is null)
                 {
                     return;
                 }

@@ -184,14 +184,13 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   /** @internal */
   redirect(doc: CollabDocument, url: string): void {
     for (const link of this.links.values()) link.docs.delete(doc);
-    if (!this.usableNodeUrl(url)) {
+    const usable = this.usableNodeUrl(url);
+    if (!usable) {
       console.warn(`[collab] "${doc.docId}" was redirected to "${url}", which is not a usable node URL; trying again later.`);
-      setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
-      return;
     }
-    if (++doc.redirects > maxRedirects) {
+    if (!usable || ++doc.redirects > maxRedirects) {
       doc.redirects = 0;
-      // Redirected in a circle: go back to the node we were given and try again from there later.
+      // Nowhere usable, or redirected in a circle: back to the node we were given, later.
       setTimeout(() => this.link(this.primaryUrl).add(doc), 1_000);
       return;
     }

@@ -175,11 +175,13 @@ export function replace(position: number, length: number, text: string): TextOpe
   return new Builder().retain(position).insert(text).delete(length).build();
 }
 
-function isHigh(code: number): boolean {
+/** Whether a UTF-16 code unit is the first half of a surrogate pair. */
+export function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
-function isLow(code: number): boolean {
+/** Whether a UTF-16 code unit is the second half of a surrogate pair. */
+export function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
@@ -191,8 +193,8 @@ export function diff(from: string, to: string): TextOperation {
   const maxSuffix = max - prefix;
   let suffix = 0;
   while (suffix < maxSuffix && from.charCodeAt(from.length - 1 - suffix) === to.charCodeAt(to.length - 1 - suffix)) suffix++;
-  if (prefix > 0 && isHigh(from.charCodeAt(prefix - 1))) prefix--;
-  if (suffix > 0 && isLow(from.charCodeAt(from.length - suffix))) suffix--;
+  if (prefix > 0 && isHighSurrogate(from.charCodeAt(prefix - 1))) prefix--;
+  if (suffix > 0 && isLowSurrogate(from.charCodeAt(from.length - suffix))) suffix--;
   return new Builder()
     .retain(prefix)
     .insert(to.substring(prefix, to.length - suffix))
@@ -204,10 +206,10 @@ export function diff(from: string, to: string): TextOperation {
 export function isWellFormed(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
-    if (isHigh(ch)) {
-      if (i + 1 >= s.length || !isLow(s.charCodeAt(i + 1))) return false;
+    if (isHighSurrogate(ch)) {
+      if (i + 1 >= s.length || !isLowSurrogate(s.charCodeAt(i + 1))) return false;
       i++;
-    } else if (isLow(ch)) {
+    } else if (isLowSurrogate(ch)) {
       return false;
     }
   }
@@ -220,11 +222,11 @@ export function toWellFormed(s: string): string {
   let out = "";
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);
-    if (isHigh(ch) && i + 1 < s.length && isLow(s.charCodeAt(i + 1))) {
+    if (isHighSurrogate(ch) && i + 1 < s.length && isLowSurrogate(s.charCodeAt(i + 1))) {
       out += s.slice(i, i + 2);
       i++;
     } else {
-      out += isHigh(ch) || isLow(ch) ? "\ufffd" : s[i];
+      out += isHighSurrogate(ch) || isLowSurrogate(ch) ? "\ufffd" : s[i];
     }
   }
   return out;
@@ -233,7 +235,7 @@ export function toWellFormed(s: string): string {
 function splitsPair(doc: string | Text, pos: number): boolean {
   if (pos <= 0 || pos >= doc.length) return false;
   const around = typeof doc === "string" ? doc.slice(pos - 1, pos + 1) : doc.sliceString(pos - 1, pos + 1);
-  return isHigh(around.charCodeAt(0)) && isLow(around.charCodeAt(1));
+  return isHighSurrogate(around.charCodeAt(0)) && isLowSurrogate(around.charCodeAt(1));
 }
 
 /**
@@ -558,7 +560,7 @@ export function split(op: TextOperation, maxInsert: number): TextOperation[] {
     let text = c;
     while (text.length > 0) {
       let take = Math.min(budget, text.length);
-      if (take < text.length && take > 0 && isHigh(text.charCodeAt(take - 1))) take--;
+      if (take < text.length && take > 0 && isHighSurrogate(text.charCodeAt(take - 1))) take--;
       if (take === 0 && budget === maxInsert) take = Math.min(2, text.length);
       if (take > 0) {
         current.insert(text.slice(0, take));

@@ -12,8 +12,6 @@ import { HeldEdits } from "./held.js";
 /** Marks a transaction that applies someone else's change (or a resync) rather than a local edit. */
 export const remoteChange = Annotation.define<boolean>();
 
-export { changesToOp, opToChanges } from "./held.js";
-
 /** How long a lone half of a surrogate pair may wait in the editor for its other half. */
 const repairDelayMs = 300;
 

@@ -40,9 +40,6 @@ export function opToChanges(op: TextOperation): ChangeSpec[] {
   return specs;
 }
 
-const isHigh = (code: number) => code >= 0xd800 && code <= 0xdbff;
-const isLow = (code: number) => code >= 0xdc00 && code <= 0xdfff;
-
 /**
  * The positions in `text` (the document after `changes`) of lone surrogates in or next to what
  * `changes` changed. The rest of the text is assumed well-formed.
@@ -57,7 +54,7 @@ export function loneSurrogates(text: Text, changes: ChangeSet): number[] {
     const s = text.sliceString(start, Math.min(text.length, to + 1));
     for (let p = from; p < to; p++) {
       const code = s.charCodeAt(p - start);
-      const lone = isHigh(code) ? !isLow(s.charCodeAt(p - start + 1)) : isLow(code) && !isHigh(s.charCodeAt(p - start - 1));
+      const lone = ot.isHighSurrogate(code) ? !ot.isLowSurrogate(s.charCodeAt(p - start + 1)) : ot.isLowSurrogate(code) && !ot.isHighSurrogate(s.charCodeAt(p - start - 1));
       if (lone && found[found.length - 1] !== p) found.push(p);
     }
   }, true);

@@ -23,15 +23,7 @@ if (args is ["rebuild", .. var rebuildArgs])
     return RebuildCommand.Run(rebuildArgs);
 }
 
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-{
-    Args = args,
-    // What the server ships (wwwroot: the pages and the editor bundle) sits beside its binaries,
-    // so a published server runs from any working directory. Only the data directory default
-    // (./data) is relative to where the command was typed. `--contentRoot` still overrides this.
-    ContentRootPath = new ConfigurationBuilder().AddEnvironmentVariables("ASPNETCORE_").AddCommandLine(args).Build()[WebHostDefaults.ContentRootKey]
-        ?? AppContext.BaseDirectory,
-});
+var builder = WebApplication.CreateBuilder(CommandConfiguration.ServerOptions(args));
 
 // Logs say what the server did, not what each client got wrong (issue 8, attack 9): SignalR's
 // dispatcher logs every refused invocation at Error with a stack trace, and ASP.NET Core every

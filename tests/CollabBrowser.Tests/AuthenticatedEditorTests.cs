@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
-using Microsoft.Playwright;
 
 namespace CollabBrowser.Tests;
 
@@ -18,20 +17,19 @@ namespace CollabBrowser.Tests;
 /// The editor against a server that requires tokens (PROTOCOL §8): a link carrying a token in its
 /// fragment opens and edits; without one the page cannot connect and says so.
 /// </summary>
-public sealed class AuthenticatedEditorTests : IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class AuthenticatedEditorTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private const string Key = "browser-test-signing-key-32-bytes-at-least";
 
     private WebApplicationFactory<Program>? _factory;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
     private string? _dataDir;
     private string _baseUrl = "";
 
     private static string Token(string scope) =>
         TokenCommand.Mint(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), new AuthOptions(), "ada", "Ada", scope, TimeSpan.FromHours(1));
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync()
     {
         _dataDir = Directory.CreateTempSubdirectory("collab-browser-auth-").FullName;
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
@@ -44,15 +42,14 @@ public sealed class AuthenticatedEditorTests : IAsyncLifetime
         _factory.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         _factory.StartServer();
         _baseUrl = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
-        _playwright = await Playwright.CreateAsync();
-        _browser = await BrowserFixture.LaunchChromiumAsync(_playwright);
+        return Task.CompletedTask;
     }
 
     [Fact]
     public async Task ALinkWithATokenOpensTheEditorAndItsEditsReachTheServerWithoutOneItCannotConnect()
     {
         var token = Token("doc:team-*:edit");
-        await using (var page = await EditorPage.OpenAsync(_browser!, $"{_baseUrl}/d/team-notes#token={token}", "Ada Lovelace", "#e5484d"))
+        await using (var page = await EditorPage.OpenAsync(fixture.Browser, $"{_baseUrl}/d/team-notes#token={token}", "Ada Lovelace", "#e5484d"))
         {
             await page.Page.WaitForFunctionAsync("() => window.collab && window.collab.view && window.collab.client.status === 'connected'");
             // The token left the address bar and stays for the tab.
@@ -66,7 +63,7 @@ public sealed class AuthenticatedEditorTests : IAsyncLifetime
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         Assert.Equal("signed in", (await http.GetFromJsonAsync<JsonElement>("/api/docs/team-notes")).GetProperty("text").GetString());
 
-        await using var anonymous = await EditorPage.OpenAsync(_browser!, $"{_baseUrl}/d/team-notes", "Mallory", "#0090ff");
+        await using var anonymous = await EditorPage.OpenAsync(fixture.Browser, $"{_baseUrl}/d/team-notes", "Mallory", "#0090ff");
         // Its connection attempt is refused (401), so it waits offline for the next try, never connected.
         await Expect.EventuallyAsync(async () => (await anonymous.StatusAsync()).StartsWith("Offline", StringComparison.Ordinal),
             "the page without a token shows Offline after its connection attempts were refused");
@@ -74,11 +71,6 @@ public sealed class AuthenticatedEditorTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_browser is not null)
-        {
-            await _browser.CloseAsync();
-        }
-        _playwright?.Dispose();
         if (_factory is not null)
         {
             await _factory.DisposeAsync();

@@ -51,37 +51,46 @@ public sealed class BrowserFixture : IAsyncLifetime
         BaseUrl = addresses.First().TrimEnd('/');
         Http.BaseAddress = new Uri(BaseUrl);
 
-        _playwright = await Playwright.CreateAsync();
-        Browser = await LaunchChromiumAsync(_playwright);
+        try
+        {
+            // Debian's headless Chromium with the flags above, shared by every browser test.
+            _playwright = await Playwright.CreateAsync();
+            Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Headless = true,
+                Args = ChromiumArgs,
+                Timeout = 60_000,
+            });
+        }
+        catch
+        {
+            await DisposeAsync(); // nothing started may outlive a failed start
+            throw;
+        }
     }
 
-    /// <summary>Debian's headless Chromium with the flags above: every browser test starts it this way.</summary>
-    internal static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright) =>
-        playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ChromiumArgs,
-            Timeout = 60_000,
-        });
-
+    /// <summary>Stops what started; safe to call again (a failed start calls it first).</summary>
     public async Task DisposeAsync()
     {
         if (Browser is not null)
         {
             await Browser.CloseAsync();
+            Browser = null!;
         }
         _playwright?.Dispose();
+        _playwright = null;
         if (_factory is not null)
         {
             await _factory.DisposeAsync();
+            _factory = null;
         }
         Http.Dispose();
-        if (_dataDir is not null)
+        if (Interlocked.Exchange(ref _dataDir, null) is { } dataDir)
         {
             try
             {
-                Directory.Delete(_dataDir, recursive: true);
+                Directory.Delete(dataDir, recursive: true);
             }
             catch (IOException)
             {

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using CollabCluster.Tests.Infrastructure;
-using Microsoft.Playwright;
 
 namespace CollabBrowser.Tests;
 
@@ -10,18 +9,12 @@ namespace CollabBrowser.Tests;
 /// follows the redirect, and when the owner is killed it keeps the edits made meanwhile and
 /// carries on with the node that takes over.
 /// </summary>
-public sealed class ClusterEditorTests : IAsyncLifetime
+[Collection(BrowserCollection.Name)]
+public sealed class ClusterEditorTests(BrowserFixture fixture) : IAsyncLifetime
 {
     private TestCluster? _cluster;
-    private IPlaywright? _playwright;
-    private IBrowser? _browser;
 
-    public async Task InitializeAsync()
-    {
-        _cluster = await TestCluster.StartAsync();
-        _playwright = await Playwright.CreateAsync();
-        _browser = await BrowserFixture.LaunchChromiumAsync(_playwright);
-    }
+    public async Task InitializeAsync() => _cluster = await TestCluster.StartAsync();
 
     [Fact]
     public async Task TheEditorOnANonOwnerWorksAndKeepsWorkingWhenTheOwnerIsKilled()
@@ -33,7 +26,7 @@ public sealed class ClusterEditorTests : IAsyncLifetime
         await typist.WaitForAckedAsync(3);
         Assert.Equal(0, await cluster.OwnerAsync("web"));
 
-        await using var editor = await EditorPage.OpenDocumentAsync(_browser!, cluster.Url(1).AbsoluteUri.TrimEnd('/'), "web", "Ada", "#d33");
+        await using var editor = await EditorPage.OpenDocumentAsync(fixture.Browser, cluster.Url(1).AbsoluteUri.TrimEnd('/'), "web", "Ada", "#d33");
         await editor.SetCursorAsync(0);
         await editor.TypeAsync("hello ");
         await editor.WaitSynchronizedAsync();
@@ -60,11 +53,6 @@ public sealed class ClusterEditorTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_browser is not null)
-        {
-            await _browser.CloseAsync();
-        }
-        _playwright?.Dispose();
         if (_cluster is not null)
         {
             await _cluster.DisposeAsync();

@@ -39,14 +39,22 @@ public sealed class RedisServer : IDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        var deadline = Stopwatch.StartNew();
-        while (Cli("PING").Trim() != "PONG")
+        try
         {
-            if (_process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(20))
+            var deadline = Stopwatch.StartNew();
+            while (Cli("PING").Trim() != "PONG")
             {
-                throw new InvalidOperationException("redis-server did not come up.");
+                if (_process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(20))
+                {
+                    throw new InvalidOperationException("redis-server did not come up.");
+                }
+                Thread.Sleep(50);
             }
-            Thread.Sleep(50);
+        }
+        catch
+        {
+            Stop(); // never left running by a failed start (redis-cli missing, or too slow)
+            throw;
         }
     }
 

@@ -20,8 +20,8 @@ public sealed class TestCluster : IAsyncDisposable
 
     private TestCluster(int count, string[] extraArgs)
     {
-        DataDir = Directory.CreateTempSubdirectory("collab-cluster-").FullName;
         Redis = new RedisServer();
+        DataDir = Directory.CreateTempSubdirectory("collab-cluster-").FullName;
         _nodes = new ServerProcess?[count];
         _ports = [.. Enumerable.Range(0, count).Select(_ => ServerProcess.FreePort())];
         _extraArgs = extraArgs;

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CollabServer.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http.Connections;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -210,6 +211,7 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
     private static async Task WriteUntilKilledAsync(Uri baseUrl, string clientId, long firstOpId, ConcurrentDictionary<(string, long), int> acked, ConcurrentDictionary<(string, long), string> inFlight, CancellationToken stop)
     {
         HubConnection? c = null;
+        HubException? refusal = null;
         try
         {
             c = await ConnectAsync(baseUrl);
@@ -222,10 +224,14 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
                 inFlight.TryRemove((clientId, opId), out _);
             }
         }
+        catch (HubException ex)
+        {
+            // The server answered, and refused a well-formed op: that is a failure, not the kill.
+            refusal = ex;
+        }
         catch (Exception)
         {
-            // The server was killed: what this writer had in flight stays in 'inFlight'. Any other
-            // failure shows up as too few acknowledged ops.
+            // The server was killed: what this writer had in flight stays in 'inFlight'.
         }
         if (c is not null)
         {
@@ -237,6 +243,10 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
             {
                 // Closing a connection to a dead server may fail; nothing to clean up then.
             }
+        }
+        if (refusal is not null)
+        {
+            throw new InvalidOperationException($"{clientId}: the server refused an op: {refusal.Message}", refusal);
         }
     }
 }
