@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -35,6 +36,19 @@ public sealed class BrowserFixture : IAsyncLifetime
     public IBrowser Browser { get; private set; } = null!;
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The colors of the two people the browser tests play.</summary>
+    public const string AdaColor = "#e5484d", GraceColor = "#0090ff";
+
+    /// <summary>A document id no other test uses: <paramref name="name"/>, a random suffix, then <paramref name="extension"/>.</summary>
+    public static string NewDocId(string name, string extension = "") => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)] + extension;
+
+    /// <summary>Sets a document's text through the REST API.</summary>
+    public async Task PutAsync(string docId, string text)
+    {
+        using var response = await Http.PutAsJsonAsync($"/api/docs/{docId}", new { text });
+        response.EnsureSuccessStatusCode();
+    }
 
     public async Task InitializeAsync()
     {
@@ -104,4 +118,20 @@ public sealed class BrowserFixture : IAsyncLifetime
 public sealed class BrowserCollection : ICollectionFixture<BrowserFixture>
 {
     public const string Name = "browser";
+}
+
+/// <summary>artifacts/browser under the repository root: build output, not committed.</summary>
+internal static class TestArtifacts
+{
+    public static string Dir()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CollabServer.sln")))
+        {
+            dir = dir.Parent;
+        }
+        var path = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "browser");
+        Directory.CreateDirectory(path);
+        return path;
+    }
 }

@@ -8,6 +8,8 @@ using Collab.Messages;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 
+using static CollabBrowser.Tests.BrowserFixture;
+
 namespace CollabBrowser.Tests;
 
 /// <summary>
@@ -18,20 +20,9 @@ namespace CollabBrowser.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output)
 {
-    private const string AdaColor = "#e5484d";
-    private const string GraceColor = "#0090ff";
-
     private static readonly TimeSpan s_timeout = EditorPage.Timeout;
 
     private string BaseUrl => fixture.BaseUrl;
-
-    private static string NewDocId(string name, string extension = "") => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)] + extension;
-
-    private async Task PutAsync(string docId, string text)
-    {
-        using var response = await fixture.Http.PutAsJsonAsync($"/api/docs/{docId}", new { text });
-        response.EnsureSuccessStatusCode();
-    }
 
     private async Task<string> ServerTextAsync(string docId)
     {
@@ -66,25 +57,12 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         }
     }
 
-    /// <summary>artifacts/browser under the repository root: build output, not committed.</summary>
-    private static string ArtifactsDir()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CollabServer.sln")))
-        {
-            dir = dir.Parent;
-        }
-        var path = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "browser");
-        Directory.CreateDirectory(path);
-        return path;
-    }
-
     [Fact]
     public async Task TwoPagesTypingAtOnceEvenAtTheSameSpotEndIdenticalToEachOtherAndTheServer()
     {
         var docId = NewDocId("together");
         const string initial = "Start of the note.\nMIDDLE\nEnd of the note.\n";
-        await PutAsync(docId, initial);
+        await fixture.PutAsync(docId, initial);
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
         await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Grace Hopper", GraceColor);
 
@@ -147,7 +125,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
     public async Task ARemoteCursorIsDrawnWithItsNameAndColorAndAScreenshotOfTwoUsersIsSaved()
     {
         var docId = NewDocId("weekly-sync", ".md");
-        await PutAsync(docId, string.Join('\n',
+        await fixture.PutAsync(docId, string.Join('\n',
             "# Weekly sync, 27 November",
             "",
             "## Agenda",
@@ -187,7 +165,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         Assert.Contains("Grace Hopper", await ada.Page.Locator("#people").InnerTextAsync());
         Assert.Contains("Ada Lovelace", await grace.Page.Locator("#people").InnerTextAsync());
 
-        var path = Path.Combine(ArtifactsDir(), "two-users-editing.png");
+        var path = Path.Combine(TestArtifacts.Dir(), "two-users-editing.png");
         await ada.Page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
         Assert.True(new FileInfo(path).Length > 10_000, "the screenshot was written");
         output.WriteLine($"Screenshot of two users editing: {path}");
@@ -198,7 +176,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
     public async Task APageWhoseSocketIsCutKeepsTypingShowsOfflineAndSendsEveryEditOnceOnReconnect()
     {
         var docId = NewDocId("offline");
-        await PutAsync(docId, "Line one.\n");
+        await fixture.PutAsync(docId, "Line one.\n");
         await using var proxy = new TcpProxy(new Uri(BaseUrl));
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, proxy.Url, docId, "Ada Lovelace", AdaColor);
         await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Grace Hopper", GraceColor);
@@ -247,7 +225,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
             sb.Append(CultureInfo.InvariantCulture, $"{i:D6} The quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.\n");
         }
         var big = sb.ToString();
-        await PutAsync(docId, big);
+        await fixture.PutAsync(docId, big);
 
         var opening = Stopwatch.StartNew();
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
@@ -280,7 +258,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         var line = $"1 MB document ({big.Length:N0} chars): opened in {opened.TotalMilliseconds:0} ms; keystroke to next frame p50 {p50:0.0} ms, max {frames[^1]:0.0} ms";
         output.WriteLine(line);
         Console.WriteLine(line);
-        await File.WriteAllTextAsync(Path.Combine(ArtifactsDir(), "large-document.txt"), line + "\n");
+        await File.WriteAllTextAsync(Path.Combine(TestArtifacts.Dir(), "large-document.txt"), line + "\n");
         // The timings are a report (artifacts/browser, docs/BROWSER.md), not a pass/fail line:
         // a busy machine paints later while the product is fine.
         AssertNoConsoleErrors(ada);
@@ -290,7 +268,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
     public async Task UndoAndRedoTouchOnlyYourOwnEdits()
     {
         var docId = NewDocId("undo");
-        await PutAsync(docId, "one\ntwo\n");
+        await fixture.PutAsync(docId, "one\ntwo\n");
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
         await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Grace Hopper", GraceColor);
 
@@ -318,7 +296,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
     public async Task TheHomePageListsDocumentsAndCreatesOne()
     {
         var existing = NewDocId("listed");
-        await PutAsync(existing, "I am listed.");
+        await fixture.PutAsync(existing, "I am listed.");
         await using var ada = await EditorPage.OpenAsync(fixture.Browser, BaseUrl + "/", "Ada Lovelace", AdaColor);
         await ada.Page.Locator(".doc-link", new PageLocatorOptions { HasTextString = existing }).WaitForAsync();
 
@@ -395,7 +373,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
     public async Task TheClientLibraryWorksWithoutTheEditor()
     {
         var docId = NewDocId("library");
-        await PutAsync(docId, "abc");
+        await fixture.PutAsync(docId, "abc");
         await using var page = await EditorPage.OpenAsync(fixture.Browser, BaseUrl + "/", "Ada Lovelace", AdaColor);
         var result = await page.Page.EvaluateAsync<string>(@"async ([base, docId]) => {
             const { CollabClient, ot } = await import(base + '/dist/collab-client.js');
@@ -449,7 +427,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         var line = $"Keystroke in one page to its appearance in the other: p50 {p50:0.0} ms, p90 {p90:0.0} ms, max {latencies[^1]:0.0} ms over {keystrokes} keystrokes";
         output.WriteLine(line);
         Console.WriteLine(line);
-        await File.WriteAllTextAsync(Path.Combine(ArtifactsDir(), "keystroke-latency.txt"), line + "\n");
+        await File.WriteAllTextAsync(Path.Combine(TestArtifacts.Dir(), "keystroke-latency.txt"), line + "\n");
         Assert.Equal(await ada.TextAsync(), await ConvergedTextAsync(docId, ada, grace));
         AssertNoConsoleErrors(ada, grace);
     }

@@ -3,6 +3,8 @@ using System.Text.Json;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 
+using static CollabBrowser.Tests.BrowserFixture;
+
 namespace CollabBrowser.Tests;
 
 /// <summary>
@@ -13,18 +15,7 @@ namespace CollabBrowser.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper output)
 {
-    private const string AdaColor = "#e5484d";
-    private const string GraceColor = "#0090ff";
-
     private string BaseUrl => fixture.BaseUrl;
-
-    private static string NewDocId(string name, string extension = "") => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)] + extension;
-
-    private async Task PutAsync(string docId, string text)
-    {
-        using var response = await fixture.Http.PutAsJsonAsync($"/api/docs/{docId}", new { text });
-        response.EnsureSuccessStatusCode();
-    }
 
     private async Task<(int Version, string Text)> ServerAsync(string docId)
     {
@@ -62,8 +53,8 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         var docId = NewDocId("plan");
         var v1 = "# Launch plan\n\n- Write the announcement\n";
         var v2 = "# Launch plan\n\n- Write the announcement\n- Book the room for Friday\n";
-        await PutAsync(docId, v1);
-        await PutAsync(docId, v2);
+        await fixture.PutAsync(docId, v1);
+        await fixture.PutAsync(docId, v2);
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
         await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Grace Hopper", GraceColor);
 
@@ -180,8 +171,8 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
     public async Task ARefusedRestoreIsShownInThePanelAndChangesNothing()
     {
         var docId = NewDocId("refused");
-        await PutAsync(docId, "first");
-        await PutAsync(docId, "second");
+        await fixture.PutAsync(docId, "first");
+        await fixture.PutAsync(docId, "second");
         await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
         // As a server with access control answers a member without collab:admin.
         await ada.Page.RouteAsync("**/restore", route => route.FulfillAsync(new RouteFulfillOptions
@@ -203,21 +194,5 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.Equal("second", await ada.TextAsync());
         // Chromium logs the refused request itself; nothing else may be in the console.
         Assert.DoesNotContain(ada.ConsoleErrors, e => !e.Contains("403", StringComparison.Ordinal));
-    }
-}
-
-/// <summary>artifacts/browser under the repository root: build output, not committed.</summary>
-internal static class TestArtifacts
-{
-    public static string Dir()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CollabServer.sln")))
-        {
-            dir = dir.Parent;
-        }
-        var path = Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts", "browser");
-        Directory.CreateDirectory(path);
-        return path;
     }
 }
