@@ -156,7 +156,14 @@ public sealed partial class DocumentActor
         {
             return Exists ? [] : null;
         }
-        return store.ReadOps(Math.Max(0, from), _sequencer.Version, limit)
+        var after = Math.Max(0, from);
+        var ops = store.ReadOps(after, _sequencer.Version, limit);
+        if (ops.Count > 0 && ops[0].Version > after + 1)
+        {
+            // Folded by retention: "every op after N" cannot be answered, so it is not half-answered.
+            throw CollabError.UnknownVersion($"the ops after version {after} are past the retention period; the oldest version kept is {ops[0].Version - 1}");
+        }
+        return ops
             .Select(op =>
             {
                 var message = ToMessage(op);

@@ -23,8 +23,8 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
 {
     private sealed record LoggedOp(int Version, JsonElement Op, long CreatedAt);
 
-    private async Task<List<LoggedOp>> OpsAsync(string id) =>
-        (await Host.Http.GetFromJsonAsync<List<JsonElement>>($"/api/docs/{id}/ops?from=0&limit=10000"))!
+    private async Task<List<LoggedOp>> OpsAsync(string id, int from = 0) =>
+        (await Host.Http.GetFromJsonAsync<List<JsonElement>>($"/api/docs/{id}/ops?from={from}&limit=10000"))!
             .Select(o => new LoggedOp(o.GetProperty("version").GetInt32(), o.GetProperty("op"), o.GetProperty("createdAt").GetDateTimeOffset().ToUnixTimeMilliseconds()))
             .ToList();
 
@@ -76,7 +76,12 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
         Assert.Equal(HttpStatusCode.BadRequest, (await ReadAsync($"/api/docs/kept?at={at}")).Status);
 
         // The log after the boundary is whole, the history stops there, and the current text is untouched.
-        Assert.Equal(Enumerable.Range(boundary + 1, 60 - boundary), (await OpsAsync("kept")).Select(o => o.Version));
+        Assert.Equal(Enumerable.Range(boundary + 1, 60 - boundary), (await OpsAsync("kept", from: boundary)).Select(o => o.Version));
+        // Asked for the ops after a folded version, the log says where it starts instead of skipping ahead.
+        var (gap, gapProblem) = await ReadAsync($"/api/docs/kept/ops?from={boundary - 1}");
+        Assert.Equal(HttpStatusCode.BadRequest, gap);
+        Assert.Equal(ErrorCodes.UnknownVersion, gapProblem.GetProperty("type").GetString());
+        Assert.Contains($"oldest version kept is {boundary}", gapProblem.GetProperty("title").GetString());
         var history = (await Host.Http.GetFromJsonAsync<List<JsonElement>>("/api/docs/kept/history?limit=500"))!;
         Assert.Equal(boundary + 1, history.Min(e => e.GetProperty("fromVersion").GetInt32()));
         Assert.Equal((60, text), await Host.GetDocAsync("kept"));
@@ -115,7 +120,7 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
             await Task.Delay(5); // until the clock has passed the newest op
         }
         service.Pass(TimeSpan.FromMilliseconds(1)); // everything is: all but the newest op fold
-        Assert.Equal([30], (await OpsAsync("restart")).Select(o => o.Version));
+        Assert.Equal([30], (await OpsAsync("restart", from: 29)).Select(o => o.Version));
 
         var dataDir = Host.DataDir;
         await Host.DisposeAsync();
