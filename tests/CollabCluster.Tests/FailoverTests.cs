@@ -62,7 +62,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
             var node = cluster.Node(owner);
             var stoppedAt = Stopwatch.GetTimestamp();
             node.Terminate();
-            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the drained node did not exit");
+            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the drained node did not exit; its log ends:\n" + node.Output[^Math.Min(node.Output.Length, 6000)..]);
             var exited = Stopwatch.GetElapsedTime(stoppedAt);
             await WaitForProgressAsync(typists, 5);
             var newOwner = await cluster.OwnerAsync("drain", via: (owner + 1) % 3);

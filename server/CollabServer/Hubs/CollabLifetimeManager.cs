@@ -9,20 +9,28 @@ namespace CollabServer.Hubs;
 /// SignalR's default lifetime manager, plus a <see cref="ClientConnection"/> for every connection,
 /// created when it opens and closed when it closes. The hub reaches it through the connection's
 /// items; documents send to it directly, never through SignalR groups, so no send waits on a
-/// socket.
+/// socket. A connection that opens once the server is stopping is closed at once.
 /// </summary>
 public sealed class CollabLifetimeManager(
     ILogger<DefaultHubLifetimeManager<CollabHub>> baseLogger,
     ILogger<ClientConnection> logger,
     IOptions<CollabOptions> options,
-    CollabMetrics metrics) : DefaultHubLifetimeManager<CollabHub>(baseLogger)
+    CollabMetrics metrics,
+    IHostApplicationLifetime lifetime) : DefaultHubLifetimeManager<CollabHub>(baseLogger)
 {
-    public override Task OnConnectedAsync(HubConnectionContext connection)
+    public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         var client = new ClientConnection(connection, options.Value, logger, ConnectionIdentity.From(connection.User));
         connection.Items[ClientConnection.ItemKey] = client;
         metrics.Connections[connection.ConnectionId] = client;
-        return base.OnConnectedAsync(connection);
+        await base.OnConnectedAsync(connection);
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // SignalR closed the open connections when stopping began; one that arrives later
+            // (a client reconnecting while a cluster node drains) would keep the server waiting
+            // for it until the shutdown timeout. The client goes to another node instead.
+            connection.Abort();
+        }
     }
 
     public override Task OnDisconnectedAsync(HubConnectionContext connection)
