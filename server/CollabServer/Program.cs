@@ -43,7 +43,8 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddMeter(CollabMetrics.MeterName)
     .AddProcessInstrumentation()
     .AddRuntimeInstrumentation()
-    .AddPrometheusExporter());
+    // Every scrape reads the instruments afresh (the exporter caches a scrape for 300 ms by default).
+    .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
 builder.Services.AddSingleton<DocumentCatalog>();
 builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
 if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:Backup:Dir"]))

@@ -10,7 +10,10 @@ namespace CollabServer.Hubs;
 /// its rate limit, and the documents it joined. Documents hand it messages and never wait: a
 /// connection that falls <see cref="CollabOptions.OutboundQueueLimit"/> messages behind is closed
 /// (the client reconnects and resumes from its last version), so one slow socket never slows a
-/// document.
+/// document. Closing it stops it counting as open at once, drops what its queue holds, and aborts
+/// its TCP connection: SignalR's own close would first wait for the socket to take a close
+/// message, which a peer that never reads again holds up for the transport's send and close
+/// timeouts (15 s by default).
 /// </summary>
 public sealed class ClientConnection
 {
@@ -25,11 +28,14 @@ public sealed class ClientConnection
     private readonly TokenBucket _rate;
     private readonly TokenBucket _presence;
     private readonly TokenBucket _creations;
+    private readonly Action<ClientConnection> _closedCallback;
     private int _closed;
 
-    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity)
+    /// <param name="closed">Called once, when the connection closes for any reason.</param>
+    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity, Action<ClientConnection> closed)
     {
         _context = context;
+        _closedCallback = closed;
         Identity = identity;
         _logger = logger;
         _limit = options.OutboundQueueLimit;
@@ -80,19 +86,28 @@ public sealed class ClientConnection
         {
             return;
         }
-        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        if (MarkClosed())
         {
-            Log.OutboxOverflow(_logger, ConnectionId, _limit);
-            _outbox.Writer.TryComplete();
             _context.Abort();
+            // The socket itself: its buffers are full and its peer may never read them.
+            _context.GetHttpContext()?.Abort();
+            Log.OutboxOverflow(_logger, ConnectionId, _limit);
         }
     }
 
     /// <summary>Stops the loop; called when the connection has closed.</summary>
-    public void Close()
+    public void Close() => MarkClosed();
+
+    /// <summary>True for the one call that closed the connection.</summary>
+    private bool MarkClosed()
     {
-        Interlocked.Exchange(ref _closed, 1);
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return false;
+        }
         _outbox.Writer.TryComplete();
+        _closedCallback(this);
+        return true;
     }
 
     private async Task PumpAsync()
@@ -151,6 +166,14 @@ public sealed class ClientConnection
         {
             Log.SendFailed(_logger, ConnectionId, ex);
             _context.Abort();
+        }
+        finally
+        {
+            // Nothing more will be written: let go of what is still queued.
+            MarkClosed();
+            while (reader.TryRead(out _))
+            {
+            }
         }
     }
 }

@@ -20,7 +20,8 @@ public sealed class CollabLifetimeManager(
 {
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
-        var client = new ClientConnection(connection, options.Value, logger, ConnectionIdentity.From(connection.User));
+        var client = new ClientConnection(connection, options.Value, logger, ConnectionIdentity.From(connection.User),
+            closed => metrics.Connections.TryRemove(closed.ConnectionId, out _));
         connection.Items[ClientConnection.ItemKey] = client;
         metrics.Connections[connection.ConnectionId] = client;
         await base.OnConnectedAsync(connection);
