@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+bash tests/prereqs.sh || exit 1
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -15,7 +15,7 @@ namespace CollabBrowser.Tests;
 /// </summary>
 public sealed class BrowserFixture : IAsyncLifetime
 {
-    /// <summary>Chromium's flags that work on this machine (docs: shared/STACK.md).</summary>
+    /// <summary>The flags Debian's Chromium needs headless on a machine with no network.</summary>
     internal static readonly string[] ChromiumArgs =
     [
         "--no-sandbox",
