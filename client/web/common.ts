@@ -1,7 +1,8 @@
 // What both pages share: who you are (name and color, remembered in this browser), the dialog
 // that changes it, and small formatting helpers.
 
-import type { UserInfo } from "../ts/index.js";
+import type { UserInfo } from "@collabserver/client";
+import { textColorOn } from "@collabserver/codemirror";
 
 /** Colors that read well as a caret, a name tag background and a translucent selection. */
 export const palette: readonly { readonly color: string; readonly name: string }[] = [
@@ -49,18 +50,6 @@ export function saveUser(user: UserInfo): void {
   } catch {
     // Storage may be disabled; the name then lasts for this page only.
   }
-}
-
-/** Black or white, whichever reads better on `color`. */
-export function textColorOn(color: string): string {
-  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
-  if (!m) return "#fff";
-  const [r, g, b] = [m[1], m[2], m[3]].map((h) => {
-    const c = parseInt(h, 16) / 255;
-    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-  });
-  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  return luminance > 0.4 ? "#111" : "#fff";
 }
 
 /** Up to two initials of a name. */

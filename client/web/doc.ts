@@ -1,6 +1,7 @@
 // The editor page, /d/{docId}: a CodeMirror 6 editor on one shared document, with the others'
 // cursors, who is here, your name and color, and the state of the connection.
 
+import "@collabserver/codemirror/style.css";
 import "./styles.css";
 import { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
@@ -25,8 +26,8 @@ import {
   lineNumbers,
   rectangularSelection,
 } from "@codemirror/view";
-import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "../ts/index.js";
-import { collab } from "./binding.js";
+import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
+import { collab } from "@collabserver/codemirror";
 import { accessToken, avatar, byId, formatLength, setUpIdentity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";

@@ -5,7 +5,7 @@
 
 import { Compartment, EditorState, RangeSetBuilder, type Extension } from "@codemirror/state";
 import { Decoration, EditorView, WidgetType, lineNumbers, type DecorationSet } from "@codemirror/view";
-import type { CollabDocument, UserInfo } from "../ts/index.js";
+import type { CollabDocument, UserInfo } from "@collabserver/client";
 import { authHeaders, avatar, byId, timeAgo } from "./common.js";
 import { changesSince } from "./pastdiff.js";
 

@@ -2,7 +2,7 @@
 // lines that differ (a line diff, longest common subsequence) narrowed to the characters that
 // differ inside each run of changed lines. Used to highlight an old version in the history view.
 
-import { ot } from "../ts/index.js";
+import { ot } from "@collabserver/client";
 
 /** In the old text, `[from, to)` was replaced by `inserted` since. */
 export interface Change {

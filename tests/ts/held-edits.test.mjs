@@ -1,4 +1,4 @@
-// The editor binding's local changes (client/web/held.ts): a change that leaves half of a
+// The editor binding's local changes (client/codemirror/held.ts): a change that leaves half of a
 // surrogate pair in the editor is held back, mapped over remote changes, until the other half
 // comes or it is repaired with U+FFFD; nothing with a lone surrogate ever reaches the document.
 

@@ -18,7 +18,7 @@ await build({
       export { CollabDocument } from "./client/ts/document.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
-      export { HeldEdits, loneSurrogates } from "./client/web/held.ts";
+      export { HeldEdits, loneSurrogates } from "./client/codemirror/held.ts";
       export { changesSince, applyChanges } from "./client/web/pastdiff.ts";
       export { ChangeSet, EditorState } from "@codemirror/state";
     `,

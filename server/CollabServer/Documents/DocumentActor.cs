@@ -4,7 +4,6 @@ using Collab;
 using Collab.Messages;
 using CollabServer.Cluster;
 using CollabServer.Errors;
-using CollabServer.Identity;
 using CollabServer.Storage;
 
 namespace CollabServer.Documents;

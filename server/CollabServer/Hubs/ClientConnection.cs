@@ -31,7 +31,7 @@ public sealed class ClientConnection
     private readonly Action<ClientConnection> _closedCallback;
     private int _closed;
 
-    /// <param name="closed">Called once, when the connection closes for any reason.</param>
+    /// <summary>A connection's queue and pump; <paramref name="closed"/> is called once, when it closes for any reason.</summary>
     public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity, Action<ClientConnection> closed)
     {
         _context = context;

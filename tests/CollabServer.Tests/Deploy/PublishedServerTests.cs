@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using CollabServer.Tests.Infrastructure;
@@ -91,35 +90,11 @@ public sealed class PublishedServerTests : IDisposable
     }
 
     /// <summary>Publishes the server as built for this test run (same configuration), without building again.</summary>
-    private static async Task PublishAsync(string output)
+    private static Task PublishAsync(string output)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/{Debug|Release}/net10.0
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = SharedVectorsTests.RepoRoot(),
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { "publish", "server/CollabServer/CollabServer.csproj", "-c", configuration, "--no-build", "-o", output, "-nologo", "-v:q", "-p:SkipEditorBuild=true" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        Assert.True(process.ExitCode == 0, $"dotnet publish failed:\n{await stdout}\n{await stderr}");
+        return Tool.RunAsync("dotnet", SharedVectorsTests.RepoRoot(),
+            ["publish", "server/CollabServer/CollabServer.csproj", "-c", configuration, "--no-build", "-o", output, "-nologo", "-v:q", "-p:SkipEditorBuild=true"]);
     }
 
     public void Dispose()

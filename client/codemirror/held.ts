@@ -9,8 +9,7 @@
 // replace with U+FFFD, and the repaired edit is sent.
 
 import { ChangeSet, type ChangeSpec, type Text } from "@codemirror/state";
-import * as ot from "../ts/ot.js";
-import type { TextOperation } from "../ts/ot.js";
+import { ot, type TextOperation } from "@collabserver/client";
 
 /** The edit a transaction's changes make, as an op. */
 export function changesToOp(changes: ChangeSet): TextOperation {

@@ -5,8 +5,8 @@
 
 import { Annotation, EditorState, StateEffect, StateField, Transaction, type Extension, type Range } from "@codemirror/state";
 import { Decoration, EditorView, ViewPlugin, WidgetType, type DecorationSet, type ViewUpdate } from "@codemirror/view";
-import type { CollabDocument, Member } from "../ts/index.js";
-import { textColorOn } from "./common.js";
+import type { CollabDocument, Member } from "@collabserver/client";
+import { textColorOn } from "./colors.js";
 import { HeldEdits } from "./held.js";
 
 /** Marks a transaction that applies someone else's change (or a resync) rather than a local edit. */
