@@ -10,6 +10,8 @@ declare -A package=(
   [redis-server]=redis-server      # cluster tests
   [redis-cli]=redis-tools
   [chattr]=e2fsprogs               # disk-failure tests (chattr +i)
+  [ip]=iproute2                    # the deploy test's other machine (a network namespace)
+  [curl]=curl
 )
 
 if ! command -v dotnet >/dev/null || ! dotnet --list-sdks | grep -q '^10\.'; then
@@ -43,6 +45,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "prerequisites: the disk-failure tests make a folder immutable (chattr +i), which needs root; run: sudo npm test" >&2
+  echo "prerequisites: the tests need root (the disk-failure tests make a folder immutable with chattr +i; the deploy test makes a network namespace); run: sudo npm test" >&2
   exit 1
 fi

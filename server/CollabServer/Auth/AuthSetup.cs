@@ -39,7 +39,7 @@ public static class AuthSetup
         {
             configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
         }
-        var origins = configuration.GetSection("Collab:AllowedOrigins").Get<string[]>() ?? [];
+        var origins = AllowedOriginsOf(configuration);
         // The listed origins, and in a cluster every live node's: its pages connect to the others.
         services.AddCors();
         services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<Cluster.IDocumentOwnership>((o, ownership) =>
@@ -113,7 +113,7 @@ public static class AuthSetup
     public static void UseCollabAuth(this WebApplication app, bool authenticated)
     {
         var auth = app.Services.GetRequiredService<AuthOptions>();
-        var origins = app.Configuration.GetSection("Collab:AllowedOrigins").Get<string[]>() ?? [];
+        var origins = AllowedOriginsOf(app.Configuration);
         var ownership = app.Services.GetRequiredService<Cluster.IDocumentOwnership>();
         if (!authenticated)
         {
@@ -160,6 +160,19 @@ public static class AuthSetup
             return true;
         }
         return Listed(origin, allowed);
+    }
+
+    /// <summary>
+    /// <c>Collab:AllowedOrigins</c> given as one value (<c>--Collab:AllowedOrigins=https://a.example</c>,
+    /// several separated by commas, semicolons or spaces) or as a list (<c>Collab:AllowedOrigins:0</c>,
+    /// <c>:1</c>, … or a JSON array in appsettings.json), or both.
+    /// </summary>
+    internal static string[] AllowedOriginsOf(IConfiguration configuration)
+    {
+        var section = configuration.GetSection("Collab:AllowedOrigins");
+        return [.. section.GetChildren().Select(child => child.Value).Append(section.Value)
+            .SelectMany(value => (value ?? "").Split([',', ';', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Distinct(StringComparer.OrdinalIgnoreCase)];
     }
 
     private static bool Listed(string origin, string[] allowed) =>
