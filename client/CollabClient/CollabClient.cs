@@ -34,6 +34,22 @@ public sealed class CollabClient : IAsyncDisposable
     private bool _disposed;
     private ConnectionState _state = ConnectionState.Disconnected;
 
+    /// <summary>
+    /// Every node this client knows of (its <see cref="CollabClientOptions.ServerUrl"/>, the
+    /// cluster's nodes it learned, redirects), in the order learned: where its documents go when
+    /// their node stops answering.
+    /// </summary>
+    public IReadOnlyList<Uri> KnownNodes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _knownNodes];
+            }
+        }
+    }
+
     /// <summary>Creates a client. Nothing connects until the first <see cref="OpenAsync"/>.</summary>
     /// <exception cref="ArgumentException">The options are not usable (see the message).</exception>
     public CollabClient(CollabClientOptions options)
@@ -255,9 +271,35 @@ public sealed class CollabClient : IAsyncDisposable
 
     /// <summary>
     /// A node came up: learns the cluster's other nodes from it (<c>GET /api/cluster</c>), so that
-    /// documents can move on when the node they are on stops answering. Best effort.
+    /// documents can move on when the node they are on stops answering. A failed ask (no answer, or
+    /// a 5xx: the node busy, Redis slow to answer it) is asked again after 0.5, 1, 2, … s, at most
+    /// <see cref="LearnNodesAttempts"/> times in all; redirects teach the nodes too.
     /// </summary>
     internal async Task LearnNodesAsync(Uri from)
+    {
+        var delay = TimeSpan.FromMilliseconds(500);
+        for (var attempt = 1; attempt <= LearnNodesAttempts && !_disposeCts.IsCancellationRequested; attempt++, delay *= 2)
+        {
+            if (await TryLearnNodesAsync(from).ConfigureAwait(false))
+            {
+                return;
+            }
+            try
+            {
+                await Task.Delay(delay, _disposeCts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>How many times <see cref="LearnNodesAsync"/> asks a node before it leaves the node list to redirects.</summary>
+    internal const int LearnNodesAttempts = 6;
+
+    /// <summary>False when the node should be asked again.</summary>
+    private async Task<bool> TryLearnNodesAsync(Uri from)
     {
         try
         {
@@ -273,7 +315,8 @@ public sealed class CollabClient : IAsyncDisposable
             using var response = await _http.SendAsync(request, _disposeCts.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                return;
+                // A refusal (4xx) is an answer too: only a node in trouble (5xx) is asked again.
+                return (int)response.StatusCode < 500;
             }
             var nodes = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<List<ClusterNode>>(response.Content, _disposeCts.Token).ConfigureAwait(false);
             lock (_gate)
@@ -286,10 +329,11 @@ public sealed class CollabClient : IAsyncDisposable
                     }
                 }
             }
+            return true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Only a hint: the node list is also learned from redirects.
+            return false;
         }
     }
 

@@ -64,6 +64,9 @@ export interface CollabClientOptions {
   readonly logger?: ILogger;
 }
 
+/** How many times the client asks a node for the cluster's nodes before it leaves that to redirects. */
+const learnNodesAttempts = 6;
+
 /** Most redirects followed in a row for one document before giving up. */
 const maxRedirects = 5;
 
@@ -222,20 +225,38 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     return /^https?:\/\//.test(url) && !(this.primaryUrl.startsWith("https:") && !url.startsWith("https:"));
   }
 
-  /** @internal A node answered: learn the cluster's other nodes from it. Best effort. */
+  /**
+   * @internal A node answered: learn the cluster's other nodes from it. A failed ask (no answer,
+   * or a 5xx: the node busy, Redis slow to answer it) is asked again after 0.5, 1, 2, … s, at most
+   * `learnNodesAttempts` times in all; redirects teach the nodes too.
+   */
   async learnNodes(url: string): Promise<void> {
+    for (let attempt = 1, delay = 500; attempt <= learnNodesAttempts && !this.closed; attempt++, delay *= 2) {
+      if (await this.tryLearnNodes(url)) return;
+      await new Promise((resolve) => {
+        // In Node, a wait for a hint must not keep the process alive.
+        const timer: unknown = setTimeout(resolve, delay);
+        (timer as { unref?: () => void }).unref?.();
+      });
+    }
+  }
+
+  /** False when the node should be asked again. */
+  private async tryLearnNodes(url: string): Promise<boolean> {
     try {
       const token = await this.options.accessTokenFactory?.();
       const response = await fetch(`${url}/api/cluster`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-      if (!response.ok) return;
+      // A refusal (4xx) is an answer too: only a node in trouble (5xx) is asked again.
+      if (!response.ok) return response.status < 500;
       const nodes: unknown = await response.json();
-      if (!Array.isArray(nodes)) return;
+      if (!Array.isArray(nodes)) return true;
       for (const node of nodes) {
         const nodeUrl = (node as { url?: unknown } | null)?.url;
         if (typeof nodeUrl === "string" && this.usableNodeUrl(nodeUrl)) this.knownUrls.add(normalizeUrl(nodeUrl));
       }
+      return true;
     } catch {
-      // Only a hint: redirects teach the nodes too.
+      return false;
     }
   }
 

@@ -33,6 +33,7 @@ public sealed class ClusterEditorTests(BrowserFixture fixture) : IAsyncLifetime
         Assert.Equal(0, await cluster.OwnerAsync("web"));
         Assert.StartsWith("hello ", await TextOnAsync(cluster, 2));
 
+        await typist.WaitKnowsNodesAsync(cluster.Count); // or it would have nowhere to go
         cluster.Node(0).Kill();
         await editor.SetCursorAsync(6);
         await editor.TypeAsync("world ");

@@ -7,7 +7,8 @@ namespace CollabBrowser.Tests;
 /// <summary>One person's browser tab on <c>/d/{docId}</c>: its own context (own storage, own name and color).</summary>
 public sealed class EditorPage : IAsyncDisposable
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+    /// <summary>For every wait in a page: a busy machine with Chromium and several servers on 2 cores is slow, never stuck.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
     private readonly IBrowserContext _context;
     private readonly List<string> _consoleErrors = [];

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Collab.Client;
@@ -202,7 +201,7 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         await grace.WaitSynchronizedAsync();
 
         proxy.Restore();
-        await Expect.EventuallyAsync(async () => await ada.StatusAsync() == "Connected", "the page reconnects by itself", TimeSpan.FromSeconds(30));
+        await Expect.EventuallyAsync(async () => await ada.StatusAsync() == "Connected", "the page reconnects by itself");
         await ada.WaitSynchronizedAsync();
         var text = await ConvergedTextAsync(docId, ada, grace);
         foreach (var marker in new[] { "[sent]", "[in-flight]", "[typed-offline]", "[grace-meanwhile]", "Line one." })

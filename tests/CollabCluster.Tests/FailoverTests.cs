@@ -126,6 +126,10 @@ public sealed class FailoverTests(ITestOutputHelper output)
             // Each knows one node only; it learns the others from it.
             typists.Add(await Typist.OpenAsync($"{docId[0]}{i}", cluster.Url(i % cluster.Count), docId));
         }
+        foreach (var typist in typists)
+        {
+            await typist.WaitKnowsNodesAsync(cluster.Count);
+        }
         return typists;
     }
 

@@ -78,6 +78,9 @@ public sealed class FencingTests(ITestOutputHelper output)
             var node = cluster.Url(i);
             await Eventually.TrueAsync(async () => (await cluster.Http.GetAsync(new Uri(node, "/readyz"))).StatusCode == HttpStatusCode.ServiceUnavailable, $"{TestCluster.NodeId(i)} says it is not ready");
         }
+        // A lease is trusted for less than its TTL after the last renewal was sent, and none was
+        // sent since Redis stopped: one TTL later, the owner's lease has surely run out.
+        await Task.Delay(TestCluster.LeaseTtl);
         // The owner cannot renew its lease, so it acknowledges nothing. (Joined now: a join
         // needs no Redis on the node whose actor is live, and gives the current version.)
         var joined = await probe.JoinAsync("outage");

@@ -37,9 +37,13 @@ public sealed class RoutingTests
                 Assert.Equal(owner, await cluster.OwnerAsync("shared", via));
                 Assert.Equal(via == owner ? 1 : 0, await cluster.MetricAsync(via, "collab_cluster_documents_owned"));
             }
-            var listed = await cluster.Http.GetFromJsonAsync<JsonElement>(new Uri(cluster.Url(1), "/api/cluster"));
-            Assert.Equal(["n1", "n2", "n3"], listed.EnumerateArray().Select(n => n.GetProperty("node").GetString()!).ToArray());
-            Assert.Equal(1, listed.EnumerateArray().Sum(n => n.GetProperty("documents").GetInt32()));
+            // Each node publishes its count of documents with its registration, renewed every third of a lease.
+            await Eventually.TrueAsync(async () =>
+            {
+                var listed = await cluster.Http.GetFromJsonAsync<JsonElement>(new Uri(cluster.Url(1), "/api/cluster"));
+                return listed.EnumerateArray().Select(n => n.GetProperty("node").GetString()!).SequenceEqual(["n1", "n2", "n3"])
+                    && listed.EnumerateArray().Sum(n => n.GetProperty("documents").GetInt32()) == 1;
+            }, "GET /api/cluster lists the three nodes and the one document");
             // The four clients that came in through other nodes were redirected.
             Assert.Equal(4, await cluster.MetricAsync((owner + 1) % 3, "collab_cluster_redirects_total") + await cluster.MetricAsync((owner + 2) % 3, "collab_cluster_redirects_total"));
 

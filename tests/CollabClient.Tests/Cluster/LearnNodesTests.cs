@@ -40,4 +40,34 @@ public sealed class LearnNodesTests
             await app.StopAsync();
         }
     }
+
+    [Theory]
+    [InlineData(503, 3)]   // a node in trouble is asked again, and its third answer teaches the nodes
+    [InlineData(403, 1)]   // a refusal is an answer: asked once
+    public async Task ANodeThatCannotAnswerIsAskedAgainAndOneThatRefusesIsNot(int status, int expectedAsks)
+    {
+        var asks = 0;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        builder.Logging.ClearProviders();
+        await using var app = builder.Build();
+        app.MapGet("/api/cluster", () => Interlocked.Increment(ref asks) <= 2
+            ? Results.StatusCode(status)
+            : Results.Json(new[] { new { node = "n2", url = "http://127.0.0.1:9/" } }));
+        await app.StartAsync();
+        try
+        {
+            var url = new Uri(app.Urls.Single() + "/");
+            await using var client = new CollabClient(new CollabClientOptions { ServerUrl = url });
+
+            await client.LearnNodesAsync(url).WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.Equal(expectedAsks, Volatile.Read(ref asks));
+            Assert.Equal(expectedAsks == 3, client.KnownNodes.Any(n => n.Port == 9));
+        }
+        finally
+        {
+            await app.StopAsync();
+        }
+    }
 }

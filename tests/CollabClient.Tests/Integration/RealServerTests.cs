@@ -74,10 +74,12 @@ public sealed partial class RealServerTests
         };
 
         var tokens = new System.Collections.Concurrent.ConcurrentBag<string>();
-        async Task WriteTokens(CollabDocument doc, string name, int count, int writerSeed)
+        var kills = 0;
+        // Writes count tokens, and goes on (up to 10 times as many) while untilKills kills have not happened yet.
+        async Task WriteTokens(CollabDocument doc, string name, int count, int writerSeed, int untilKills = 0)
         {
             var rng = new Random(writerSeed);
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < count || (Volatile.Read(ref kills) < untilKills && i < count * 10); i++)
             {
                 var token = $"<{name}.{i}>";
                 InsertAtRandomBoundary(doc, token, rng);
@@ -93,17 +95,17 @@ public sealed partial class RealServerTests
         }
         List<CollabDocument> all0() => otherDocs.Prepend(victimDoc).ToList();
 
-        var victimWriter = Task.Run(() => WriteTokens(victimDoc, "victim", 150, seed));
+        // However slowly a busy machine reconnects, the victim writes through at least three kills.
+        var victimWriter = Task.Run(() => WriteTokens(victimDoc, "victim", 150, seed, untilKills: 3));
         var otherWriters = otherDocs.Select((d, i) => Task.Run(() => WriteTokens(d, $"other{i}", 60, seed * 10 + i))).ToList();
         var killRng = new Random(seed);
-        var kills = 0;
         while (!victimWriter.IsCompleted)
         {
             await Task.Delay(killRng.Next(30, 120));
             // Kill only a live connection, so that each kill interrupts real traffic.
             if (victimDoc.ConnectionState == ConnectionState.Connected && killer.KillAll() > 0)
             {
-                kills++;
+                Interlocked.Increment(ref kills);
             }
         }
         await victimWriter.WaitAsync(s_timeout);

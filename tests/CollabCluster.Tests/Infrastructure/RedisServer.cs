@@ -44,7 +44,7 @@ public sealed class RedisServer : IDisposable
             var deadline = Stopwatch.StartNew();
             while (Cli("PING").Trim() != "PONG")
             {
-                if (_process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(20))
+                if (_process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(60))
                 {
                     throw new InvalidOperationException("redis-server did not come up.");
                 }

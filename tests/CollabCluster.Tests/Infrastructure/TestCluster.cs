@@ -7,12 +7,13 @@ namespace CollabCluster.Tests.Infrastructure;
 /// <summary>
 /// A real cluster on 127.0.0.1: one <see cref="RedisServer"/> and N server processes sharing one
 /// data directory, each with its own id (<c>n1</c>, <c>n2</c>, …) and URL. Leases last
-/// <see cref="LeaseTtl"/> (2 s), so a takeover after a crash is quick. Disposing kills every
+/// <see cref="LeaseTtl"/> (5 s): a takeover after a crash is quick, and a node that a busy machine
+/// stalls for a second or two keeps its leases (with 2 s they ran out under load). Disposing kills every
 /// process it started, by PID, and removes the data directory.
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
-    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(5);
 
     private readonly ServerProcess?[] _nodes;
     private readonly int[] _ports;

@@ -35,6 +35,10 @@ public sealed class Typist : IAsyncDisposable
 
     public static string Token(string name, int i) => $"[{name}:{i}]";
 
+    /// <summary>Waits until the client knows <paramref name="count"/> nodes, so that it can move off a node that dies.</summary>
+    public Task WaitKnowsNodesAsync(int count) =>
+        Eventually.TrueAsync(() => Task.FromResult(_client.KnownNodes.Count >= count), $"{Name} knows {count} nodes");
+
     public static async Task<Typist> OpenAsync(string name, Uri server, string docId)
     {
         var client = new CollabClient(new CollabClientOptions

@@ -18,7 +18,7 @@ public sealed class DocumentActorTests() : HostedTest
         await c.JoinAsync("replaced", "member");
         await c.SubmitAsync("replaced", 0, ["hello"], 1);
         Assert.Equal(2, await Registry.CallAsync("replaced", a => a.Replace("hello world")));
-        var op = await ops.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var op = await ops.Reader.ReadAsync().AsTask().WaitAsync(Wire.Timeout);
         // The server's own op: clientId "", numbered by the version it was made at.
         Assert.Equal((2, "", 2L), (op.Version, op.ClientId, op.OpId));
         Assert.Equal("[5,\" world\"]", op.Op!.ToString());
@@ -35,7 +35,7 @@ public sealed class DocumentActorTests() : HostedTest
         await c.JoinAsync("gone", "member");
         await c.SubmitAsync("gone", 0, ["old text"], 1);
         Assert.True(await Registry.CallAsync("gone", a => a.Delete()));
-        Assert.Equal("deleted", (await resets.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))).Reason);
+        Assert.Equal("deleted", (await resets.Reader.ReadAsync().AsTask().WaitAsync(Wire.Timeout)).Reason);
         Assert.False(Registry.Exists("gone"));
         Assert.Null(await Registry.CallAsync("gone", a => a.Read()));
         // A write recreates it at version 1 with none of the old state (ids included).

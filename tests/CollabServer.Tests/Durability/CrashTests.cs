@@ -32,7 +32,7 @@ public sealed class CrashTests
                 }
                 server.Kill();
                 stop.Cancel();
-                await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
+                await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(120));
                 Assert.True(acked.Count >= 300, $"only {acked.Count} ops were acknowledged before the deadline:\n{server.Output}");
             }
 

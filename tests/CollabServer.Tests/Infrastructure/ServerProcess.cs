@@ -41,9 +41,24 @@ public sealed class ServerProcess : IDisposable
     public static Task<ServerProcess> StartAsync(string dataDir, params string[] extraArgs) =>
         StartDllAsync(Path.Combine(AppContext.BaseDirectory, "CollabServer.dll"), dataDir, [$"--Collab:DataDir={dataDir}", .. extraArgs]);
 
-    /// <summary>Starts <paramref name="dll"/> in <paramref name="workingDirectory"/> on a free loopback port and waits until it is ready.</summary>
-    public static Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, params string[] args) =>
-        StartDllAsync(dll, workingDirectory, FreePort(), waitReady: true, args);
+    /// <summary>
+    /// Starts <paramref name="dll"/> in <paramref name="workingDirectory"/> on a free loopback port and
+    /// waits until it is ready. A port is free when chosen, but another socket may take it before the
+    /// server binds it: then the server is started again on another.
+    /// </summary>
+    public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, params string[] args)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartDllAsync(dll, workingDirectory, FreePort(), waitReady: true, args);
+            }
+            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+            }
+        }
+    }
 
     /// <summary>Starts <paramref name="dll"/> on <paramref name="port"/>; with <paramref name="waitReady"/>, waits until <c>/readyz</c> answers 200.</summary>
     public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, int port, bool waitReady, params string[] args)
@@ -121,9 +136,10 @@ public sealed class ServerProcess : IDisposable
 
     public async Task WaitReadyAsync()
     {
-        using var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(2) };
+        // Generous: several servers (and Chromium) starting at once on 2 busy cores take a while.
+        using var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(10) };
         var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        while (deadline.Elapsed < TimeSpan.FromSeconds(120))
         {
             if (_process.HasExited)
             {

@@ -75,7 +75,7 @@ public sealed class TestHost : IAsyncDisposable
             builder.AddJsonProtocol(o => o.PayloadSerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
         }
         var connection = builder.Build();
-        await connection.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await connection.StartAsync().WaitAsync(Wire.Timeout);
         lock (_connections)
         {
             _connections.Add(connection);
@@ -89,7 +89,7 @@ public sealed class TestHost : IAsyncDisposable
 
     public async Task<(int Version, string Text)> GetDocAsync(string id)
     {
-        var doc = await Http.GetFromJsonAsync<JsonElement>($"/api/docs/{id}").WaitAsync(TimeSpan.FromSeconds(10));
+        var doc = await Http.GetFromJsonAsync<JsonElement>($"/api/docs/{id}").WaitAsync(Wire.Timeout);
         return (doc.GetProperty("version").GetInt32(), doc.GetProperty("text").GetString()!);
     }
 

@@ -9,7 +9,7 @@ namespace CollabServer.Tests.Infrastructure;
 /// <summary>Raw protocol calls, written as maps the way a client in any language would send them.</summary>
 public static class Wire
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     public static Dictionary<string, object?> JoinArgs(string docId, string clientId, int? sinceVersion = null)
     {

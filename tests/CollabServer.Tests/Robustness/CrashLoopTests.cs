@@ -78,13 +78,13 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
                     writers.Add(Task.Run(() => WriteUntilKilledAsync(server.BaseUrl, clientId, firstOpId, roundAcks, inFlight, stop.Token)));
                 }
                 var deadline = Stopwatch.StartNew();
-                while (roundAcks.Count < killAfter && deadline.Elapsed < TimeSpan.FromSeconds(30) && writers.Any(t => !t.IsCompleted))
+                while (roundAcks.Count < killAfter && deadline.Elapsed < TimeSpan.FromSeconds(120) && writers.Any(t => !t.IsCompleted))
                 {
                     await Task.Delay(2);
                 }
                 server.Kill(); // SIGKILL, while the other writers' ops are being committed
                 stop.Cancel();
-                await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
+                await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(120));
                 Assert.True(roundAcks.Count >= killAfter, $"round {round}: only {roundAcks.Count} of {killAfter} ops were acknowledged before the kill:\n{server.Output}");
 
                 foreach (var (id, version) in roundAcks)

@@ -60,7 +60,7 @@ public sealed partial class HubFuzzTests(ITestOutputHelper output)
                     slots.Add((protocol, Task.Run(() => RunSlotAsync(server.BaseUrl, protocol, slot, seed))));
                 }
             }
-            await Task.WhenAll(slots.Select(s => s.Run)).WaitAsync(TimeSpan.FromSeconds(100));
+            await Task.WhenAll(slots.Select(s => s.Run)).WaitAsync(TimeSpan.FromSeconds(300));
 
             foreach (var protocol in new[] { WireProtocol.Json, WireProtocol.MessagePack })
             {
@@ -286,7 +286,7 @@ public sealed partial class HubFuzzTests(ITestOutputHelper output)
             {
                 var again = frames.SyncJoin(s_docIds[0]);
                 pending[again.InvocationId!] = again.Pending!;
-                if (await socket.SendAsync(again) && await socket.WaitAsync(again.InvocationId!, TimeSpan.FromSeconds(5)) is null && socket.IsOpen)
+                if (await socket.SendAsync(again) && await socket.WaitAsync(again.InvocationId!, TimeSpan.FromSeconds(30)) is null && socket.IsOpen)
                 {
                     stats.Unresolved++;
                     lock (stats.UnresolvedFrames)
