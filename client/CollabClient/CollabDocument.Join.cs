@@ -262,7 +262,7 @@ public sealed partial class CollabDocument
                     }
                     continue;
                 }
-                if (error is not null && !IsTransient(error.Code) && error.Code != ErrorCodes.NotJoined)
+                if (error is not null && ErrorCodes.RetryOf(error.Code) == ErrorRetry.Never)
                 {
                     lock (_gate)
                     {
@@ -306,7 +306,7 @@ public sealed partial class CollabDocument
         {
             await transport.SubmitAsync(request, _disposeCts.Token).ConfigureAwait(false);
         }
-        catch (HubException ex) when (CollabException.FromHubError(ex).Code is not (ErrorCodes.Unavailable or ErrorCodes.RateLimited or ErrorCodes.NotJoined))
+        catch (HubException ex) when (!ErrorCodes.IsBeforeDuplicateCheck(CollabException.FromHubError(ex).Code))
         {
             // Refused after the server's duplicate check (unknown_version, invalid_op, ...), so not
             // committed: it is rebased with the other pending edits, under a new op id.
@@ -353,8 +353,6 @@ public sealed partial class CollabDocument
             }
         }
     }
-
-    private static bool IsTransient(string code) => code is ErrorCodes.Unavailable or ErrorCodes.RateLimited;
 
     /// <summary>The in-flight op's Submit, when it is due: joined, connected, not sent yet, not acknowledged.</summary>
     private PendingSubmit? TakeSubmitLocked()
@@ -450,21 +448,21 @@ public sealed partial class CollabDocument
         _inflightSent = false;
         var error = CollabException.FromHubError(exception);
         Log.SubmitRejected(_logger, DocId, submit.Request.OpId, error.Code, exception);
-        switch (error.Code)
+        switch (ErrorCodes.RetryOf(error.Code))
         {
-            case ErrorCodes.RateLimited:
-            case ErrorCodes.Unavailable:
+            case ErrorRetry.Later:
                 ScheduleResendLocked();
                 break;
-            case ErrorCodes.NotJoined:
-                // The server forgot our membership (it restarted, or moved the document): resume.
-                RequestJoinLocked(JoinKind.Resume);
-                break;
-            case ErrorCodes.UnknownVersion:
-                // The server has no version we can name (the document was deleted and made anew,
-                // or lost ops): resume, as the TypeScript client does. A server behind us answers
-                // with the whole text, and the op is settled against it (RebaseOntoTextLocked).
-                Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+            case ErrorRetry.Rejoin:
+                // not_joined: the server forgot our membership (it restarted, or moved the
+                // document). unknown_version: it has no version we can name (the document was
+                // deleted and made anew, or lost ops), which the application hears of. Either
+                // way: resume. A server behind us answers with the whole text, and the op is
+                // settled against it (RebaseOntoTextLocked).
+                if (error.Code != ErrorCodes.NotJoined)
+                {
+                    Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+                }
                 RequestJoinLocked(JoinKind.Resume);
                 break;
             default:

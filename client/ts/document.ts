@@ -18,6 +18,7 @@ import {
   type PresenceRequest,
   type UserInfo,
 } from "./messages.js";
+import { isBeforeDuplicateCheck, retryOf } from "./error-codes.js";
 import * as ot from "./ot.js";
 import type { TextOperation } from "./ot.js";
 import * as sync from "./sync.js";
@@ -308,7 +309,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
       const code = errorCode(error);
       if (code === "unknown_version" && resume) {
         void this.join(invoker, session, false);
-      } else if (code === "unavailable" || code === "rate_limited" || code === "not_joined") {
+      } else if (code !== undefined && retryOf(code) !== "never") {
         this.retryLater(() => void this.join(invoker, session, resume));
       } else if (code !== undefined) {
         // Refused for good (invalid_doc_id, forbidden, unauthorized): nothing to retry.
@@ -350,7 +351,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
           if (session !== this.session) return;
           const code = errorCode(error);
           if (code === undefined) return; // The connection failed again.
-          if (code === "unavailable" || code === "rate_limited" || code === "not_joined") {
+          if (isBeforeDuplicateCheck(code)) {
             // Refused before the server looked for it: it may still be committed. Ask again later.
             this.retryLater(() => void this.join(invoker, session, false));
             return;
@@ -530,12 +531,13 @@ export class CollabDocument extends Emitter<DocumentEvents> {
         if (session !== this.session || this.closed) return;
         const code = errorCode(error);
         if (code === undefined) return; // The connection failed; the op is sent again after the next attach.
-        if (code === "rate_limited" || code === "unavailable") {
+        const retry = retryOf(code);
+        if (retry === "later") {
           this.retryLater(() => {
             this.sentOpId = undefined;
             this.flush();
           });
-        } else if (code === "unknown_version" || code === "not_joined") {
+        } else if (retry === "rejoin") {
           this.attach(invoker);
         } else {
           // forbidden, invalid_op, too_large: these edits will never be accepted.

@@ -20,6 +20,7 @@ export {
   type ConnectionStatus,
 } from "./client.js";
 export { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
+export { errorCodeInfo, isBeforeDuplicateCheck, retryOf, type ErrorRetry } from "./error-codes.js";
 export {
   HubNames,
   ProtocolError,

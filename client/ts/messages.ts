@@ -2,7 +2,10 @@
 // reading of what arrives: MessagePack sends absent optional fields as nil, so null and
 // undefined are treated alike, and every op is checked and canonicalized on the way in.
 
+import { errorCodeInfo, type ErrorCode } from "./error-codes.js";
 import { parse, type TextOperation } from "./ot.js";
+
+export type { ErrorCode } from "./error-codes.js";
 
 /** A member's name and color (a CSS color, usually `#rrggbb`). */
 export interface UserInfo {
@@ -85,30 +88,6 @@ export const HubNames = {
   reset: "Reset",
 } as const;
 
-/** The error codes of PROTOCOL §5. */
-export type ErrorCode =
-  | "invalid_doc_id"
-  | "invalid_op"
-  | "unknown_version"
-  | "not_joined"
-  | "forbidden"
-  | "unauthorized"
-  | "too_large"
-  | "rate_limited"
-  | "unavailable";
-
-const errorCodes: ReadonlySet<string> = new Set<ErrorCode>([
-  "invalid_doc_id",
-  "invalid_op",
-  "unknown_version",
-  "not_joined",
-  "forbidden",
-  "unauthorized",
-  "too_large",
-  "rate_limited",
-  "unavailable",
-]);
-
 /**
  * The protocol error code of a failed hub call, or undefined for anything else (such as a lost
  * connection). The SignalR client prefixes the server's message with its own text; the code
@@ -121,7 +100,7 @@ export function errorCode(error: unknown): ErrorCode | undefined {
   const body = start >= 0 ? message.slice(start + marker.length) : message;
   const colon = body.indexOf(":");
   const code = colon > 0 ? body.slice(0, colon).trim() : "";
-  return errorCodes.has(code) ? (code as ErrorCode) : undefined;
+  return Object.hasOwn(errorCodeInfo, code) ? (code as ErrorCode) : undefined;
 }
 
 /** A message from the server that does not have the shape the protocol promises. */

@@ -17,16 +17,7 @@ public sealed class CollabError(string code, string sentence) : Exception($"{cod
     public string Sentence { get; } = sentence;
 
     /// <summary>The HTTP status REST answers this error with.</summary>
-    public int HttpStatus => Code switch
-    {
-        ErrorCodes.NotFound => StatusCodes.Status404NotFound,
-        ErrorCodes.TooLarge => StatusCodes.Status413PayloadTooLarge,
-        ErrorCodes.Unavailable => StatusCodes.Status503ServiceUnavailable,
-        ErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
-        ErrorCodes.Unauthorized => StatusCodes.Status401Unauthorized,
-        ErrorCodes.RateLimited => StatusCodes.Status429TooManyRequests,
-        _ => StatusCodes.Status400BadRequest,
-    };
+    public int HttpStatus => ErrorCodes.HttpStatusOf(Code);
 
     /// <summary>The hub's form: SignalR sends a HubException's message to the caller.</summary>
     public HubException ToHubException() => new(Message);
