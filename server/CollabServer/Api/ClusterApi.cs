@@ -51,7 +51,7 @@ public static class ClusterApi
             {
                 // To this node: loading the document here claims it when nobody holds it, and when
                 // another node does, the request goes on to that owner, which moves it here.
-                await registry.CallAsync(id, _ => true);
+                await registry.AskAsync(id, () => new LoadDocument());
             }
             else if (!await registry.MoveAsync(id, node))
             {

@@ -71,7 +71,7 @@ public static partial class DocumentsApi
             var past = await ReadPastAsync(id, version, at, registry);
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
             // then, broadcast as an ordinary op; nothing is lost, so a restore can be restored away.
-            var restored = await registry.CallAsync(id, actor => actor.Replace(past.Text));
+            var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text));
             return Results.Ok(new { id, version = restored });
         });
     }
@@ -107,7 +107,7 @@ public static partial class DocumentsApi
         });
         if (text is null)
         {
-            var live = await registry.CallIfLiveAsync(id, actor => actor.Read(), null);
+            var live = await registry.AskIfLiveAsync(id, new ReadText(), null);
             text = live is { } doc && doc.Version == resolved
                 ? doc.Text
                 : await OffTheLoop(id, registry, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));

@@ -45,7 +45,7 @@ public static partial class DocumentsApi
             foreach (var id in ids)
             {
                 // A live document's summary comes from its actor; a closed one's from its file.
-                var summary = await registry.CallIfLiveAsync(id, actor => actor.Summary(), null) ?? registry.Catalog.ReadSummary(id);
+                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? registry.Catalog.ReadSummary(id);
                 if (summary is not null)
                 {
                     result.Add(summary);
@@ -62,7 +62,7 @@ public static partial class DocumentsApi
             {
                 return Results.Ok(await ReadPastAsync(id, version, at, registry));
             }
-            var doc = await registry.CallAsync(id, actor => actor.Read()) ?? throw CollabError.NotFound(id);
+            var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id);
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
         });
 
@@ -70,7 +70,7 @@ public static partial class DocumentsApi
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
-            var ops = await registry.CallAsync(id, actor => actor.ReadOps(from ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)));
+            var ops = await registry.AskAsync(id, () => new ReadOps(from ?? 0, Math.Clamp(limit ?? 1000, 1, 10_000)));
             return Results.Ok(ops ?? throw CollabError.NotFound(id));
         });
 
@@ -78,7 +78,7 @@ public static partial class DocumentsApi
         {
             Require(request.HttpContext, id, DocumentAccess.Edit);
             var text = await ReadStringFieldAsync(request, "text", registry.Options.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
-            var version = await registry.CallAsync(id, actor => actor.Replace(text));
+            var version = await registry.AskAsync(id, () => new ReplaceText(text));
             return Results.Ok(new { id, version });
         });
 
@@ -93,7 +93,7 @@ public static partial class DocumentsApi
                 registry.OnDeleted(id);
                 return Results.NoContent();
             }
-            var deleted = await registry.CallAsync(id, actor => actor.Delete());
+            var deleted = await registry.AskAsync(id, () => new DeleteDocument());
             return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
         });
 

@@ -12,7 +12,7 @@ namespace CollabServer.Documents;
 // The requests other than Submit. Each runs on the loop.
 public sealed partial class DocumentActor
 {
-    internal JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
+    private JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
     {
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
         if (clientId.Length > 128 || clientId.Contains(OpAuthor.Separator) || !TextOperation.IsWellFormed(clientId))
@@ -72,7 +72,7 @@ public sealed partial class DocumentActor
         return result;
     }
 
-    internal bool Leave(string connectionId)
+    private bool Leave(string connectionId)
     {
         if (!_members.Remove(connectionId, out var member))
         {
@@ -89,7 +89,7 @@ public sealed partial class DocumentActor
         return true;
     }
 
-    internal bool SetPresence(string connectionId, PresenceRequest request)
+    private bool SetPresence(string connectionId, PresenceRequest request)
     {
         if (!_members.TryGet(connectionId, out var member))
         {
@@ -129,7 +129,7 @@ public sealed partial class DocumentActor
     private bool Exists => _database.Exists || _members.Count > 0;
 
     /// <summary>The text and version, or null if the document does not exist.</summary>
-    internal (int Version, string Text)? Read() => Exists ? (_sequencer.Version, TextString()) : null;
+    private (int Version, string Text)? Read() => Exists ? (_sequencer.Version, TextString()) : null;
 
     /// <summary>The committed text as a string, built once per version: many joins at one version share it.</summary>
     private string TextString()
@@ -145,11 +145,11 @@ public sealed partial class DocumentActor
     private string? _textString;
     private int _textStringVersion;
 
-    internal DocumentSummary? Summary() =>
+    private DocumentSummary? Summary() =>
         Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
 
     /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
-    internal List<OpMessage>? ReadOps(int from, int limit)
+    private List<OpMessage>? ReadOps(int from, int limit)
     {
         Flush();
         if (_database.OpenIfExists() is not { } store)
@@ -177,7 +177,7 @@ public sealed partial class DocumentActor
     /// Makes the text <paramref name="text"/> with one op (creating the document if needed),
     /// sequenced and committed exactly as a member's submit is; returns the version after it.
     /// </summary>
-    internal int Replace(string text)
+    private int Replace(string text)
     {
         if (text.Length > _options.MaxDocumentLength)
         {
@@ -203,7 +203,7 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist. The actor then closes.</summary>
-    internal bool Delete()
+    private bool Delete()
     {
         Flush();
         if (!Exists)
@@ -241,7 +241,7 @@ public sealed partial class DocumentActor
     /// <c>Reset</c>, join here again and are redirected). The loop does nothing else meanwhile.
     /// False if this node no longer owned the document (its members rejoin all the same).
     /// </summary>
-    internal bool MoveTo(string nodeId)
+    private bool MoveTo(string nodeId)
     {
         Flush();
         if (!_lease.IsValid)
@@ -259,7 +259,7 @@ public sealed partial class DocumentActor
         return moved;
     }
 
-    internal void StopIfIdle(TimeSpan idleTimeout)
+    private void StopIfIdle(TimeSpan idleTimeout)
     {
         _database.CloseIfUnused(busy: !_pipeline.IsIdle);
         if (_state is DocumentState.Live && _members.Count == 0 && Stopwatch.GetElapsedTime(_lastActivity) >= idleTimeout)

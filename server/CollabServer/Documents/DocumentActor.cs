@@ -83,7 +83,7 @@ public sealed partial class DocumentActor
     /// <summary>Asks the loop to commit what it has and shut down.</summary>
     internal void Stop() => TryPost(new StopWork());
 
-    internal void RequestStop()
+    private void RequestStop()
     {
         if (_state is DocumentState.Live or DocumentState.Idle)
         {
@@ -147,18 +147,7 @@ public sealed partial class DocumentActor
                 }
                 try
                 {
-                    if (work is SubmitWork submit)
-                    {
-                        Sequence(submit);
-                        if (_pipeline.IsFull)
-                        {
-                            StartCommit();
-                        }
-                    }
-                    else
-                    {
-                        work.Run(this);
-                    }
+                    Handle(work);
                 }
                 catch (CollabError refused)
                 {
@@ -195,6 +184,65 @@ public sealed partial class DocumentActor
         }
 
         Shutdown();
+    }
+
+    /// <summary>Every message the actor takes, in one place (see ActorMessages.cs).</summary>
+    private void Handle(Work work)
+    {
+        switch (work)
+        {
+            case SubmitWork submit:
+                Sequence(submit);
+                if (_pipeline.IsFull)
+                {
+                    StartCommit();
+                }
+                break;
+            case JoinDocument join:
+                join.Answer(Join(join.Connection, join.Request, join.ReadOnly));
+                break;
+            case LeaveDocument leave:
+                leave.Answer(Leave(leave.ConnectionId));
+                break;
+            case SetPresence presence:
+                presence.Answer(SetPresence(presence.ConnectionId, presence.Request));
+                break;
+            case ReadText read:
+                read.Answer(Read());
+                break;
+            case ReadSummary summary:
+                summary.Answer(Summary());
+                break;
+            case ReadOps ops:
+                ops.Answer(ReadOps(ops.From, ops.Limit));
+                break;
+            case ReplaceText replace:
+                replace.Answer(Replace(replace.Text));
+                break;
+            case DeleteDocument delete:
+                delete.Answer(Delete());
+                break;
+            case LoadDocument load:
+                load.Answer(true); // loaded (and claimed) before any message is handled
+                break;
+            case MoveDocument move:
+                move.Answer(MoveTo(move.NodeId));
+                break;
+            case IdleCheck idle:
+                StopIfIdle(idle.IdleTimeout);
+                break;
+            case CommitDone done:
+                CompleteCommit(done.Commit);
+                break;
+            case StopWork:
+                RequestStop();
+                break;
+            case LeaseLostWork:
+                Relinquish("moved");
+                break;
+            default:
+                throw new UnreachableException($"a document actor does not take {work.GetType().Name}");
+        }
     }
 
     /// <summary>
@@ -295,7 +343,7 @@ public sealed partial class DocumentActor
     /// This node owns the document no more (its lease was lost, or handed over in a move): every
     /// member is told to join again, which sends it to the new owner, and the actor closes.
     /// </summary>
-    internal void Relinquish(string reason)
+    private void Relinquish(string reason)
     {
         if (_state is DocumentState.Moved or DocumentState.Deleted)
         {
@@ -398,7 +446,7 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Acks and broadcasts a committed batch, or rejects it and everything sequenced after it.</summary>
-    internal void CompleteCommit(CommitPipeline.Commit commit)
+    private void CompleteCommit(CommitPipeline.Commit commit)
     {
         if (!_pipeline.Finish(commit, _sequencer.Version, out var rejected))
         {

@@ -76,18 +76,20 @@ public sealed class DocumentRegistry : IAsyncDisposable
     /// <summary>Whether a document exists, live or on disk.</summary>
     public bool Exists(string docId) => _actors.ContainsKey(docId) || Catalog.Exists(docId);
 
-    /// <summary>Runs <paramref name="body"/> on the document's loop.</summary>
-    internal Task<T> CallAsync<T>(string docId, Func<DocumentActor, T> body) => PostAsync(docId, () => new CallWork<T>(body), w => w.Task);
+    /// <summary>
+    /// Asks the document's actor (created if needed) and awaits its answer. <paramref name="request"/>
+    /// makes the message: when the actor closes before it gets to it, a new one goes to the next actor.
+    /// </summary>
+    internal Task<T> AskAsync<T>(string docId, Func<Request<T>> request) => PostAsync(docId, request);
 
-    /// <summary>Like <see cref="CallAsync{T}"/>, but only if the actor is live; returns <paramref name="otherwise"/> if not.</summary>
-    internal Task<T> CallIfLiveAsync<T>(string docId, Func<DocumentActor, T> body, T otherwise)
+    /// <summary>Like <see cref="AskAsync{T}"/>, but only if the actor is live; returns <paramref name="otherwise"/> if not.</summary>
+    internal Task<T> AskIfLiveAsync<T>(string docId, Request<T> request, T otherwise)
     {
         if (!_actors.TryGetValue(docId, out var actor))
         {
             return Task.FromResult(otherwise);
         }
-        var work = new CallWork<T>(body);
-        return actor.TryPost(work) ? OrElse(work.Task, otherwise) : Task.FromResult(otherwise);
+        return actor.TryPost(request) ? OrElse(request.Task, otherwise) : Task.FromResult(otherwise);
     }
 
     private static async Task<T> OrElse<T>(Task<T> task, T otherwise)
@@ -103,24 +105,24 @@ public sealed class DocumentRegistry : IAsyncDisposable
     }
 
     internal Task<SubmitResult> SubmitAsync(ClientConnection connection, SubmitRequest request) =>
-        PostAsync(request.DocId, () => new SubmitWork(connection, request), w => w.Task);
+        PostAsync(request.DocId, () => new SubmitWork(connection, request));
 
-    private async Task<T> PostAsync<TWork, T>(string docId, Func<TWork> create, Func<TWork, Task<T>> result) where TWork : Work
+    private async Task<T> PostAsync<T>(string docId, Func<Request<T>> create)
     {
         while (true)
         {
             var actor = _actors.GetOrAdd(docId, static (id, self) => new DocumentActor(id, self, self._options, self._logger), this);
             actor.EnsureStarted();
-            var work = create();
-            if (actor.TryPost(work))
+            var request = create();
+            if (actor.TryPost(request))
             {
                 try
                 {
-                    return await result(work).ConfigureAwait(false);
+                    return await request.Task.ConfigureAwait(false);
                 }
                 catch (ActorClosedException)
                 {
-                    // It closed with this work still queued: retry below.
+                    // It closed with this message still queued: retry below.
                 }
             }
             // It is shutting down: wait until its database is closed, then a new actor takes over.
@@ -130,10 +132,10 @@ public sealed class DocumentRegistry : IAsyncDisposable
     }
 
     /// <summary>
-    /// Moves a document to node <paramref name="nodeId"/> (see <see cref="DocumentActor.MoveTo"/>):
+    /// Moves a document to node <paramref name="nodeId"/> (see <see cref="MoveDocument"/>):
     /// claimed here first if nobody owns it; <see cref="NotOwnerException"/> if another node does.
     /// </summary>
-    internal Task<bool> MoveAsync(string docId, string nodeId) => CallAsync(docId, actor => actor.MoveTo(nodeId));
+    internal Task<bool> MoveAsync(string docId, string nodeId) => AskAsync(docId, () => new MoveDocument(nodeId));
 
     /// <summary>
     /// Draining (shutdown of a cluster node): moves every live document to one of
@@ -164,7 +166,7 @@ public sealed class DocumentRegistry : IAsyncDisposable
             await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await CallIfLiveAsync(docId, a => a.MoveTo(target), false).ConfigureAwait(false);
+                await AskIfLiveAsync(docId, new MoveDocument(target), false).ConfigureAwait(false);
             }
             finally
             {

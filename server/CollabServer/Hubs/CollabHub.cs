@@ -41,7 +41,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         }
         try
         {
-            return await documents.CallAsync(docId, actor => actor.Join(connection, request!, readOnly: allowed is DocumentAccess.Read));
+            return await documents.AskAsync(docId, () => new JoinDocument(connection, request!, readOnly: allowed is DocumentAccess.Read));
         }
         catch (Exception ex) when (added || ex is NotOwnerException)
         {
@@ -82,7 +82,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         {
             connection.Documents.Remove(docId);
         }
-        await documents.CallIfLiveAsync(docId, actor => actor.Leave(connection.ConnectionId), false);
+        await documents.AskIfLiveAsync(docId, new LeaveDocument(connection.ConnectionId), false);
     }
 
     public async Task SetPresence(PresenceRequest request)
@@ -103,7 +103,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
             throw CollabError.InvalidOp("a selection range must be { anchor, head }, not null");
         }
         var connectionId = connection.ConnectionId;
-        var done = await documents.CallIfLiveAsync(docId, actor => actor.SetPresence(connectionId, request!), false);
+        var done = await documents.AskIfLiveAsync(docId, new Documents.SetPresence(connectionId, request!), false);
         if (!done)
         {
             throw new CollabError(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");
@@ -122,7 +122,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         {
             try
             {
-                await documents.CallIfLiveAsync(docId, actor => actor.Leave(connection.ConnectionId), false);
+                await documents.AskIfLiveAsync(docId, new LeaveDocument(connection.ConnectionId), false);
             }
             catch (Exception ex)
             {

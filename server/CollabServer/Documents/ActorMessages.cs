@@ -1,0 +1,132 @@
+using Collab.Messages;
+using CollabServer.Hubs;
+using CollabServer.Storage;
+
+namespace CollabServer.Documents;
+
+// The closed set of messages a document actor takes, all handled in DocumentActor.Handle. A
+// request's answer is awaited by its sender; a signal has none. Each completes exactly once: with
+// an answer or with an error.
+
+/// <summary>Something for a document's loop to do.</summary>
+internal abstract class Work
+{
+    /// <summary>Completes the message with an error (the actor refused it or closed).</summary>
+    public abstract void Fail(Exception error);
+}
+
+/// <summary>A message whose answer the sender awaits.</summary>
+internal abstract class Request<T> : Work
+{
+    private readonly TaskCompletionSource<T> _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<T> Task => _answer.Task;
+
+    public void Answer(T value) => _answer.TrySetResult(value);
+
+    public override void Fail(Exception error) => _answer.TrySetException(error);
+}
+
+/// <summary>A message that needs no answer; an error is dropped.</summary>
+internal abstract class Signal : Work
+{
+    public override void Fail(Exception error)
+    {
+    }
+}
+
+/// <summary>A member joins (PROTOCOL §3 Join).</summary>
+internal sealed class JoinDocument(ClientConnection connection, JoinRequest request, bool readOnly) : Request<JoinResult>
+{
+    public ClientConnection Connection { get; } = connection;
+
+    public JoinRequest Request { get; } = request;
+
+    public bool ReadOnly { get; } = readOnly;
+}
+
+/// <summary>A member leaves; false if it was not one.</summary>
+internal sealed class LeaveDocument(string connectionId) : Request<bool>
+{
+    public string ConnectionId { get; } = connectionId;
+}
+
+/// <summary>A member's presence; false if it is not a member.</summary>
+internal sealed class SetPresence(string connectionId, PresenceRequest request) : Request<bool>
+{
+    public string ConnectionId { get; } = connectionId;
+
+    public PresenceRequest Request { get; } = request;
+}
+
+/// <summary>A submitted op; sequenced in batches, answered once committed.</summary>
+internal sealed class SubmitWork(ClientConnection? connection, SubmitRequest request) : Request<SubmitResult>
+{
+    /// <summary>The author's connection, or null for an op the server makes (REST).</summary>
+    public ClientConnection? Connection { get; } = connection;
+
+    public SubmitRequest Request { get; } = request;
+
+    public void Complete(int version) => Answer(new SubmitResult { Version = version });
+}
+
+/// <summary>The text and version; null if the document does not exist.</summary>
+internal sealed class ReadText : Request<(int Version, string Text)?>;
+
+/// <summary>The document as listed; null if it does not exist.</summary>
+internal sealed class ReadSummary : Request<DocumentSummary?>;
+
+/// <summary>Committed ops after <see cref="From"/>, at most <see cref="Limit"/>; null if the document does not exist.</summary>
+internal sealed class ReadOps(int from, int limit) : Request<List<OpMessage>?>
+{
+    public int From { get; } = from;
+
+    public int Limit { get; } = limit;
+}
+
+/// <summary>Makes the text <see cref="Text"/> with one op of the server's; answers the version after it.</summary>
+internal sealed class ReplaceText(string text) : Request<int>
+{
+    public string Text { get; } = text;
+}
+
+/// <summary>Deletes the document; false if it did not exist.</summary>
+internal sealed class DeleteDocument : Request<bool>;
+
+/// <summary>Loads the document on this node (claiming it in a cluster when nobody holds it).</summary>
+internal sealed class LoadDocument : Request<bool>;
+
+/// <summary>Hands the document to node <see cref="NodeId"/>; false if this node no longer owned it.</summary>
+internal sealed class MoveDocument(string nodeId) : Request<bool>
+{
+    public string NodeId { get; } = nodeId;
+}
+
+/// <summary>Asks an actor whether it has been idle long enough to shut down.</summary>
+internal sealed class IdleCheck(TimeSpan idleTimeout) : Signal
+{
+    public TimeSpan IdleTimeout { get; } = idleTimeout;
+}
+
+/// <summary>A commit finished off the loop; the loop acks and broadcasts it.</summary>
+internal sealed class CommitDone(CommitPipeline.Commit commit) : Signal
+{
+    public CommitPipeline.Commit Commit { get; } = commit;
+}
+
+/// <summary>Asks the loop to shut down once what it holds is committed.</summary>
+internal sealed class StopWork : Signal;
+
+/// <summary>This node lost the document's lease: its members are sent to the new owner and the actor closes.</summary>
+internal sealed class LeaseLostWork : Signal;
+
+/// <summary>The actor closed before it got to this message; the registry gives it (anew) to the document's next actor.</summary>
+internal sealed class ActorClosedException : Exception
+{
+    public static readonly ActorClosedException Instance = new();
+
+    private ActorClosedException()
+        : base("The document actor closed.")
+    {
+    }
+}
