@@ -6,7 +6,7 @@
 #   DATA_DIR=/tmp/c BASE_PORT=7001 REDIS_PORT=7390 NODES=3 bash scripts/cluster.sh
 #
 # Nodes are started from the server's Release build (built first, quietly). Edits never pass
-# through Redis: it only holds the node registry and each document's owner lease (README "Cluster").
+# through Redis: it only holds the node registry and each document's owner lease (docs/OPERATIONS.md, "Cluster").
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 data="${DATA_DIR:-./data-cluster}"

@@ -25,7 +25,8 @@ if (args is ["rebuild", .. var rebuildArgs])
 
 var builder = WebApplication.CreateBuilder(CommandConfiguration.ServerOptions(args));
 
-// Logs say what the server did, not what each client got wrong (issue 8, attack 9): SignalR's
+// Logs say what the server did, not what each client got wrong (a flood of bad requests must
+// not become a flood of log lines): SignalR's
 // dispatcher logs every refused invocation at Error with a stack trace, and ASP.NET Core every
 // request at Information. ErrorCountingFilter logs the server's own hub faults instead.
 // Configuration (Logging:LogLevel:...) still decides when it names these categories.
@@ -49,14 +50,14 @@ builder.Services.AddSingleton<DocumentCatalog>();
 builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<CollabMetrics>());
 if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:Backup:Dir"]))
 {
-    // Continuous backup: told of every commit, ships it off the commit path (docs: README "Backup").
+    // Continuous backup: told of every commit, ships it off the commit path (docs/OPERATIONS.md, "Backup").
     builder.Services.AddSingleton<BackupShipper>();
     builder.Services.AddSingleton<ICommitListener>(services => services.GetRequiredService<BackupShipper>());
     builder.Services.AddHostedService(services => services.GetRequiredService<BackupShipper>());
 }
 if (!string.IsNullOrEmpty(builder.Configuration[$"{CollabOptions.Section}:{nameof(CollabOptions.Redis)}"]))
 {
-    // A cluster node (README "Cluster"): leases and routing through Redis, draining on SIGTERM,
+    // A cluster node (docs/OPERATIONS.md, "Cluster"): leases and routing through Redis, draining on SIGTERM,
     // REST calls about other nodes' documents forwarded to them.
     builder.Services.AddSingleton<RedisOwnership>();
     builder.Services.AddSingleton<IDocumentOwnership>(services => services.GetRequiredService<RedisOwnership>());
