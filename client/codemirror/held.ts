@@ -1,5 +1,5 @@
 // Local editor changes on their way to the CollabDocument, held back while they leave a lone
-// surrogate in the editor (issue 8). A browser can put half of a surrogate pair into the editor
+// surrogate in the editor. A browser can put half of a surrogate pair into the editor
 // for a moment: some input methods deliver an emoji as two input events, one per half, and a
 // programmatic change can cut a pair. No op may carry a lone surrogate (PROTOCOL §1: the
 // server refuses it, and `applyLocal` throws), and throwing inside CodeMirror's update would

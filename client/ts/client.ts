@@ -119,7 +119,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     super();
     this.clientId = options.clientId ?? randomId();
     // Every string sent must be well-formed: MessagePack would encode a lone surrogate as bytes
-    // that the server refuses (issue 8), failing the join.
+    // that the server refuses, failing the join.
     if (!isWellFormed(this.clientId)) throw new RangeError("The clientId has a lone surrogate.");
     this._user = wellFormedUser(options.user);
     this.primaryUrl = normalizeUrl(options.serverUrl);

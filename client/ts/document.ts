@@ -77,8 +77,8 @@ type Queued = { readonly kind: "op"; readonly message: OpMessage } | { readonly 
 const presenceHistory = 256;
 /** How long a gap in the version sequence may last before the document resumes to fill it. */
 const gapTimeoutMs = 5_000;
-/** How often presence is sent at most. */
-const presenceIntervalMs = 40;
+/** How often presence is sent at most: under the server's default 20 a second (PROTOCOL §6), which refuses more with rate_limited. */
+const presenceIntervalMs = 60;
 
 /**
  * A document opened with `CollabClient.open`. Make local edits with `applyLocal` (or `insert`,

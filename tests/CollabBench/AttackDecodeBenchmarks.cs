@@ -8,12 +8,11 @@ using CollabServer.Tests.Ot;
 namespace CollabBench;
 
 /// <summary>
-/// Issue 8's denial-of-service probe: one <c>Submit</c> whose op is 500 000 one-character
-/// inserts (1 MB in MessagePack, 2 MB in JSON). Decoding it must be linear in its size; before
-/// the fix the builder joined adjacent inserts by repeated concatenation (quadratic).
-/// Measured on the 2 shared cores of the issue's machine, with other work running: before the
-/// fix one decode took 76 s (MessagePack) and 124 s (JSON), allocating about 250 GB; after it,
-/// 53 ms and 38 ms, allocating 13 MB. To measure a quadratic version, run only this class with
+/// A denial-of-service probe: one <c>Submit</c> whose op is 500 000 one-character inserts (1 MB
+/// in MessagePack, 2 MB in JSON). Decoding it must be linear in its size, not quadratic as a
+/// builder that joins adjacent inserts by repeated concatenation would be.
+/// On 2 shared cores with other work running, one decode takes 53 ms (MessagePack) and 38 ms
+/// (JSON), allocating 13 MB; a quadratic builder took 76 s and 124 s, allocating about 250 GB. To measure a quadratic version, run only this class with
 /// <c>--filter '*AttackDecode*' --inProcess --job dry</c>: one iteration then takes minutes.
 /// </summary>
 [MemoryDiagnoser]

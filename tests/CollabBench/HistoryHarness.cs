@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace CollabBench;
 
 /// <summary>
-/// Reading the past of a long history (issue 9): builds a document of <c>--ops</c> ops (default
+/// Reading the past of a long history: builds a document of <c>--ops</c> ops (default
 /// 1 000 000) through the server's own store, with snapshots as the server writes them (every
 /// <c>max(SnapshotInterval, length/1024)</c> ops) and keeps them (<c>Collab:History:SnapshotSpacing</c>),
 /// then times what <c>GET /api/docs/{id}?version=N</c> and <c>?at=T</c> do off the actor: open a

@@ -113,7 +113,7 @@ describe("protocol client", () => {
     assert.equal(doc.pendingEdits, 0);
   });
 
-  test("an edit with a lone surrogate throws and sends nothing (issue 8)", async () => {
+  test("an edit with a lone surrogate throws and sends nothing", async () => {
     const doc = new CollabDocument("d", host());
     const opened = doc.opened();
     const invoker = fakeInvoker((kind, request) => (kind === "join" ? joinResult({ version: 1, text: "a😀b" }) : { version: request.opId + 1 }));

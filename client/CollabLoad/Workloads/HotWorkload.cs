@@ -6,7 +6,7 @@ namespace CollabLoad.Workloads;
 /// <c>hot</c>: one document, C clients of which W write continuously, each with at most one op in
 /// flight (the next edit waits for the previous one's acknowledgement). <c>large</c>: the same on
 /// a document of S MB, put in place over REST before anyone joins. <c>editor</c>: hot's shape at a
-/// fixed, moderate total rate R (issue 11): each writer paces its ops at R/W per second on a
+/// fixed, moderate total rate R: each writer paces its ops at R/W per second on a
 /// schedule computed from its start (op k is due at start + k·W/R), and starts each op at its due
 /// time or when the previous op is acknowledged, whichever is later; an op whose acknowledgement
 /// came after its due time counts as late.

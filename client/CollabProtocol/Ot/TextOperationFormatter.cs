@@ -67,7 +67,7 @@ public sealed class TextOperationFormatter : IMessagePackFormatter<TextOperation
                     break;
                 case MessagePackType.String:
                     // Read from the raw bytes: the default decoder turns invalid UTF-8 and
-                    // encoded surrogates into U+FFFD, silently changing the text (issue 8).
+                    // encoded surrogates into U+FFFD, silently changing the text.
                     if (!StrictUtf8.TryReadString(ref reader, out var text))
                     {
                         error = $"component {i} is not valid UTF-8";

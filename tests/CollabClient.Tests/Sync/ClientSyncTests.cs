@@ -333,8 +333,8 @@ public sealed class ClientSyncTests
         Assert.Equal(ClientSyncState.Synchronized, a.Document.SyncState);
     }
 
-    // Issue 8: a lone surrogate can never be sent (a lenient UTF-8 encoder would write it as
-    // ED A0 BD, which the server now refuses as invalid_op), whichever way the edit is made.
+    // A lone surrogate can never be sent (a lenient UTF-8 encoder would write it as ED A0 BD,
+    // which the server refuses as invalid_op), whichever way the edit is made.
     // (Attribute arguments are stored as UTF-8, where a lone surrogate becomes U+FFFD: the texts
     // are chosen inside the test.)
     [Theory]

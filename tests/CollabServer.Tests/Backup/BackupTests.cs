@@ -13,7 +13,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace CollabServer.Tests.Backup;
 
-/// <summary>Continuous backup, rebuild, and the online copy (issue 9, item 4).</summary>
+/// <summary>Continuous backup, rebuild, and the online copy.</summary>
 public sealed class BackupTests
 {
     private static readonly string[] s_docs = ["backup-a", "backup-b"];

@@ -3,7 +3,7 @@ using CollabServer.Tests.Infrastructure;
 namespace CollabServer.Tests.Deploy;
 
 /// <summary>
-/// The README's Deploy example, asked by another machine: a client in a network namespace of its
+/// The Deploy example of docs/OPERATIONS.md, asked by another machine: a client in a network namespace of its
 /// own (made here, joined to this one by a veth pair on link-local addresses) reaches the server
 /// at the address it listens on. A server started with <c>--urls</c> alone answers such a client
 /// 400 (its Host is not allowed) and then 403 (an open server answers only loopback clients); the

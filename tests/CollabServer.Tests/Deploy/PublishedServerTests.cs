@@ -21,7 +21,7 @@ public sealed class PublishedServerTests : IDisposable
         var publish = Path.Combine(_root, "publish");
         await PublishAsync(publish);
         Assert.True(File.Exists(Path.Combine(publish, "wwwroot", "dist", "collab-client.js")), "the editor bundle was not published");
-        // The runtime settings the README's systemd unit loads with EnvironmentFile=.
+        // The runtime settings the systemd unit of docs/OPERATIONS.md loads with EnvironmentFile=.
         var runtimeSettings = Path.Combine(publish, "collab.env");
         Assert.True(File.Exists(runtimeSettings), "collab.env was not published");
         Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", File.ReadAllLines(runtimeSettings));
@@ -48,7 +48,7 @@ public sealed class PublishedServerTests : IDisposable
     [Fact]
     public void DotnetRunStartsTheServerWithTheRuntimeSettingsOfItsCollabEnv()
     {
-        // collab.env is what a deployment loads (README); dotnet run cannot read it, so its launch
+        // collab.env is what a deployment loads (docs/OPERATIONS.md); dotnet run cannot read it, so its launch
         // profile repeats the settings, and must say the same.
         var project = Path.Combine(SharedVectorsTests.RepoRoot(), "server", "CollabServer");
         var deployed = File.ReadAllLines(Path.Combine(project, "collab.env"))

@@ -162,7 +162,7 @@ public sealed class RestartTests
             var c = await host.ConnectAsync();
             var first = await Wire.AssertErrorAsync(Collab.ErrorCodes.Unavailable, () => c.JoinAsync("broken", "c"));
             Assert.Contains("quarantined", first);
-            // Set aside byte for byte (issue 8: renamed, not changed), and it stays unavailable.
+            // Set aside byte for byte (renamed, not changed), and it stays unavailable.
             Assert.False(File.Exists(path));
             Assert.Equal(garbage, await File.ReadAllBytesAsync(path + ".quarantined"));
             await Wire.AssertErrorAsync(Collab.ErrorCodes.Unavailable, () => c.JoinAsync("broken", "c"));

@@ -10,7 +10,7 @@ using CollabServer.Tests.Infrastructure;
 namespace CollabServer.Tests.History;
 
 /// <summary>
-/// Retention (issue 9): ops older than the boundary are folded into a snapshot there; every later
+/// Retention: ops older than the boundary are folded into a snapshot there; every later
 /// version still reads right, earlier ones answer the oldest version kept, the document loads and
 /// takes edits as before, and a client based before the boundary gets the whole text.
 /// </summary>

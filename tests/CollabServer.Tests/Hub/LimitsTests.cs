@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.SignalR.Client;
 namespace CollabServer.Tests.Hub;
 
 /// <summary>
-/// The limits of PROTOCOL §6 as regression tests for the attacks a probe found (issue 8): each
+/// The limits of PROTOCOL §6, each held against the attack that would exhaust it: each
 /// refusal has its code, and an honest client next to the attacker is unaffected. Work is
 /// bounded by counting what was stored or sent, never by timing.
 /// </summary>

@@ -6,8 +6,8 @@ using MessagePack;
 namespace CollabServer.Tests.Hub;
 
 /// <summary>
-/// Issue 8: invalid UTF-8 in a MessagePack string (PROTOCOL §1, §2, §5). It used to be decoded as
-/// U+FFFD and acknowledged. Frames are written by hand over a raw WebSocket, since .NET's
+/// Invalid UTF-8 in a MessagePack string (PROTOCOL §1, §2, §5) is refused with the field's code,
+/// never decoded as U+FFFD and acknowledged. Frames are written by hand over a raw WebSocket, since .NET's
 /// serializers never write such bytes; each test ends with an honest call on the same connection.
 /// </summary>
 public sealed class StrictUtf8Tests : HostedTest

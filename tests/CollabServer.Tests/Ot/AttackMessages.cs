@@ -5,7 +5,7 @@ using MessagePack;
 namespace CollabServer.Tests.Ot;
 
 /// <summary>
-/// Issue 8's denial-of-service probe as wire bytes: a <c>SubmitRequest</c> whose op is
+/// A denial-of-service probe as wire bytes: a <c>SubmitRequest</c> whose op is
 /// <c>n</c> one-character inserts. Shared by the DecodeCostTests and CollabBench's
 /// AttackDecodeBenchmarks (linked there), so the test and the benchmark decode the same message.
 /// </summary>

@@ -6,11 +6,11 @@ using MessagePack;
 namespace CollabServer.Tests.Ot;
 
 /// <summary>
-/// Issue 8: building an op is linear in its size whatever its shape. The probe's op of 500 000
-/// one-character inserts took minutes of CPU to decode because adjacent inserts were joined by
-/// repeated concatenation. These tests bound the work by counting the bytes allocated on the
-/// test's thread (exact, unlike time): the quadratic builder allocated about n²/2 characters,
-/// 250 GB for this op; a linear one allocates a few tens of bytes per component.
+/// Building an op is linear in its size whatever its shape: an op of 500 000 one-character
+/// inserts would take minutes of CPU to decode if adjacent inserts were joined by repeated
+/// concatenation. These tests bound the work by counting the bytes allocated on the test's
+/// thread (exact, unlike time): a quadratic builder allocates about n²/2 characters, 250 GB for
+/// this op; a linear one allocates a few tens of bytes per component.
 /// </summary>
 public sealed class DecodeCostTests
 {

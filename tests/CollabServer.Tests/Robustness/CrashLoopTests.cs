@@ -13,7 +13,7 @@ using Xunit.Abstractions;
 namespace CollabServer.Tests.Robustness;
 
 /// <summary>
-/// Issue 8, item 7: SIGKILL at seeded random moments during group commits, 20 times on one data
+/// SIGKILL at seeded random moments during group commits, 20 times on one data
 /// directory. Every acknowledged op is present exactly once at its acknowledged version, ops in
 /// flight at a kill land at most once and exactly once after their resubmission with the same
 /// ids, and <c>PRAGMA integrity_check</c> is clean after every kill.

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace CollabServer.Tests.Robustness;
 
 /// <summary>
-/// Issue 8, item 7: over 10 000 random and damaged frames in both hub protocols against a real
+/// Over 10 000 random and damaged frames in both hub protocols against a real
 /// server process. It must stay up, log no unhandled exception, and every document's text must
 /// equal the replay of its op log.
 /// </summary>

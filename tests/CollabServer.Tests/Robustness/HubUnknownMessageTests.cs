@@ -8,8 +8,9 @@ namespace CollabServer.Tests.Robustness;
 /// Found by <see cref="HubFuzzTests"/>: after a hub message of a type SignalR does not know
 /// (for example <c>{"type":99}</c>), the server neither answers anything more on the connection
 /// nor closes it, until the client has sent more than <c>Collab:MaxMessageBytes</c> in all (or
-/// the 30 s client timeout ends it). PROTOCOL §5 allows closing a connection on garbage, and §2
-/// says unknown fields are ignored; a connection that silently stops is neither.
+/// the 30 s client timeout ends it). PROTOCOL §5 keeps a connection usable after an error (closing
+/// it only after an oversized message), and §2 says unknown fields are ignored; a connection that
+/// silently stops is neither.
 /// </summary>
 public sealed class HubUnknownMessageTests
 {
