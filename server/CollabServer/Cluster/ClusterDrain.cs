@@ -1,7 +1,7 @@
 namespace CollabServer.Cluster;
 
 /// <summary>
-/// Draining a cluster node on SIGTERM (issue 7): before the server stops accepting requests, the
+/// Draining a cluster node on SIGTERM: before the server stops accepting requests, the
 /// node stops taking documents and moves each one it owns to another live node (round robin), or
 /// gives its lease back when it is the last node. The members follow their documents (Reset,
 /// join again, redirect), so nothing is lost and nobody waits for a lease to run out.
