@@ -28,14 +28,12 @@ public static class AuthSetup
     private const string CorsPolicy = "collab";
 
     /// <summary>Registers authentication and the access policy; returns whether authentication is on.</summary>
-    public static bool AddCollabAuth(this WebApplicationBuilder builder)
+    public static bool AddCollabAuth(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
-        var services = builder.Services;
-        var configuration = builder.Configuration;
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         services.AddSingleton(auth);
 
-        if (configuration["AllowedHosts"] is null && !builder.Environment.IsDevelopment())
+        if (configuration["AllowedHosts"] is null && !environment.IsDevelopment())
         {
             configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
         }
@@ -50,6 +48,10 @@ public static class AuthSetup
         {
             // The signing key's validation would replace the scheme's issuers and audiences.
             throw new InvalidOperationException("Set Collab:Auth:SigningKey (HS256 tokens) or Authentication:Schemes:Bearer (an issuer's keys), not both.");
+        }
+        if (!string.IsNullOrEmpty(auth.SigningKey))
+        {
+            _ = SigningKeyOf(auth); // a key too short stops the server now, not at the first token
         }
         if (string.IsNullOrEmpty(auth.SigningKey) && !standard)
         {

@@ -167,23 +167,4 @@ public sealed class AuthTests() : HostedTest(new Dictionary<string, string?>
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "/healthz", null)).StatusCode);
     }
-
-    [Fact]
-    public void ASigningKeyAndAnIssuersSchemeTogetherStopTheServerFromStarting()
-    {
-        var dataDir = TestHost.NewDataDir();
-        try
-        {
-            var error = Assert.ThrowsAny<Exception>(() => new TestHost(dataDir, new Dictionary<string, string?>
-            {
-                ["Collab:Auth:SigningKey"] = Key,
-                ["Authentication:Schemes:Bearer:Authority"] = "https://issuer.example",
-            }));
-            Assert.Contains("not both", error.ToString());
-        }
-        finally
-        {
-            Directory.Delete(dataDir, recursive: true);
-        }
-    }
 }

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Options;
+
+namespace CollabServer;
+
+/// <summary>
+/// Checks the <c>Collab:</c> settings when the server starts, so that a wrong one stops it with a
+/// sentence naming the setting instead of failing later, on some request.
+/// </summary>
+internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CollabOptions o)
+    {
+        var failures = new List<string>();
+        void Require(bool ok, string setting, object? value, string rule)
+        {
+            if (!ok)
+            {
+                failures.Add($"Collab:{setting} {rule} (it is {value ?? "not set"}).");
+            }
+        }
+        var second = TimeSpan.FromSeconds(1);
+        Require(!string.IsNullOrWhiteSpace(o.DataDir), nameof(o.DataDir), o.DataDir, "must name a directory");
+        Require(o.IdleTimeout > TimeSpan.Zero, nameof(o.IdleTimeout), o.IdleTimeout, "must be above zero");
+        Require(o.DatabaseIdleTimeout > TimeSpan.Zero, nameof(o.DatabaseIdleTimeout), o.DatabaseIdleTimeout, "must be above zero");
+        Require(o.SnapshotInterval >= 1, nameof(o.SnapshotInterval), o.SnapshotInterval, "must be at least 1");
+        Require(o.OpWindow >= 1, nameof(o.OpWindow), o.OpWindow, "must be at least 1");
+        Require(o.MaxBatch >= 1, nameof(o.MaxBatch), o.MaxBatch, "must be at least 1");
+        Require(o.MaxResumeOps >= 0, nameof(o.MaxResumeOps), o.MaxResumeOps, "must not be negative");
+        Require(o.MaxMessageBytes >= 1024, nameof(o.MaxMessageBytes), o.MaxMessageBytes, "must be at least 1024");
+        Require(o.MaxDocumentLength >= 1, nameof(o.MaxDocumentLength), o.MaxDocumentLength, "must be at least 1");
+        Require(o.OpsPerSecond > 0, nameof(o.OpsPerSecond), o.OpsPerSecond, "must be above zero");
+        Require(o.OpsBurst >= 1, nameof(o.OpsBurst), o.OpsBurst, "must be at least 1");
+        Require(o.MinThreads >= 1, nameof(o.MinThreads), o.MinThreads, "must be at least 1");
+        Require(o.OutboundQueueLimit >= 1, nameof(o.OutboundQueueLimit), o.OutboundQueueLimit, "must be at least 1");
+        Require(o.MaxDocumentsPerConnection >= 1, nameof(o.MaxDocumentsPerConnection), o.MaxDocumentsPerConnection, "must be at least 1");
+        Require(o.DocumentsCreatedPerMinute >= 1, nameof(o.DocumentsCreatedPerMinute), o.DocumentsCreatedPerMinute, "must be at least 1");
+        Require(o.MaxTransformOps >= 1, nameof(o.MaxTransformOps), o.MaxTransformOps, "must be at least 1");
+        Require(o.PresencePerSecond > 0, nameof(o.PresencePerSecond), o.PresencePerSecond, "must be above zero");
+        Require(o.PresenceBurst >= 1, nameof(o.PresenceBurst), o.PresenceBurst, "must be at least 1");
+        Require(o.MaxSelectionRanges >= 1, nameof(o.MaxSelectionRanges), o.MaxSelectionRanges, "must be at least 1");
+        Require(o.MaxRestBodyBytes >= 1024, nameof(o.MaxRestBodyBytes), o.MaxRestBodyBytes, "must be at least 1024");
+        Require(o.MaxListPage >= 1, nameof(o.MaxListPage), o.MaxListPage, "must be at least 1");
+        Require(o.LeaseTtl >= second, nameof(o.LeaseTtl), o.LeaseTtl, "must be at least 1 s");
+        if (!string.IsNullOrEmpty(o.Redis))
+        {
+            Require(o.NodeId is { } id && Collab.DocumentId.IsValid(id) && !id.Contains(':'), nameof(o.NodeId), o.NodeId, "must be set in a cluster (Collab:Redis): 1 to 128 of A-Z a-z 0-9 . _ -");
+            Require(Uri.TryCreate(o.NodeUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(o.NodeUrl), o.NodeUrl,
+                "must be set in a cluster (Collab:Redis): the http(s) base URL clients reach this node at");
+        }
+        Require(o.History.SnapshotSpacing >= 0, "History:SnapshotSpacing", o.History.SnapshotSpacing, "must not be negative");
+        Require(o.History.GroupGap >= TimeSpan.Zero, "History:GroupGap", o.History.GroupGap, "must not be negative");
+        Require(o.History.Retention >= TimeSpan.Zero, "History:Retention", o.History.Retention, "must not be negative (zero keeps everything)");
+        Require(o.History.RetentionCheckInterval >= second, "History:RetentionCheckInterval", o.History.RetentionCheckInterval, "must be at least 1 s");
+        Require(o.Backup.Interval > TimeSpan.Zero, "Backup:Interval", o.Backup.Interval, "must be above zero");
+        Require(o.Backup.MaxBatchBytes >= 1024, "Backup:MaxBatchBytes", o.Backup.MaxBatchBytes, "must be at least 1024");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
