@@ -102,6 +102,18 @@ internal sealed class MoveDocument(string nodeId) : Request<bool>
     public string NodeId { get; } = nodeId;
 }
 
+/// <summary>Retention: writes the fold planned off the loop, fenced like a commit; false if it does not apply (any more).</summary>
+internal sealed class FoldHistory(FoldPlan plan) : Request<bool>
+{
+    public FoldPlan Plan { get; } = plan;
+}
+
+/// <summary>Retention: deletes up to a thousand folded ops at or below <see cref="Boundary"/>; answers how many went (0: done).</summary>
+internal sealed class DeleteFolded(int boundary) : Request<int>
+{
+    public int Boundary { get; } = boundary;
+}
+
 /// <summary>Asks an actor whether it has been idle long enough to shut down.</summary>
 internal sealed class IdleCheck(TimeSpan idleTimeout) : Signal
 {

@@ -259,6 +259,50 @@ public sealed partial class DocumentActor
         return moved;
     }
 
+    /// <summary>Retention's write, through this owner's store and under its lease; false if it does not apply or the lease is gone.</summary>
+    private bool WriteFold(FoldPlan plan)
+    {
+        DrainCommit(); // the store is the loop's again
+        if (_database.OpenIfExists() is not { } store)
+        {
+            return false;
+        }
+        try
+        {
+            return store.WriteFold(plan, _lease.Fence);
+        }
+        catch (FencedException)
+        {
+            return false; // not ours any more: the new owner's retention folds it
+        }
+        finally
+        {
+            _database.Written();
+        }
+    }
+
+    /// <summary>Deletes up to a thousand folded ops, so edits wait at most for one short transaction.</summary>
+    private int DeleteFolded(int boundary)
+    {
+        DrainCommit();
+        if (_database.OpenIfExists() is not { } store)
+        {
+            return 0;
+        }
+        try
+        {
+            return store.DeleteFolded(boundary, 1000, _lease.Fence);
+        }
+        catch (FencedException)
+        {
+            return 0;
+        }
+        finally
+        {
+            _database.Written();
+        }
+    }
+
     private void StopIfIdle(TimeSpan idleTimeout)
     {
         _database.CloseIfUnused(busy: !_pipeline.IsIdle);

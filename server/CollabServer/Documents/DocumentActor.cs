@@ -228,6 +228,12 @@ public sealed partial class DocumentActor
             case MoveDocument move:
                 move.Answer(MoveTo(move.NodeId));
                 break;
+            case FoldHistory fold:
+                fold.Answer(WriteFold(fold.Plan));
+                break;
+            case DeleteFolded delete:
+                delete.Answer(DeleteFolded(delete.Boundary));
+                break;
             case IdleCheck idle:
                 StopIfIdle(idle.IdleTimeout);
                 break;

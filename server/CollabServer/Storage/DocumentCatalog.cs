@@ -100,12 +100,12 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options)
     }
 
     /// <summary>
-    /// Folds the document's ops committed before <paramref name="cutoffMs"/>, and at most up to
-    /// <paramref name="keepAfter"/>, into a snapshot (see <see cref="SqliteDocumentStore.FoldBefore"/>);
-    /// the version folded up to, or null.
+    /// What retention would fold in the document (see <see cref="SqliteDocumentStore.PlanFold"/>),
+    /// read without its actor; null when nothing is old enough or it is quarantined. The document's
+    /// owner writes the fold.
     /// </summary>
-    public int? FoldBefore(string docId, long cutoffMs, int? keepAfter = null) =>
-        IsQuarantined(docId) ? null : SqliteDocumentStore.FoldBefore(PathFor(docId), _options.Sync, cutoffMs, keepAfter);
+    public FoldPlan? PlanFold(string docId, long cutoffMs, int? keepAfter = null) =>
+        IsQuarantined(docId) ? null : SqliteDocumentStore.PlanFold(PathFor(docId), cutoffMs, keepAfter);
 
     /// <summary>Deletes a closed document's files, or its quarantined ones.</summary>
     public void Delete(string docId)

@@ -87,7 +87,20 @@ public interface IDocumentStore : IOpLog, IDisposable
 
     /// <summary>The newest owner epoch recorded in the document (0 for none).</summary>
     long StoredEpoch();
+
+    /// <summary>
+    /// Retention's write (one fenced transaction): the snapshot at <see cref="FoldPlan.Boundary"/>
+    /// becomes the oldest readable version, and older snapshots go. False, changing nothing, when
+    /// the document is no longer the one planned from.
+    /// </summary>
+    bool WriteFold(FoldPlan plan, FenceToken fence);
+
+    /// <summary>Deletes at most <paramref name="limit"/> ops at or below a boundary already written by <see cref="WriteFold"/>, in one fenced transaction; how many went.</summary>
+    int DeleteFolded(int boundary, int limit, FenceToken fence);
 }
+
+/// <summary>What retention folds in one document: the ops up to <see cref="Boundary"/> (committed at <see cref="BoundaryAtMs"/>) into a snapshot of <see cref="Text"/>.</summary>
+public sealed record FoldPlan(int Boundary, long BoundaryAtMs, string Text);
 
 /// <summary>A batch that is durable: what listeners after each commit (metrics, backup) are told. <see cref="Ops"/> is never changed afterwards, so a listener may keep it.</summary>
 public sealed record CommittedBatch(string DocId, IReadOnlyList<StoredOp> Ops, TimeSpan Duration);

@@ -359,87 +359,82 @@ public sealed class SqliteDocumentStore : IDocumentStore
     public long StoredEpoch() => _readEpoch.ExecuteScalar() is long e ? e : 0;
 
     /// <summary>
-    /// The retention pass for one document (<see cref="HistoryOptions.Retention"/>): every op
-    /// committed before <paramref name="cutoffMs"/>, except the newest op, is folded into a
-    /// snapshot at the boundary version B: the snapshot is written and B recorded first (one
-    /// transaction), then the ops up to B and the snapshots below it are deleted a thousand rows
-    /// per transaction, so the document's own commits (on their own connection) wait at most for
-    /// one short transaction. Returns B, or null when nothing was old enough. Safe to repeat after
-    /// a crash at any point. B is at most <paramref name="keepAfter"/> when given: the ops after it
-    /// are still needed (by the backup, which has not shipped them yet).
+    /// What the retention pass would fold in one document (<see cref="HistoryOptions.Retention"/>):
+    /// every op committed before <paramref name="cutoffMs"/>, except the newest op, into a snapshot
+    /// at the boundary version B, at most <paramref name="keepAfter"/> when given (the ops after it
+    /// are still needed by the backup). Read on a read-only connection of its own, off the
+    /// document's loop; null when nothing is old enough.
     /// </summary>
-    internal static int? FoldBefore(string path, SyncMode sync, long cutoffMs, int? keepAfter = null)
+    internal static FoldPlan? PlanFold(string path, long cutoffMs, int? keepAfter = null)
     {
-        int boundary;
-        long boundaryAt;
-        string text;
-        using (var history = HistoryReader.Open(path))
+        using var history = HistoryReader.Open(path);
+        if (history is null || history.VersionAt(cutoffMs - 1) is not int before)
         {
-            if (history is null || history.VersionAt(cutoffMs - 1) is not int before)
-            {
-                return null;
-            }
-            boundary = Math.Min(before, history.Version - 1); // the newest op stays: it anchors version and length
-            boundary = Math.Min(boundary, keepAfter ?? int.MaxValue);
-            if (boundary <= history.OldestVersion)
-            {
-                return null;
-            }
-            boundaryAt = history.CommittedAtMs(boundary);
-            text = history.TextAt(boundary);
+            return null;
         }
-        // From here on this connection is bound to the file it opened, whatever happens to the path.
-        using var connection = Connect(path, SqliteOpenMode.ReadWrite, sync);
-        using (var transaction = connection.BeginTransaction())
+        var boundary = Math.Min(before, history.Version - 1); // the newest op stays: it anchors version and length
+        boundary = Math.Min(boundary, keepAfter ?? int.MaxValue);
+        if (boundary <= history.OldestVersion)
         {
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            // The same document as the one read above: deleted and made again in between, it would
-            // get the old text as its snapshot and lose its own ops. Then the next pass folds it.
-            command.CommandText = "SELECT created_at FROM ops WHERE version = $v AND EXISTS (SELECT 1 FROM ops WHERE version > $v)";
-            command.Parameters.AddWithValue("$v", boundary);
-            if (command.ExecuteScalar() is not long at || at != boundaryAt)
-            {
-                return null;
-            }
-            command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
-            var chunks = ChunksOf(boundary, Rope.FromString(text));
-            foreach (var chunk in chunks)
-            {
-                command.Parameters.Clear();
-                command.Parameters.AddWithValue("$v", boundary);
-                command.Parameters.AddWithValue("$s", chunk.Seq);
-                command.Parameters.AddWithValue("$t", chunk.Text);
-                command.ExecuteNonQuery();
-            }
+            return null;
+        }
+        return new FoldPlan(boundary, history.CommittedAtMs(boundary), history.TextAt(boundary));
+    }
+
+    /// <inheritdoc/>
+    public bool WriteFold(FoldPlan plan, FenceToken fence)
+    {
+        using var transaction = _connection.BeginTransaction();
+        CheckFence(transaction, fence);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        // The same document as the one planned from: deleted and made again in between, it would
+        // get the old text as its snapshot and lose its own ops. Then the next pass folds it.
+        command.CommandText = "SELECT created_at FROM ops WHERE version = $v AND EXISTS (SELECT 1 FROM ops WHERE version > $v)";
+        command.Parameters.AddWithValue("$v", plan.Boundary);
+        if (command.ExecuteScalar() is not long at || at != plan.BoundaryAtMs)
+        {
+            return false;
+        }
+        command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
+        var chunks = ChunksOf(plan.Boundary, Rope.FromString(plan.Text));
+        foreach (var chunk in chunks)
+        {
             command.Parameters.Clear();
-            command.CommandText = """
-                INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
-                INSERT OR REPLACE INTO meta (key, value) VALUES ('retained_from', $v), ('retained_from_at', $c);
-                DELETE FROM snapshots WHERE version < $v;
-                DELETE FROM snapshot_chunks WHERE version < $v;
-                """;
-            command.Parameters.AddWithValue("$v", boundary);
-            command.Parameters.AddWithValue("$l", text.Length);
-            command.Parameters.AddWithValue("$n", chunks.Count);
-            command.Parameters.AddWithValue("$c", boundaryAt);
+            command.Parameters.AddWithValue("$v", plan.Boundary);
+            command.Parameters.AddWithValue("$s", chunk.Seq);
+            command.Parameters.AddWithValue("$t", chunk.Text);
             command.ExecuteNonQuery();
-            transaction.Commit();
         }
-        while (true)
-        {
-            using var transaction = connection.BeginTransaction();
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "DELETE FROM ops WHERE version IN (SELECT version FROM ops WHERE version <= $v ORDER BY version LIMIT 1000)";
-            command.Parameters.AddWithValue("$v", boundary);
-            var deleted = command.ExecuteNonQuery();
-            transaction.Commit();
-            if (deleted == 0)
-            {
-                return boundary;
-            }
-        }
+        command.Parameters.Clear();
+        command.CommandText = """
+            INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c);
+            INSERT OR REPLACE INTO meta (key, value) VALUES ('retained_from', $v), ('retained_from_at', $c);
+            DELETE FROM snapshots WHERE version < $v;
+            DELETE FROM snapshot_chunks WHERE version < $v;
+            """;
+        command.Parameters.AddWithValue("$v", plan.Boundary);
+        command.Parameters.AddWithValue("$l", plan.Text.Length);
+        command.Parameters.AddWithValue("$n", chunks.Count);
+        command.Parameters.AddWithValue("$c", plan.BoundaryAtMs);
+        command.ExecuteNonQuery();
+        transaction.Commit();
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public int DeleteFolded(int boundary, int limit, FenceToken fence)
+    {
+        using var transaction = _connection.BeginTransaction();
+        CheckFence(transaction, fence);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DELETE FROM ops WHERE version IN (SELECT version FROM ops WHERE version <= $v AND version <= COALESCE((SELECT value FROM meta WHERE key = 'retained_from'), -1) ORDER BY version LIMIT $n)";
+        command.Parameters.AddWithValue("$v", boundary);
+        command.Parameters.AddWithValue("$n", limit);
+        var deleted = command.ExecuteNonQuery();
+        transaction.Commit();
+        return deleted;
     }
 
     /// <summary>Code units in one snapshot chunk.</summary>

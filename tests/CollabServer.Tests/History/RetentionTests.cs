@@ -4,7 +4,6 @@ using System.Text.Json;
 using Collab;
 using Microsoft.Extensions.DependencyInjection;
 using Collab.Ot;
-using CollabServer.Storage;
 using CollabServer.Tests.Infrastructure;
 
 namespace CollabServer.Tests.History;
@@ -59,8 +58,9 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
         // Fold everything committed before op 35's instant (ops sharing its millisecond stay).
         var cutoff = ops[34].CreatedAt;
         var boundary = ops.Where(o => o.CreatedAt < cutoff).Max(o => o.Version);
-        Assert.Equal(boundary, Host.GetService<DocumentCatalog>().FoldBefore("kept", cutoff));
-        Assert.Null(Host.GetService<DocumentCatalog>().FoldBefore("kept", cutoff)); // a second pass has nothing to do
+        var retention = Host.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<CollabServer.History.RetentionService>().Single();
+        Assert.Equal(boundary, await retention.FoldAsync("kept", cutoff));
+        Assert.Null(await retention.FoldAsync("kept", cutoff)); // a second pass has nothing to do
 
         for (var v = boundary; v <= 60; v++)
         {
@@ -112,14 +112,14 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
             await c.SubmitAsync("restart", i - 1, [i - 1, "a"], i);
         }
         var service = Host.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<CollabServer.History.RetentionService>().Single();
-        service.Pass(TimeSpan.FromDays(30)); // nothing is that old
+        await service.PassAsync(TimeSpan.FromDays(30)); // nothing is that old
         Assert.Equal(30, (await OpsAsync("restart")).Count);
         var newest = (await OpsAsync("restart"))[^1].CreatedAt;
         for (var i = 0; i < 1000 && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() <= newest + 5; i++)
         {
             await Task.Delay(5); // until the clock has passed the newest op
         }
-        service.Pass(TimeSpan.FromMilliseconds(1)); // everything is: all but the newest op fold
+        await service.PassAsync(TimeSpan.FromMilliseconds(1)); // everything is: all but the newest op fold
         Assert.Equal([30], (await OpsAsync("restart", from: 29)).Select(o => o.Version));
 
         var dataDir = Host.DataDir;

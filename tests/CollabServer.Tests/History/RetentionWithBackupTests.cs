@@ -53,13 +53,13 @@ public sealed class RetentionWithBackupTests : IAsyncLifetime
         var shipper = _host.Services.GetRequiredService<BackupShipper>();
 
         // Old enough, but not in the backup yet: nothing is folded.
-        retention.Pass(TimeSpan.FromMilliseconds(1));
+        await retention.PassAsync(TimeSpan.FromMilliseconds(1));
         Assert.Equal(Enumerable.Range(1, 20), await VersionsAsync("shipped"));
 
         // Stopping the shipper ships everything; then all but the newest op fold.
         await shipper.StopAsync(CancellationToken.None);
         Assert.Equal(20, shipper.ShippedThrough("shipped"));
-        retention.Pass(TimeSpan.FromMilliseconds(1));
+        await retention.PassAsync(TimeSpan.FromMilliseconds(1));
         Assert.Equal([20], await VersionsAsync("shipped", from: 19));
     }
 }
