@@ -41,6 +41,7 @@ public static class CollabServerSetup
             // Every scrape reads the instruments afresh (the exporter caches a scrape for 300 ms by default).
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddSingleton<DocumentCatalog>();
+        services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<DocumentCatalog>());
         services.AddSingleton<ICommitListener>(provider => provider.GetRequiredService<CollabMetrics>());
         if (!string.IsNullOrEmpty(settings.Backup.Dir))
         {

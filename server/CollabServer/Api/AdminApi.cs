@@ -1,6 +1,7 @@
 using Collab;
-using CollabServer.Documents;
 using CollabServer.Errors;
+using CollabServer.Storage;
+using Microsoft.Extensions.Options;
 
 namespace CollabServer.Api;
 
@@ -14,7 +15,7 @@ public static class AdminApi
         // { "name": "..." } → a consistent online copy of every document's database (SQLite's
         // backup API) in {Collab:Backup:Dir or DataDir/backups}/{name}/docs/{id}.db. It is built
         // under {name}.partial and renamed when complete, so a folder with the name is whole.
-        admin.MapPost("/backup", async (HttpContext http, DocumentRegistry registry) =>
+        admin.MapPost("/backup", async (HttpContext http, DocumentCatalog catalog, IOptions<CollabOptions> options) =>
         {
             DocumentsApi.RequireAdmin(http);
             var name = await DocumentsApi.ReadStringFieldAsync(http.Request, "name", DocumentsApi.SmallBodyBytes);
@@ -22,7 +23,7 @@ public static class AdminApi
             {
                 throw CollabError.InvalidOp("the body is {\"name\": NAME}, a name made like a document id");
             }
-            var root = Path.GetFullPath(registry.Options.Backup.Dir ?? Path.Combine(registry.Catalog.DataDir, "backups"));
+            var root = Path.GetFullPath(options.Value.Backup.Dir ?? Path.Combine(catalog.DataDir, "backups"));
             var target = Path.Combine(root, name);
             var partial = target + ".partial";
             if (Directory.Exists(target) || Directory.Exists(partial))
@@ -37,9 +38,9 @@ public static class AdminApi
                 {
                     int count = 0;
                     long total = 0;
-                    foreach (var id in registry.Catalog.ListIds().Order(StringComparer.Ordinal))
+                    foreach (var id in catalog.ListIds().Order(StringComparer.Ordinal))
                     {
-                        if (registry.Catalog.CopyOnline(id, Path.Combine(partial, "docs", id + ".db")) is { } size)
+                        if (catalog.CopyOnline(id, Path.Combine(partial, "docs", id + ".db")) is { } size)
                         {
                             count++;
                             total += size;

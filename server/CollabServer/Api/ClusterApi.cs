@@ -31,11 +31,10 @@ public static class ClusterApi
     /// <summary><c>POST /api/docs/{id}/move</c> <c>{ "node": "n2" }</c>, in the documents' group (forwarded to the owner like the rest).</summary>
     internal static void MapMove(RouteGroupBuilder docs)
     {
-        docs.MapPost("/{id}/move", async (string id, HttpRequest request, DocumentRegistry registry) =>
+        docs.MapPost("/{id}/move", async (string id, HttpRequest request, DocumentRegistry registry, IDocumentOwnership ownership) =>
         {
             DocumentsApi.RequireAdmin(request.HttpContext);
             DocumentsApi.CheckExists(id, registry);
-            var ownership = registry.Ownership;
             var node = await DocumentsApi.ReadStringFieldAsync(request, "node", DocumentsApi.SmallBodyBytes);
             if (node is null)
             {

@@ -4,6 +4,7 @@ using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
 using CollabServer.Storage;
+using Microsoft.Extensions.Options;
 using Microsoft.Data.Sqlite;
 
 namespace CollabServer.Api;
@@ -29,7 +30,7 @@ public static partial class DocumentsApi
 
     private static void MapHistory(RouteGroupBuilder docs)
     {
-        docs.MapGet("/{id}/history", async (string id, string? before, string? limit, HttpContext http, DocumentRegistry registry) =>
+        docs.MapGet("/{id}/history", async (string id, string? before, string? limit, HttpContext http, DocumentRegistry registry, DocumentCatalog catalog, IOptions<CollabOptions> options) =>
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
@@ -39,8 +40,8 @@ public static partial class DocumentsApi
             {
                 throw CollabError.InvalidOp($"limit is 1 to {MaxHistoryPage}");
             }
-            var gapMs = (long)registry.Options.History.GroupGap.TotalMilliseconds;
-            var (entries, more) = await OffTheLoop(id, registry, history =>
+            var gapMs = (long)options.Value.History.GroupGap.TotalMilliseconds;
+            var (entries, more) = await OffTheLoop(id, catalog, history =>
             {
                 var head = history?.Version ?? 0;
                 var end = beforeVersion ?? head + 1;
@@ -62,13 +63,13 @@ public static partial class DocumentsApi
             return Results.Ok(entries.Select(e => new { version = e.Version, fromVersion = e.FromVersion, at = e.At, clientId = e.ClientId }));
         });
 
-        docs.MapPost("/{id}/restore", async (string id, HttpRequest request, DocumentRegistry registry) =>
+        docs.MapPost("/{id}/restore", async (string id, HttpRequest request, DocumentRegistry registry, DocumentCatalog catalog) =>
         {
             CheckId(id);
             RequireAdmin(request.HttpContext);
             CheckExists(id, registry);
             var (version, at) = await ReadRestoreBodyAsync(request);
-            var past = await ReadPastAsync(id, version, at, registry);
+            var past = await ReadPastAsync(id, version, at, registry, catalog);
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
             // then, broadcast as an ordinary op; nothing is lost, so a restore can be restored away.
             var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text));
@@ -83,7 +84,7 @@ public static partial class DocumentsApi
     /// The text at a version given as <paramref name="version"/> or <paramref name="at"/> (exactly
     /// one): older versions from the history reader, the current one from the actor when it is live.
     /// </summary>
-    private static async Task<PastDocument> ReadPastAsync(string id, string? version, string? at, DocumentRegistry registry)
+    private static async Task<PastDocument> ReadPastAsync(string id, string? version, string? at, DocumentRegistry registry, DocumentCatalog catalog)
     {
         if ((version is null) == (at is null))
         {
@@ -91,7 +92,7 @@ public static partial class DocumentsApi
         }
         int? wanted = version is null ? null : ParseInt(version, "version");
         long? atMs = at is null ? null : ParseInstant(at);
-        var (resolved, committedAt, head, text) = await OffTheLoop(id, registry, history =>
+        var (resolved, committedAt, head, text) = await OffTheLoop(id, catalog, history =>
         {
             var head = history?.Version ?? 0;
             var v = wanted ?? (history is null ? 0 : history.VersionAt(atMs!.Value)
@@ -110,17 +111,17 @@ public static partial class DocumentsApi
             var live = await registry.AskIfLiveAsync(id, new ReadText(), null);
             text = live is { } doc && doc.Version == resolved
                 ? doc.Text
-                : await OffTheLoop(id, registry, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));
+                : await OffTheLoop(id, catalog, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));
         }
         return new PastDocument(id, resolved, text, committedAt);
     }
 
     /// <summary>Runs <paramref name="read"/> on the thread pool with a history reader (null when the document has no database yet).</summary>
-    private static Task<T> OffTheLoop<T>(string id, DocumentRegistry registry, Func<HistoryReader?, T> read) => Task.Run(() =>
+    private static Task<T> OffTheLoop<T>(string id, DocumentCatalog catalog, Func<HistoryReader?, T> read) => Task.Run(() =>
     {
         try
         {
-            using var history = registry.Catalog.OpenHistory(id);
+            using var history = catalog.OpenHistory(id);
             return read(history);
         }
         catch (Exception ex) when (ex is SqliteException or InvalidDataException)

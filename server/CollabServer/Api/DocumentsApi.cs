@@ -4,6 +4,7 @@ using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
 using CollabServer.Storage;
+using Microsoft.Extensions.Options;
 
 namespace CollabServer.Api;
 
@@ -22,16 +23,16 @@ public static partial class DocumentsApi
         var docs = app.MapGroup("/api/docs").AnswerErrors();
 
         // Paged by id: ?after=ID&limit=N, with a Link header to the next page (RFC 8288).
-        docs.MapGet("/", async (string? after, int? limit, HttpContext http, DocumentRegistry registry) =>
+        docs.MapGet("/", async (string? after, int? limit, HttpContext http, DocumentRegistry registry, DocumentCatalog catalog, IOptions<CollabOptions> options) =>
         {
             RequireAdmin(http);
-            var max = registry.Options.MaxListPage;
+            var max = options.Value.MaxListPage;
             if (limit is < 1 || (after is not null && !DocumentId.IsValid(after)))
             {
                 throw CollabError.InvalidOp($"limit is 1 to {max} and after is a document id");
             }
             var pageSize = Math.Min(limit ?? max, max);
-            var ids = registry.Catalog.ListIds()
+            var ids = catalog.ListIds()
                 .Where(id => after is null || string.CompareOrdinal(id, after) > 0)
                 .Order(StringComparer.Ordinal)
                 .Take(pageSize + 1)
@@ -45,7 +46,7 @@ public static partial class DocumentsApi
             foreach (var id in ids)
             {
                 // A live document's summary comes from its actor; a closed one's from its file.
-                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? registry.Catalog.ReadSummary(id);
+                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? catalog.ReadSummary(id);
                 if (summary is not null)
                 {
                     result.Add(summary);
@@ -54,13 +55,13 @@ public static partial class DocumentsApi
             return Results.Ok(result);
         });
 
-        docs.MapGet("/{id}", async (string id, string? version, string? at, HttpContext http, DocumentRegistry registry) =>
+        docs.MapGet("/{id}", async (string id, string? version, string? at, HttpContext http, DocumentRegistry registry, DocumentCatalog catalog) =>
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
             if (version is not null || at is not null)
             {
-                return Results.Ok(await ReadPastAsync(id, version, at, registry));
+                return Results.Ok(await ReadPastAsync(id, version, at, registry, catalog));
             }
             var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id);
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
@@ -74,10 +75,10 @@ public static partial class DocumentsApi
             return Results.Ok(ops ?? throw CollabError.NotFound(id));
         });
 
-        docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry) =>
+        docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry, IOptions<CollabOptions> options) =>
         {
             Require(request.HttpContext, id, DocumentAccess.Edit);
-            var text = await ReadStringFieldAsync(request, "text", registry.Options.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
+            var text = await ReadStringFieldAsync(request, "text", options.Value.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
             var version = await registry.AskAsync(id, () => new ReplaceText(text));
             return Results.Ok(new { id, version });
         });
@@ -86,11 +87,8 @@ public static partial class DocumentsApi
         {
             RequireAdmin(http);
             CheckExists(id, registry);
-            if (registry.Catalog.IsQuarantined(id))
+            if (registry.DeleteIfQuarantined(id))
             {
-                // No actor loads a quarantined document: its files are removed directly.
-                registry.Catalog.Delete(id);
-                registry.OnDeleted(id);
                 return Results.NoContent();
             }
             var deleted = await registry.AskAsync(id, () => new DeleteDocument());

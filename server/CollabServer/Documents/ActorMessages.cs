@@ -1,5 +1,4 @@
 using Collab.Messages;
-using CollabServer.Hubs;
 using CollabServer.Storage;
 
 namespace CollabServer.Documents;
@@ -36,9 +35,9 @@ internal abstract class Signal : Work
 }
 
 /// <summary>A member joins (PROTOCOL §3 Join).</summary>
-internal sealed class JoinDocument(ClientConnection connection, JoinRequest request, bool readOnly) : Request<JoinResult>
+internal sealed class JoinDocument(IMemberConnection connection, JoinRequest request, bool readOnly) : Request<JoinResult>
 {
-    public ClientConnection Connection { get; } = connection;
+    public IMemberConnection Connection { get; } = connection;
 
     public JoinRequest Request { get; } = request;
 
@@ -60,10 +59,10 @@ internal sealed class SetPresence(string connectionId, PresenceRequest request) 
 }
 
 /// <summary>A submitted op; sequenced in batches, answered once committed.</summary>
-internal sealed class SubmitWork(ClientConnection? connection, SubmitRequest request) : Request<SubmitResult>
+internal sealed class SubmitWork(IMemberConnection? connection, SubmitRequest request) : Request<SubmitResult>
 {
     /// <summary>The author's connection, or null for an op the server makes (REST).</summary>
-    public ClientConnection? Connection { get; } = connection;
+    public IMemberConnection? Connection { get; } = connection;
 
     public SubmitRequest Request { get; } = request;
 

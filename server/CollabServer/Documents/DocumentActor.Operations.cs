@@ -3,7 +3,6 @@ using Collab;
 using Collab.Messages;
 using Collab.Ot;
 using CollabServer.Errors;
-using CollabServer.Hubs;
 using CollabServer.Identity;
 using CollabServer.Storage;
 
@@ -12,7 +11,7 @@ namespace CollabServer.Documents;
 // The requests other than Submit. Each runs on the loop.
 public sealed partial class DocumentActor
 {
-    private JoinResult Join(ClientConnection connection, JoinRequest request, bool readOnly)
+    private JoinResult Join(IMemberConnection connection, JoinRequest request, bool readOnly)
     {
         var clientId = string.IsNullOrEmpty(request.ClientId) ? connection.ConnectionId : request.ClientId;
         if (clientId.Length > 128 || clientId.Contains(OpAuthor.Separator) || !TextOperation.IsWellFormed(clientId))
@@ -226,7 +225,7 @@ public sealed partial class DocumentActor
                 }
             }
             _database.Delete();
-            _registry.OnDeleted(DocId);
+            _services.Deleted(DocId);
         }
         _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
         _members.Clear();
@@ -249,10 +248,10 @@ public sealed partial class DocumentActor
             throw CollabError.Unavailable($"this node cannot hand document '{DocId}' over now: its lease is not current");
         }
         WriteSnapshot();
-        var moved = _registry.Ownership.HandOver(_lease, nodeId);
+        var moved = _services.Ownership.HandOver(_lease, nodeId);
         if (moved)
         {
-            _registry.Metrics.Moved();
+            _services.Metrics.Moved();
             Log.DocumentMoved(_logger, DocId, nodeId);
         }
         Relinquish("moved");

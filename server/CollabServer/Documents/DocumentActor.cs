@@ -34,7 +34,8 @@ public sealed partial class DocumentActor
     };
 
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>(s_queueOptions);
-    private readonly DocumentRegistry _registry;
+    private readonly ActorServices _services;
+    private readonly Action<DocumentActor> _closed;
     private readonly CollabOptions _options;
     private readonly ILogger _logger;
     private int _started;
@@ -50,15 +51,17 @@ public sealed partial class DocumentActor
     private long _updatedAtMs;
     private long _clockMs; // the newest op time stamped; see Sequence
 
-    internal DocumentActor(string docId, DocumentRegistry registry, CollabOptions options, ILogger logger)
+    /// <summary>The actor of <paramref name="docId"/>; <paramref name="closed"/> is called once it has stopped and closed its database (or its load failed).</summary>
+    internal DocumentActor(string docId, ActorServices services, Action<DocumentActor> closed)
     {
         DocId = docId;
-        _registry = registry;
-        _options = options;
-        _logger = logger;
-        _database = new DocumentDatabase(registry.Catalog, docId, options.DatabaseIdleTimeout);
-        _pipeline = new CommitPipeline(options.SnapshotInterval, options.MaxBatch);
-        _members = new Membership(docId, registry.Metrics);
+        _services = services;
+        _closed = closed;
+        _options = services.Options;
+        _logger = services.Logger;
+        _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout);
+        _pipeline = new CommitPipeline(_options.SnapshotInterval, _options.MaxBatch);
+        _members = new Membership(docId, services.Metrics);
     }
 
     public string DocId { get; }
@@ -106,7 +109,7 @@ public sealed partial class DocumentActor
             _database.Dispose();
             if (_lease is not null)
             {
-                _registry.Ownership.Release(_lease);
+                _services.Ownership.Release(_lease);
             }
             if (ex is CollabError or NotOwnerException)
             {
@@ -127,7 +130,7 @@ public sealed partial class DocumentActor
                     ? new CollabError(ErrorCodes.NotJoined, $"document '{DocId}' is owned by the node at {owner.Url}; join it there")
                     : error);
             }
-            _registry.Remove(this);
+            _closed(this);
             return;
         }
 
@@ -260,7 +263,7 @@ public sealed partial class DocumentActor
     {
         try
         {
-            _registry.Catalog.Quarantine(DocId);
+            _services.Storage.Quarantine(DocId);
             Log.DocumentQuarantined(_logger, DocId, damage);
             return true;
         }
@@ -279,12 +282,12 @@ public sealed partial class DocumentActor
     private async Task ClaimAndLoadAsync()
     {
         var started = Stopwatch.GetTimestamp();
-        if (_registry.Catalog.IsQuarantined(DocId))
+        if (_services.Storage.IsQuarantined(DocId))
         {
             throw CollabError.Quarantined(DocId);
         }
         var store = _database.OpenForLoad();
-        var ownership = _registry.Ownership;
+        var ownership = _services.Ownership;
         _lease = ownership.Clustered
             ? await ownership.ClaimAsync(DocId, store?.StoredEpoch() ?? 0, () => TryPost(new LeaseLostWork())).ConfigureAwait(false)
             : Lease.SingleNode(DocId);
@@ -323,8 +326,8 @@ public sealed partial class DocumentActor
             WriteSnapshot();
         }
         _database.Dispose();
-        _registry.Ownership.Release(_lease);
-        _registry.Remove(this);
+        _services.Ownership.Release(_lease);
+        _closed(this);
     }
 
     /// <summary>Writes a snapshot at the current version if there is none: the next load (here or on another node) reads it instead of replaying.</summary>
@@ -463,7 +466,7 @@ public sealed partial class DocumentActor
             var error = CollabError.Unavailable("the op could not be stored; resubmit it");
             if (commit.Error is FencedException fenced)
             {
-                _registry.Metrics.FencedCommit();
+                _services.Metrics.FencedCommit();
                 error = CollabError.Unavailable($"this node cannot write document '{DocId}' now ({fenced.Message}); resubmit it");
             }
             else
@@ -488,7 +491,7 @@ public sealed partial class DocumentActor
         _sequencer.Committed(commit.Version, commit.Text);
         _database.Written();
         _updatedAtMs = commit.Batch[^1].Op.CreatedAtMs;
-        _registry.OnCommitted(new CommittedBatch(DocId, commit.Ops, commit.Duration));
+        _services.Committed(new CommittedBatch(DocId, commit.Ops, commit.Duration));
         foreach (var p in commit.Batch)
         {
             p.Complete();

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Collab.Messages;
 using CollabServer.Cluster;
 using CollabServer.Diagnostics;
-using CollabServer.Hubs;
 using CollabServer.Storage;
 using Microsoft.Extensions.Options;
 
@@ -16,55 +15,19 @@ namespace CollabServer.Documents;
 public sealed class DocumentRegistry : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, DocumentActor> _actors = new(StringComparer.Ordinal);
-    private readonly CollabOptions _options;
-    private readonly ILogger<DocumentActor> _logger;
+    private readonly ActorServices _services;
+    private readonly TimeSpan _idleTimeout;
     private readonly Timer _sweeper;
-    private readonly ICommitListener[] _commitListeners;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, DocumentCatalog catalog, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, IDocumentStorage storage, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
     {
-        Ownership = ownership;
-        _options = options.Value;
-        _logger = logger;
-        Metrics = metrics;
-        Catalog = catalog;
-        _commitListeners = [.. commitListeners];
+        var settings = options.Value;
+        _services = new ActorServices(settings, storage, ownership, metrics, commitListeners, logger);
+        _idleTimeout = settings.IdleTimeout;
         metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
-        var shortest = Math.Min(_options.IdleTimeout.Ticks, _options.DatabaseIdleTimeout.Ticks);
+        var shortest = Math.Min(settings.IdleTimeout.Ticks, settings.DatabaseIdleTimeout.Ticks);
         var period = TimeSpan.FromTicks(Math.Clamp(shortest / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
         _sweeper = new Timer(_ => Sweep(), null, period, period);
-    }
-
-    public CollabOptions Options => _options;
-
-    internal CollabMetrics Metrics { get; }
-
-    /// <summary>Who owns which document (this node alone, or the cluster's leases).</summary>
-    public IDocumentOwnership Ownership { get; }
-
-    /// <summary>Where the documents' databases are.</summary>
-    public DocumentCatalog Catalog { get; }
-
-    /// <summary>Tells every <see cref="ICommitListener"/> about a durable commit (on the document's loop).</summary>
-    internal void OnCommitted(CommittedBatch batch) => TellListeners(batch.DocId, listener => listener.Committed(batch));
-
-    /// <summary>Tells every <see cref="ICommitListener"/> that a document's files were deleted.</summary>
-    internal void OnDeleted(string docId) => TellListeners(docId, listener => listener.Deleted(docId));
-
-    /// <summary>A listener that throws is logged and the others are told all the same.</summary>
-    private void TellListeners(string docId, Action<ICommitListener> tell)
-    {
-        foreach (var listener in _commitListeners)
-        {
-            try
-            {
-                tell(listener);
-            }
-            catch (Exception ex)
-            {
-                Log.CommitListenerFailed(_logger, docId, listener.GetType().Name, ex);
-            }
-        }
     }
 
     /// <summary>Number of live actors.</summary>
@@ -73,8 +36,23 @@ public sealed class DocumentRegistry : IAsyncDisposable
     /// <summary>Total members over all live documents.</summary>
     public int MemberCount => _actors.Values.Sum(a => a.MemberCount);
 
+    /// <summary>
+    /// Deletes a quarantined document's storage, which no actor loads, and tells the listeners;
+    /// false if the document is not quarantined.
+    /// </summary>
+    internal bool DeleteIfQuarantined(string docId)
+    {
+        if (!_services.Storage.IsQuarantined(docId))
+        {
+            return false;
+        }
+        _services.Storage.Delete(docId);
+        _services.Deleted(docId);
+        return true;
+    }
+
     /// <summary>Whether a document exists, live or on disk.</summary>
-    public bool Exists(string docId) => _actors.ContainsKey(docId) || Catalog.Exists(docId);
+    public bool Exists(string docId) => _actors.ContainsKey(docId) || _services.Storage.Exists(docId);
 
     /// <summary>
     /// Asks the document's actor (created if needed) and awaits its answer. <paramref name="request"/>
@@ -104,14 +82,14 @@ public sealed class DocumentRegistry : IAsyncDisposable
         }
     }
 
-    internal Task<SubmitResult> SubmitAsync(ClientConnection connection, SubmitRequest request) =>
+    internal Task<SubmitResult> SubmitAsync(IMemberConnection connection, SubmitRequest request) =>
         PostAsync(request.DocId, () => new SubmitWork(connection, request));
 
     private async Task<T> PostAsync<T>(string docId, Func<Request<T>> create)
     {
         while (true)
         {
-            var actor = _actors.GetOrAdd(docId, static (id, self) => new DocumentActor(id, self, self._options, self._logger), this);
+            var actor = _actors.GetOrAdd(docId, static (id, self) => new DocumentActor(id, self._services, self.Remove), this);
             actor.EnsureStarted();
             var request = create();
             if (actor.TryPost(request))
@@ -188,13 +166,13 @@ public sealed class DocumentRegistry : IAsyncDisposable
         await Task.WhenAll(actors.Select(a => a.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    internal void Remove(DocumentActor actor) => _actors.TryRemove(new KeyValuePair<string, DocumentActor>(actor.DocId, actor));
+    private void Remove(DocumentActor actor) => _actors.TryRemove(new KeyValuePair<string, DocumentActor>(actor.DocId, actor));
 
     private void Sweep()
     {
         foreach (var actor in _actors.Values)
         {
-            actor.TryPost(new IdleCheck(_options.IdleTimeout));
+            actor.TryPost(new IdleCheck(_idleTimeout));
         }
     }
 

@@ -1,6 +1,5 @@
 using Collab.Messages;
 using CollabServer.Diagnostics;
-using CollabServer.Hubs;
 using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
@@ -8,9 +7,9 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 namespace CollabServer.Documents;
 
 /// <summary>A member of a document: one connection that joined it, as who, and where its selection is.</summary>
-internal sealed class Member(ClientConnection connection, string clientId, UserInfo? user, bool readOnly)
+internal sealed class Member(IMemberConnection connection, string clientId, UserInfo? user, bool readOnly)
 {
-    public ClientConnection Connection { get; } = connection;
+    public IMemberConnection Connection { get; } = connection;
 
     /// <summary>Who the connection is, resolved once when it connected.</summary>
     public ConnectionIdentity Identity => Connection.Identity;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using CollabServer.Documents;
 using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 
@@ -15,7 +16,7 @@ namespace CollabServer.Hubs;
 /// message, which a peer that never reads again holds up for the transport's send and close
 /// timeouts (15 s by default).
 /// </summary>
-public sealed class ClientConnection
+public sealed class ClientConnection : IMemberConnection
 {
     internal const string ItemKey = "collab.connection";
     private const int MaxMessagesPerFrame = 256;

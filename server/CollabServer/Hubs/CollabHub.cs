@@ -4,8 +4,10 @@ using Collab.Ot;
 using CollabServer.Cluster;
 using CollabServer.Documents;
 using CollabServer.Errors;
+using CollabServer.Diagnostics;
 using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 
 namespace CollabServer.Hubs;
 
@@ -15,7 +17,7 @@ namespace CollabServer.Hubs;
 /// <see cref="CollabError"/> with the protocol's code (sent as a HubException by
 /// <see cref="ErrorCountingFilter"/>), and leaves the connection usable.
 /// </summary>
-public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy access, ILogger<CollabHub> logger) : Hub
+public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions> settings, CollabMetrics metrics, IDocumentAccessPolicy access, ILogger<CollabHub> logger) : Hub
 {
     private ClientConnection Connection => (ClientConnection)Context.Items[ClientConnection.ItemKey]!;
 
@@ -33,9 +35,9 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         bool added;
         lock (connection.Documents)
         {
-            if (!connection.Documents.Contains(docId) && connection.Documents.Count >= documents.Options.MaxDocumentsPerConnection)
+            if (!connection.Documents.Contains(docId) && connection.Documents.Count >= settings.Value.MaxDocumentsPerConnection)
             {
-                throw new CollabError(ErrorCodes.RateLimited, $"this connection has joined {documents.Options.MaxDocumentsPerConnection} documents; leave one first");
+                throw new CollabError(ErrorCodes.RateLimited, $"this connection has joined {settings.Value.MaxDocumentsPerConnection} documents; leave one first");
             }
             added = connection.Documents.Add(docId);
         }
@@ -52,7 +54,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
             if (ex is NotOwnerException owner)
             {
                 // Another live node owns it: the client joins there (PROTOCOL §3).
-                documents.Metrics.Redirected();
+                metrics.Redirected();
                 return new JoinResult { DocId = docId, Redirect = owner.Url };
             }
             throw;
@@ -69,7 +71,7 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         var connection = Connection;
         if (!connection.TryTakeOp())
         {
-            throw new CollabError(ErrorCodes.RateLimited, $"more than {documents.Options.OpsPerSecond} ops a second; slow down");
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.OpsPerSecond} ops a second; slow down");
         }
         return documents.SubmitAsync(connection, request);
     }
@@ -92,11 +94,11 @@ public sealed class CollabHub(DocumentRegistry documents, IDocumentAccessPolicy 
         var connection = Connection;
         if (!connection.TryTakePresence())
         {
-            throw new CollabError(ErrorCodes.RateLimited, $"more than {documents.Options.PresencePerSecond} presence updates a second; slow down");
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.PresencePerSecond} presence updates a second; slow down");
         }
-        if (request!.Selection is { Count: var ranges } && ranges > documents.Options.MaxSelectionRanges)
+        if (request!.Selection is { Count: var ranges } && ranges > settings.Value.MaxSelectionRanges)
         {
-            throw new CollabError(ErrorCodes.TooLarge, $"a selection has at most {documents.Options.MaxSelectionRanges} ranges");
+            throw new CollabError(ErrorCodes.TooLarge, $"a selection has at most {settings.Value.MaxSelectionRanges} ranges");
         }
         if (request.Selection?.Contains(null!) == true)
         {

@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using CollabServer.Auth;
 
 namespace CollabServer.Identity;
 

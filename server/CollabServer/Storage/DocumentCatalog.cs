@@ -15,7 +15,7 @@ public sealed record OpRow(int Version, string ClientId, long OpId, long Created
 /// <see cref="DocumentId"/>, so they are safe as file names); ownership (which node may write a
 /// document) is to be answered here too.
 /// </summary>
-public sealed class DocumentCatalog(IOptions<CollabOptions> options)
+public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocumentStorage
 {
     private readonly CollabOptions _options = options.Value;
 

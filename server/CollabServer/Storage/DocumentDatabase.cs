@@ -9,7 +9,7 @@ namespace CollabServer.Storage;
 /// <see cref="CollabOptions.DatabaseIdleTimeout"/> and opened again by the next write; the text
 /// stays in the actor's memory. Used only on the actor's loop.
 /// </summary>
-internal sealed class DocumentDatabase(DocumentCatalog catalog, string docId, TimeSpan idleTimeout) : IDisposable
+internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, TimeSpan idleTimeout) : IDisposable
 {
     private IDocumentStore? _store;
     private long _lastWrite; // long ago: a database opened only to load or create is closed at once
@@ -20,7 +20,7 @@ internal sealed class DocumentDatabase(DocumentCatalog catalog, string docId, Ti
     /// <summary>Opens the database to load the document; null when there is none.</summary>
     public IDocumentStore? OpenForLoad()
     {
-        _store = catalog.OpenExisting(docId);
+        _store = storage.OpenExisting(docId);
         Exists = _store is not null;
         return _store;
     }
@@ -31,8 +31,8 @@ internal sealed class DocumentDatabase(DocumentCatalog catalog, string docId, Ti
         if (_store is null)
         {
             _store = Exists
-                ? catalog.OpenExisting(docId) ?? throw new FileNotFoundException($"The database of '{docId}' is gone.")
-                : catalog.Create(docId);
+                ? storage.OpenExisting(docId) ?? throw new FileNotFoundException($"The database of '{docId}' is gone.")
+                : storage.Create(docId);
             Exists = true;
         }
         return _store;
@@ -57,7 +57,7 @@ internal sealed class DocumentDatabase(DocumentCatalog catalog, string docId, Ti
     public void Delete()
     {
         Close();
-        catalog.Delete(docId);
+        storage.Delete(docId);
         Exists = false;
     }
 

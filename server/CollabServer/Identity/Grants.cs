@@ -1,6 +1,4 @@
-using CollabServer.Identity;
-
-namespace CollabServer.Auth;
+namespace CollabServer.Identity;
 
 /// <summary>
 /// What a token's <c>scope</c> claim grants (PROTOCOL §8): space-separated

@@ -1,0 +1,164 @@
+using Collab;
+using Collab.Messages;
+using Collab.Ot;
+using CollabServer.Cluster;
+using CollabServer.Diagnostics;
+using CollabServer.Documents;
+using CollabServer.Errors;
+using CollabServer.Identity;
+using CollabServer.Storage;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CollabServer.Tests.Documents;
+
+/// <summary>
+/// The document actor on its own: a registry over <see cref="InMemoryStorage"/> and members that
+/// record what they are sent. No web host, no disk, no sockets.
+/// </summary>
+public sealed class ActorTests : IAsyncDisposable
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+    private readonly InMemoryStorage _storage = new();
+    private readonly ServiceProvider _meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private DocumentRegistry _registry;
+
+    public ActorTests() => _registry = NewRegistry();
+
+    private DocumentRegistry NewRegistry()
+    {
+        var options = Options.Create(new CollabOptions { DataDir = "unused", IdleTimeout = TimeSpan.FromMinutes(10) });
+        return new DocumentRegistry(options, NullLogger<DocumentActor>.Instance, new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _storage, [], new SingleNodeOwnership(options));
+    }
+
+    private async Task<T> Ask<T>(string docId, Func<Request<T>> request) => await _registry.AskAsync(docId, request).WaitAsync(s_timeout);
+
+    private async Task<(FakeMember Member, JoinResult Joined)> JoinAsync(string docId, string clientId)
+    {
+        var member = new FakeMember(clientId);
+        var joined = await Ask(docId, () => new JoinDocument(member, new JoinRequest { DocId = docId, ClientId = clientId }, readOnly: false));
+        return (member, joined);
+    }
+
+    private Task<SubmitResult> SubmitAsync(FakeMember member, string docId, int baseVersion, TextOperation op, long opId) =>
+        _registry.SubmitAsync(member, new SubmitRequest { DocId = docId, BaseVersion = baseVersion, Op = op, OpId = opId }).WaitAsync(s_timeout);
+
+    [Fact]
+    public async Task AnOpIsCommittedThenAcknowledgedAndBroadcastToTheOtherMembersOnly()
+    {
+        var (ada, _) = await JoinAsync("doc", "ada");
+        var (bob, _) = await JoinAsync("doc", "bob");
+
+        Assert.Equal(1, (await SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "hello"), 1)).Version);
+
+        var op = Assert.Single(bob.Ops);
+        Assert.Equal((1, "ada", 1L), (op.Version, op.ClientId, op.OpId));
+        Assert.Empty(ada.Ops);
+        Assert.Equal((1, "hello"), await Ask("doc", () => new ReadText()));
+        Assert.Single(_storage.OpenExisting("doc")!.ReadOps(0, int.MaxValue));
+    }
+
+    [Fact]
+    public async Task AnOpBasedOnAnOlderVersionIsTransformedAndTheSameOpSentTwiceIsCommittedOnce()
+    {
+        var (ada, _) = await JoinAsync("doc", "ada");
+        var (bob, _) = await JoinAsync("doc", "bob");
+        await SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "world"), 1);
+
+        // Bob typed at the start before he saw Ada's op: it goes before hers, at version 2.
+        Assert.Equal(2, (await SubmitAsync(bob, "doc", 0, TextOperation.Insert(0, "hello "), 7)).Version);
+        Assert.Equal(2, (await SubmitAsync(bob, "doc", 0, TextOperation.Insert(0, "hello "), 7)).Version);
+
+        Assert.Equal((2, "hello world"), await Ask("doc", () => new ReadText()));
+        Assert.Equal(2, _storage.OpenExisting("doc")!.ReadOps(0, int.MaxValue).Count);
+    }
+
+    [Fact]
+    public async Task AFailedCommitIsUnavailableChangesNothingAndTheSameOpLandsOnceStorageRecovers()
+    {
+        var (ada, _) = await JoinAsync("doc", "ada");
+        var (bob, _) = await JoinAsync("doc", "bob");
+        await SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "kept"), 1);
+
+        _storage.Fail("doc", new IOException("the disk is full"));
+        var refused = await Assert.ThrowsAsync<CollabError>(() => SubmitAsync(ada, "doc", 1, TextOperation.Insert(4, "!"), 2));
+        Assert.Equal(ErrorCodes.Unavailable, refused.Code);
+        Assert.Equal((1, "kept"), await Ask("doc", () => new ReadText()));
+        Assert.Single(bob.Ops); // nothing uncommitted was broadcast
+
+        _storage.Fail("doc", null);
+        Assert.Equal(2, (await SubmitAsync(ada, "doc", 1, TextOperation.Insert(4, "!"), 2)).Version);
+        Assert.Equal((2, "kept!"), await Ask("doc", () => new ReadText()));
+    }
+
+    [Fact]
+    public async Task ADocumentOutlivesItsActorAndItsRegistry()
+    {
+        Assert.Equal(1, await Ask("doc", () => new ReplaceText("first")));
+        Assert.Equal(2, await Ask("doc", () => new ReplaceText("second")));
+        await _registry.DisposeAsync(); // every actor stops, writing a snapshot
+
+        _registry = NewRegistry();
+        Assert.Equal((2, "second"), await Ask("doc", () => new ReadText()));
+        var (ada, joined) = await JoinAsync("doc", "ada");
+        Assert.Equal((2, "second"), (joined.Version, joined.Text));
+        Assert.Equal(3, (await SubmitAsync(ada, "doc", 2, TextOperation.Insert(6, "!"), 1)).Version);
+    }
+
+    [Fact]
+    public async Task DeletingADocumentResetsItsMembersAndRemovesItsStorage()
+    {
+        var (ada, _) = await JoinAsync("doc", "ada");
+        await SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "gone soon"), 1);
+
+        Assert.True(await Ask("doc", () => new DeleteDocument()));
+
+        Assert.Equal("deleted", Assert.Single(ada.Resets).Reason);
+        Assert.False(_storage.Exists("doc"));
+        Assert.Null(await Ask("doc", () => new ReadText()));
+        await Assert.ThrowsAsync<CollabError>(() => SubmitAsync(ada, "doc", 1, TextOperation.Insert(0, "x"), 2)); // not a member any more
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _registry.DisposeAsync();
+        await _meters.DisposeAsync();
+    }
+
+    /// <summary>A member that records the ops and resets it is sent.</summary>
+    private sealed class FakeMember(string clientId) : IMemberConnection
+    {
+        private readonly List<HubMessage> _sent = [];
+
+        public string ConnectionId { get; } = $"conn-{clientId}-{Guid.NewGuid():N}";
+
+        public ConnectionIdentity Identity => ConnectionIdentity.Anonymous;
+
+        public bool IsClosed => false;
+
+        public bool TryTakeCreation() => true;
+
+        public void Send(SerializedHubMessage message)
+        {
+            lock (_sent)
+            {
+                _sent.Add(message.Message!);
+            }
+        }
+
+        public List<OpMessage> Ops => Arguments<OpMessage>(HubNames.Op);
+
+        public List<ResetMessage> Resets => Arguments<ResetMessage>(HubNames.Reset);
+
+        private List<T> Arguments<T>(string target)
+        {
+            lock (_sent)
+            {
+                return [.. _sent.OfType<InvocationMessage>().Where(m => m.Target == target).Select(m => (T)m.Arguments[0]!)];
+            }
+        }
+    }
+}
