@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 using Collab.Messages;
 using MessagePack;
 
-using CollabServer.Tests.Ot;
+using Collab.Testing;
 
 namespace CollabBench;
 

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using CollabCluster.Tests.Infrastructure;
+using Collab.Testing;
 
 namespace CollabBrowser.Tests;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using CollabCluster.Tests.Infrastructure;
 using Xunit.Abstractions;
+using Collab.Testing;
 
 namespace CollabCluster.Tests;
 

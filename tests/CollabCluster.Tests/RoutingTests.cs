@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using CollabCluster.Tests.Infrastructure;
+using Collab.Testing;
 
 namespace CollabCluster.Tests;
 

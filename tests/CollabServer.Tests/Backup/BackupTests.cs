@@ -10,6 +10,7 @@ using CollabServer.Tests.Infrastructure;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Backup;
 

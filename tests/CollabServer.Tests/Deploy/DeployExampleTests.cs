@@ -1,4 +1,5 @@
 using CollabServer.Tests.Infrastructure;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Deploy;
 

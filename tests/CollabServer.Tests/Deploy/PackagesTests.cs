@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Xml.Linq;
 using CollabServer.Tests.Infrastructure;
-using CollabServer.Tests.Ot;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Deploy;
 
@@ -14,7 +14,7 @@ namespace CollabServer.Tests.Deploy;
 /// </summary>
 public sealed class PackagesTests : IDisposable
 {
-    private static readonly string s_repo = SharedVectorsTests.RepoRoot();
+    private static readonly string s_repo = Repo.Root;
     private static readonly string s_consumers = Path.Combine(s_repo, "tests", "CollabServer.Tests", "Deploy", "Consumers");
     private readonly string _root = Directory.CreateTempSubdirectory("collab-packages-").FullName;
     private readonly List<string> _restored = [];

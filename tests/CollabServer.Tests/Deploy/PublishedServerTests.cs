@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using CollabServer.Tests.Infrastructure;
-using CollabServer.Tests.Ot;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Deploy;
 
@@ -50,7 +49,7 @@ public sealed class PublishedServerTests : IDisposable
     {
         // collab.env is what a deployment loads (docs/OPERATIONS.md); dotnet run cannot read it, so its launch
         // profile repeats the settings, and must say the same.
-        var project = Path.Combine(SharedVectorsTests.RepoRoot(), "server", "CollabServer");
+        var project = Path.Combine(Repo.Root, "server", "CollabServer");
         var deployed = File.ReadAllLines(Path.Combine(project, "collab.env"))
             .Select(line => line.Trim())
             .Where(line => line.Length > 0 && line[0] != '#')
@@ -93,7 +92,7 @@ public sealed class PublishedServerTests : IDisposable
     private static Task PublishAsync(string output)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/{Debug|Release}/net10.0
-        return Tool.RunAsync("dotnet", SharedVectorsTests.RepoRoot(),
+        return Tool.RunAsync("dotnet", Repo.Root,
             ["publish", "server/CollabServer/CollabServer.csproj", "-c", configuration, "--no-build", "-o", output, "-nologo", "-v:q", "-p:SkipEditorBuild=true"]);
     }
 

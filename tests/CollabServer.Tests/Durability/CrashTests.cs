@@ -5,6 +5,7 @@ using Collab.Messages;
 using CollabServer.Tests.Infrastructure;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Durability;
 

@@ -6,7 +6,7 @@ using Collab;
 using Collab.Messages;
 using Collab.Ot;
 using CollabServer.Tests.Infrastructure;
-using CollabServer.Tests.Ot;
+using Collab.Testing;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Data.Sqlite;
 

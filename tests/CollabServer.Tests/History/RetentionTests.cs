@@ -5,6 +5,7 @@ using Collab;
 using Microsoft.Extensions.DependencyInjection;
 using Collab.Ot;
 using CollabServer.Tests.Infrastructure;
+using Collab.Testing;
 
 namespace CollabServer.Tests.History;
 
@@ -44,7 +45,7 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
         var rng = new Random(9);
         for (var i = 1; i <= 60; i++)
         {
-            var op = Ot.OpGen.Op(rng, text);
+            var op = OpGen.Op(rng, text);
             if (op.IsNoop)
             {
                 op = TextOperation.Insert(0, "x");

@@ -2,6 +2,7 @@ using Collab;
 using CollabServer.Tests.Infrastructure;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Hub;
 

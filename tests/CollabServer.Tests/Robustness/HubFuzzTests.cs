@@ -8,6 +8,7 @@ using CollabServer.Tests.Infrastructure;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Robustness;
 

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using CollabServer.Tests.Infrastructure;
 using static CollabServer.Tests.Robustness.FuzzValue;
+using Collab.Testing;
 
 namespace CollabServer.Tests.Robustness;
 

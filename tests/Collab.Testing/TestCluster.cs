@@ -1,8 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using CollabServer.Tests.Infrastructure;
 
-namespace CollabCluster.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>
 /// A real cluster on 127.0.0.1: one <see cref="RedisServer"/> and N server processes sharing one
@@ -133,34 +132,5 @@ public sealed class TestCluster : IAsyncDisposable
         catch (IOException)
         {
         }
-    }
-}
-
-/// <summary>Waits for a condition, never for a fixed time.</summary>
-public static class Eventually
-{
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
-    public static async Task TrueAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? Timeout);
-        Exception? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-                last = null;
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException)
-            {
-                last = ex;
-            }
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"Timed out waiting until {what}.", last);
     }
 }

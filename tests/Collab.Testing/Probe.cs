@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace CollabCluster.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>
 /// A bare hub connection to one node, without the client library's retries: it shows exactly

@@ -1,10 +1,10 @@
 using System.Text;
 using Collab.Ot;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Testing;
 
 /// <summary>Seeded random documents and operations, surrogate-aware, for property tests and the shared vectors.</summary>
-internal static class OpGen
+public static class OpGen
 {
     private static readonly string[] s_pieces = ["a", "b", "c", " ", "\n", "xy", "é", "😀", "中", "🚀z"];
 

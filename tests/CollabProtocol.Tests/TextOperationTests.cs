@@ -2,7 +2,7 @@ using System.Text.Json;
 using Collab.Ot;
 using MessagePack;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Protocol.Tests;
 
 public sealed class TextOperationTests
 {

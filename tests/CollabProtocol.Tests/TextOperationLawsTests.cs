@@ -1,8 +1,9 @@
 using Collab.Ot;
 using FsCheck;
 using FsCheck.Xunit;
+using Collab.Testing;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Protocol.Tests;
 
 /// <summary>
 /// The algebraic laws of the op type, each over many seeded random documents and ops (FsCheck

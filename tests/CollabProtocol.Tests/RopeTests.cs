@@ -1,7 +1,7 @@
 using System.Text;
 using Collab.Ot;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Protocol.Tests;
 
 public sealed class RopeTests
 {

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using MessagePack;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Testing;
 
 /// <summary>
 /// A denial-of-service probe as wire bytes: a <c>SubmitRequest</c> whose op is

@@ -2,8 +2,9 @@ using System.Text.Json;
 using Collab.Messages;
 using Collab.Ot;
 using MessagePack;
+using Collab.Testing;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Protocol.Tests;
 
 /// <summary>
 /// Building an op is linear in its size whatever its shape: an op of 500 000 one-character

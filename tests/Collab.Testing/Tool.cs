@@ -1,9 +1,9 @@
 using System.Diagnostics;
 
-namespace CollabServer.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>Runs a command-line tool (dotnet, npm, node) to its end, as a developer would in a shell.</summary>
-internal static class Tool
+public static class Tool
 {
     /// <summary>
     /// Runs <paramref name="file"/> in <paramref name="workingDirectory"/>; fails the test, with

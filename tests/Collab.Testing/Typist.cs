@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Collab.Client;
 using Collab.Ot;
 
-namespace CollabCluster.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>
 /// One person typing through the real .NET client: appends tokens <c>[name:i]</c> at the end of

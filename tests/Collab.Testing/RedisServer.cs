@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using CollabServer.Tests.Infrastructure;
 
-namespace CollabCluster.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>
 /// A real <c>redis-server</c> on a free loopback port, without persistence (STACK.md). It can be

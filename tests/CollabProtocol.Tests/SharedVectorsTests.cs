@@ -2,8 +2,9 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Collab.Ot;
+using Collab.Testing;
 
-namespace CollabServer.Tests.Ot;
+namespace Collab.Protocol.Tests;
 
 /// <summary>
 /// <c>tests/vectors/ot-vectors.json</c> holds cases computed by this implementation, so the
@@ -23,7 +24,7 @@ public sealed class SharedVectorsTests
     public void VectorFileMatchesTheImplementation()
     {
         var expected = Generate();
-        var path = Path.Combine(RepoRoot(), "tests", "vectors", "ot-vectors.json");
+        var path = Path.Combine(Repo.Root, "tests", "vectors", "ot-vectors.json");
         if (Environment.GetEnvironmentVariable("COLLAB_WRITE_VECTORS") == "1")
         {
             File.WriteAllText(path, expected);
@@ -120,14 +121,4 @@ public sealed class SharedVectorsTests
 
     private static JsonNode Node(IEnumerable<OpComponent> components) =>
         new JsonArray(components.Select(c => c.IsInsert ? JsonValue.Create(c.Text) : (JsonNode)JsonValue.Create(c.Count)).ToArray<JsonNode?>());
-
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "CollabServer.sln")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException("Run the tests from inside the repository.");
-    }
 }

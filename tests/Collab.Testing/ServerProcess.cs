@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace CollabServer.Tests.Infrastructure;
+namespace Collab.Testing;
 
 /// <summary>
 /// The server as a separate OS process on a free loopback port, for crash tests. Disposing kills
