@@ -302,7 +302,10 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         var created = NewDocId("created", ".md");
         await ada.Page.GetByLabel("New document").FillAsync(created);
         await ada.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Create" }).ClickAsync();
-        await ada.Page.WaitForURLAsync($"{BaseUrl}/d/{created}");
+        // The navigation, not the new page's load event: what the test needs next is the page's
+        // own state, waited for below (once, on a loaded machine, the load event did not come in
+        // 90 s while the network was idle).
+        await ada.Page.WaitForURLAsync($"{BaseUrl}/d/{created}", new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
         await ada.Page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
         await ada.TypeAsync("# A new document");
         await ada.WaitSynchronizedAsync();

@@ -24,7 +24,7 @@ namespace Collab.Client.Internal;
 /// A chunk boundary may fall between the halves of a surrogate pair; only reads see whole text.
 /// Not thread-safe: the document's lock guards it.
 /// </remarks>
-internal sealed class TextBuffer
+internal sealed class TextBuffer : IEditableText
 {
     /// <summary>Capacity of a chunk in code units: shifting one costs about as much as a cache-friendly 2 KB memmove.</summary>
     internal const int ChunkSize = 1024;
@@ -125,77 +125,11 @@ internal sealed class TextBuffer
         });
     }
 
-    /// <summary>
-    /// Why <paramref name="op"/> cannot be applied to this text, in the words of
-    /// <see cref="TextOperation.Validate(Rope)"/>, or null when it can.
-    /// </summary>
-    public string? Validate(TextOperation op)
-    {
-        if (op.Error is not null)
-        {
-            return op.Error;
-        }
-        if (op.BaseLength > Length)
-        {
-            return $"the operation retains or deletes {op.BaseLength} code units, past the end of the document (length {Length})";
-        }
-        var pos = 0;
-        foreach (var c in op.Components)
-        {
-            if (SplitsPair(pos))
-            {
-                return $"position {pos} splits a surrogate pair";
-            }
-            if (c.IsInsert)
-            {
-                if (!TextOperation.IsWellFormed(c.Text!))
-                {
-                    return "an insert contains a lone surrogate";
-                }
-            }
-            else
-            {
-                pos += Math.Abs(c.Count);
-            }
-        }
-        if (SplitsPair(pos))
-        {
-            return $"position {pos} splits a surrogate pair";
-        }
-        return null;
-    }
+    /// <summary>Why <paramref name="op"/> cannot be applied to this text, or null when it can (<see cref="TextOperation.Validate{TText}"/>).</summary>
+    public string? Validate(TextOperation op) => op.Validate(this);
 
-    private bool SplitsPair(int pos) =>
-        pos > 0 && pos < Length && char.IsHighSurrogate(this[pos - 1]) && char.IsLowSurrogate(this[pos]);
-
-    /// <summary>
-    /// Applies <paramref name="op"/> in place, as <see cref="TextOperation.Apply(Rope)"/> would.
-    /// Throws <see cref="ArgumentException"/>, changing nothing, when it runs past the end.
-    /// </summary>
-    public void Apply(TextOperation op)
-    {
-        if (op.BaseLength > Length)
-        {
-            throw new ArgumentException($"Operation base length {op.BaseLength} exceeds document length {Length}.");
-        }
-        var pos = 0;
-        foreach (var c in op.Components)
-        {
-            if (c.IsInsert)
-            {
-                Insert(pos, c.Text!);
-                pos += c.Text!.Length;
-            }
-            else if (c.Count > 0)
-            {
-                pos += c.Count;
-            }
-            else
-            {
-                Delete(pos, -c.Count);
-            }
-        }
-    }
+    /// <summary>Applies <paramref name="op"/> in place (<see cref="TextOperation.ApplyTo{TText}"/>); throws, changing nothing, when it runs past the end.</summary>
+    public void Apply(TextOperation op) => op.ApplyTo(this);
 
     /// <summary>The operation that undoes <paramref name="op"/>, which turns this text into the current one (see <see cref="TextOperation.Invert(Rope)"/>).</summary>
     public TextOperation Invert(TextOperation op) => op.Invert(Substring);

@@ -6,7 +6,7 @@ namespace Collab.Ot;
 /// fast as a 10 KB one. Old versions stay valid and share structure, which makes rolling back a
 /// failed commit free.
 /// </summary>
-public sealed class Rope
+public sealed class Rope : ITextView
 {
     /// <summary>Leaves hold at most this many code units; smaller neighbours are merged up to it.</summary>
     internal const int MaxLeaf = 1024;

@@ -101,20 +101,26 @@ public sealed class TextOperation : IEquatable<TextOperation>
     /// past the end and leaves no lone surrogate. Returns null when it is valid, else a sentence
     /// saying why not.
     /// </summary>
-    public string? Validate(Rope document)
+    public string? Validate(Rope document) => Validate<Rope>(document);
+
+    /// <summary>
+    /// Why this operation cannot be applied to <paramref name="text"/>, or null when it can: the
+    /// one set of rules (and words) for every text type, the server's rope and a client's buffer.
+    /// </summary>
+    public string? Validate<TText>(TText text) where TText : ITextView
     {
         if (Error is not null)
         {
             return Error;
         }
-        if (BaseLength > document.Length)
+        if (BaseLength > text.Length)
         {
-            return $"the operation retains or deletes {BaseLength} code units, past the end of the document (length {document.Length})";
+            return $"the operation retains or deletes {BaseLength} code units, past the end of the document (length {text.Length})";
         }
         var pos = 0;
         foreach (var c in _components)
         {
-            if (SplitsPair(document, pos))
+            if (SplitsPair(text, pos))
             {
                 return $"position {pos} splits a surrogate pair";
             }
@@ -130,15 +136,44 @@ public sealed class TextOperation : IEquatable<TextOperation>
                 pos += Math.Abs(c.Count);
             }
         }
-        if (SplitsPair(document, pos))
+        if (SplitsPair(text, pos))
         {
             return $"position {pos} splits a surrogate pair";
         }
         return null;
     }
 
-    private static bool SplitsPair(Rope document, int pos) =>
-        pos > 0 && pos < document.Length && char.IsHighSurrogate(document[pos - 1]) && char.IsLowSurrogate(document[pos]);
+    private static bool SplitsPair<TText>(TText text, int pos) where TText : ITextView =>
+        pos > 0 && pos < text.Length && char.IsHighSurrogate(text[pos - 1]) && char.IsLowSurrogate(text[pos]);
+
+    /// <summary>
+    /// Applies this operation to <paramref name="text"/> in place, insert by insert and delete by
+    /// delete. Throws <see cref="ArgumentException"/>, changing nothing, when it runs past the end.
+    /// </summary>
+    public void ApplyTo<TText>(TText text) where TText : IEditableText
+    {
+        if (BaseLength > text.Length)
+        {
+            throw new ArgumentException($"Operation base length {BaseLength} exceeds document length {text.Length}.");
+        }
+        var pos = 0;
+        foreach (var c in _components)
+        {
+            if (c.IsInsert)
+            {
+                text.Insert(pos, c.Text!);
+                pos += c.Text!.Length;
+            }
+            else if (c.Count > 0)
+            {
+                pos += c.Count;
+            }
+            else
+            {
+                text.Delete(pos, -c.Count);
+            }
+        }
+    }
 
     /// <summary>Whether <paramref name="s"/> has no lone surrogate.</summary>
     public static bool IsWellFormed(ReadOnlySpan<char> s)
