@@ -34,6 +34,30 @@ public sealed record DocumentSummary(string Id, int Version, int Length, DateTim
 public readonly record struct FenceToken(long Epoch, long ValidUntil = long.MaxValue)
 {
     public static readonly FenceToken None = new(0);
+
+    /// <summary>
+    /// Throws <see cref="FencedException"/> if a write under this token must be refused in a
+    /// document whose recorded epoch <paramref name="readStoredEpoch"/> reads
+    /// inside the write's transaction; true when the token's newer epoch must be recorded.
+    /// Every store checks a write with this, in the write's transaction.
+    /// </summary>
+    public bool Check(Func<long> readStoredEpoch)
+    {
+        if (Epoch == 0)
+        {
+            return false; // a single node: no leases, nothing to fence
+        }
+        if (System.Diagnostics.Stopwatch.GetTimestamp() >= ValidUntil)
+        {
+            throw new FencedException($"the lease of epoch {Epoch} may have run out", expired: true);
+        }
+        var stored = readStoredEpoch();
+        if (stored > Epoch)
+        {
+            throw new FencedException($"epoch {Epoch} is fenced off by epoch {stored}", stored);
+        }
+        return stored < Epoch;
+    }
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text;
 using Collab.Ot;
 
@@ -215,19 +214,10 @@ public sealed class InMemoryDocumentStore : IDocumentStore
         {
             throw error;
         }
-        if (fence.Epoch == 0)
+        if (fence.Check(() => _data.Epoch))
         {
-            return;
+            _data.Epoch = fence.Epoch;
         }
-        if (Stopwatch.GetTimestamp() >= fence.ValidUntil)
-        {
-            throw new FencedException($"the lease of epoch {fence.Epoch} may have run out", expired: true);
-        }
-        if (_data.Epoch > fence.Epoch)
-        {
-            throw new FencedException($"epoch {fence.Epoch} is fenced off by epoch {_data.Epoch}", _data.Epoch);
-        }
-        _data.Epoch = fence.Epoch;
     }
 
     public void Dispose()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Collab.Ot;
@@ -322,23 +321,15 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// </summary>
     private void CheckFence(SqliteTransaction transaction, FenceToken fence)
     {
-        if (fence.Epoch == 0)
-        {
-            return; // a single node: no leases, nothing to fence
-        }
         // With the write lock held (BEGIN IMMEDIATE): what is checked now holds until the commit.
-        if (Stopwatch.GetTimestamp() >= fence.ValidUntil)
+        var newer = fence.Check(() =>
         {
-            throw new FencedException($"the lease of epoch {fence.Epoch} may have run out", expired: true);
-        }
-        _readEpoch.Transaction = transaction;
-        var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
-        _readEpoch.Transaction = null;
-        if (stored > fence.Epoch)
-        {
-            throw new FencedException($"epoch {fence.Epoch} is fenced off by epoch {stored}", stored);
-        }
-        if (stored < fence.Epoch)
+            _readEpoch.Transaction = transaction;
+            var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
+            _readEpoch.Transaction = null;
+            return stored;
+        });
+        if (newer)
         {
             _writeEpoch.Transaction = transaction;
             _writeEpoch.Parameters[0].Value = fence.Epoch;
