@@ -281,7 +281,7 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Deletes up to a thousand folded ops, so edits wait at most for one short transaction.</summary>
-    private int DeleteFolded(int boundary)
+    private int DeleteFoldedOps(int boundary)
     {
         DrainCommit();
         if (_database.OpenIfExists() is not { } store)

@@ -144,7 +144,7 @@ public sealed partial class DocumentActor
                     work.Fail(ActorClosedException.Instance);
                     continue;
                 }
-                if (work is not IdleCheck and not CommitDone)
+                if (work is not (IdleCheck or CommitDone or FoldHistory or DeleteFolded))
                 {
                     _lastActivity = Stopwatch.GetTimestamp();
                 }
@@ -235,7 +235,7 @@ public sealed partial class DocumentActor
                 fold.Answer(WriteFold(fold.Plan));
                 break;
             case DeleteFolded delete:
-                delete.Answer(DeleteFolded(delete.Boundary));
+                delete.Answer(DeleteFoldedOps(delete.Boundary));
                 break;
             case IdleCheck idle:
                 StopIfIdle(idle.IdleTimeout);

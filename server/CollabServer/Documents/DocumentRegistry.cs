@@ -51,6 +51,18 @@ public sealed class DocumentRegistry : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Whether the document has a live actor on this node.</summary>
+    internal bool IsLive(string docId) => _actors.ContainsKey(docId);
+
+    /// <summary>Asks the document's actor, if live, to close now if it has no members and no work.</summary>
+    internal void StopIfIdle(string docId)
+    {
+        if (_actors.TryGetValue(docId, out var actor))
+        {
+            actor.TryPost(new IdleCheck(TimeSpan.Zero));
+        }
+    }
+
     /// <summary>Whether a document exists, live or on disk.</summary>
     public bool Exists(string docId) => _actors.ContainsKey(docId) || _services.Storage.Exists(docId);
 

@@ -46,9 +46,13 @@ public sealed class RetentionService(
         foreach (var id in catalog.ListIds())
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (!ownership.Ready)
+            {
+                return; // draining, stopping, or cut off from Redis: the next pass (here or elsewhere) goes on
+            }
             try
             {
-                if (await FoldAsync(id, cutoff).ConfigureAwait(false) is int boundary)
+                if (await FoldAsync(id, cutoff, cancellationToken).ConfigureAwait(false) is int boundary)
                 {
                     Log.RetentionFolded(logger, id, boundary);
                 }
@@ -65,7 +69,7 @@ public sealed class RetentionService(
     }
 
     /// <summary>Folds one document through its owner; the boundary, or null when there was nothing to fold here.</summary>
-    internal async Task<int?> FoldAsync(string id, long cutoffMs)
+    internal async Task<int?> FoldAsync(string id, long cutoffMs, CancellationToken cancellationToken = default)
     {
         if (ownership.Clustered && await ownership.RouteAsync(id).ConfigureAwait(false) is { } owner && owner != ownership.NodeUrl)
         {
@@ -75,13 +79,27 @@ public sealed class RetentionService(
         {
             return null;
         }
-        if (!await registry.AskAsync(id, () => new FoldHistory(plan)).ConfigureAwait(false))
+        // A document nobody had loaded is loaded (and, in a cluster, claimed) only for the fold,
+        // and let go right after it, instead of staying for the idle timeout.
+        var wasLive = registry.IsLive(id);
+        try
         {
-            return null;
+            if (!await registry.AskAsync(id, () => new FoldHistory(plan)).ConfigureAwait(false))
+            {
+                return null;
+            }
+            while (await registry.AskAsync(id, () => new DeleteFolded(plan.Boundary)).ConfigureAwait(false) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            return plan.Boundary;
         }
-        while (await registry.AskAsync(id, () => new DeleteFolded(plan.Boundary)).ConfigureAwait(false) > 0)
+        finally
         {
+            if (!wasLive)
+            {
+                registry.StopIfIdle(id);
+            }
         }
-        return plan.Boundary;
     }
 }

@@ -124,7 +124,11 @@ public interface IDocumentStore : IOpLog, IDisposable
 }
 
 /// <summary>What retention folds in one document: the ops up to <see cref="Boundary"/> (committed at <see cref="BoundaryAtMs"/>) into a snapshot of <see cref="Text"/>.</summary>
-public sealed record FoldPlan(int Boundary, long BoundaryAtMs, string Text);
+public sealed record FoldPlan(int Boundary, long BoundaryAtMs, string Text)
+{
+    /// <summary>The text cut into snapshot chunks off the loop, so the owner's write only inserts them.</summary>
+    internal IReadOnlyList<SnapshotChunk>? Chunks { get; init; }
+}
 
 /// <summary>A batch that is durable: what listeners after each commit (metrics, backup) are told. <see cref="Ops"/> is never changed afterwards, so a listener may keep it.</summary>
 public sealed record CommittedBatch(string DocId, IReadOnlyList<StoredOp> Ops, TimeSpan Duration);

@@ -369,7 +369,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
         {
             return null;
         }
-        return new FoldPlan(boundary, history.CommittedAtMs(boundary), history.TextAt(boundary));
+        var text = history.TextAt(boundary);
+        return new FoldPlan(boundary, history.CommittedAtMs(boundary), text) { Chunks = ChunksOf(boundary, Rope.FromString(text)) };
     }
 
     /// <inheritdoc/>
@@ -388,7 +389,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             return false;
         }
         command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
-        var chunks = ChunksOf(plan.Boundary, Rope.FromString(plan.Text));
+        var chunks = plan.Chunks ?? ChunksOf(plan.Boundary, Rope.FromString(plan.Text));
         foreach (var chunk in chunks)
         {
             command.Parameters.Clear();

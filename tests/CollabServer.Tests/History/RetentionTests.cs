@@ -133,4 +133,33 @@ public sealed class RetentionTests() : HostedTest(new Dictionary<string, string?
         Assert.Equal(new string('a', 29), (await again.Http.GetFromJsonAsync<JsonElement>("/api/docs/restart?version=29")).GetProperty("text").GetString());
         Assert.Equal(HttpStatusCode.BadRequest, (await again.Http.GetAsync("/api/docs/restart?version=28")).StatusCode);
     }
+
+    [Fact]
+    public async Task ADocumentLoadedOnlyToFoldItsHistoryIsLetGoAtOnce()
+    {
+        for (var i = 1; i <= 5; i++)
+        {
+            (await Host.Http.PutAsJsonAsync("/api/docs/cold", new { text = new string('c', i) })).EnsureSuccessStatusCode();
+        }
+        var dataDir = Host.DataDir;
+        await Host.DisposeAsync();
+        // A fresh node with nothing loaded, whose documents stay loaded an hour after their last use.
+        await using var again = new TestHost(dataDir, new Dictionary<string, string?> { ["Collab:IdleTimeout"] = "01:00:00" });
+        var registry = again.GetService<CollabServer.Documents.DocumentRegistry>();
+        var service = again.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<CollabServer.History.RetentionService>().Single();
+        Assert.Equal(0, registry.ActiveCount);
+
+        await Task.Delay(5); // the clock passes the newest op
+        await service.PassAsync(TimeSpan.FromMilliseconds(1));
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (registry.ActiveCount > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        Assert.Equal(0, registry.ActiveCount);
+        // It was folded: only the newest op is left.
+        Assert.Equal(new[] { 5 }, (await again.Http.GetFromJsonAsync<List<JsonElement>>("/api/docs/cold/ops?from=4"))!.Select(o => o.GetProperty("version").GetInt32()));
+        Assert.Equal(HttpStatusCode.BadRequest, (await again.Http.GetAsync("/api/docs/cold/ops?from=0")).StatusCode);
+    }
 }
