@@ -37,11 +37,11 @@ ${codes.map((c) => `    /// <summary>${c.summary}</summary>\n    public const st
     /// <summary>Every code of the protocol.</summary>
     public static IReadOnlyList<string> All { get; } = [${codes.map((c) => c.name).join(", ")}];
 
-    /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Later"/> for a code it does not know.</summary>
+    /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Never"/> for a code it does not know.</summary>
     public static ErrorRetry RetryOf(string? code) => code switch
     {
-${codes.filter((c) => c.retry !== "later").map((c) => `        ${c.name} => ErrorRetry.${pascal(c.retry)},`).join("\n")}
-        _ => ErrorRetry.Later,
+${codes.filter((c) => c.retry !== "never").map((c) => `        ${c.name} => ErrorRetry.${pascal(c.retry)},`).join("\n")}
+        _ => ErrorRetry.Never,
     };
 
     /// <summary>

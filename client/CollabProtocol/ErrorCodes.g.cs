@@ -52,18 +52,14 @@ public static partial class ErrorCodes
     /// <summary>Every code of the protocol.</summary>
     public static IReadOnlyList<string> All { get; } = [InvalidDocId, InvalidOp, UnknownVersion, NotJoined, Forbidden, Unauthorized, TooLarge, RateLimited, Unavailable, NotFound];
 
-    /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Later"/> for a code it does not know.</summary>
+    /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Never"/> for a code it does not know.</summary>
     public static ErrorRetry RetryOf(string? code) => code switch
     {
-        InvalidDocId => ErrorRetry.Never,
-        InvalidOp => ErrorRetry.Never,
         UnknownVersion => ErrorRetry.Rejoin,
         NotJoined => ErrorRetry.Rejoin,
-        Forbidden => ErrorRetry.Never,
-        Unauthorized => ErrorRetry.Never,
-        TooLarge => ErrorRetry.Never,
-        NotFound => ErrorRetry.Never,
-        _ => ErrorRetry.Later,
+        RateLimited => ErrorRetry.Later,
+        Unavailable => ErrorRetry.Later,
+        _ => ErrorRetry.Never,
     };
 
     /// <summary>

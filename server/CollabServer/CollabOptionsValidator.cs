@@ -20,8 +20,8 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
         }
         var second = TimeSpan.FromSeconds(1);
         Require(!string.IsNullOrWhiteSpace(o.DataDir), nameof(o.DataDir), o.DataDir, "must name a directory");
-        Require(o.IdleTimeout > TimeSpan.Zero, nameof(o.IdleTimeout), o.IdleTimeout, "must be above zero");
-        Require(o.DatabaseIdleTimeout > TimeSpan.Zero, nameof(o.DatabaseIdleTimeout), o.DatabaseIdleTimeout, "must be above zero");
+        Require(o.IdleTimeout >= TimeSpan.Zero, nameof(o.IdleTimeout), o.IdleTimeout, "must not be negative (zero closes at once)");
+        Require(o.DatabaseIdleTimeout >= TimeSpan.Zero, nameof(o.DatabaseIdleTimeout), o.DatabaseIdleTimeout, "must not be negative (zero closes at once)");
         Require(o.SnapshotInterval >= 1, nameof(o.SnapshotInterval), o.SnapshotInterval, "must be at least 1");
         Require(o.OpWindow >= 1, nameof(o.OpWindow), o.OpWindow, "must be at least 1");
         Require(o.MaxBatch >= 1, nameof(o.MaxBatch), o.MaxBatch, "must be at least 1");
@@ -33,16 +33,16 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
         Require(o.MinThreads >= 1, nameof(o.MinThreads), o.MinThreads, "must be at least 1");
         Require(o.OutboundQueueLimit >= 1, nameof(o.OutboundQueueLimit), o.OutboundQueueLimit, "must be at least 1");
         Require(o.MaxDocumentsPerConnection >= 1, nameof(o.MaxDocumentsPerConnection), o.MaxDocumentsPerConnection, "must be at least 1");
-        Require(o.DocumentsCreatedPerMinute >= 1, nameof(o.DocumentsCreatedPerMinute), o.DocumentsCreatedPerMinute, "must be at least 1");
+        Require(o.DocumentsCreatedPerMinute >= 0, nameof(o.DocumentsCreatedPerMinute), o.DocumentsCreatedPerMinute, "must not be negative (zero: only PUT creates documents)");
         Require(o.MaxTransformOps >= 1, nameof(o.MaxTransformOps), o.MaxTransformOps, "must be at least 1");
         Require(o.PresencePerSecond > 0, nameof(o.PresencePerSecond), o.PresencePerSecond, "must be above zero");
         Require(o.PresenceBurst >= 1, nameof(o.PresenceBurst), o.PresenceBurst, "must be at least 1");
         Require(o.MaxSelectionRanges >= 1, nameof(o.MaxSelectionRanges), o.MaxSelectionRanges, "must be at least 1");
         Require(o.MaxRestBodyBytes >= 1024, nameof(o.MaxRestBodyBytes), o.MaxRestBodyBytes, "must be at least 1024");
         Require(o.MaxListPage >= 1, nameof(o.MaxListPage), o.MaxListPage, "must be at least 1");
-        Require(o.LeaseTtl >= second, nameof(o.LeaseTtl), o.LeaseTtl, "must be at least 1 s");
         if (!string.IsNullOrEmpty(o.Redis))
         {
+            Require(o.LeaseTtl >= second, nameof(o.LeaseTtl), o.LeaseTtl, "must be at least 1 s");
             Require(o.NodeId is { } id && Collab.DocumentId.IsValid(id) && !id.Contains(':'), nameof(o.NodeId), o.NodeId, "must be set in a cluster (Collab:Redis): 1 to 128 of A-Z a-z 0-9 . _ -");
             Require(Uri.TryCreate(o.NodeUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https", nameof(o.NodeUrl), o.NodeUrl,
                 "must be set in a cluster (Collab:Redis): the http(s) base URL clients reach this node at");
@@ -50,9 +50,15 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
         Require(o.History.SnapshotSpacing >= 0, "History:SnapshotSpacing", o.History.SnapshotSpacing, "must not be negative");
         Require(o.History.GroupGap >= TimeSpan.Zero, "History:GroupGap", o.History.GroupGap, "must not be negative");
         Require(o.History.Retention >= TimeSpan.Zero, "History:Retention", o.History.Retention, "must not be negative (zero keeps everything)");
-        Require(o.History.RetentionCheckInterval >= second, "History:RetentionCheckInterval", o.History.RetentionCheckInterval, "must be at least 1 s");
-        Require(o.Backup.Interval > TimeSpan.Zero, "Backup:Interval", o.Backup.Interval, "must be above zero");
-        Require(o.Backup.MaxBatchBytes >= 1024, "Backup:MaxBatchBytes", o.Backup.MaxBatchBytes, "must be at least 1024");
+        if (o.History.Retention > TimeSpan.Zero)
+        {
+            Require(o.History.RetentionCheckInterval >= second, "History:RetentionCheckInterval", o.History.RetentionCheckInterval, "must be at least 1 s");
+        }
+        if (!string.IsNullOrEmpty(o.Backup.Dir))
+        {
+            Require(o.Backup.Interval > TimeSpan.Zero, "Backup:Interval", o.Backup.Interval, "must be above zero");
+            Require(o.Backup.MaxBatchBytes >= 1024, "Backup:MaxBatchBytes", o.Backup.MaxBatchBytes, "must be at least 1024");
+        }
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

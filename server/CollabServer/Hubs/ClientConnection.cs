@@ -90,8 +90,16 @@ public sealed class ClientConnection : IMemberConnection
         if (MarkClosed())
         {
             _context.Abort();
-            // The socket itself: its buffers are full and its peer may never read them.
-            _context.GetHttpContext()?.Abort();
+            try
+            {
+                // The socket itself: its buffers are full and its peer may never read them.
+                _context.GetHttpContext()?.Abort();
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+            {
+                // The request ended meanwhile: the socket is gone already. Send runs on a
+                // document's loop, which must go on broadcasting to the other members.
+            }
             Log.OutboxOverflow(_logger, ConnectionId, _limit);
         }
     }

@@ -9,7 +9,7 @@ public sealed class StartupSettingsTests
     [Theory]
     [InlineData("--Collab:OpsPerSecond=-1", "Collab:OpsPerSecond must be above zero (it is -1).")]
     [InlineData("--Collab:OpsPerSecond=fast", "Collab:OpsPerSecond")]
-    [InlineData("--Collab:LeaseTtl=00:00:00.100", "Collab:LeaseTtl must be at least 1 s")]
+    [InlineData("--Collab:Redis=127.0.0.1:1|--Collab:NodeId=n1|--Collab:NodeUrl=http://127.0.0.1:9|--Collab:LeaseTtl=00:00:00.100", "Collab:LeaseTtl must be at least 1 s")]
     [InlineData("--Collab:Redis=127.0.0.1:1", "Collab:NodeId must be set in a cluster")]
     [InlineData("--Collab:History:RetentionCheckInterval=00:00:00", "Collab:History:RetentionCheckInterval must be at least 1 s")]
     [InlineData("--Collab:Auth:SigningKey=short", "Collab:Auth:SigningKey must be at least 32 bytes")]
@@ -26,6 +26,25 @@ public sealed class StartupSettingsTests
             var lines = server.Output.Split('\n').Where(l => l.StartsWith("CollabServer cannot start: ", StringComparison.Ordinal)).ToList();
             Assert.Contains(lines, line => line.Contains(expected, StringComparison.Ordinal));
             Assert.DoesNotContain("   at ", server.Output); // a sentence, not a stack trace
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task SettingsThatMeanSomethingAtZeroAndSettingsOfFeaturesThatAreOffStillStart()
+    {
+        var dataDir = TestHost.NewDataDir();
+        try
+        {
+            // Close idle documents at once, only PUT creates documents, and no cluster, backup or
+            // retention, whose settings are then not looked at.
+            using var server = await ServerProcess.StartAsync(dataDir,
+                "--Collab:IdleTimeout=00:00:00", "--Collab:DatabaseIdleTimeout=00:00:00", "--Collab:DocumentsCreatedPerMinute=0",
+                "--Collab:LeaseTtl=00:00:00.100", "--Collab:Backup:Interval=00:00:00", "--Collab:History:Retention=00:00:00", "--Collab:History:RetentionCheckInterval=00:00:00");
+            Assert.False(server.HasExited);
         }
         finally
         {
