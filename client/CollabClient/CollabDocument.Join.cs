@@ -9,7 +9,7 @@ namespace Collab.Client;
 // the internal On* methods; everything that touches the network runs after _gate is released.
 public sealed partial class CollabDocument
 {
-    private const int MaxRedirects = 3;
+    private const int MaxRedirects = 5; // as the TypeScript client
 
     private enum JoinPhase
     {

@@ -538,6 +538,9 @@ export class CollabDocument extends Emitter<DocumentEvents> {
             this.flush();
           });
         } else if (retry === "rejoin") {
+          // not_joined: the server forgot the membership. unknown_version: it has no version we
+          // can name, which the application hears of, as from the .NET client. Either way: resume.
+          if (code === "unknown_version") this.emit("error", { code, message: error instanceof Error ? error.message : String(error) });
           this.attach(invoker);
         } else {
           // forbidden, invalid_op, too_large: these edits will never be accepted.

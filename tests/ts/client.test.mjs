@@ -168,6 +168,26 @@ describe("protocol client", () => {
     assert.throws(() => doc.insert(0, "x"), /read-only/);
   });
 
+  test("a submit answered unknown_version is reported, kept, and resumed", async () => {
+    const doc = new CollabDocument("d", host());
+    const opened = doc.opened();
+    let submits = 0;
+    const invoker = fakeInvoker((kind, request) => {
+      if (kind === "join") return joinResult({ version: 1, text: "hello", ops: request.sinceVersion === undefined ? null : [] });
+      if (submits++ === 0) throw new Error("HubException: unknown_version: version 1 is not between 0 and the current version 0");
+      return { version: 2 };
+    });
+    doc.attach(invoker);
+    await opened;
+    const errors = [];
+    doc.on("error", (e) => errors.push(e.code));
+    doc.insert(5, " world");
+    for (let i = 0; i < 5; i++) await settle();
+    assert.deepEqual(errors, ["unknown_version"]);
+    assert.equal(doc.text, "hello world"); // not taken back
+    assert.ok(invoker.calls.filter(([kind]) => kind === "join").length >= 2, "it joined again");
+  });
+
   test("presence from members, and a member who leaves", async () => {
     const doc = new CollabDocument("d", host());
     const opened = doc.opened();
