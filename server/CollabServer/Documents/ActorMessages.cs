@@ -51,7 +51,7 @@ internal sealed class LeaveDocument(string connectionId) : Request<bool>
 }
 
 /// <summary>A member's presence; false if it is not a member.</summary>
-internal sealed class SetPresence(string connectionId, PresenceRequest request) : Request<bool>
+internal sealed class UpdatePresence(string connectionId, PresenceRequest request) : Request<bool>
 {
     public string ConnectionId { get; } = connectionId;
 

@@ -259,42 +259,26 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Retention's write, through this owner's store and under its lease; false if it does not apply or the lease is gone.</summary>
-    private bool WriteFold(FoldPlan plan)
+    private bool WriteFold(FoldPlan plan) => RetentionWrite(store => store.WriteFold(plan, _lease.Fence), false);
+
+    /// <summary>Deletes up to a thousand folded ops, so edits wait at most for one short transaction.</summary>
+    private int DeleteFoldedOps(int boundary) => RetentionWrite(store => store.DeleteFolded(boundary, 1000, _lease.Fence), 0);
+
+    /// <summary>A retention write on the loop's store, once the commit in flight has settled; <paramref name="otherwise"/> when there is no database or the lease is not ours any more (the new owner's retention does it).</summary>
+    private T RetentionWrite<T>(Func<IDocumentStore, T> write, T otherwise)
     {
         DrainCommit(); // the store is the loop's again
         if (_database.OpenIfExists() is not { } store)
         {
-            return false;
+            return otherwise;
         }
         try
         {
-            return store.WriteFold(plan, _lease.Fence);
+            return write(store);
         }
         catch (FencedException)
         {
-            return false; // not ours any more: the new owner's retention folds it
-        }
-        finally
-        {
-            _database.Written();
-        }
-    }
-
-    /// <summary>Deletes up to a thousand folded ops, so edits wait at most for one short transaction.</summary>
-    private int DeleteFoldedOps(int boundary)
-    {
-        DrainCommit();
-        if (_database.OpenIfExists() is not { } store)
-        {
-            return 0;
-        }
-        try
-        {
-            return store.DeleteFolded(boundary, 1000, _lease.Fence);
-        }
-        catch (FencedException)
-        {
-            return 0;
+            return otherwise;
         }
         finally
         {

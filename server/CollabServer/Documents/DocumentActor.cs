@@ -207,7 +207,7 @@ public sealed partial class DocumentActor
             case LeaveDocument leave:
                 leave.Answer(Leave(leave.ConnectionId));
                 break;
-            case SetPresence presence:
+            case UpdatePresence presence:
                 presence.Answer(SetPresence(presence.ConnectionId, presence.Request));
                 break;
             case ReadText read:

@@ -105,7 +105,7 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
             throw CollabError.InvalidOp("a selection range must be { anchor, head }, not null");
         }
         var connectionId = connection.ConnectionId;
-        var done = await documents.AskIfLiveAsync(docId, new Documents.SetPresence(connectionId, request!), false);
+        var done = await documents.AskIfLiveAsync(docId, new UpdatePresence(connectionId, request!), false);
         if (!done)
         {
             throw new CollabError(ErrorCodes.NotJoined, $"join document '{docId}' before setting presence in it");

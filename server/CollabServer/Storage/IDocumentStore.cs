@@ -37,11 +37,11 @@ public readonly record struct FenceToken(long Epoch, long ValidUntil = long.MaxV
 
     /// <summary>
     /// Throws <see cref="FencedException"/> if a write under this token must be refused in a
-    /// document whose recorded epoch <paramref name="readStoredEpoch"/> reads
-    /// inside the write's transaction; true when the token's newer epoch must be recorded.
-    /// Every store checks a write with this, in the write's transaction.
+    /// document that records <paramref name="storedEpoch"/> (read inside the write's transaction);
+    /// true when the token's newer epoch must be recorded. Every store checks a write with this.
+    /// A single node's token (<see cref="None"/>) needs no stored epoch: skip reading it.
     /// </summary>
-    public bool Check(Func<long> readStoredEpoch)
+    public bool Check(long storedEpoch)
     {
         if (Epoch == 0)
         {
@@ -51,12 +51,11 @@ public readonly record struct FenceToken(long Epoch, long ValidUntil = long.MaxV
         {
             throw new FencedException($"the lease of epoch {Epoch} may have run out", expired: true);
         }
-        var stored = readStoredEpoch();
-        if (stored > Epoch)
+        if (storedEpoch > Epoch)
         {
-            throw new FencedException($"epoch {Epoch} is fenced off by epoch {stored}", stored);
+            throw new FencedException($"epoch {Epoch} is fenced off by epoch {storedEpoch}", storedEpoch);
         }
-        return stored < Epoch;
+        return storedEpoch < Epoch;
     }
 }
 

@@ -214,7 +214,7 @@ public sealed class InMemoryDocumentStore : IDocumentStore
         {
             throw error;
         }
-        if (fence.Check(() => _data.Epoch))
+        if (fence.Check(_data.Epoch))
         {
             _data.Epoch = fence.Epoch;
         }

@@ -321,15 +321,15 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// </summary>
     private void CheckFence(SqliteTransaction transaction, FenceToken fence)
     {
-        // With the write lock held (BEGIN IMMEDIATE): what is checked now holds until the commit.
-        var newer = fence.Check(() =>
+        if (fence.Epoch == 0)
         {
-            _readEpoch.Transaction = transaction;
-            var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
-            _readEpoch.Transaction = null;
-            return stored;
-        });
-        if (newer)
+            return; // a single node: no leases, nothing to read
+        }
+        // With the write lock held (BEGIN IMMEDIATE): what is checked now holds until the commit.
+        _readEpoch.Transaction = transaction;
+        var stored = _readEpoch.ExecuteScalar() is long e ? e : 0;
+        _readEpoch.Transaction = null;
+        if (fence.Check(stored))
         {
             _writeEpoch.Transaction = transaction;
             _writeEpoch.Parameters[0].Value = fence.Epoch;
