@@ -74,7 +74,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   ) {
     super();
     this.engine = initialState;
-    this.dispatch({ type: "open", docId, clientId: host.clientId, user: host.user() });
+    this.dispatch({ type: "open", docId, clientId: host.clientId, user: host.user(), nowMs: this.now() });
   }
 
   /**
@@ -144,7 +144,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     const reason = ot.validate(this.engine.text, op);
     if (reason !== null) throw new RangeError(`The edit does not apply to document ${this.docId}: ${reason}.`);
     if (op.length === 0) return;
-    this.dispatch({ type: "localEdit", op });
+    this.dispatch({ type: "localEdit", op, nowMs: this.now() });
   }
 
   /** Inserts `text` at `position`; throws a RangeError if `text` has a lone surrogate. */
@@ -159,18 +159,18 @@ export class CollabDocument extends Emitter<DocumentEvents> {
 
   /** Sets this member's selection (positions in the local text); sent to the others, throttled. */
   setSelection(selection: readonly SelectionRange[]): void {
-    this.dispatch({ type: "presenceLocal", selection });
+    this.dispatch({ type: "presenceLocal", selection, nowMs: this.now() });
   }
 
   /** @internal The user's name or color changed: tell the others. */
   userChanged(): void {
-    this.dispatch({ type: "userChanged", user: this.host.user() });
+    this.dispatch({ type: "userChanged", user: this.host.user(), nowMs: this.now() });
   }
 
   /** Leaves the document; it cannot be used afterwards. */
   async close(): Promise<void> {
     if (this.engine.closed) return;
-    this.dispatch({ type: "leave" });
+    this.dispatch({ type: "leave", nowMs: this.now() });
     this.invoker = undefined;
     this.firstJoin?.reject(new Error(`Document ${this.docId} was closed before it was joined.`));
     this.firstJoin = undefined;
@@ -199,44 +199,50 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.invoker = invoker;
     // The user may have changed while the document was on no connection (between redirects).
     const user = this.host.user();
-    if (user !== this.engine.user) this.dispatch({ type: "userChanged", user });
-    this.dispatch({ type: "connected", resume });
+    if (user !== this.engine.user) this.dispatch({ type: "userChanged", user, nowMs: this.now() });
+    this.dispatch({ type: "connected", resume, nowMs: this.now() });
   }
 
   /** @internal The connection is gone; what is unconfirmed is sent again after the next attach. */
   detach(): void {
     this.invoker = undefined;
-    this.dispatch({ type: "disconnected" });
+    this.dispatch({ type: "disconnected", nowMs: this.now() });
   }
 
   /** @internal An `Op` message for this document. */
   receiveOp(message: OpMessage): void {
-    this.dispatch({ type: "serverOp", message });
+    this.dispatch({ type: "serverOp", message, nowMs: this.now() });
   }
 
   /** @internal A `Presence` message for this document. */
   receivePresence(message: PresenceMessage): void {
-    this.dispatch({ type: "presenceRemote", message });
+    this.dispatch({ type: "presenceRemote", message, nowMs: this.now() });
   }
 
   /** @internal A `Reset` message for this document: join again, without `sinceVersion`. */
   receiveReset(_message: ResetMessage): void {
-    this.dispatch({ type: "reset" });
+    this.dispatch({ type: "reset", nowMs: this.now() });
   }
 
-  /** Runs one engine step, then its commands (unless a step is being carried out: they follow its commands). */
+  /**
+   * Runs one engine step at the shell's time, then its commands; while an earlier step's
+   * commands are being carried out (an event handler made another change), after those.
+   */
   private dispatch(event: EngineEvent): void {
     if (this.engine.opIds.length < opIdReserve) {
       const ids: number[] = [];
       while (this.engine.opIds.length + ids.length < opIdReserve) ids.push(this.host.nextOpId());
       this.engine = step(this.engine, { type: "opIds", ids }).state;
     }
-    const { state, commands } = step(this.engine, { ...event, nowMs: this.now() });
+    const { state, commands } = step(this.engine, event);
     this.engine = state;
-    this.work.push(...commands);
-    if (this.working) return;
+    if (this.working) {
+      for (const command of commands) this.work.push(command);
+      return;
+    }
     this.working = true;
     try {
+      for (const command of commands) this.run(command);
       for (let i = 0; i < this.work.length; i++) this.run(this.work[i]!);
     } finally {
       this.work.length = 0;
@@ -288,10 +294,10 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     if (!invoker) return;
     call(() => invoker.join(request)).then(
       (result) => {
-        if (!result.redirect && session === this.engine.session) this.redirects = 0;
-        this.dispatch({ type: "joinResult", session, result });
+        if (!result.redirect && session === this.engine.session && this.engine.phase === "joining") this.redirects = 0;
+        this.dispatch({ type: "joinResult", session, result, nowMs: this.now() });
       },
-      (error: unknown) => this.dispatch({ type: "joinFailed", session, code: errorCode(error), message: messageOf(error), random: Math.random() }),
+      (error: unknown) => this.dispatch({ type: "joinFailed", session, code: errorCode(error), message: messageOf(error), random: Math.random(), nowMs: this.now() }),
     );
   }
 
@@ -300,9 +306,9 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     if (!invoker) return;
     const opId = request.opId;
     call(() => invoker.submit(request)).then(
-      (result) => this.dispatch({ type: "submitResult", session, opId, version: result.version }),
+      (result) => this.dispatch({ type: "submitResult", session, opId, version: result.version, nowMs: this.now() }),
       (error: unknown) =>
-        this.dispatch({ type: "submitFailed", session, opId, code: errorCode(error), message: messageOf(error), random: Math.random() }),
+        this.dispatch({ type: "submitFailed", session, opId, code: errorCode(error), message: messageOf(error), random: Math.random(), nowMs: this.now() }),
     );
   }
 
@@ -313,7 +319,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
       this.timers.delete(name);
       // A timer that fires has come due, whatever Date.now() says (a timer may fire a little early).
       this.clock = Math.max(this.clock, dueMs);
-      this.dispatch({ type: "tick" });
+      this.dispatch({ type: "tick", nowMs: this.now() });
     }, Math.max(0, dueMs - this.now()));
     this.timers.set(name, timer);
   }

@@ -1,55 +1,61 @@
-// The sync engine of one document: everything a client decides, as one pure function
+// The sync engine of one document: everything the client decides, as one pure function
 //
 //   step(state, event) -> { state, commands }
 //
-// It does no I/O, keeps no timer, reads no clock and draws no random number: time and chance come
-// in with events (`nowMs`, `random`), and what should happen outside comes out as commands, which a thin shell
-// (document.ts here, CollabDocument in C#) carries out in order. The shell turns method calls,
-// hub messages, call results and timer firings into events. The C# client has the same events
-// and commands, PascalCase (`serverOp` is `ServerOp`); tests/vectors/engine-scenarios.json
-// drives both engines.
+// It does no I/O, keeps no timer, reads no clock and draws no random number: time and chance
+// come in with events (`nowMs`, `random`), and what is to happen outside comes out as commands,
+// which a thin shell (document.ts here, CollabDocument in C#) carries out in order. The shell
+// turns method calls, hub messages, call results and timer firings into events. The C# engine
+// has the same events and commands in PascalCase (`serverOp` is `ServerOp`), and
+// tests/vectors/engine-scenarios.json drives both.
 //
-// Events (every event may carry `nowMs`, the shell's clock; the engine's clock never goes back):
+// Events (each may carry `nowMs`, the shell's clock; the engine's clock never goes back):
 //   open           { docId, clientId, user }  the document was opened; nothing is sent before `connected`
-//   opIds          { ids }           fresh op ids from the client's counter (see "Op ids" below)
-//   connected      { resume? }       a connection is up: join on it (with sinceVersion unless resume is false)
-//   disconnected   {}                the connection is gone: unanswered calls are lost, unconfirmed edits are kept
-//   joinResult     { session, result }           a Join answered (a redirect too)
-//   joinFailed     { session, code?, message, random }  a Join failed: with a protocol error code, or none when
-//                                    the connection failed; `random` in [0, 1) places a retry in its window
-//   localEdit      { op }            a local edit, already checked against `state.text` by the shell
-//   serverOp       { message }       an Op message
-//   submitResult   { session, opId, version }    a Submit answered
+//   opIds          { ids }            fresh op ids from the client's counter (see "Op ids" below)
+//   connected      { resume? }        a connection is up: join on it, with sinceVersion unless resume is false
+//   disconnected   {}                 the connection is gone: unanswered calls are lost, unconfirmed edits kept
+//   joinResult     { session, result }  a Join answered (a redirect too)
+//   joinFailed     { session, code?, message, random }  a Join failed, with a protocol error code, or none
+//                                     when the connection failed; `random` in [0, 1) places a retry in its window
+//   localEdit      { op }             a local edit, checked against `state.text` by the shell, which sends it only
+//                                     after the first join; ignored while read-only
+//   serverOp       { message }        an Op message
+//   submitResult   { session, opId, version }  a Submit answered
 //   submitFailed   { session, opId, code?, message, random }  a Submit failed (as joinFailed)
-//   presenceLocal  { selection }     this member's selection, in positions of `state.text`
-//   presenceRemote { message }       a Presence message
-//   userChanged    { user }          this member's name or color changed
-//   reset          {}                a Reset message: join again without sinceVersion
-//   tick           {}                time passed (`nowMs`): timers due by then fire
-//   leave          {}                the document is closed; every later event is ignored
+//   presenceLocal  { selection }      this member's selection, in positions of `state.text`
+//   presenceRemote { message }        a Presence message
+//   userChanged    { user }           this member's name or color changed
+//   reset          {}                 a Reset message: join again without sinceVersion (ignored while offline)
+//   tick           {}                 time passed: every timer due by `nowMs` fires, earliest first
+//   leave          {}                 the document is closed; every later event is ignored
 //
 // Commands:
-//   sendJoin     { session, request }   invoke Join; answer with joinResult or joinFailed naming `session`
-//   sendSubmit   { session, request }   invoke Submit; answer with submitResult or submitFailed naming `session` and the opId
-//   sendPresence { request }            send SetPresence; its outcome is not reported
-//   sendLeave    { docId }              invoke Leave; its outcome is not reported
-//   applyRemote  { op, origin, clientId }  `state.text` changed by `op` (origin remote, resync or revert): the `change` event
-//   emit         { event, payload }     raise a document event: presence, pending, joined or error
-//   setTimer     { name, dueMs }        send a tick at `dueMs` (or later); replaces the timer of that name
-//                                       (gap, retry or presence)
-//   clearTimer   { name }               that timer is no longer wanted (a fired timer needs no clearTimer)
-//   redirect     { url }                the document must be joined on the node at `url`: the shell moves it,
-//                                       then sends `connected`; the connection is detached already
-//   failOpen     { code, message }      the first join was refused for good: fail the pending open
+//   sendJoin     { session, request }  invoke Join; answer with joinResult or joinFailed naming `session`
+//   sendSubmit   { session, request }  invoke Submit; answer with submitResult or submitFailed naming
+//                                      `session` and the request's opId
+//   sendPresence { request }           send SetPresence; its outcome is not reported
+//   sendLeave    { docId }             invoke Leave; its outcome is not reported
+//   applyRemote  { op, origin, clientId }  `state.text` changed by `op` (origin remote, resync or revert):
+//                                      the document's `change` event
+//   emit         { event, payload }    raise a document event: presence, pending, joined or error
+//   setTimer     { name, dueMs }       send a tick at `dueMs` (or later); replaces the timer of that name
+//   clearTimer   { name }              that timer is no longer wanted (a timer that fired needs none)
+//   redirect     { url }               join the document on the node at `url`: the engine is offline
+//                                      already; the shell moves the document, then sends `connected`
+//   failOpen     { code, message }     the first join was refused for good: fail the pending open
+//
+// Timers: gap (a version is missing: resume, 5 s after the last op or result that found it
+// missing), retry (a refused Join or Submit: send it again, after 200 ms doubling up to 5 s), and
+// presence (send this member's selection, at most every 60 ms).
 //
 // Sessions: every attach (a connection, a reset, a resume after a gap or an error) starts a new
-// session; results naming an older session are ignored, so nothing from a previous connection
-// acts on the current one. Within a session one Join is in flight at a time, and at most one
-// Submit per op id.
+// session, numbered from 1; results naming another session, or coming while offline, are
+// ignored, so nothing from an earlier connection acts on the current one. Within a session one
+// Join is in flight at a time, and at most one Submit per op id.
 //
 // Op ids must be unique per clientId across all of a client's documents, so they come from the
-// client's counter: the shell keeps `opIdReserve` of them in `state.opIds` by an `opIds` event
-// before any other event, and the engine takes them in order, at most one per event. A document
+// client's counter: before every other event the shell tops `state.opIds` up to `opIdReserve`
+// with an `opIds` event, and the engine takes them in order, at most one per event. A document
 // alone on its client numbers its ops as the counter does (the vectors count from 1).
 
 import type { Text } from "@codemirror/state";
@@ -162,7 +168,7 @@ export interface EngineState {
   readonly opIds: readonly number[];
   readonly session: number;
   readonly phase: Phase;
-  /** Whether the last Join of this session was sent with sinceVersion (wanted to). */
+  /** Whether this session's Join resumes (asks with sinceVersion once a version is known); a retry asks the same. */
   readonly resume: boolean;
   /** The op id submitted on this session, so it is not sent twice. */
   readonly sentOpId: number | undefined;
@@ -234,6 +240,7 @@ export interface StepResult {
 }
 
 const noRecent: RecentOps = { entries: [], start: 0, end: 0 };
+const noCommands: readonly Command[] = [];
 
 /** The state before `open`. */
 export const initialState: EngineState = {
@@ -269,7 +276,7 @@ export const initialState: EngineState = {
 export function step(state: EngineState, event: EngineEvent): StepResult {
   const run = new Step(state, event.nowMs);
   run.handle(event);
-  return { state: run.s, commands: run.out };
+  return { state: run.s, commands: run.out ?? noCommands };
 }
 
 /** Every server op kept in `recent`, oldest first. */
@@ -280,18 +287,54 @@ export function recentOps(state: EngineState): readonly RecentOp[] {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
+ * A shallow copy, field by field: V8 copies a literal of this shape an order of magnitude faster
+ * than a spread of so many fields, and a step makes one for every event (every received op).
+ */
+function copyState(s: EngineState): Mutable<EngineState> {
+  return {
+    docId: s.docId,
+    clientId: s.clientId,
+    user: s.user,
+    nowMs: s.nowMs,
+    closed: s.closed,
+    text: s.text,
+    serverText: s.serverText,
+    version: s.version,
+    readOnly: s.readOnly,
+    sync: s.sync,
+    opIds: s.opIds,
+    session: s.session,
+    phase: s.phase,
+    resume: s.resume,
+    sentOpId: s.sentOpId,
+    everSentOpId: s.everSentOpId,
+    queue: s.queue,
+    recent: s.recent,
+    members: s.members,
+    futurePresence: s.futurePresence,
+    selection: s.selection,
+    presenceApproximate: s.presenceApproximate,
+    lastPresenceMs: s.lastPresenceMs,
+    timers: s.timers,
+    retryDelayMs: s.retryDelayMs,
+    retry: s.retry,
+  };
+}
+
+/**
  * One step's work on a shallow copy of the state. Collections are copied the first time the
  * step changes them, so the state it started from stays as it was.
  */
 class Step {
   readonly s: Mutable<EngineState>;
-  readonly out: Command[] = [];
+  /** The commands so far; most events give one or none, so the list starts at its first. */
+  out: Command[] | undefined;
   private queue: Map<number, Queued> | undefined;
   private members: Map<string, Member> | undefined;
   private future: Map<string, PresenceMessage> | undefined;
 
   constructor(state: EngineState, nowMs: number | undefined) {
-    this.s = { ...state };
+    this.s = copyState(state);
     if (nowMs !== undefined && nowMs > state.nowMs) this.s.nowMs = nowMs;
   }
 
@@ -322,15 +365,20 @@ class Step {
         const joined = s.phase === "joined";
         this.detach();
         s.closed = true;
-        if (joined) this.out.push({ type: "sendLeave", docId: s.docId });
+        if (joined) this.command({ type: "sendLeave", docId: s.docId });
         return;
       }
       case "localEdit":
         this.localEdit(event.op);
         return;
       case "serverOp":
-        this.queueOp(event.message);
-        if (s.phase === "joined") this.drain();
+        if (s.phase === "joined" && event.message.version === s.version + 1 && s.queue.size === 0) {
+          // The next op, with nothing queued: apply it without queueing it.
+          this.drain(event.message);
+        } else {
+          this.queueOp(event.message);
+          if (s.phase === "joined") this.drain();
+        }
         return;
       case "joinResult":
         if (event.session === s.session && s.phase === "joining") this.joined(event.result);
@@ -370,13 +418,13 @@ class Step {
   /** Starts a session on the connection: join, resuming from `version` unless `resume` is false. */
   private attach(resume: boolean): void {
     this.detach();
+    this.s.session++;
     this.join(resume);
   }
 
-  /** Ends the session: what is unconfirmed is sent again after the next join. */
+  /** Ends the session: what is unconfirmed is sent again after the next join. No result is taken while offline. */
   private detach(): void {
     const s = this.s;
-    s.session++;
     s.phase = "offline";
     s.sentOpId = undefined;
     s.retry = undefined;
@@ -392,7 +440,7 @@ class Step {
     const request: JoinRequest = { docId: s.docId, clientId: s.clientId };
     if (resume && s.version >= 0) request.sinceVersion = s.version;
     if (s.user) request.user = s.user;
-    this.out.push({ type: "sendJoin", session: s.session, request });
+    this.command({ type: "sendJoin", session: s.session, request });
   }
 
   private joinFailed(code: ErrorCode | undefined, message: string, random: number): void {
@@ -403,7 +451,7 @@ class Step {
       this.retryLater("join", random);
     } else if (code !== undefined) {
       // Refused for good (invalid_doc_id, forbidden, unauthorized): nothing to retry until the next connection.
-      if (s.version < 0) this.out.push({ type: "failOpen", code, message });
+      if (s.version < 0) this.command({ type: "failOpen", code, message });
       this.emit("error", { code, message });
     }
     // Without a code the connection failed: the shell sends `connected` when it is back.
@@ -413,7 +461,7 @@ class Step {
     const s = this.s;
     if (result.redirect) {
       this.detach();
-      this.out.push({ type: "redirect", url: result.redirect });
+      this.command({ type: "redirect", url: result.redirect });
       return;
     }
     s.retryDelayMs = 0;
@@ -432,7 +480,7 @@ class Step {
         // either finds it committed or applies it now; either way it is in the server's text.
         const outstanding = s.sync.outstanding;
         s.phase = "settling";
-        this.out.push({
+        this.command({
           type: "sendSubmit",
           session: s.session,
           request: { docId: s.docId, baseVersion: s.version, op: outstanding.op, opId: outstanding.opId },
@@ -473,7 +521,7 @@ class Step {
     const s = this.s;
     // O(length), as receiving the whole text is.
     const serverChange = ot.diff(s.serverText.toString(), serverText);
-    const { state, op } = sync.rebase(s.sync, serverChange, this.newOpId);
+    const { state, op } = sync.rebase(s.sync, serverChange, () => this.newOpId());
     this.dropQueuedThrough(version);
     s.recent = noRecent;
     s.version = version;
@@ -488,7 +536,7 @@ class Step {
     const s = this.s;
     if (s.sync.kind === "Synchronized" || s.sync.outstanding.opId !== opId) return;
     s.serverText = ot.applyToText(s.serverText, s.sync.outstanding.op);
-    s.sync = sync.serverAck(s.sync, this.newOpId);
+    s.sync = sync.serverAck(s.sync, () => this.newOpId());
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.join(false);
   }
@@ -514,7 +562,7 @@ class Step {
     if (s.readOnly || op.length === 0) return;
     s.text = ot.applyToText(s.text, op);
     this.mapMembers(op, undefined);
-    s.sync = sync.applyClient(s.sync, op, this.newOpId);
+    s.sync = sync.applyClient(s.sync, op, () => this.newOpId());
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.flush();
   }
@@ -526,7 +574,7 @@ class Step {
     const outstanding = s.sync.outstanding;
     if (s.sentOpId === outstanding.opId) return;
     s.sentOpId = s.everSentOpId = outstanding.opId;
-    this.out.push({
+    this.command({
       type: "sendSubmit",
       session: s.session,
       request: { docId: s.docId, baseVersion: s.version, op: outstanding.op, opId: outstanding.opId },
@@ -583,13 +631,13 @@ class Step {
   }
 
   /** Takes the next op id the shell gave. */
-  private readonly newOpId = (): number => {
+  private newOpId(): number {
     const s = this.s;
     if (s.opIds.length === 0) throw new Error("The engine has no op id left: the shell must keep opIdReserve of them in state.opIds.");
     const [id, ...rest] = s.opIds;
     s.opIds = rest;
     return id!;
-  };
+  }
 
   // --- Server ops, in version order ---
 
@@ -606,12 +654,12 @@ class Step {
     for (const v of queue.keys()) if (v <= version) queue.delete(v);
   }
 
-  /** Applies queued ops and acknowledgements in version order while the next one is there. */
-  private drain(): void {
+  /** Applies queued ops and acknowledgements in version order while the next one is there; `next` is the op after `version`, if not queued. */
+  private drain(next?: OpMessage): void {
     const s = this.s;
     const edits = sync.pendingEdits(s.sync);
     const kind = s.sync.kind;
-    this.applyQueued();
+    this.applyQueued(next);
     if (sync.pendingEdits(s.sync) !== edits || s.sync.kind !== kind) this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.placeFuturePresence();
     // A version is missing: it should arrive, but if it does not, resume to fetch it.
@@ -620,20 +668,24 @@ class Step {
   }
 
   /** False when the queue turned out wrong and a new session was started instead. */
-  private applyQueued(): boolean {
+  private applyQueued(first?: OpMessage): boolean {
     const s = this.s;
-    for (;;) {
-      const next = s.queue.get(s.version + 1);
-      if (!next) return true;
-      this.queueMut().delete(s.version + 1);
+    for (let given = first; ; given = undefined) {
+      // The slot after `version`: another member's op, or ours (its Op, or the Submit result naming it).
+      let message = given;
+      let ackOpId: number | undefined;
+      if (!message) {
+        const queued = s.queue.get(s.version + 1);
+        if (!queued) return true;
+        this.queueMut().delete(s.version + 1);
+        if (queued.kind === "op") message = queued.message;
+        else ackOpId = queued.opId;
+      }
       const outstanding = s.sync.kind === "Synchronized" ? undefined : s.sync.outstanding;
-      const own =
-        next.kind === "ack"
-          ? next.opId === outstanding?.opId
-          : next.message.clientId === s.clientId && next.message.opId === outstanding?.opId;
+      const own = message ? message.clientId === s.clientId && message.opId === outstanding?.opId : ackOpId === outstanding?.opId;
       if (own && outstanding) {
         s.version++;
-        const state = sync.serverAck(s.sync, this.newOpId);
+        const state = sync.serverAck(s.sync, () => this.newOpId());
         // With nothing left pending the local text is the server's: share it rather than apply the op again.
         s.serverText = state.kind === "Synchronized" ? s.text : ot.applyToText(s.serverText, outstanding.op);
         this.remember(s.version, outstanding.op);
@@ -641,16 +693,16 @@ class Step {
         s.sentOpId = undefined;
         this.flush();
         if (s.presenceApproximate && s.sync.kind === "Synchronized") this.schedulePresence();
-      } else if (next.kind === "op") {
+      } else if (message) {
         const wasSynchronized = s.sync.kind === "Synchronized";
-        const { state, op } = sync.applyServer(s.sync, next.message.op);
+        const { state, op } = sync.applyServer(s.sync, message.op);
         s.sync = state;
         s.version++;
-        s.serverText = ot.applyToText(s.serverText, next.message.op);
-        this.remember(s.version, next.message.op);
+        s.serverText = ot.applyToText(s.serverText, message.op);
+        this.remember(s.version, message.op);
         // Nothing pending: the local text was the server's and `op` is the server's op, so the
         // local text is the new server text and need not be built a second time.
-        this.applyRemote(op, "remote", next.message.clientId, wasSynchronized ? s.serverText : undefined);
+        this.applyRemote(op, "remote", message.clientId, wasSynchronized ? s.serverText : undefined);
       } else {
         // An acknowledgement of an op that is not outstanding (left from an older history, as
         // after a delete): the text is no longer known, so start again from the server's.
@@ -673,7 +725,7 @@ class Step {
       head: ot.transformPosition(op, r.head),
     }));
     this.mapMembers(op, clientId);
-    this.out.push({ type: "applyRemote", op, origin, clientId });
+    this.command({ type: "applyRemote", op, origin, clientId });
   }
 
   private remember(version: number, op: TextOperation): void {
@@ -716,7 +768,7 @@ class Step {
     }));
     const request: PresenceRequest = { docId: s.docId, version: s.version, selection };
     if (s.user) request.user = s.user;
-    this.out.push({ type: "sendPresence", request });
+    this.command({ type: "sendPresence", request });
   }
 
   /** Takes a member's presence; returns whether the members changed. */
@@ -801,13 +853,13 @@ class Step {
 
   private setTimer(name: TimerName, dueMs: number): void {
     this.s.timers = { ...this.s.timers, [name]: dueMs };
-    this.out.push({ type: "setTimer", name, dueMs });
+    this.command({ type: "setTimer", name, dueMs });
   }
 
   private clearTimer(name: TimerName): void {
     if (this.s.timers[name] === undefined) return;
     this.unsetTimer(name);
-    this.out.push({ type: "clearTimer", name });
+    this.command({ type: "clearTimer", name });
   }
 
   private unsetTimer(name: TimerName): void {
@@ -862,6 +914,11 @@ class Step {
   }
 
   private emit<K extends EmittedEvent>(event: K, payload: DocumentEvents[K]): void {
-    this.out.push({ type: "emit", event, payload } as Command);
+    this.command({ type: "emit", event, payload } as Command);
+  }
+
+  private command(command: Command): void {
+    if (this.out) this.out.push(command);
+    else this.out = [command];
   }
 }
