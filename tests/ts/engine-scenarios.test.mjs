@@ -1,0 +1,129 @@
+// The shared sync engine scenarios (tests/vectors/engine-scenarios.json), replayed against the
+// pure engine (client/ts/engine.ts) directly: after every event, the exact commands it gave and
+// the state it left. The C# engine replays the same file under the same event and command names.
+
+import assert from "node:assert/strict";
+import { build } from "esbuild";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, test } from "node:test";
+
+const root = resolve(import.meta.dirname, "../..");
+// Bundled as lib.mjs bundles the rest of the client, so that no build step comes first.
+const dir = mkdtempSync(join(tmpdir(), "collab-engine-"));
+const outfile = join(dir, "engine.mjs");
+await build({
+  stdin: {
+    contents: `export * as engine from "./client/ts/engine.ts"; export * as sync from "./client/ts/sync.ts";`,
+    resolveDir: root,
+    loader: "ts",
+  },
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  outfile,
+  logLevel: "error",
+});
+const { engine, sync } = await import(pathToFileURL(outfile).href);
+rmSync(dir, { recursive: true, force: true });
+
+const vectors = JSON.parse(readFileSync(join(root, "tests/vectors/engine-scenarios.json"), "utf8"));
+const docId = "doc";
+
+/** An event from the file as the engine takes it: what the file leaves out put back (see its description). */
+function toEvent(e) {
+  const message = (m) => ({ docId, ...m });
+  switch (e.type) {
+    case "joinResult": {
+      const r = e.result;
+      return {
+        ...e,
+        result: {
+          docId,
+          version: r.version,
+          text: r.text,
+          ops: r.ops?.map(message),
+          readOnly: r.readOnly ?? false,
+          redirect: r.redirect,
+          presence: (r.presence ?? []).map((p) => ({ user: undefined, ...message(p) })),
+        },
+      };
+    }
+    case "serverOp":
+      return { ...e, message: message(e.message) };
+    case "presenceRemote":
+      return { ...e, message: { user: undefined, ...message(e.message) } };
+    case "joinFailed":
+    case "submitFailed":
+      return { code: undefined, ...e };
+    default:
+      return e;
+  }
+}
+
+/** What the file's `expect` keys say about a state. */
+const projections = {
+  text: (s) => s.text.toString(),
+  version: (s) => s.version,
+  syncState: (s) => s.sync.kind,
+  pendingEdits: (s) => sync.pendingEdits(s.sync),
+  phase: (s) => s.phase,
+  readOnly: (s) => s.readOnly,
+  members: (s) => [...s.members.values()],
+  timers: (s) => s.timers,
+};
+
+/** Values as JSON has them: fields without a value left out. */
+const plain = (value) => JSON.parse(JSON.stringify(value));
+
+/** Everything a state holds that a step could change by mistake, as a string. */
+const snapshot = (s) =>
+  JSON.stringify({
+    ...Object.fromEntries(Object.entries(projections).map(([k, f]) => [k, f(s)])),
+    serverText: s.serverText.toString(),
+    sync: s.sync,
+    opIds: s.opIds,
+    session: s.session,
+    queue: [...s.queue],
+    recent: engine.recentOps(s),
+    futurePresence: [...s.futurePresence],
+    selection: s.selection,
+  });
+
+describe("shared sync engine scenarios", () => {
+  test("the file holds the scenarios, each with a name of its own", () => {
+    assert.ok(vectors.scenarios.length >= 24);
+    assert.equal(new Set(vectors.scenarios.map((s) => s.name)).size, vectors.scenarios.length);
+  });
+
+  for (const scenario of vectors.scenarios) {
+    test(scenario.name, () => {
+      const opened = engine.step(engine.initialState, { type: "open", docId, clientId: "me", user: scenario.open?.user });
+      assert.deepEqual(opened.commands, [], "open gives no command");
+      let state = opened.state;
+      let nextOpId = 1;
+      for (const [index, { event, expect }] of scenario.steps.entries()) {
+        const where = `step ${index} (${event.type})`;
+        if (state.opIds.length < engine.opIdReserve) {
+          const ids = [];
+          while (state.opIds.length + ids.length < engine.opIdReserve) ids.push(nextOpId++);
+          const given = engine.step(state, { type: "opIds", ids });
+          assert.deepEqual(given.commands, [], `${where}: opIds gives no command`);
+          state = given.state;
+        }
+        const before = snapshot(state);
+        const result = engine.step(state, toEvent(event));
+        assert.equal(snapshot(state), before, `${where}: step changed the state it was given`);
+        assert.deepEqual(plain(result.commands), expect.commands, `${where}: commands`);
+        state = result.state;
+        for (const [key, value] of Object.entries(expect)) {
+          if (key === "commands") continue;
+          assert.ok(key in projections, `${where}: the file expects an unknown key ${key}`);
+          assert.deepEqual(plain(projections[key](state)), value, `${where}: ${key}`);
+        }
+      }
+    });
+  }
+});
