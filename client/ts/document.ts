@@ -5,7 +5,17 @@
 // a HubInvoker sends its requests and CollabClient feeds it what arrives.
 
 import type { Text } from "@codemirror/state";
-import { step, initialState, opIdReserve, type Command, type EngineEvent, type EngineState, type TimerName } from "./engine.js";
+import {
+  initialState,
+  opIdReserve,
+  step,
+  type Command,
+  type DocumentEvents,
+  type EngineEvent,
+  type EngineState,
+  type Member,
+  type TimerName,
+} from "./engine.js";
 import { Emitter } from "./events.js";
 import {
   errorCode,
@@ -24,7 +34,6 @@ import * as ot from "./ot.js";
 import type { TextOperation } from "./ot.js";
 import * as sync from "./sync.js";
 import type { SyncState } from "./sync.js";
-import type { DocumentEvents, Member } from "./engine.js";
 
 export type { ChangeOrigin, DocumentEvents, Member } from "./engine.js";
 
@@ -294,10 +303,12 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     if (!invoker) return;
     call(() => invoker.join(request)).then(
       (result) => {
+        // A join the engine takes (this session's, while joining) and that stays on this node ends a run of redirects.
         if (!result.redirect && session === this.engine.session && this.engine.phase === "joining") this.redirects = 0;
         this.dispatch({ type: "joinResult", session, result, nowMs: this.now() });
       },
-      (error: unknown) => this.dispatch({ type: "joinFailed", session, code: errorCode(error), message: messageOf(error), random: Math.random(), nowMs: this.now() }),
+      (error: unknown) =>
+        this.dispatch({ type: "joinFailed", session, code: errorCode(error), message: messageOf(error), random: Math.random(), nowMs: this.now() }),
     );
   }
 

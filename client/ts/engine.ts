@@ -113,7 +113,10 @@ export const gapTimeoutMs = 5_000;
 export const presenceIntervalMs = 60;
 /** The wait before a retry doubles from this … */
 export const minRetryDelayMs = 200;
-/** … up to this; a retry waits between half of it and all of it (placed by the failure's `random`), so that clients refused together do not retry together. */
+/**
+ * … up to this. A retry waits between half of the wait and all of it, placed by the failure's
+ * `random`, so that clients refused together do not retry together.
+ */
 export const maxRetryDelayMs = 5_000;
 /** How many op ids the shell keeps in `state.opIds` before each event: at least the one an event may take. */
 export const opIdReserve = 2;
