@@ -61,7 +61,7 @@ public sealed class LoadOptions
           --url URL               a server or cluster node (repeat, or comma-separate, for several)
           --server-dll PATH       start the server itself (on a free 127.0.0.1 port), stop it at the end
             --data-dir DIR        its data directory (required with --server-dll; created if missing)
-            --sync Full|Normal|Off  PRAGMA synchronous of the server (default Full)
+            --sync Full|Normal|Off  Collab:Sync of the server: whether it syncs before acknowledging (default Full)
             --server-arg ARG      extra server argument, e.g. --server-arg --Collab:OpWindow=2000
             --server-env N=V      environment variable for the server, e.g. DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0;
                                   the server also gets its collab.env (runtime settings); N= runs it without N

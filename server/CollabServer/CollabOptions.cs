@@ -11,6 +11,15 @@ public enum SyncMode
     Off,
 }
 
+/// <summary>Where an acknowledged op is made durable (see <see cref="Storage.ICommitLog"/>).</summary>
+public enum CommitLogMode
+{
+    /// <summary>One log per node, synced once for every batch that arrived since the last sync; the documents' files are written without syncing and brought up to date from the log after a crash.</summary>
+    Node,
+    /// <summary>Each document's own database is synced at every commit.</summary>
+    Document,
+}
+
 /// <summary>Settings under <c>Collab:</c> in configuration (<c>--Collab:DataDir=PATH</c>, <c>Collab__DataDir</c>).</summary>
 public sealed class CollabOptions
 {
@@ -25,8 +34,25 @@ public sealed class CollabOptions
     /// <summary>A document's database is closed after this long without writes, even with members; the next write opens it again.</summary>
     public TimeSpan DatabaseIdleTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>PRAGMA synchronous for the document databases.</summary>
+    /// <summary>
+    /// Whether acknowledged ops are synced to disk: <see cref="SyncMode.Full"/> syncs before every
+    /// acknowledgement (the node log, or each document's database with <see cref="CommitLogMode.Document"/>);
+    /// <see cref="SyncMode.Off"/> never syncs (tests and throwaway data). <see cref="SyncMode.Normal"/>
+    /// applies to <see cref="CommitLogMode.Document"/> only (PRAGMA synchronous=NORMAL); with the node log it is the same as Full.
+    /// </summary>
     public SyncMode Sync { get; set; } = SyncMode.Full;
+
+    /// <summary>Where acknowledged ops are made durable: one log per node (the default), or each document's own database.</summary>
+    public CommitLogMode CommitLog { get; set; } = CommitLogMode.Node;
+
+    /// <summary>The node log moves to a new segment file once one holds this many bytes; a checkpoint then lets the old one go.</summary>
+    public long LogSegmentBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>How often the node log moves to a new segment and lets the old one go (after syncing the documents written in it).</summary>
+    public TimeSpan LogCheckpointInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>PRAGMA synchronous of the documents' own databases: not synced at each commit under the node log.</summary>
+    internal SyncMode DocumentSync => CommitLog == CommitLogMode.Document ? Sync : Sync == SyncMode.Off ? SyncMode.Off : SyncMode.Normal;
 
     /// <summary>A snapshot of the text is written after this many ops (more for large texts, see <see cref="Documents.CommitPipeline"/>).</summary>
     public int SnapshotInterval { get; set; } = 1000;

@@ -22,6 +22,8 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
         Require(!string.IsNullOrWhiteSpace(o.DataDir), nameof(o.DataDir), o.DataDir, "must name a directory");
         Require(o.IdleTimeout >= TimeSpan.Zero, nameof(o.IdleTimeout), o.IdleTimeout, "must not be negative (zero closes at once)");
         Require(o.DatabaseIdleTimeout >= TimeSpan.Zero, nameof(o.DatabaseIdleTimeout), o.DatabaseIdleTimeout, "must not be negative (zero closes at once)");
+        Require(o.LogSegmentBytes >= 64 * 1024, nameof(o.LogSegmentBytes), o.LogSegmentBytes, "must be at least 65536");
+        Require(o.LogCheckpointInterval >= TimeSpan.FromMilliseconds(100), nameof(o.LogCheckpointInterval), o.LogCheckpointInterval, "must be at least 100 ms");
         Require(o.SnapshotInterval >= 1, nameof(o.SnapshotInterval), o.SnapshotInterval, "must be at least 1");
         Require(o.OpWindow >= 1, nameof(o.OpWindow), o.OpWindow, "must be at least 1");
         Require(o.MaxBatch >= 1, nameof(o.MaxBatch), o.MaxBatch, "must be at least 1");

@@ -42,6 +42,18 @@ public static class CollabServerSetup
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddSingleton<DocumentCatalog>();
         services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<DocumentCatalog>());
+        services.AddSingleton<ICommitLog>(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<CollabOptions>>().Value;
+            if (o.CommitLog == CommitLogMode.Document)
+            {
+                return new DocumentFileLog(o.Sync);
+            }
+            // A folder per node: nodes sharing a data directory each write their own log and read every one at start.
+            var node = string.IsNullOrEmpty(o.Redis) ? "local" : o.NodeId ?? "local";
+            return new NodeCommitLog(Path.Combine(o.DataDir, "log"), node, o.Sync != SyncMode.Off, o.LogSegmentBytes, o.LogCheckpointInterval,
+                provider.GetRequiredService<DocumentCatalog>(), provider.GetRequiredService<CollabMetrics>(), provider.GetRequiredService<ILogger<NodeCommitLog>>());
+        });
         services.AddSingleton<ICommitListener>(provider => provider.GetRequiredService<CollabMetrics>());
         if (!string.IsNullOrEmpty(settings.Backup.Dir))
         {
@@ -131,10 +143,11 @@ public static class CollabServerSetup
 
     /// <summary>
     /// What must happen once before the server takes requests: the thread pool sized, the data
-    /// directory made, the load path warmed up, every instrument created (so the first scrape has
-    /// them), and a line in the log saying where the data is.
+    /// directory made, the documents brought up to date from the commit log (after a crash), the
+    /// load path warmed up, every instrument created (so the first scrape has them), and a line in
+    /// the log saying where the data is.
     /// </summary>
-    private sealed class StartupWork(IOptions<CollabOptions> options, DocumentRegistry registry, CollabMetrics metrics, ILogger<StartupWork> logger, IServiceProvider services) : IHostedService
+    private sealed class StartupWork(IOptions<CollabOptions> options, DocumentRegistry registry, ICommitLog commitLog, IDocumentStorage storage, CollabMetrics metrics, ILogger<StartupWork> logger, IServiceProvider services) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
@@ -146,9 +159,10 @@ public static class CollabServerSetup
             {
                 metrics.ObserveBackup(() => shipper.LagSeconds, () => shipper.LagBytes);
             }
-            Warmup.Run(settings.Sync);
+            Warmup.Run(settings.DocumentSync);
             Directory.CreateDirectory(settings.DataDir);
-            Log.Started(logger, Path.GetFullPath(settings.DataDir), settings.Sync);
+            commitLog.Recover(storage);
+            Log.Started(logger, Path.GetFullPath(settings.DataDir), settings.Sync, settings.CommitLog);
             if (services.GetService<RedisOwnership>() is { } cluster)
             {
                 Log.ClusterNode(logger, cluster.NodeId, cluster.NodeUrl, settings.Redis!, settings.LeaseTtl);

@@ -54,8 +54,8 @@ internal static partial class Log
     [LoggerMessage(18, LogLevel.Warning, "Document {DocId}: the retention pass failed; it is tried again next pass.")]
     public static partial void RetentionFailed(ILogger logger, string docId, Exception exception);
 
-    [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}.")]
-    public static partial void Started(ILogger logger, string dataDir, SyncMode sync);
+    [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}; commit log {CommitLog}.")]
+    public static partial void Started(ILogger logger, string dataDir, SyncMode sync, CommitLogMode commitLog);
 
     [LoggerMessage(19, LogLevel.Debug, "Document {DocId}: claimed with epoch {Epoch}.")]
     public static partial void LeaseClaimed(ILogger logger, string docId, long epoch);
@@ -77,4 +77,13 @@ internal static partial class Log
 
     [LoggerMessage(25, LogLevel.Warning, "Document {DocId}: connection {ConnectionId} closed, and leaving the document failed.")]
     public static partial void LeaveFailed(ILogger logger, string docId, string connectionId, Exception exception);
+
+    [LoggerMessage(40, LogLevel.Information, "Node log: read {Batches} batches, replayed {Ops} ops into {Documents} documents ({Torn} segments ended in a torn record) in {Ms:F0} ms.")]
+    public static partial void LogRecovered(ILogger logger, int batches, int ops, int documents, int torn, double ms);
+
+    [LoggerMessage(41, LogLevel.Critical, "The node log could not be written: no batch is acknowledged until the server restarts.")]
+    public static partial void LogFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(42, LogLevel.Error, "A node log checkpoint failed; its segments stay until the next one.")]
+    public static partial void CheckpointFailed(ILogger logger, Exception error);
 }

@@ -260,6 +260,13 @@ public sealed class LoadSession : IAsyncDisposable
             Result.Add("server_commit_busy_pct", (Delta("collab_commit_duration_seconds_sum") ?? double.NaN) / seconds * 100);
             Result.Add("server_batch_mean", (Delta("collab_commit_batch_size_sum") ?? double.NaN) / commits);
         }
+        if (Delta("collab_log_sync_duration_seconds_count") is double syncs && syncs > 0)
+        {
+            // The node log: one fdatasync per group of document batches.
+            Result.Add("server_log_syncs_per_s", syncs / seconds);
+            Result.Add("server_log_sync_mean_ms", (Delta("collab_log_sync_duration_seconds_sum") ?? double.NaN) / syncs * 1000);
+            Result.Add("server_log_batches_per_sync", (Delta("collab_log_batches_total") ?? double.NaN) / syncs);
+        }
         if (Delta("dotnet_gc_pause_time_seconds_total") is double pause)
         {
             Result.Add("server_gc_pause_pct", pause / seconds * 100);

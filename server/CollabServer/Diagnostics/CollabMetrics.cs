@@ -26,6 +26,9 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     private readonly Counter<long> _redirects;
     private readonly Counter<long> _moves;
     private readonly Counter<long> _fencedCommits;
+    private readonly Histogram<double> _logSyncSeconds;
+    private readonly Counter<long> _logBatches;
+    private readonly Histogram<double> _checkpointSeconds;
 
     /// <summary>Open connections, for the gauges.</summary>
     public ConcurrentDictionary<string, ClientConnection> Connections { get; } = new();
@@ -45,6 +48,10 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _redirects = _meter.CreateCounter<long>("collab.cluster.redirects", description: "Joins answered with a redirect, and REST calls forwarded, to the owner.");
         _moves = _meter.CreateCounter<long>("collab.cluster.moves", description: "Documents handed to another node (live moves and draining).");
         _fencedCommits = _meter.CreateCounter<long>("collab.cluster.fenced_commits", description: "Commits refused because the lease was lost or had run out.");
+        _logSyncSeconds = _meter.CreateHistogram<double>("collab.log.sync_duration", unit: "s", description: "Time to write and sync one group of batches to the node log (one fdatasync).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        _logBatches = _meter.CreateCounter<long>("collab.log.batches", description: "Document batches made durable by the node log.");
+        _checkpointSeconds = _meter.CreateHistogram<double>("collab.log.checkpoint_duration", unit: "s", description: "Time to sync the documents of closed node log segments and delete them.");
         _meter.CreateObservableGauge("collab.connections", () => Connections.Count, description: "Open hub connections.");
         _meter.CreateObservableGauge("collab.outbox_depth", () => Connections.Values.Sum(c => (long)c.QueuedMessages), description: "Messages waiting in connection outboxes.");
     }
@@ -84,6 +91,16 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     public void Moved() => _moves.Add(1);
 
     public void FencedCommit() => _fencedCommits.Add(1);
+
+    /// <summary>One write and sync of the node log, carrying <paramref name="batches"/> document batches.</summary>
+    public void LogSynced(int batches, TimeSpan duration)
+    {
+        _logBatches.Add(batches);
+        _logSyncSeconds.Record(duration.TotalSeconds);
+    }
+
+    /// <summary>A checkpoint of the node log that synced <paramref name="documents"/> documents' files.</summary>
+    public void LogCheckpointed(int documents, TimeSpan duration) => _checkpointSeconds.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("documents", documents > 100 ? "100+" : documents > 10 ? "11-100" : "1-10"));
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);
 

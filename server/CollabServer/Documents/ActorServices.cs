@@ -6,16 +6,19 @@ namespace CollabServer.Documents;
 
 /// <summary>
 /// What every document actor of a node works with, made once by the registry: the settings, the
-/// storage in its writer's role, who owns which document, the metrics, and the listeners told of
+/// storage in its writer's role, the commit log, who owns which document, the metrics, and the listeners told of
 /// every durable commit.
 /// </summary>
-internal sealed class ActorServices(CollabOptions options, IDocumentStorage storage, IDocumentOwnership ownership, CollabMetrics metrics, IEnumerable<ICommitListener> listeners, ILogger logger)
+internal sealed class ActorServices(CollabOptions options, IDocumentStorage storage, ICommitLog commitLog, IDocumentOwnership ownership, CollabMetrics metrics, IEnumerable<ICommitListener> listeners, ILogger logger)
 {
     private readonly ICommitListener[] _listeners = [.. listeners];
 
     public CollabOptions Options { get; } = options;
 
     public IDocumentStorage Storage { get; } = storage;
+
+    /// <summary>Where a committed batch is made durable before it is acknowledged.</summary>
+    public ICommitLog CommitLog { get; } = commitLog;
 
     public IDocumentOwnership Ownership { get; } = ownership;
 

@@ -35,7 +35,7 @@ internal sealed class Pending(StoredOp op, SubmitWork work)
 /// from the immutable rope and written a chunk per commit. Used only on the actor's loop; the
 /// commit itself runs on the thread pool and reports back through <c>onDone</c>.
 /// </summary>
-internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
+internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotInterval, int maxBatch)
 {
     private readonly List<Pending> _pending = [];
     private SnapshotProgress? _snapshotting;
@@ -68,8 +68,14 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
     /// Starts committing the waiting batch, which leads to <paramref name="text"/> at
     /// <paramref name="version"/>, unless a commit is in flight (then it all goes in the next one).
     /// <paramref name="inline"/> commits on this thread and returns the finished commit; otherwise
-    /// the commit runs on the pool and <paramref name="onDone"/> is called from there.
+    /// <paramref name="onDone"/> is called, from another thread, once the commit is durable or failed.
     /// </summary>
+    /// <remarks>
+    /// Where the batch is durable is the <see cref="ICommitLog"/>'s business. When the document's
+    /// own commit is synced (<see cref="ICommitLog.DurableOnStoreCommit"/>), that commit runs on
+    /// the pool. Otherwise it is quick (not synced) and runs here, on the loop, so the store is
+    /// the loop's again at once, and only the wait for the log's sync happens elsewhere.
+    /// </remarks>
     public Commit? Start(Rope text, int version, Func<IDocumentStore> openStore, FenceToken fence, bool inline, Action<Commit> onDone)
     {
         if (InFlight is not null || _pending.Count == 0)
@@ -95,18 +101,46 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
             commit.Fail(ex);
             return commit;
         }
+        if (log.DurableOnStoreCommit)
+        {
+            if (inline)
+            {
+                commit.Run(store);
+                return commit;
+            }
+            commit.Task = Task.Run(() =>
+            {
+                commit.Run(store);
+                onDone(commit);
+            });
+            return null;
+        }
+        commit.Run(store);
+        if (commit.Error is not null)
+        {
+            return commit; // the document's own commit failed: nothing was written, nothing to log
+        }
+        var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        commit.Task = durable.Task;
+        log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops), error =>
+        {
+            commit.Durable(error);
+            durable.SetResult();
+            if (!inline)
+            {
+                onDone(commit);
+            }
+        });
         if (inline)
         {
-            commit.Run(store);
+            durable.Task.GetAwaiter().GetResult();
             return commit;
         }
-        commit.Task = Task.Run(() =>
-        {
-            commit.Run(store);
-            onDone(commit);
-        });
         return null;
     }
+
+    /// <summary>Whether the commit in flight still uses the document's store (then reading it must wait).</summary>
+    public bool StoreBusy => InFlight is { Stored: false };
 
     /// <summary>Waits for the commit in flight, if any, and returns it for completion.</summary>
     public Commit? Drain()
@@ -204,18 +238,22 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
 
         public TimeSpan Duration { get; private set; }
 
+        /// <summary>Whether the document's own store has committed the batch (it may still wait for the log).</summary>
+        public bool Stored { get; private set; }
+
+        private long _started;
+
         /// <summary>The batch's ops, made once: written by the commit, then handed to the commit listeners, which may keep it (it is never changed).</summary>
         public StoredOp[] Ops { get; }
 
         public void Fail(Exception error) => Error = error;
 
-        /// <summary>Writes the batch in one transaction. Runs off the loop; never throws.</summary>
+        /// <summary>Writes the batch to the document's store in one transaction; never throws.</summary>
         public void Run(IDocumentStore store)
         {
-            var started = Stopwatch.GetTimestamp();
+            _started = Stopwatch.GetTimestamp();
             try
             {
-                // Cutting the snapshot chunk happens here, not on the loop.
                 Chunk = _snapshot?.Next();
                 store.Commit(Ops, Text.Length, Chunk is null ? [] : [Chunk], _fence);
             }
@@ -223,7 +261,15 @@ internal sealed class CommitPipeline(int snapshotInterval, int maxBatch)
             {
                 Error = ex;
             }
-            Duration = Stopwatch.GetElapsedTime(started);
+            Stored = true;
+            Duration = Stopwatch.GetElapsedTime(_started);
+        }
+
+        /// <summary>The commit log has made the stored batch durable, or could not (<paramref name="error"/>).</summary>
+        public void Durable(Exception? error)
+        {
+            Error = error;
+            Duration = Stopwatch.GetElapsedTime(_started);
         }
     }
 }

@@ -60,7 +60,7 @@ public sealed partial class DocumentActor
         _options = services.Options;
         _logger = services.Logger;
         _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout);
-        _pipeline = new CommitPipeline(_options.SnapshotInterval, _options.MaxBatch);
+        _pipeline = new CommitPipeline(docId, services.CommitLog, _options.SnapshotInterval, _options.MaxBatch);
         _members = new Membership(docId, services.Metrics);
     }
 
@@ -369,7 +369,10 @@ public sealed partial class DocumentActor
     /// <summary>The committed op log for reads on the loop: first settles the commit in flight, which uses the same database.</summary>
     private IOpLog? OpenLog()
     {
-        DrainCommit();
+        if (_pipeline.StoreBusy)
+        {
+            DrainCommit();
+        }
         return _database.OpenIfExists();
     }
 
@@ -478,11 +481,12 @@ public sealed partial class DocumentActor
                 p.Fail(error);
             }
             _sequencer.Rollback();
-            if (commit.Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 })
+            if (commit.Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } or CommitLogException)
             {
                 // A newer owner wrote its epoch, or the log has versions this actor never saw
-                // (SQLITE_CONSTRAINT: written by another node): ours is over; the members join
-                // again, and the next actor loads what is on disk.
+                // (SQLITE_CONSTRAINT: written by another node), or the commit log failed after the
+                // store took the batch (the file holds ops this actor rolled back): ours is over;
+                // the members join again, and the next actor loads what is on disk.
                 Relinquish("moved");
             }
             return;

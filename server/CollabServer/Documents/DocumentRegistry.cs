@@ -19,10 +19,10 @@ public sealed class DocumentRegistry : IAsyncDisposable
     private readonly TimeSpan _idleTimeout;
     private readonly Timer _sweeper;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, IDocumentStorage storage, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, IDocumentStorage storage, ICommitLog commitLog, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
     {
         var settings = options.Value;
-        _services = new ActorServices(settings, storage, ownership, metrics, commitListeners, logger);
+        _services = new ActorServices(settings, storage, commitLog, ownership, metrics, commitListeners, logger);
         _idleTimeout = settings.IdleTimeout;
         metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
         var shortest = Math.Min(settings.IdleTimeout.Ticks, settings.DatabaseIdleTimeout.Ticks);

@@ -24,6 +24,9 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
 
     private string DocsDir => Path.Combine(_options.DataDir, "docs");
 
+    /// <summary>A document's database file (its WAL is beside it, with <c>-wal</c> appended).</summary>
+    public string DatabasePath(string docId) => PathFor(docId);
+
     private string PathFor(string docId)
     {
         Debug.Assert(DocumentId.IsValid(docId));
@@ -80,10 +83,10 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
     };
 
     /// <summary>Opens the document's database, or returns null when it has none.</summary>
-    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.Sync, _options.History.SnapshotSpacing);
+    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing);
 
     /// <summary>Creates the document's (empty) database.</summary>
-    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.Sync, _options.History.SnapshotSpacing);
+    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing);
 
     /// <summary>
     /// Opens the document's database for reading its past on a connection of its own (read-only;

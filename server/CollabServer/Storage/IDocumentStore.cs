@@ -92,6 +92,16 @@ public interface IDocumentStore : IOpLog, IDisposable
     /// <summary>Reads the newest snapshot and replays the ops after it.</summary>
     LoadedDocument Load();
 
+    /// <summary>Which life of the document this store holds: made at random when it is created, so a document deleted and made again under the same id is told apart in the commit log.</summary>
+    long Incarnation { get; }
+
+    /// <summary>
+    /// Recovery from the commit log (one transaction): appends the ops of <paramref name="batches"/>
+    /// (in log order) that follow the newest version stored, skipping batches of another
+    /// <see cref="Incarnation"/> and batches whose epoch is below the one stored; how many went in.
+    /// </summary>
+    int Replay(IReadOnlyList<LogBatch> batches);
+
     /// <summary>
     /// Commits ops (and chunks of a snapshot) in one transaction, so a whole group of ops costs one
     /// fsync. <paramref name="length"/> is the text's length after the last op. Throws, changing

@@ -79,6 +79,33 @@ public sealed class InMemoryDocumentStore : IDocumentStore
         public long Epoch { get; set; }
 
         public int RetainedFrom { get; set; } = -1;
+
+        public long Incarnation { get; } = Random.Shared.NextInt64(1, long.MaxValue);
+    }
+
+    public long Incarnation => _data.Incarnation;
+
+    public int Replay(IReadOnlyList<LogBatch> batches)
+    {
+        lock (_data)
+        {
+            var version = _data.Ops.Count > 0 ? _data.Ops.Keys[^1] : 0;
+            var applied = 0;
+            foreach (var batch in batches.Where(b => b.Incarnation == Incarnation && b.Epoch >= _data.Epoch))
+            {
+                foreach (var op in batch.Ops.Where(op => op.Version > version))
+                {
+                    if (op.Version != version + 1)
+                    {
+                        break;
+                    }
+                    _data.Ops.Add(op.Version, op);
+                    version = op.Version;
+                    applied++;
+                }
+            }
+            return applied;
+        }
     }
 
     public LoadedDocument Load()

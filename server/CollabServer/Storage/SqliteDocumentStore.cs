@@ -54,7 +54,9 @@ public sealed class SqliteDocumentStore : IDocumentStore
             {
                 throw new InvalidDataException($"{path} has schema {schema}; this server reads {SchemaVersion}.");
             }
-            return new SqliteDocumentStore(connection, historySpacing);
+            check.CommandText = "SELECT COALESCE((SELECT value FROM meta WHERE key = 'incarnation'), (SELECT value FROM meta WHERE key = 'created_at'), 0)";
+            var incarnation = Convert.ToInt64(check.ExecuteScalar());
+            return new SqliteDocumentStore(connection, historySpacing) { Incarnation = incarnation };
         }
         catch
         {
@@ -97,7 +99,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                     text       TEXT NOT NULL,
                     PRIMARY KEY (version, seq));
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
-                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()});
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('incarnation', {Random.Shared.NextInt64(1, long.MaxValue)});
                 COMMIT;
                 """;
             command.ExecuteNonQuery();
@@ -112,6 +114,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
             // the document's; this empty one goes, and the commit's fence decides who may write.
             DeleteFiles(temporary);
         }
+        // The new name is durable before the first commit to it is acknowledged.
+        FileSync.Directory(Path.GetDirectoryName(path)!);
         return OpenExisting(path, sync, historySpacing)!;
     }
 
@@ -143,6 +147,59 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         command.Prepare();
         return command;
+    }
+
+    /// <inheritdoc/>
+    public long Incarnation { get; private init; }
+
+    /// <inheritdoc/>
+    public int Replay(IReadOnlyList<LogBatch> batches)
+    {
+        using var transaction = _connection.BeginTransaction();
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT version, length FROM ops ORDER BY version DESC LIMIT 1";
+        int version = 0, length = 0;
+        using (var reader = command.ExecuteReader())
+        {
+            if (reader.Read())
+            {
+                version = reader.GetInt32(0);
+                length = reader.GetInt32(1);
+            }
+        }
+        _readEpoch.Transaction = transaction;
+        var storedEpoch = _readEpoch.ExecuteScalar() is long e ? e : 0;
+        _readEpoch.Transaction = null;
+        var applied = 0;
+        _insertOp.Transaction = transaction;
+        foreach (var batch in batches)
+        {
+            if (batch.Incarnation != Incarnation || batch.Epoch < storedEpoch)
+            {
+                continue; // another life of the document, or a deposed owner's write
+            }
+            foreach (var op in batch.Ops)
+            {
+                if (op.Version != version + 1)
+                {
+                    continue; // already here (or, past a gap, not applicable)
+                }
+                length += op.Op.LengthDelta;
+                _insertOp.Parameters[0].Value = op.Version;
+                _insertOp.Parameters[1].Value = op.ClientId;
+                _insertOp.Parameters[2].Value = op.OpId;
+                _insertOp.Parameters[3].Value = op.Op.ToString();
+                _insertOp.Parameters[4].Value = op.CreatedAtMs;
+                _insertOp.Parameters[5].Value = length;
+                _insertOp.ExecuteNonQuery();
+                version = op.Version;
+                applied++;
+            }
+        }
+        _insertOp.Transaction = null;
+        transaction.Commit();
+        return applied;
     }
 
     /// <inheritdoc/>

@@ -18,7 +18,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void WhatWaitsIsCommittedAsOneBatchAndEachSubmitIsAnsweredWithItsVersion()
     {
-        var pipeline = new CommitPipeline(snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
         var ops = Enumerable.Range(1, 3).Select(v => Op(v, "x")).ToList();
         ops.ForEach(pipeline.Add);
 
@@ -35,7 +35,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void WhileACommitIsInFlightTheNextOpsWaitAndGoInTheNextBatch()
     {
-        var pipeline = new CommitPipeline(snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
         pipeline.Add(Op(1, "x"));
         var done = new TaskCompletionSource<CommitPipeline.Commit>();
         Assert.Null(pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: false, c => done.SetResult(c)));
@@ -54,7 +54,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void AFailedCommitHandsBackItsBatchAndEverythingWaitingBehindIt()
     {
-        var pipeline = new CommitPipeline(snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
         _storage.Fail("doc", new IOException("the disk is full"));
         pipeline.Add(Op(1, "x"));
         var commit = pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: true, _ => { })!;
@@ -70,7 +70,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void ASnapshotIsWrittenWithTheCommitsAfterEveryIntervalAndCountsOnceComplete()
     {
-        var pipeline = new CommitPipeline(snapshotInterval: 2, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 2, maxBatch: 10);
         for (var v = 1; v <= 2; v++)
         {
             pipeline.Add(Op(v, "x"));
@@ -82,5 +82,48 @@ public sealed class CommitPipelineTests
         Assert.Equal(2, pipeline.SnapshotVersion);
         var loaded = _storage.OpenExisting("doc")!.Load();
         Assert.Equal((2, 2, "xx"), (loaded.Version, loaded.SnapshotVersion, loaded.Text.ToString()));
+    }
+
+    [Fact]
+    public async Task UnderALogTheStoreTakesTheBatchAtOnceAndTheCommitEndsOnlyWhenTheLogSaysDurable()
+    {
+        var log = new HeldCommitLog();
+        var pipeline = new CommitPipeline("doc", log, snapshotInterval: 1000, maxBatch: 10);
+        pipeline.Add(Op(1, "x"));
+        pipeline.Add(Op(2, "x"));
+        var done = new TaskCompletionSource<CommitPipeline.Commit>();
+
+        Assert.Null(pipeline.Start(TextOf(2), 2, () => _storage.Create("doc"), new FenceToken(7), inline: false, c => done.SetResult(c)));
+
+        Assert.False(pipeline.StoreBusy); // the store is the loop's again: reads need not wait
+        Assert.Equal(2, _storage.OpenExisting("doc")!.ReadOps(0, int.MaxValue).Count);
+        var batch = Assert.Single(log.Appended);
+        Assert.Equal(("doc", 7L), (batch.DocId, batch.Epoch));
+        Assert.Equal([1, 2], batch.Ops.Select(o => o.Version));
+        Assert.Equal(_storage.OpenExisting("doc")!.Incarnation, batch.Incarnation);
+        Assert.False(done.Task.IsCompleted);
+
+        log.Release();
+        var commit = await done.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Null(commit.Error);
+        Assert.True(pipeline.Finish(commit, 2, out var rejected));
+        Assert.Empty(rejected);
+    }
+
+    [Fact]
+    public async Task ALogThatCannotMakeABatchDurableFailsTheCommit()
+    {
+        var log = new HeldCommitLog();
+        var pipeline = new CommitPipeline("doc", log, snapshotInterval: 1000, maxBatch: 10);
+        pipeline.Add(Op(1, "x"));
+        var done = new TaskCompletionSource<CommitPipeline.Commit>();
+        pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: false, c => done.SetResult(c));
+
+        log.Release(new CommitLogException("the disk is gone"));
+
+        var commit = await done.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.IsType<CommitLogException>(commit.Error);
+        Assert.True(pipeline.Finish(commit, 0, out var rejected));
+        Assert.Equal([1], rejected.Select(p => p.Op.Version));
     }
 }

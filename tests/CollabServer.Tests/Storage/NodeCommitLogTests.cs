@@ -1,0 +1,190 @@
+using Collab.Ot;
+using CollabServer.Diagnostics;
+using CollabServer.Storage;
+using CollabServer.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace CollabServer.Tests.Storage;
+
+/// <summary>The node log on its own, over real SQLite files: append, recovery's rules, checkpoints.</summary>
+public sealed class NodeCommitLogTests : IDisposable
+{
+    private readonly string _dataDir = TestHost.NewDataDir();
+    private readonly DocumentCatalog _catalog;
+    private readonly ServiceProvider _meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+
+    public NodeCommitLogTests() => _catalog = new DocumentCatalog(Options.Create(new CollabOptions { DataDir = _dataDir }));
+
+    private string LogRoot => Path.Combine(_dataDir, "log");
+
+    private NodeCommitLog NewLog(string node = "local", TimeSpan? checkpointInterval = null) =>
+        new(LogRoot, node, sync: true, segmentBytes: 1 << 20, checkpointInterval ?? TimeSpan.FromHours(1), _catalog,
+            new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), NullLogger.Instance);
+
+    private static StoredOp Op(int version, string text) => new(version, TextOperation.Insert(version - 1, text), "c", version, 1000 + version);
+
+    private static Task AppendAsync(NodeCommitLog log, LogBatch batch)
+    {
+        // The log calls back on its writer thread, which must not run the test's continuation.
+        var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        log.Append(batch, error =>
+        {
+            if (error is null)
+            {
+                durable.SetResult();
+            }
+            else
+            {
+                durable.SetException(error);
+            }
+        });
+        return durable.Task.WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    private List<LogBatch> ReadAll(string node = "local") =>
+        Directory.GetFiles(Path.Combine(LogRoot, node), "*.log").Order().SelectMany(path =>
+        {
+            var batches = new List<LogBatch>();
+            Assert.True(NodeCommitLog.Read(path, batches), $"{path} reads to its end");
+            return batches;
+        }).ToList();
+
+    [Fact]
+    public async Task EveryAppendedBatchIsReportedDurableAndReadsBackInOrder()
+    {
+        using var log = NewLog();
+        log.Recover(_catalog);
+        var appends = Enumerable.Range(1, 200).Select(v => AppendAsync(log, new LogBatch($"d{v % 7}", 42, 3, [Op(v, "x")]))).ToList();
+        await Task.WhenAll(appends);
+
+        var read = ReadAll();
+        Assert.Equal(Enumerable.Range(1, 200), read.Select(b => b.Ops[0].Version));
+        Assert.All(read, b => Assert.Equal((42L, 3L, $"d{b.Ops[0].Version % 7}", Op(b.Ops[0].Version, "x").Op.ToString()), (b.Incarnation, b.Epoch, b.DocId, b.Ops[0].Op.ToString())));
+    }
+
+    [Fact]
+    public async Task RecoveryGivesADocumentTheOpsItsFileLacksAndNoneItHas()
+    {
+        long incarnation;
+        using (var store = _catalog.Create("doc"))
+        {
+            store.Commit([Op(1, "a"), Op(2, "b")], 2, [], FenceToken.None);
+            incarnation = store.Incarnation;
+        }
+        using (var log = NewLog())
+        {
+            log.Recover(_catalog);
+            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(1, "a"), Op(2, "b")]));
+            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(3, "c"), Op(4, "d")]));
+            await AppendAsync(log, new LogBatch("gone", 1, 0, [Op(1, "z")])); // a document deleted since
+            Crash(log);
+        }
+
+        using (var log = NewLog())
+        {
+            log.Recover(_catalog);
+        }
+
+        using var reopened = _catalog.OpenExisting("doc")!;
+        var loaded = reopened.Load();
+        Assert.Equal((4, "abcd"), (loaded.Version, loaded.Text.ToString()));
+        Assert.False(_catalog.Exists("gone"));
+    }
+
+    [Fact]
+    public async Task RecoveryIgnoresAnotherLifeOfTheDocumentAndADeposedOwnersWrites()
+    {
+        long incarnation;
+        using (var store = _catalog.Create("doc"))
+        {
+            store.Fence(new FenceToken(5));
+            store.Commit([Op(1, "a")], 1, [], new FenceToken(5));
+            incarnation = store.Incarnation;
+        }
+        using (var log = NewLog())
+        {
+            log.Recover(_catalog);
+            await AppendAsync(log, new LogBatch("doc", incarnation + 1, 5, [Op(2, "x")])); // the document before it was deleted and made again
+            await AppendAsync(log, new LogBatch("doc", incarnation, 4, [Op(2, "y")])); // an owner deposed by epoch 5
+            await AppendAsync(log, new LogBatch("doc", incarnation, 5, [Op(2, "b")]));
+            Crash(log);
+        }
+
+        using (var log = NewLog())
+        {
+            log.Recover(_catalog);
+        }
+
+        using var reopened = _catalog.OpenExisting("doc")!;
+        Assert.Equal("ab", reopened.Load().Text.ToString());
+    }
+
+    [Fact]
+    public async Task RecoveryReadsEveryNodesLogButDeletesOnlyItsOwn()
+    {
+        long incarnation;
+        using (var store = _catalog.Create("doc"))
+        {
+            incarnation = store.Incarnation;
+        }
+        using (var other = NewLog("node-b"))
+        {
+            other.Recover(_catalog);
+            await AppendAsync(other, new LogBatch("doc", incarnation, 0, [Op(1, "b")]));
+            Crash(other);
+        }
+
+        using (var log = NewLog("node-a"))
+        {
+            log.Recover(_catalog);
+            Assert.Equal("b", _catalog.OpenExisting("doc")!.Load().Text.ToString());
+            Assert.Single(ReadAll("node-b"));
+        }
+        SqliteConnection.ClearAllPools();
+    }
+
+    [Fact]
+    public async Task ACheckpointDeletesClosedSegmentsAndACleanStopLeavesNoLog()
+    {
+        long incarnation;
+        using (var store = _catalog.Create("doc"))
+        {
+            store.Commit([Op(1, "a")], 1, [], FenceToken.None);
+            incarnation = store.Incarnation;
+        }
+        var dir = Path.Combine(LogRoot, "local");
+        using (var log = NewLog(checkpointInterval: TimeSpan.FromMilliseconds(100)))
+        {
+            log.Recover(_catalog);
+            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(1, "a")]));
+            var first = Assert.Single(Directory.GetFiles(dir, "*.log"));
+            // Every interval the writer moves to a new segment; the old one goes once the document is synced.
+            await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(!File.Exists(first)), "the first segment is checkpointed away");
+            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(2, "b")]));
+        }
+        Assert.Empty(Directory.GetFiles(dir, "*.log"));
+    }
+
+    [Fact]
+    public async Task ABatchAppendedAfterTheLogStoppedIsRefused()
+    {
+        var log = NewLog();
+        log.Recover(_catalog);
+        log.Dispose();
+
+        await Assert.ThrowsAsync<CommitLogException>(() => AppendAsync(log, new LogBatch("doc", 1, 0, [Op(1, "a")])));
+    }
+
+    /// <summary>Leaves the log as a killed process would: its files as they are, nothing checkpointed.</summary>
+    private static void Crash(NodeCommitLog log) => log.Abandon();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        _meters.Dispose();
+        Directory.Delete(_dataDir, recursive: true);
+    }
+}
