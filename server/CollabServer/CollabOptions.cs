@@ -45,8 +45,8 @@ public sealed class CollabOptions
     /// <summary>Where acknowledged ops are made durable: one log per node (the default), or each document's own database.</summary>
     public CommitLogMode CommitLog { get; set; } = CommitLogMode.Node;
 
-    /// <summary>The node log moves to a new segment file once one holds this many bytes; a checkpoint then lets the old one go.</summary>
-    public long LogSegmentBytes { get; set; } = 64L * 1024 * 1024;
+    /// <summary>The size of a node log segment file (made at full size ahead of need); when one is full the log moves to the next, and a checkpoint lets the old one go.</summary>
+    public long LogSegmentBytes { get; set; } = 16L * 1024 * 1024;
 
     /// <summary>How often the node log moves to a new segment and lets the old one go (after syncing the documents written in it).</summary>
     public TimeSpan LogCheckpointInterval { get; set; } = TimeSpan.FromSeconds(30);

@@ -246,7 +246,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
             {
                 if (op.Version > shipped)
                 {
-                    rows.Add(new OpRow(op.Version, op.ClientId, op.OpId, op.CreatedAtMs, op.Op.ToString()));
+                    rows.Add(new OpRow(op.Version, op.ClientId, op.OpId, op.CreatedAtMs, op.Json));
                 }
             }
             Ship(docId, shipped, rows);

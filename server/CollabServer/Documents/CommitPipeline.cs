@@ -71,10 +71,9 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     /// <paramref name="onDone"/> is called, from another thread, once the commit is durable or failed.
     /// </summary>
     /// <remarks>
-    /// Where the batch is durable is the <see cref="ICommitLog"/>'s business. When the document's
-    /// own commit is synced (<see cref="ICommitLog.DurableOnStoreCommit"/>), that commit runs on
-    /// the pool. Otherwise it is quick (not synced) and runs here, on the loop, so the store is
-    /// the loop's again at once, and only the wait for the log's sync happens elsewhere.
+    /// The document's own commit runs on the pool, so the loop sequences the next batch meanwhile;
+    /// then, unless that commit made the batch durable (<see cref="ICommitLog.DurableOnStoreCommit"/>),
+    /// the <see cref="ICommitLog"/> does, and the commit completes when it says so.
     /// </remarks>
     public Commit? Start(Rope text, int version, Func<IDocumentStore> openStore, FenceToken fence, bool inline, Action<Commit> onDone)
     {
@@ -101,27 +100,32 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
             commit.Fail(ex);
             return commit;
         }
-        if (log.DurableOnStoreCommit)
+        if (inline)
         {
-            if (inline)
+            commit.Run(store);
+            if (commit.Error is null && !log.DurableOnStoreCommit)
             {
-                commit.Run(store);
-                return commit;
+                AppendToLog(commit, store, fence, inline: true, onDone).GetAwaiter().GetResult();
             }
-            commit.Task = Task.Run(() =>
-            {
-                commit.Run(store);
-                onDone(commit);
-            });
-            return null;
+            return commit;
         }
-        commit.Run(store);
-        if (commit.Error is not null)
+        commit.Task = Task.Run(() =>
         {
-            return commit; // the document's own commit failed: nothing was written, nothing to log
-        }
+            commit.Run(store);
+            if (commit.Error is null && !log.DurableOnStoreCommit)
+            {
+                return AppendToLog(commit, store, fence, inline: false, onDone);
+            }
+            onDone(commit);
+            return Task.CompletedTask;
+        });
+        return null;
+    }
+
+    /// <summary>Hands a batch its store has taken to the commit log; the commit completes (and <paramref name="onDone"/> is called unless inline) once the log says it is durable.</summary>
+    private Task AppendToLog(Commit commit, IDocumentStore store, FenceToken fence, bool inline, Action<Commit> onDone)
+    {
         var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        commit.Task = durable.Task;
         log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops), error =>
         {
             commit.Durable(error);
@@ -131,12 +135,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
                 onDone(commit);
             }
         });
-        if (inline)
-        {
-            durable.Task.GetAwaiter().GetResult();
-            return commit;
-        }
-        return null;
+        return durable.Task;
     }
 
     /// <summary>Whether the commit in flight still uses the document's store (then reading it must wait).</summary>
@@ -238,8 +237,10 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
 
         public TimeSpan Duration { get; private set; }
 
-        /// <summary>Whether the document's own store has committed the batch (it may still wait for the log).</summary>
-        public bool Stored { get; private set; }
+        /// <summary>Whether the document's own store has committed the batch (it may still wait for the log); set off the loop, read on it.</summary>
+        public bool Stored => Volatile.Read(ref _stored);
+
+        private bool _stored;
 
         private long _started;
 
@@ -261,7 +262,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
             {
                 Error = ex;
             }
-            Stored = true;
+            Volatile.Write(ref _stored, true);
             Duration = Stopwatch.GetElapsedTime(_started);
         }
 

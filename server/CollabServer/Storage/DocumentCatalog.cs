@@ -24,6 +24,9 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
 
     private string DocsDir => Path.Combine(_options.DataDir, "docs");
 
+    /// <summary>Whether SQLite moves a document's WAL into its database by itself; under the node log, the log's checkpoint does, off the document's loop.</summary>
+    private bool AutoCheckpoint => _options.CommitLog == CommitLogMode.Document;
+
     /// <summary>A document's database file (its WAL is beside it, with <c>-wal</c> appended).</summary>
     public string DatabasePath(string docId) => PathFor(docId);
 
@@ -83,10 +86,10 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
     };
 
     /// <summary>Opens the document's database, or returns null when it has none.</summary>
-    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing);
+    public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint);
 
     /// <summary>Creates the document's (empty) database.</summary>
-    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing);
+    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint);
 
     /// <summary>
     /// Opens the document's database for reading its past on a connection of its own (read-only;

@@ -3,7 +3,13 @@ using Collab.Ot;
 namespace CollabServer.Storage;
 
 /// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
-public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs);
+public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs)
+{
+    private string? _json;
+
+    /// <summary>The op as the logs store it (its JSON text), made once however many write it (the document's store, the node log, the backup).</summary>
+    public string Json => _json ??= Op.ToString();
+}
 
 /// <summary>
 /// One piece of a snapshot, written with an op commit. A snapshot of a large text is written a

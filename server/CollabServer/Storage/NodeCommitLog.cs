@@ -9,7 +9,7 @@ namespace CollabServer.Storage;
 
 /// <summary>
 /// One append-only log per node (<c>Collab:CommitLog=Node</c>, the default): every document's
-/// batches go into it, and one writer makes everything that arrived since its last sync durable
+/// batches go into it, and one writer at a time makes everything that arrived since its last sync durable
 /// with one <c>fdatasync</c>, so a node syncs about once per millisecond under any number of
 /// documents instead of once per document commit. The documents' own databases are written by
 /// the same commits without syncing (<c>synchronous=NORMAL</c>: consistent after any crash,
@@ -18,7 +18,7 @@ namespace CollabServer.Storage;
 /// <remarks>
 /// <para>Files: <c>{DataDir}/log/{node}/{sequence}.log</c>, each a header and then records framed
 /// as <c>[length:int32][crc32:uint32][payload]</c>, the payload one <see cref="LogBatch"/>. A
-/// record is only ever appended, by the one writer thread, and synced before any batch in it is
+/// record is only ever appended, by one writer at a time, and synced before any batch in it is
 /// reported durable; so a crash can leave only the last record of the newest segment torn,
 /// and a torn or zeroed record ends the reading of its segment.</para>
 /// <para>Checkpoint: the writer moves to a new segment every <see cref="CollabOptions.LogCheckpointInterval"/>
@@ -48,9 +48,12 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     private List<Entry> _incoming = [];
     private bool _rotateRequested;
     private bool _stopping;
+    private bool _open;
+    private bool _writing; // a caller of Append is the writer (see WriteRounds)
     private Exception? _failed;
-    private Thread? _writer;
     private Timer? _checkpointTimer;
+    private Thread? _checkpointer;
+    private readonly SemaphoreSlim _checkpointDue = new(0);
     private readonly TimeSpan _checkpointInterval;
 
     // The writer's own state.
@@ -62,6 +65,9 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     // Closed segments waiting for their checkpoint, oldest first; guarded by _gate.
     private readonly List<Segment> _closed = [];
     private readonly Lock _checkpointing = new();
+
+    // The next segment, made ahead of need (see Preallocate); the writer's.
+    private Task<Segment>? _spare;
 
     /// <summary>
     /// A node's log in <paramref name="root"/> (the data directory's <c>log</c> folder, holding a
@@ -90,25 +96,34 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     internal long CurrentSegmentBytes => _current?.Length ?? 0;
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Group commit without a thread of its own: the first caller to find no write under way
+    /// becomes the writer and writes and syncs, in rounds, everything appended until nothing
+    /// waits; the others only add their batch to the next round. So one document alone syncs on
+    /// its own commit's thread, as a per-document commit would, and many share each sync.
+    /// </remarks>
     public void Append(LogBatch batch, Action<Exception?> durable)
     {
         Exception? refused;
         lock (_gate)
         {
-            refused = _failed ?? (_stopping || _writer is null ? new CommitLogException("the node log is not open") : null);
+            refused = _failed ?? (_stopping || !_open ? new CommitLogException("the node log is not open") : null);
             if (refused is null)
             {
                 _incoming.Add(new Entry(batch, durable));
-                if (_incoming.Count == 1)
+                if (_writing)
                 {
-                    Monitor.Pulse(_gate);
+                    return; // the writer takes it in its next round
                 }
+                _writing = true;
             }
         }
         if (refused is not null)
         {
             durable(refused);
+            return;
         }
+        WriteRounds();
     }
 
     /// <inheritdoc/>
@@ -158,24 +173,35 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         Start();
     }
 
-    /// <summary>Starts the writer; the first segment is made by the first write, so a node that never writes leaves no file.</summary>
+    /// <summary>Opens the log for appends; the first segment is made by the first write, so a node that never writes leaves no file.</summary>
     private void Start()
     {
-        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "collab-node-log" };
-        _writer.Start();
+        lock (_gate)
+        {
+            _open = true;
+        }
         _checkpointTimer = new Timer(_ => RequestRotation(), null, _checkpointInterval, _checkpointInterval);
+        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "collab-log-checkpoint" };
+        _checkpointer.Start();
     }
 
+    /// <summary>The checkpoint interval is up: the next round moves to a new segment (this caller writes that round if no one else is writing).</summary>
     private void RequestRotation()
     {
         lock (_gate)
         {
             _rotateRequested = true;
-            Monitor.Pulse(_gate);
+            if (_writing || _stopping)
+            {
+                return;
+            }
+            _writing = true;
         }
+        WriteRounds();
     }
 
-    private void WriteLoop()
+    /// <summary>The writer's rounds: each takes everything appended so far, writes it with one sync and reports it; it stops when nothing waits.</summary>
+    private void WriteRounds()
     {
         var entries = new List<Entry>();
         while (true)
@@ -183,12 +209,10 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             bool rotate;
             lock (_gate)
             {
-                while (_incoming.Count == 0 && !_rotateRequested && !_stopping)
+                if (_incoming.Count == 0 && !_rotateRequested)
                 {
-                    Monitor.Wait(_gate);
-                }
-                if (_incoming.Count == 0 && _stopping)
-                {
+                    _writing = false;
+                    Monitor.PulseAll(_gate); // a stop waits for the writer to finish
                     return;
                 }
                 (entries, _incoming) = (_incoming, entries);
@@ -202,7 +226,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 {
                     Write(entries);
                 }
-                if (rotate || _current?.Length >= _segmentBytes)
+                if (rotate)
                 {
                     Rotate();
                 }
@@ -214,6 +238,8 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 lock (_gate)
                 {
                     _failed = error; // every later append is refused: its documents step down, nothing is acknowledged
+                    entries.AddRange(_incoming);
+                    _incoming.Clear();
                 }
             }
             foreach (var entry in entries)
@@ -221,18 +247,6 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 entry.Durable(error);
             }
             entries.Clear();
-            if (error is not null)
-            {
-                lock (_gate)
-                {
-                    (entries, _incoming) = (_incoming, entries);
-                }
-                foreach (var entry in entries)
-                {
-                    entry.Durable(error);
-                }
-                entries.Clear();
-            }
         }
     }
 
@@ -240,13 +254,20 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     {
         var started = Stopwatch.GetTimestamp();
         _buffer.SetLength(0);
-        var segment = _current ??= OpenSegment();
         foreach (var entry in entries)
         {
             Encode(entry.Batch);
-            segment.Documents.Add(entry.Batch.DocId);
         }
         var bytes = _buffer.GetBuffer().AsSpan(0, (int)_buffer.Length);
+        if (_current is { } full && full.Length + bytes.Length > _segmentBytes)
+        {
+            Rotate(); // records never straddle segments; one larger than a segment makes its segment grow
+        }
+        var segment = _current ??= OpenSegment();
+        foreach (var entry in entries)
+        {
+            segment.Documents.Add(entry.Batch.DocId);
+        }
         RandomAccess.Write(segment.Handle, bytes, segment.Length);
         segment.Length += bytes.Length;
         if (_sync)
@@ -271,7 +292,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             _encoder.Write(op.ClientId);
             _encoder.Write(op.OpId);
             _encoder.Write(op.CreatedAtMs);
-            _encoder.Write(op.Op.ToString());
+            _encoder.Write(op.Json);
         }
         _encoder.Flush();
         var frame = _buffer.GetBuffer().AsSpan((int)frameAt, (int)(_buffer.Length - frameAt));
@@ -330,16 +351,65 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         return new LogBatch(docId, incarnation, epoch, ops);
     }
 
+    /// <summary>
+    /// The next segment: the spare made beforehand, or one made now; and the one after it is
+    /// started in the background.
+    /// </summary>
     private Segment OpenSegment()
     {
-        Directory.CreateDirectory(_dir);
         var sequence = _nextSequence++;
+        var segment = _spare is { } spare && spare.Result.Sequence == sequence ? spare.Result : Preallocate(sequence);
+        var next = sequence + 1;
+        _spare = Task.Run(() => Preallocate(next));
+        return segment;
+    }
+
+    /// <summary>
+    /// Makes a segment file at its full size, zeros after its header, synced with its name: an
+    /// append then changes no metadata, so its <c>fdatasync</c> writes only the record (on ext4 it
+    /// need not wait for a journal commit, which would also flush every other file's new blocks).
+    /// </summary>
+    private Segment Preallocate(long sequence)
+    {
+        Directory.CreateDirectory(_dir);
         var path = Path.Combine(_dir, $"{sequence:D12}.log");
         var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        RandomAccess.Write(handle, Header, 0);
-        FileSync.Data(handle);
-        FileSync.Directory(_dir); // the new name is durable before any record in it is reported so
+        try
+        {
+            var zeros = new byte[1 << 20];
+            for (long at = 0; at < _segmentBytes; at += zeros.Length)
+            {
+                RandomAccess.Write(handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, _segmentBytes - at)), at);
+            }
+            RandomAccess.Write(handle, Header, 0);
+            RandomAccess.FlushToDisk(handle);
+            FileSync.Directory(_dir); // the name is durable before any record in the file is reported so
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
         return new Segment(sequence, path, handle) { Length = Header.Length };
+    }
+
+    /// <summary>Deletes the spare segment, which holds no record (on a clean stop).</summary>
+    private void DropSpare()
+    {
+        if (_spare is { } spare)
+        {
+            _spare = null;
+            try
+            {
+                var segment = spare.GetAwaiter().GetResult();
+                segment.Handle.Dispose();
+                File.Delete(segment.Path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // It held nothing: the next start deletes it with the other segments it read.
+            }
+        }
     }
 
     /// <summary>Closes the current segment (every record in it is synced) and opens the next; the closed one waits for the checkpoint.</summary>
@@ -357,15 +427,15 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         {
             _closed.Add(closed);
         }
-        ThreadPool.UnsafeQueueUserWorkItem(_ => Checkpoint(), null);
+        _checkpointDue.Release();
     }
 
     /// <summary>
-    /// Syncs the database and WAL of every document in the closed segments, then deletes them.
+    /// Checkpoints every document in the closed segments (WAL and database synced), then deletes them.
     /// Their records are in those files already (a document's store commits a batch before the
     /// batch is appended here), so once the files are synced the records are not needed.
     /// </summary>
-    internal void Checkpoint()
+    internal void Checkpoint(TimeSpan pace = default)
     {
         lock (_checkpointing)
         {
@@ -389,6 +459,10 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 foreach (var docId in documents)
                 {
                     SyncDocument(docId);
+                    if (pace > TimeSpan.Zero && !Volatile.Read(ref _stopping))
+                    {
+                        Thread.Sleep(pace);
+                    }
                 }
                 foreach (var segment in closed)
                 {
@@ -408,11 +482,41 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         }
     }
 
+    /// <summary>
+    /// Checkpoints each closed segment, spread over up to a third of the checkpoint interval (at
+    /// most 20 ms between documents), so the syncs of hundreds of documents do not arrive at the
+    /// disk, and take the CPU, in one burst while commits wait on the log's own sync.
+    /// </summary>
+    private void CheckpointLoop()
+    {
+        while (true)
+        {
+            _checkpointDue.Wait();
+            if (Volatile.Read(ref _stopping))
+            {
+                return;
+            }
+            int documents;
+            lock (_gate)
+            {
+                documents = _closed.Sum(c => c.Documents.Count);
+            }
+            var pace = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMilliseconds(20).Ticks, _checkpointInterval.Ticks / 3 / Math.Max(1, documents)));
+            Checkpoint(pace);
+        }
+    }
+
+    /// <summary>Makes everything committed to a document so far durable in its own files (and moves its WAL into its database).</summary>
     private void SyncDocument(string docId)
     {
-        var path = _catalog.DatabasePath(docId);
-        FileSync.File(path + "-wal");
-        FileSync.File(path);
+        try
+        {
+            SqliteDocumentStore.Checkpoint(_catalog.DatabasePath(docId));
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException) when (!File.Exists(_catalog.DatabasePath(docId)))
+        {
+            // Deleted meanwhile: nothing to keep.
+        }
     }
 
     private static List<(long Sequence, string Path)> Segments(string dir) =>
@@ -431,10 +535,14 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 return;
             }
             _stopping = true;
-            Monitor.Pulse(_gate);
+            while (_writing)
+            {
+                Monitor.Wait(_gate);
+            }
         }
         _checkpointTimer?.Dispose();
-        _writer?.Join();
+        _checkpointDue.Release();
+        _checkpointer?.Join();
         if (_current is { } current)
         {
             current.Handle.Dispose();
@@ -444,6 +552,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             }
             _current = null;
         }
+        DropSpare();
         Checkpoint();
     }
 
@@ -453,12 +562,20 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         lock (_gate)
         {
             _stopping = true;
-            Monitor.Pulse(_gate);
+            while (_writing)
+            {
+                Monitor.Wait(_gate);
+            }
         }
         _checkpointTimer?.Dispose();
-        _writer?.Join();
+        _checkpointDue.Release();
+        _checkpointer?.Join();
         _current?.Handle.Dispose();
         _current = null;
+        if (_spare is { } spare)
+        {
+            spare.GetAwaiter().GetResult().Handle.Dispose();
+        }
         lock (_gate)
         {
             _closed.Clear();

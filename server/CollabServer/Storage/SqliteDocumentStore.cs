@@ -37,14 +37,17 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// <summary>
     /// Opens an existing database without writing to it, or returns null when there is none.
     /// <paramref name="historySpacing"/> is <see cref="HistoryOptions.SnapshotSpacing"/>: which old snapshots its commits keep.
+    /// <paramref name="autoCheckpoint"/> false leaves moving the WAL into the database to someone
+    /// else (the node log's checkpoint): SQLite's own checkpoint, with its two syncs, would
+    /// otherwise run inside a commit on the document's loop.
     /// </summary>
-    internal static SqliteDocumentStore? OpenExisting(string path, SyncMode sync, int historySpacing = 0)
+    internal static SqliteDocumentStore? OpenExisting(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true)
     {
         if (!File.Exists(path))
         {
             return null;
         }
-        var connection = Connect(path, SqliteOpenMode.ReadWrite, sync);
+        var connection = Connect(path, SqliteOpenMode.ReadWrite, sync, autoCheckpoint);
         try
         {
             using var check = connection.CreateCommand();
@@ -69,7 +72,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// Creates a new, empty document database. It is built under a temporary name and renamed
     /// into place when complete, so a crash never leaves a database without its schema.
     /// </summary>
-    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0)
+    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".new";
@@ -116,10 +119,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         // The new name is durable before the first commit to it is acknowledged.
         FileSync.Directory(Path.GetDirectoryName(path)!);
-        return OpenExisting(path, sync, historySpacing)!;
+        return OpenExisting(path, sync, historySpacing, autoCheckpoint)!;
     }
 
-    private static SqliteConnection Connect(string path, SqliteOpenMode mode, SyncMode sync)
+    private static SqliteConnection Connect(string path, SqliteOpenMode mode, SyncMode sync, bool autoCheckpoint = true)
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
@@ -132,7 +135,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
         using var pragma = connection.CreateCommand();
         // A small page cache: a node holds thousands of open documents, and the actor keeps the
         // text in memory anyway, so the cache only serves the op log's recent pages.
-        pragma.CommandText = $"PRAGMA synchronous = {sync.ToString().ToUpperInvariant()}; PRAGMA cache_size = -256; PRAGMA foreign_keys = OFF;";
+        pragma.CommandText = $"PRAGMA synchronous = {sync.ToString().ToUpperInvariant()}; PRAGMA cache_size = -256; PRAGMA foreign_keys = OFF;"
+            + (autoCheckpoint ? "" : " PRAGMA wal_autocheckpoint = 0;");
         pragma.ExecuteNonQuery();
         return connection;
     }
@@ -189,7 +193,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                 _insertOp.Parameters[0].Value = op.Version;
                 _insertOp.Parameters[1].Value = op.ClientId;
                 _insertOp.Parameters[2].Value = op.OpId;
-                _insertOp.Parameters[3].Value = op.Op.ToString();
+                _insertOp.Parameters[3].Value = op.Json;
                 _insertOp.Parameters[4].Value = op.CreatedAtMs;
                 _insertOp.Parameters[5].Value = length;
                 _insertOp.ExecuteNonQuery();
@@ -311,7 +315,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             _insertOp.Parameters[0].Value = op.Version;
             _insertOp.Parameters[1].Value = op.ClientId;
             _insertOp.Parameters[2].Value = op.OpId;
-            _insertOp.Parameters[3].Value = op.Op.ToString();
+            _insertOp.Parameters[3].Value = op.Json;
             _insertOp.Parameters[4].Value = op.CreatedAtMs;
             _insertOp.Parameters[5].Value = lengthAfter;
             _insertOp.ExecuteNonQuery();
@@ -508,6 +512,26 @@ public sealed class SqliteDocumentStore : IDocumentStore
         using var reader = command.ExecuteReader();
         reader.Read();
         return (reader.GetInt32(0), reader.IsDBNull(1) ? 0 : reader.GetInt32(1), reader.IsDBNull(2) ? 0 : reader.GetInt64(2));
+    }
+
+    /// <summary>
+    /// Moves a document's WAL into its database on a connection of its own, beside its owner's
+    /// (PASSIVE: it never waits for or blocks the owner's commits), syncing the WAL first and the
+    /// database after, as <c>synchronous=NORMAL</c> does at every checkpoint: every commit made
+    /// before it is then durable in the document's own files. False if the document has no database.
+    /// </summary>
+    internal static bool Checkpoint(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA wal_checkpoint(PASSIVE);";
+        command.ExecuteNonQuery();
+        return true;
     }
 
     /// <summary>Deletes a closed document's files.</summary>

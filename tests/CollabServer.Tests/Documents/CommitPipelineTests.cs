@@ -85,7 +85,7 @@ public sealed class CommitPipelineTests
     }
 
     [Fact]
-    public async Task UnderALogTheStoreTakesTheBatchAtOnceAndTheCommitEndsOnlyWhenTheLogSaysDurable()
+    public async Task UnderALogTheStoreTakesTheBatchFirstAndTheCommitEndsOnlyWhenTheLogSaysDurable()
     {
         var log = new HeldCommitLog();
         var pipeline = new CommitPipeline("doc", log, snapshotInterval: 1000, maxBatch: 10);
@@ -95,7 +95,8 @@ public sealed class CommitPipelineTests
 
         Assert.Null(pipeline.Start(TextOf(2), 2, () => _storage.Create("doc"), new FenceToken(7), inline: false, c => done.SetResult(c)));
 
-        Assert.False(pipeline.StoreBusy); // the store is the loop's again: reads need not wait
+        await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the store's commit hands the batch to the log");
+        Assert.False(pipeline.StoreBusy); // the store is the loop's again: reads need not wait for the log
         Assert.Equal(2, _storage.OpenExisting("doc")!.ReadOps(0, int.MaxValue).Count);
         var batch = Assert.Single(log.Appended);
         Assert.Equal(("doc", 7L), (batch.DocId, batch.Epoch));
@@ -118,6 +119,7 @@ public sealed class CommitPipelineTests
         pipeline.Add(Op(1, "x"));
         var done = new TaskCompletionSource<CommitPipeline.Commit>();
         pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: false, c => done.SetResult(c));
+        await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the store's commit hands the batch to the log");
 
         log.Release(new CommitLogException("the disk is gone"));
 
