@@ -240,7 +240,7 @@ internal static class SyncEngine
 
         private void Joined(JoinResult result)
         {
-            if (result.Redirect is not null)
+            if (!string.IsNullOrEmpty(result.Redirect))
             {
                 Detach();
                 Command(new Redirect(result.Redirect));
