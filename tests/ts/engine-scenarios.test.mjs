@@ -3,31 +3,10 @@
 // the state it left. The C# engine replays the same file under the same event and command names.
 
 import assert from "node:assert/strict";
-import { build } from "esbuild";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
-
-const root = resolve(import.meta.dirname, "../..");
-// Bundled as lib.mjs bundles the rest of the client, so that no build step comes first.
-const dir = mkdtempSync(join(tmpdir(), "collab-engine-"));
-const outfile = join(dir, "engine.mjs");
-await build({
-  stdin: {
-    contents: `export * as engine from "./client/ts/engine.ts"; export * as sync from "./client/ts/sync.ts";`,
-    resolveDir: root,
-    loader: "ts",
-  },
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  outfile,
-  logLevel: "error",
-});
-const { engine, sync } = await import(pathToFileURL(outfile).href);
-rmSync(dir, { recursive: true, force: true });
+import { engine, sync, repoRoot as root } from "./lib.mjs";
 
 const vectors = JSON.parse(readFileSync(join(root, "tests/vectors/engine-scenarios.json"), "utf8"));
 const docId = "doc";

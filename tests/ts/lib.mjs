@@ -15,6 +15,7 @@ await build({
     contents: `
       export * as ot from "./client/ts/ot.ts";
       export * as sync from "./client/ts/sync.ts";
+      export * as engine from "./client/ts/engine.ts";
       export { CollabDocument } from "./client/ts/document.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
@@ -34,7 +35,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
+export const { ot, sync, engine, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */

@@ -525,14 +525,14 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             .Where(s => s.Sequence >= 0)
             .OrderBy(s => s.Sequence)];
 
-    /// <summary>Stops the writer after what is queued, then checkpoints everything: a clean stop leaves no log behind.</summary>
-    public void Dispose()
+    /// <summary>Refuses appends from now on and waits for the writer and the checkpoint thread to finish; false if it was stopped already.</summary>
+    private bool StopWriting()
     {
         lock (_gate)
         {
             if (_stopping)
             {
-                return;
+                return false;
             }
             _stopping = true;
             while (_writing)
@@ -543,6 +543,16 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         _checkpointTimer?.Dispose();
         _checkpointDue.Release();
         _checkpointer?.Join();
+        return true;
+    }
+
+    /// <summary>Stops the writer after what is queued, then checkpoints everything: a clean stop leaves no log behind.</summary>
+    public void Dispose()
+    {
+        if (!StopWriting())
+        {
+            return;
+        }
         if (_current is { } current)
         {
             current.Handle.Dispose();
@@ -559,17 +569,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     /// <summary>For tests: stops the writer and leaves every file as a killed process would, checkpointing nothing.</summary>
     internal void Abandon()
     {
-        lock (_gate)
-        {
-            _stopping = true;
-            while (_writing)
-            {
-                Monitor.Wait(_gate);
-            }
-        }
-        _checkpointTimer?.Dispose();
-        _checkpointDue.Release();
-        _checkpointer?.Join();
+        StopWriting();
         _current?.Handle.Dispose();
         _current = null;
         if (_spare is { } spare)

@@ -190,13 +190,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                     continue; // already here (or, past a gap, not applicable)
                 }
                 length += op.Op.LengthDelta;
-                _insertOp.Parameters[0].Value = op.Version;
-                _insertOp.Parameters[1].Value = op.ClientId;
-                _insertOp.Parameters[2].Value = op.OpId;
-                _insertOp.Parameters[3].Value = op.Json;
-                _insertOp.Parameters[4].Value = op.CreatedAtMs;
-                _insertOp.Parameters[5].Value = length;
-                _insertOp.ExecuteNonQuery();
+                InsertOp(op, length);
                 version = op.Version;
                 applied++;
             }
@@ -312,13 +306,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             {
                 lengthAfter += op.Op.LengthDelta;
             }
-            _insertOp.Parameters[0].Value = op.Version;
-            _insertOp.Parameters[1].Value = op.ClientId;
-            _insertOp.Parameters[2].Value = op.OpId;
-            _insertOp.Parameters[3].Value = op.Json;
-            _insertOp.Parameters[4].Value = op.CreatedAtMs;
-            _insertOp.Parameters[5].Value = lengthAfter;
-            _insertOp.ExecuteNonQuery();
+            InsertOp(op, lengthAfter);
             now = op.CreatedAtMs;
         }
         foreach (var chunk in snapshot)
@@ -356,6 +344,18 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         transaction.Commit();
         _insertOp.Transaction = null;
+    }
+
+    /// <summary>Inserts one op row, in the transaction <see cref="_insertOp"/> is set to; <paramref name="lengthAfter"/> is the text's length after it.</summary>
+    private void InsertOp(StoredOp op, int lengthAfter)
+    {
+        _insertOp.Parameters[0].Value = op.Version;
+        _insertOp.Parameters[1].Value = op.ClientId;
+        _insertOp.Parameters[2].Value = op.OpId;
+        _insertOp.Parameters[3].Value = op.Json;
+        _insertOp.Parameters[4].Value = op.CreatedAtMs;
+        _insertOp.Parameters[5].Value = lengthAfter;
+        _insertOp.ExecuteNonQuery();
     }
 
     /// <inheritdoc/>

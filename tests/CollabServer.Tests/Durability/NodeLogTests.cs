@@ -3,11 +3,9 @@ using System.Diagnostics;
 using Collab.Testing;
 using CollabServer.Tests.Infrastructure;
 using CollabServer.Tests.Robustness;
-using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace CollabServer.Tests.Durability;
@@ -221,24 +219,10 @@ public sealed class NodeLogTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<HubConnection> ConnectAsync(Uri baseUrl)
-    {
-        var c = new HubConnectionBuilder()
-            .WithUrl(new Uri(baseUrl, "hubs/collab"), o =>
-            {
-                o.Transports = HttpTransportType.WebSockets;
-                o.SkipNegotiation = true;
-            })
-            .AddMessagePackProtocol()
-            .Build();
-        await c.StartAsync().WaitAsync(Wire.Timeout);
-        return c;
-    }
-
     /// <summary>Submits <paramref name="count"/> token ops to one document, one after another, recording each ack.</summary>
     private static async Task WriteAsync(Uri baseUrl, string doc, string client, long firstOpId, int count, Dictionary<(string, string, long), int> acked)
     {
-        await using var c = await ConnectAsync(baseUrl);
+        await using var c = await Wire.ConnectAsync(baseUrl);
         var version = (await c.JoinAsync(doc, client)).Version;
         for (var opId = firstOpId; opId < firstOpId + count; opId++)
         {
@@ -256,7 +240,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
         HubException? refusal = null;
         try
         {
-            c = await ConnectAsync(baseUrl);
+            c = await Wire.ConnectAsync(baseUrl);
             var versions = new int[docs.Length];
             for (var i = 0; i < docs.Length; i++)
             {

@@ -3,6 +3,7 @@ using Collab;
 using Collab.Messages;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CollabServer.Tests.Infrastructure;
 
@@ -10,6 +11,21 @@ namespace CollabServer.Tests.Infrastructure;
 public static class Wire
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>A MessagePack hub connection over WebSockets to a server process at <paramref name="baseUrl"/>.</summary>
+    public static async Task<HubConnection> ConnectAsync(Uri baseUrl)
+    {
+        var c = new HubConnectionBuilder()
+            .WithUrl(new Uri(baseUrl, "hubs/collab"), o =>
+            {
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                o.SkipNegotiation = true;
+            })
+            .AddMessagePackProtocol()
+            .Build();
+        await c.StartAsync().WaitAsync(Timeout);
+        return c;
+    }
 
     public static Dictionary<string, object?> JoinArgs(string docId, string clientId, int? sinceVersion = null)
     {

@@ -3,11 +3,9 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CollabServer.Tests.Infrastructure;
-using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 using Collab.Testing;
 
@@ -56,7 +54,7 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
                 // Resubmit what was in flight, with the same ids: each lands exactly once.
                 foreach (var ((clientId, opId), token) in unacked)
                 {
-                    var c = await ConnectAsync(server.BaseUrl);
+                    var c = await Wire.ConnectAsync(server.BaseUrl);
                     var join = await c.JoinAsync(DocId, clientId);
                     var version = (await c.SubmitAsync(DocId, join.Version, [token], opId)).Version;
                     Assert.Equal(version, (await c.SubmitAsync(DocId, join.Version, [token], opId)).Version);
@@ -113,7 +111,7 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
                 committedUnacked += last.Count(o => unacked.ContainsKey((o.ClientId, o.OpId)));
                 foreach (var ((clientId, opId), token) in unacked)
                 {
-                    var c = await ConnectAsync(server.BaseUrl);
+                    var c = await Wire.ConnectAsync(server.BaseUrl);
                     var join = await c.JoinAsync(DocId, clientId);
                     acked[(clientId, opId)] = (await c.SubmitAsync(DocId, join.Version, [token], opId)).Version;
                     resubmitted++;
@@ -139,20 +137,6 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
     }
 
     private static string Token(string clientId, long opId) => $"<{clientId}:{opId}>";
-
-    private static async Task<HubConnection> ConnectAsync(Uri baseUrl)
-    {
-        var c = new HubConnectionBuilder()
-            .WithUrl(new Uri(baseUrl, "hubs/collab"), o =>
-            {
-                o.Transports = HttpTransportType.WebSockets;
-                o.SkipNegotiation = true;
-            })
-            .AddMessagePackProtocol()
-            .Build();
-        await c.StartAsync().WaitAsync(Wire.Timeout);
-        return c;
-    }
 
     /// <summary>
     /// The log's versions are 1..n, no (clientId, opId) appears twice, every acknowledged op is at
@@ -215,7 +199,7 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
         HubException? refusal = null;
         try
         {
-            c = await ConnectAsync(baseUrl);
+            c = await Wire.ConnectAsync(baseUrl);
             var version = (await c.JoinAsync(DocId, clientId)).Version;
             for (var opId = firstOpId; !stop.IsCancellationRequested; opId++)
             {
