@@ -194,7 +194,7 @@ public sealed class EngineScenarioTests
         s.Phase,
         s.Session,
         string.Join(",", s.OpIds),
-        string.Join(",", s.Queue.OrderBy(q => q.Key).Select(q => $"{q.Key}:{q.Value}")),
+        string.Join(",", s.Queue.OrderBy(q => q.Key).Select(q => q.Value is QueuedOp op ? $"{q.Key}:op {op.Message.ClientId} {op.Message.OpId} {op.Message.Op}" : $"{q.Key}:{q.Value}")),
         string.Join(",", s.Recent),
         string.Join(",", s.Members.Select(m => $"{m.ClientId}:{string.Join(";", m.Selection)}")),
         string.Join(",", s.FuturePresence.Select(m => $"{m.ClientId}@{m.Version}")),
