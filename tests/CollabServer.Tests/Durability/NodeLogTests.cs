@@ -263,20 +263,6 @@ public sealed class NodeLogTests(ITestOutputHelper output)
         {
             // The server was killed: what was in flight stays in 'inFlight'.
         }
-        if (c is not null)
-        {
-            try
-            {
-                await c.DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // Closing a connection to a dead server may fail.
-            }
-        }
-        if (refusal is not null)
-        {
-            throw new InvalidOperationException($"{client}: the server refused an op: {refusal.Message}", refusal);
-        }
+        await Wire.EndWriterAsync(c, refusal, client);
     }
 }

@@ -27,6 +27,30 @@ public static class Wire
         return c;
     }
 
+    /// <summary>
+    /// Ends a writer that ran until its server was killed: closes its connection (which may fail
+    /// against a dead server), then rethrows <paramref name="refusal"/>, an error the server
+    /// answered with while alive, which is a failure of the test and not the kill.
+    /// </summary>
+    public static async Task EndWriterAsync(HubConnection? connection, HubException? refusal, string writer)
+    {
+        if (connection is not null)
+        {
+            try
+            {
+                await connection.DisposeAsync();
+            }
+            catch (Exception)
+            {
+                // Closing a connection to a dead server may fail.
+            }
+        }
+        if (refusal is not null)
+        {
+            throw new InvalidOperationException($"{writer}: the server refused an op: {refusal.Message}", refusal);
+        }
+    }
+
     public static Dictionary<string, object?> JoinArgs(string docId, string clientId, int? sinceVersion = null)
     {
         var args = new Dictionary<string, object?> { ["docId"] = docId, ["clientId"] = clientId };

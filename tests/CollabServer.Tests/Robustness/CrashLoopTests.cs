@@ -218,20 +218,6 @@ public sealed class CrashLoopTests(ITestOutputHelper output)
         {
             // The server was killed: what this writer had in flight stays in 'inFlight'.
         }
-        if (c is not null)
-        {
-            try
-            {
-                await c.DisposeAsync();
-            }
-            catch (Exception)
-            {
-                // Closing a connection to a dead server may fail; nothing to clean up then.
-            }
-        }
-        if (refusal is not null)
-        {
-            throw new InvalidOperationException($"{clientId}: the server refused an op: {refusal.Message}", refusal);
-        }
+        await Wire.EndWriterAsync(c, refusal, clientId);
     }
 }
