@@ -49,7 +49,7 @@ public sealed class CollabOptions
     public long LogSegmentBytes { get; set; } = 16L * 1024 * 1024;
 
     /// <summary>How often the node log moves to a new segment and lets the old one go (after syncing the documents written in it).</summary>
-    public TimeSpan LogCheckpointInterval { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan LogCheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>PRAGMA synchronous of the documents' own databases: not synced at each commit under the node log.</summary>
     internal SyncMode DocumentSync => CommitLog == CommitLogMode.Document ? Sync : Sync == SyncMode.Off ? SyncMode.Off : SyncMode.Normal;

@@ -117,6 +117,7 @@ public sealed class RunResult
             _ when name.EndsWith("_us", StringComparison.Ordinal) => $"{text} µs",
             _ when name is "delivered" || name.EndsWith("_pct", StringComparison.Ordinal) => $"{text} %",
             _ when name.EndsWith("_per_op", StringComparison.Ordinal) && name != "cpu_per_op" => text,
+            _ when name is "server_batch_mean" or "server_log_batches_per_sync" => text, // counts, not times
             _ when name.StartsWith('p') || name.Contains("_p", StringComparison.Ordinal) || name.EndsWith("max", StringComparison.Ordinal)
                 || name.EndsWith("mean", StringComparison.Ordinal) || name.EndsWith("_ms", StringComparison.Ordinal) || name == "cpu_per_op" => $"{text} ms",
             _ => text,
