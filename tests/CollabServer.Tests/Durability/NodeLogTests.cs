@@ -21,6 +21,9 @@ public sealed class NodeLogTests(ITestOutputHelper output)
     private const int Writers = 10;
     private const int Rounds = 20;
 
+    /// <summary>Keeps what a test wrote in the log until it looks: no checkpoint takes it into the files and deletes it meanwhile.</summary>
+    private const string NoCheckpoint = "--Collab:LogCheckpointInterval=01:00:00";
+
     [Fact]
     public async Task TwentySigkillsWhileFiftyDocumentsAreWrittenLoseNoAcknowledgedOp()
     {
@@ -92,7 +95,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
         try
         {
             var acked = new Dictionary<(string Doc, string Client, long OpId), int>();
-            using (var server = await ServerProcess.StartAsync(dataDir))
+            using (var server = await ServerProcess.StartAsync(dataDir, NoCheckpoint))
             {
                 await WriteAsync(server.BaseUrl, "torn", "ada", 1, 30, acked);
                 server.Kill();
@@ -109,7 +112,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
                 file.Write(BitConverter.GetBytes(0x1234_5678u));
                 file.Write(Enumerable.Repeat((byte)0x78, 100).ToArray());
             }
-            using (var server = await ServerProcess.StartAsync(dataDir))
+            using (var server = await ServerProcess.StartAsync(dataDir, NoCheckpoint))
             {
                 using var http = new HttpClient { BaseAddress = server.BaseUrl };
                 await AssertDocumentsAsync(http, acked, [], "after the torn tail");
@@ -134,7 +137,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
         try
         {
             var acked = new Dictionary<(string Doc, string Client, long OpId), int>();
-            using (var server = await ServerProcess.StartAsync(dataDir))
+            using (var server = await ServerProcess.StartAsync(dataDir, NoCheckpoint))
             {
                 await WriteAsync(server.BaseUrl, "behind", "ada", 1, 20, acked);
                 server.Terminate(); // a clean stop: the log is checkpointed into the file and deleted
@@ -142,7 +145,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
             }
             Assert.Empty(Directory.GetFiles(Path.Combine(dataDir, "log", "local"), "*.log")); // not even the spare
             CopyDocument(dataDir, older, "behind");
-            using (var server = await ServerProcess.StartAsync(dataDir))
+            using (var server = await ServerProcess.StartAsync(dataDir, NoCheckpoint))
             {
                 await WriteAsync(server.BaseUrl, "behind", "bob", 1, 25, acked);
                 server.Kill();
@@ -150,7 +153,7 @@ public sealed class NodeLogTests(ITestOutputHelper output)
             // The file as it was before the last 25 ops (what a power cut may leave of writes that
             // were never synced): the log has them.
             CopyDocument(older, dataDir, "behind");
-            using (var server = await ServerProcess.StartAsync(dataDir))
+            using (var server = await ServerProcess.StartAsync(dataDir, NoCheckpoint))
             {
                 using var http = new HttpClient { BaseAddress = server.BaseUrl };
                 await AssertDocumentsAsync(http, acked, [], "after putting the older file back");
