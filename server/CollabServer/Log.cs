@@ -86,4 +86,7 @@ internal static partial class Log
 
     [LoggerMessage(42, LogLevel.Error, "A node log checkpoint failed; its segments stay until the next one.")]
     public static partial void CheckpointFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(43, LogLevel.Error, "Node log: document {DocId} could not be read to replay its log into it.")]
+    public static partial void RecoverySkippedDamaged(ILogger logger, string docId, Exception error);
 }

@@ -148,13 +148,20 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         foreach (var group in batches.GroupBy(b => b.DocId, StringComparer.Ordinal))
         {
             int n;
-            using (var store = storage.OpenExisting(group.Key))
+            try
             {
+                using var store = storage.OpenExisting(group.Key);
                 if (store is null)
                 {
                     continue; // deleted since: its records have nothing to go to
                 }
-                n = store.Replay([.. group]);
+                // In version order: a document's batches may be in several nodes' logs (owners one after another).
+                n = store.Replay([.. group.OrderBy(b => b.Ops[0].Version)]);
+            }
+            catch (Exception ex) when (DocumentCatalog.IsDamage(ex))
+            {
+                Log.RecoverySkippedDamaged(_logger, group.Key, ex); // its first load sets it aside
+                continue;
             }
             applied += n;
             documents += n > 0 ? 1 : 0;

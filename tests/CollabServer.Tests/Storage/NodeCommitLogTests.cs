@@ -147,6 +147,32 @@ public sealed class NodeCommitLogTests : IDisposable
     }
 
     [Fact]
+    public async Task ADocumentsBatchesInSeveralNodesLogsAreReplayedInVersionOrder()
+    {
+        long incarnation;
+        using (var store = _catalog.Create("doc"))
+        {
+            incarnation = store.Incarnation;
+        }
+        // The later owner's log sorts first by node name.
+        foreach (var (node, epoch, ops) in new[] { ("a-later", 2L, new[] { Op(3, "c") }), ("b-earlier", 1L, new[] { Op(1, "a"), Op(2, "b") }) })
+        {
+            using var log = NewLog(node);
+            log.Recover(_catalog);
+            await AppendAsync(log, new LogBatch("doc", incarnation, epoch, ops));
+            Crash(log);
+        }
+
+        using (var log = NewLog("a-later"))
+        {
+            log.Recover(_catalog);
+        }
+
+        using var reopened = _catalog.OpenExisting("doc")!;
+        Assert.Equal("abc", reopened.Load().Text.ToString());
+    }
+
+    [Fact]
     public async Task ACheckpointDeletesClosedSegmentsAndACleanStopLeavesNoLog()
     {
         long incarnation;
