@@ -1,0 +1,107 @@
+using Collab.Messages;
+using CollabServer.Diagnostics;
+using CollabServer.Documents;
+using CollabServer.Identity;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CollabServer.Tests.Documents;
+
+/// <summary>A document's members on their own: who is sent what, and presence mapped to the current version.</summary>
+public sealed class MembershipTests : IDisposable
+{
+    private readonly ServiceProvider _meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+    private readonly Membership _members;
+
+    public MembershipTests() => _members = new Membership("doc", new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+
+    private Member Join(string clientId, int presenceVersion = 0, params (int Anchor, int Head)[] selection)
+    {
+        var member = new Member(new RecordingConnection(clientId), clientId, new UserInfo { Name = clientId }, readOnly: false)
+        {
+            PresenceVersion = presenceVersion,
+            Selection = [.. selection.Select(s => new SelectionRange { Anchor = s.Anchor, Head = s.Head })],
+        };
+        _members.Add(member);
+        return member;
+    }
+
+    private static List<string> Targets(Member member) => ((RecordingConnection)member.Connection).Targets;
+
+    [Fact]
+    public void ABroadcastReachesEveryMemberButTheOneExcepted()
+    {
+        var ada = Join("ada");
+        var bob = Join("bob");
+        var cy = Join("cy");
+
+        _members.Broadcast(HubNames.Op, new OpMessage { DocId = "doc", Version = 1 }, except: ada.Connection.ConnectionId);
+        _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = "doc", Reason = "deleted" }, except: null);
+
+        Assert.Equal([HubNames.Reset], Targets(ada));
+        Assert.Equal([HubNames.Op, HubNames.Reset], Targets(bob));
+        Assert.Equal([HubNames.Op, HubNames.Reset], Targets(cy));
+    }
+
+    [Fact]
+    public void MembersAreCountedAsTheyComeAndGo()
+    {
+        var ada = Join("ada");
+        Join("bob");
+        Assert.Equal((2, 2), (_members.Count, _members.CountForMetrics));
+
+        Assert.True(_members.Remove(ada.Connection.ConnectionId, out var removed));
+        Assert.Same(ada, removed);
+        Assert.False(_members.Remove(ada.Connection.ConnectionId, out _));
+        Assert.False(_members.TryGet(ada.Connection.ConnectionId, out _));
+        Assert.Equal((1, 1), (_members.Count, _members.CountForMetrics));
+
+        _members.Clear();
+        Assert.Equal((0, 0), (_members.Count, _members.CountForMetrics));
+        _members.Broadcast(HubNames.Op, new OpMessage { DocId = "doc" }, except: null); // nobody to send to: nothing happens
+    }
+
+    [Fact]
+    public void APresenceIsMappedToTheCurrentVersionWhenTheOpsSinceItAreKnown()
+    {
+        var ada = Join("ada", presenceVersion: 2, (1, 3));
+        // Five code units were inserted at the start after version 2.
+        int? Map(int position, int since) => since >= 2 ? position + 5 : null;
+
+        var presence = _members.PresenceOf(ada, version: 4, Map);
+
+        Assert.Equal(4, presence.Version);
+        Assert.Equal((6, 8), (presence.Selection![0].Anchor, presence.Selection[0].Head));
+        Assert.Equal(4, ada.PresenceVersion); // mapped once, kept
+    }
+
+    [Fact]
+    public void APresenceStaysAtItsVersionWhenTheOpsSinceItAreNoLongerKept()
+    {
+        var ada = Join("ada", presenceVersion: 2, (1, 3));
+
+        var presence = _members.PresenceOf(ada, version: 4, (_, _) => null);
+
+        Assert.Equal(2, presence.Version);
+        Assert.Equal((1, 3), (presence.Selection![0].Anchor, presence.Selection[0].Head));
+        Assert.Equal(("doc", "ada", "ada"), (presence.DocId, presence.ClientId, presence.User!.Name));
+    }
+
+    public void Dispose() => _meters.Dispose();
+
+    private sealed class RecordingConnection(string clientId) : IMemberConnection
+    {
+        public List<string> Targets { get; } = [];
+
+        public string ConnectionId { get; } = $"conn-{clientId}";
+
+        public ConnectionIdentity Identity => ConnectionIdentity.Anonymous;
+
+        public bool IsClosed => false;
+
+        public bool TryTakeCreation() => true;
+
+        public void Send(SerializedHubMessage message) => Targets.Add(((InvocationMessage)message.Message!).Target);
+    }
+}
