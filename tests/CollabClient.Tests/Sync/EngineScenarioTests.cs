@@ -19,7 +19,7 @@ public sealed class EngineScenarioTests
     private const string DocId = "doc";
 
     private static readonly JsonObject s_vectors =
-        JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "engine-scenarios.json")))!.AsObject();
+        Vectors.Read("engine-scenarios.json").AsObject();
 
     /// <summary>Messages as the file writes them: camelCase, a field without a value left out.</summary>
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
@@ -27,15 +27,7 @@ public sealed class EngineScenarioTests
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public static TheoryData<string> Scenarios()
-    {
-        var names = new TheoryData<string>();
-        foreach (var scenario in s_vectors["scenarios"]!.AsArray())
-        {
-            names.Add(scenario!["name"]!.GetValue<string>());
-        }
-        return names;
-    }
+    public static TheoryData<string> Scenarios() => Vectors.ScenarioNames(s_vectors);
 
     [Fact]
     public void TheFileHoldsTheScenariosEachWithANameOfItsOwn()

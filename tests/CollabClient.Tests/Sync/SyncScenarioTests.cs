@@ -18,17 +18,9 @@ public sealed class SyncScenarioTests
     private const string DocId = "doc";
 
     private static readonly JsonObject s_vectors =
-        (JsonObject)Expand(JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "sync-scenarios.json"))))!;
+        (JsonObject)Expand(Vectors.Read("sync-scenarios.json"))!;
 
-    public static TheoryData<string> Scenarios()
-    {
-        var names = new TheoryData<string>();
-        foreach (var scenario in s_vectors["scenarios"]!.AsArray())
-        {
-            names.Add(scenario!["name"]!.GetValue<string>());
-        }
-        return names;
-    }
+    public static TheoryData<string> Scenarios() => Vectors.ScenarioNames(s_vectors);
 
     [Fact]
     public void TheFileHoldsTheScenariosAndTheSameSplitLimitAsTheClient()

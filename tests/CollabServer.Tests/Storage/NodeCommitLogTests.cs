@@ -65,122 +65,101 @@ public sealed class NodeCommitLogTests : IDisposable
         Assert.All(read, b => Assert.Equal((42L, 3L, $"d{b.Ops[0].Version % 7}", Op(b.Ops[0].Version, "x").Op.ToString()), (b.Incarnation, b.Epoch, b.DocId, b.Ops[0].Op.ToString())));
     }
 
+    /// <summary>Creates the document "doc", lets <paramref name="write"/> write to it, and returns its incarnation.</summary>
+    private long CreateDocument(Action<IDocumentStore>? write = null)
+    {
+        using var store = _catalog.Create("doc");
+        write?.Invoke(store);
+        return store.Incarnation;
+    }
+
+    /// <summary>A node that appends <paramref name="batches"/> to its log and is killed.</summary>
+    private async Task AppendThenCrashAsync(string node, params LogBatch[] batches)
+    {
+        using var log = NewLog(node);
+        log.Recover(_catalog);
+        foreach (var batch in batches)
+        {
+            await AppendAsync(log, batch);
+        }
+        Crash(log);
+    }
+
+    /// <summary>A node's start: recovery, then a clean stop.</summary>
+    private void Restart(string node = "local")
+    {
+        using var log = NewLog(node);
+        log.Recover(_catalog);
+    }
+
+    private string TextOfDocument()
+    {
+        using var store = _catalog.OpenExisting("doc")!;
+        return store.Load().Text.ToString();
+    }
+
     [Fact]
     public async Task RecoveryGivesADocumentTheOpsItsFileLacksAndNoneItHas()
     {
-        long incarnation;
-        using (var store = _catalog.Create("doc"))
-        {
-            store.Commit([Op(1, "a"), Op(2, "b")], 2, [], FenceToken.None);
-            incarnation = store.Incarnation;
-        }
-        using (var log = NewLog())
-        {
-            log.Recover(_catalog);
-            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(1, "a"), Op(2, "b")]));
-            await AppendAsync(log, new LogBatch("doc", incarnation, 0, [Op(3, "c"), Op(4, "d")]));
-            await AppendAsync(log, new LogBatch("gone", 1, 0, [Op(1, "z")])); // a document deleted since
-            Crash(log);
-        }
+        var incarnation = CreateDocument(store => store.Commit([Op(1, "a"), Op(2, "b")], 2, [], FenceToken.None));
+        await AppendThenCrashAsync("local",
+            new LogBatch("doc", incarnation, 0, [Op(1, "a"), Op(2, "b")]),
+            new LogBatch("doc", incarnation, 0, [Op(3, "c"), Op(4, "d")]),
+            new LogBatch("gone", 1, 0, [Op(1, "z")])); // a document deleted since
 
-        using (var log = NewLog())
-        {
-            log.Recover(_catalog);
-        }
+        Restart();
 
-        using var reopened = _catalog.OpenExisting("doc")!;
-        var loaded = reopened.Load();
-        Assert.Equal((4, "abcd"), (loaded.Version, loaded.Text.ToString()));
+        Assert.Equal("abcd", TextOfDocument());
         Assert.False(_catalog.Exists("gone"));
     }
 
     [Fact]
     public async Task RecoveryIgnoresAnotherLifeOfTheDocumentAndADeposedOwnersWrites()
     {
-        long incarnation;
-        using (var store = _catalog.Create("doc"))
+        var incarnation = CreateDocument(store =>
         {
             store.Fence(new FenceToken(5));
             store.Commit([Op(1, "a")], 1, [], new FenceToken(5));
-            incarnation = store.Incarnation;
-        }
-        using (var log = NewLog())
-        {
-            log.Recover(_catalog);
-            await AppendAsync(log, new LogBatch("doc", incarnation + 1, 5, [Op(2, "x")])); // the document before it was deleted and made again
-            await AppendAsync(log, new LogBatch("doc", incarnation, 4, [Op(2, "y")])); // an owner deposed by epoch 5
-            await AppendAsync(log, new LogBatch("doc", incarnation, 5, [Op(2, "b")]));
-            Crash(log);
-        }
+        });
+        await AppendThenCrashAsync("local",
+            new LogBatch("doc", incarnation + 1, 5, [Op(2, "x")]), // the document before it was deleted and made again
+            new LogBatch("doc", incarnation, 4, [Op(2, "y")]), // an owner deposed by epoch 5
+            new LogBatch("doc", incarnation, 5, [Op(2, "b")]));
 
-        using (var log = NewLog())
-        {
-            log.Recover(_catalog);
-        }
+        Restart();
 
-        using var reopened = _catalog.OpenExisting("doc")!;
-        Assert.Equal("ab", reopened.Load().Text.ToString());
+        Assert.Equal("ab", TextOfDocument());
     }
 
     [Fact]
     public async Task RecoveryReadsEveryNodesLogButDeletesOnlyItsOwn()
     {
-        long incarnation;
-        using (var store = _catalog.Create("doc"))
-        {
-            incarnation = store.Incarnation;
-        }
-        using (var other = NewLog("node-b"))
-        {
-            other.Recover(_catalog);
-            await AppendAsync(other, new LogBatch("doc", incarnation, 0, [Op(1, "b")]));
-            Crash(other);
-        }
+        var incarnation = CreateDocument();
+        await AppendThenCrashAsync("node-b", new LogBatch("doc", incarnation, 0, [Op(1, "b")]));
 
-        using (var log = NewLog("node-a"))
-        {
-            log.Recover(_catalog);
-            Assert.Equal("b", _catalog.OpenExisting("doc")!.Load().Text.ToString());
-            Assert.Single(ReadAll("node-b"));
-        }
-        SqliteConnection.ClearAllPools();
+        Restart("node-a");
+
+        Assert.Equal("b", TextOfDocument());
+        Assert.Single(ReadAll("node-b"));
     }
 
     [Fact]
     public async Task ADocumentsBatchesInSeveralNodesLogsAreReplayedInVersionOrder()
     {
-        long incarnation;
-        using (var store = _catalog.Create("doc"))
-        {
-            incarnation = store.Incarnation;
-        }
+        var incarnation = CreateDocument();
         // The later owner's log sorts first by node name.
-        foreach (var (node, epoch, ops) in new[] { ("a-later", 2L, new[] { Op(3, "c") }), ("b-earlier", 1L, new[] { Op(1, "a"), Op(2, "b") }) })
-        {
-            using var log = NewLog(node);
-            log.Recover(_catalog);
-            await AppendAsync(log, new LogBatch("doc", incarnation, epoch, ops));
-            Crash(log);
-        }
+        await AppendThenCrashAsync("a-later", new LogBatch("doc", incarnation, 2, [Op(3, "c")]));
+        await AppendThenCrashAsync("b-earlier", new LogBatch("doc", incarnation, 1, [Op(1, "a"), Op(2, "b")]));
 
-        using (var log = NewLog("a-later"))
-        {
-            log.Recover(_catalog);
-        }
+        Restart("a-later");
 
-        using var reopened = _catalog.OpenExisting("doc")!;
-        Assert.Equal("abc", reopened.Load().Text.ToString());
+        Assert.Equal("abc", TextOfDocument());
     }
 
     [Fact]
     public async Task ACheckpointDeletesClosedSegmentsAndACleanStopLeavesNoLog()
     {
-        long incarnation;
-        using (var store = _catalog.Create("doc"))
-        {
-            store.Commit([Op(1, "a")], 1, [], FenceToken.None);
-            incarnation = store.Incarnation;
-        }
+        var incarnation = CreateDocument(store => store.Commit([Op(1, "a")], 1, [], FenceToken.None));
         var dir = Path.Combine(LogRoot, "local");
         using (var log = NewLog(checkpointInterval: TimeSpan.FromMilliseconds(100)))
         {
