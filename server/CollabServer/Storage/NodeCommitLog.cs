@@ -98,9 +98,12 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
     /// <inheritdoc/>
     /// <remarks>
     /// Group commit without a thread of its own: the first caller to find no write under way
-    /// becomes the writer and writes and syncs, in rounds, everything appended until nothing
-    /// waits; the others only add their batch to the next round. So one document alone syncs on
-    /// its own commit's thread, as a per-document commit would, and many share each sync.
+    /// becomes the writer and writes and syncs one round, everything appended so far, its own
+    /// batch included; the others only add their batch to the next round. If more waits after
+    /// that round, a pool thread takes over the rounds until nothing waits, so a caller (an
+    /// actor's loop committing inline) is never held writing other documents' batches. So one
+    /// document alone syncs on its own commit's thread, as a per-document commit would, and many
+    /// share each sync.
     /// </remarks>
     public void Append(LogBatch batch, Action<Exception?> durable)
     {
@@ -123,7 +126,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             durable(refused);
             return;
         }
-        WriteRounds();
+        WriteRounds(oneRound: true);
     }
 
     /// <inheritdoc/>
@@ -165,6 +168,8 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             }
             applied += n;
             documents += n > 0 ? 1 : 0;
+            // Synced even when nothing was missing: after a killed process the file has every op
+            // the log has, but maybe only in the page cache, and the log is deleted below.
             SyncDocument(group.Key);
         }
         foreach (var segment in own)
@@ -204,14 +209,18 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             }
             _writing = true;
         }
-        WriteRounds();
+        WriteRounds(oneRound: true);
     }
 
-    /// <summary>The writer's rounds: each takes everything appended so far, writes it with one sync and reports it; it stops when nothing waits.</summary>
-    private void WriteRounds()
+    /// <summary>
+    /// The writer's rounds: each takes everything appended so far, writes it with one sync and
+    /// reports it. It stops when nothing waits; with <paramref name="oneRound"/>, after its first
+    /// round it hands what waits to a pool thread (which stays the writer) instead.
+    /// </summary>
+    private void WriteRounds(bool oneRound)
     {
         var entries = new List<Entry>();
-        while (true)
+        for (var round = 0; ; round++)
         {
             bool rotate;
             lock (_gate)
@@ -220,6 +229,11 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 {
                     _writing = false;
                     Monitor.PulseAll(_gate); // a stop waits for the writer to finish
+                    return;
+                }
+                if (oneRound && round > 0)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(log => log.WriteRounds(oneRound: false), this, preferLocal: false);
                     return;
                 }
                 (entries, _incoming) = (_incoming, entries);
