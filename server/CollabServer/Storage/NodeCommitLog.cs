@@ -92,9 +92,6 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
 
     public bool DurableOnStoreCommit => false;
 
-    /// <summary>Bytes the current segment holds; for tests and metrics.</summary>
-    internal long CurrentSegmentBytes => _current?.Length ?? 0;
-
     /// <inheritdoc/>
     /// <remarks>
     /// Group commit without a thread of its own: the first caller to find no write under way
@@ -492,7 +489,8 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
                 FileSync.Directory(_dir);
             }
             catch (Exception ex)
-            { Log.CheckpointFailed(_logger, ex); // the segments stay; the next checkpoint tries again
+            {
+                Log.CheckpointFailed(_logger, ex); // the segments stay; the next checkpoint tries again
                 return;
             }
             lock (_gate)
