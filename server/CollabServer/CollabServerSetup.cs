@@ -47,7 +47,7 @@ public static class CollabServerSetup
             var o = provider.GetRequiredService<IOptions<CollabOptions>>().Value;
             if (o.CommitLog == CommitLogMode.Document)
             {
-                return new DocumentFileLog(o.Sync);
+                return new DocumentFileLog();
             }
             // A folder per node: nodes sharing a data directory each write their own log and read every one at start.
             var node = string.IsNullOrEmpty(o.Redis) ? "local" : o.NodeId ?? "local";

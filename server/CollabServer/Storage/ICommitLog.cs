@@ -9,8 +9,8 @@ public sealed record LogBatch(string DocId, long Incarnation, long Epoch, IReadO
 
 /// <summary>
 /// Where an acknowledged op is durable: the seam between a document's commit and the disk.
-/// A document's actor commits each batch to its own store first (with the
-/// <see cref="DocumentSync"/> this log asks for), then appends it here and acknowledges the
+/// A document's actor commits each batch to its own store first (synced or not as
+/// <see cref="CollabOptions.DocumentSync"/> says for this log), then appends it here and acknowledges the
 /// batch only once <see cref="Append"/> reports it durable. Implementations:
 /// <see cref="DocumentFileLog"/> (each document's file is synced at every commit) and
 /// <see cref="NodeCommitLog"/> (one log per node, one sync for every batch that arrived since
@@ -18,9 +18,6 @@ public sealed record LogBatch(string DocId, long Incarnation, long Epoch, IReadO
 /// </summary>
 public interface ICommitLog
 {
-    /// <summary>How a document's own database syncs its commits under this log (PRAGMA synchronous).</summary>
-    SyncMode DocumentSync { get; }
-
     /// <summary>Whether a batch is durable as soon as its document's store has committed it (then <see cref="Append"/> is never called).</summary>
     bool DurableOnStoreCommit { get; }
 
@@ -44,10 +41,8 @@ public interface ICommitLog
 /// document's SQLite commit returns, synced as <see cref="CollabOptions.Sync"/> says. There is
 /// no separate log to append to or recover from.
 /// </summary>
-public sealed class DocumentFileLog(SyncMode sync) : ICommitLog
+public sealed class DocumentFileLog : ICommitLog
 {
-    public SyncMode DocumentSync => sync;
-
     public bool DurableOnStoreCommit => true;
 
     public void Append(LogBatch batch, Action<Exception?> durable) => durable(null);

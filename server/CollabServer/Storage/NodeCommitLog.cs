@@ -88,8 +88,6 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         _encoder = new BinaryWriter(_buffer, Encoding.UTF8, leaveOpen: true);
     }
 
-    public SyncMode DocumentSync => _sync ? SyncMode.Normal : SyncMode.Off;
-
     public bool DurableOnStoreCommit => false;
 
     /// <inheritdoc/>

@@ -31,7 +31,7 @@ public sealed class ActorTests : IAsyncDisposable
     private DocumentRegistry NewRegistry()
     {
         var options = Options.Create(new CollabOptions { DataDir = "unused", IdleTimeout = TimeSpan.FromMinutes(10) });
-        return new DocumentRegistry(options, NullLogger<DocumentActor>.Instance, new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _storage, new DocumentFileLog(SyncMode.Off), [], new SingleNodeOwnership(options));
+        return new DocumentRegistry(options, NullLogger<DocumentActor>.Instance, new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _storage, new DocumentFileLog(), [], new SingleNodeOwnership(options));
     }
 
     private async Task<T> Ask<T>(string docId, Func<Request<T>> request) => await _registry.AskAsync(docId, request).WaitAsync(s_timeout);

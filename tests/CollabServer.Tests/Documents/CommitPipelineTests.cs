@@ -18,7 +18,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void WhatWaitsIsCommittedAsOneBatchAndEachSubmitIsAnsweredWithItsVersion()
     {
-        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(), snapshotInterval: 1000, maxBatch: 10);
         var ops = Enumerable.Range(1, 3).Select(v => Op(v, "x")).ToList();
         ops.ForEach(pipeline.Add);
 
@@ -35,7 +35,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void WhileACommitIsInFlightTheNextOpsWaitAndGoInTheNextBatch()
     {
-        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(), snapshotInterval: 1000, maxBatch: 10);
         pipeline.Add(Op(1, "x"));
         var done = new TaskCompletionSource<CommitPipeline.Commit>();
         Assert.Null(pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: false, c => done.SetResult(c)));
@@ -54,7 +54,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void AFailedCommitHandsBackItsBatchAndEverythingWaitingBehindIt()
     {
-        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 1000, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(), snapshotInterval: 1000, maxBatch: 10);
         _storage.Fail("doc", new IOException("the disk is full"));
         pipeline.Add(Op(1, "x"));
         var commit = pipeline.Start(TextOf(1), 1, () => _storage.Create("doc"), FenceToken.None, inline: true, _ => { })!;
@@ -70,7 +70,7 @@ public sealed class CommitPipelineTests
     [Fact]
     public void ASnapshotIsWrittenWithTheCommitsAfterEveryIntervalAndCountsOnceComplete()
     {
-        var pipeline = new CommitPipeline("doc", new DocumentFileLog(SyncMode.Off), snapshotInterval: 2, maxBatch: 10);
+        var pipeline = new CommitPipeline("doc", new DocumentFileLog(), snapshotInterval: 2, maxBatch: 10);
         for (var v = 1; v <= 2; v++)
         {
             pipeline.Add(Op(v, "x"));

@@ -8,8 +8,6 @@ internal sealed class HeldCommitLog : ICommitLog
 {
     private readonly ConcurrentQueue<(LogBatch Batch, Action<Exception?> Durable)> _held = new();
 
-    public SyncMode DocumentSync => SyncMode.Off;
-
     public bool DurableOnStoreCommit => false;
 
     /// <summary>Batches appended and not released yet.</summary>
