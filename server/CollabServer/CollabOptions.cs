@@ -52,7 +52,18 @@ public sealed class CollabOptions
     public TimeSpan LogCheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>PRAGMA synchronous of the documents' own databases: not synced at each commit under the node log.</summary>
-    internal SyncMode DocumentSync => CommitLog == CommitLogMode.Document ? Sync : Sync == SyncMode.Off ? SyncMode.Off : SyncMode.Normal;
+    internal SyncMode DocumentSync => CommitLog == CommitLogMode.Document && !UsesPostgres ? Sync : Sync == SyncMode.Off ? SyncMode.Off : SyncMode.Normal;
+
+    /// <summary>
+    /// An Npgsql connection string (<c>Host=db1,db2;Database=collab;Username=collab;Target Session
+    /// Attributes=primary</c>): PostgreSQL is then the commit log and the durable tier (every
+    /// acknowledged op is in it, so a node may lose its disk), and each node's SQLite files are its
+    /// working copies. Null: the node's own disk is the durable tier (<see cref="CommitLog"/>).
+    /// </summary>
+    public string? Postgres { get; set; }
+
+    /// <summary>Whether PostgreSQL is the durable tier.</summary>
+    internal bool UsesPostgres => !string.IsNullOrEmpty(Postgres);
 
     /// <summary>A snapshot of the text is written after this many ops (more for large texts, see <see cref="Documents.CommitPipeline"/>).</summary>
     public int SnapshotInterval { get; set; } = 1000;

@@ -8,9 +8,11 @@ using CollabServer.Documents;
 using CollabServer.History;
 using CollabServer.Hubs;
 using CollabServer.Storage;
+using CollabServer.Storage.Postgres;
 using MessagePack;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 
@@ -41,8 +43,21 @@ public static class CollabServerSetup
             // Every scrape reads the instruments afresh (the exporter caches a scrape for 300 ms by default).
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddSingleton<DocumentCatalog>();
-        services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<DocumentCatalog>());
-        services.AddSingleton<ICommitLog>(provider =>
+        if (settings.UsesPostgres)
+        {
+            // PostgreSQL is the durable tier (docs/OPERATIONS.md, "PostgreSQL"): the commit log,
+            // and where a document's existence, life and epoch are; the SQLite files are working copies.
+            services.AddSingleton(_ => new PostgresDatabase(settings.Postgres!));
+            services.AddSingleton<PostgresCommitLog>();
+            services.AddSingleton<ICommitLog>(provider => provider.GetRequiredService<PostgresCommitLog>());
+            services.AddSingleton<PostgresStorage>();
+            services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<PostgresStorage>());
+        }
+        else
+        {
+            services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<DocumentCatalog>());
+        }
+        services.TryAddSingleton<ICommitLog>(provider =>
         {
             var o = provider.GetRequiredService<IOptions<CollabOptions>>().Value;
             if (o.CommitLog == CommitLogMode.Document)
@@ -162,7 +177,7 @@ public static class CollabServerSetup
             Warmup.Run(settings.DocumentSync);
             Directory.CreateDirectory(settings.DataDir);
             commitLog.Recover(storage);
-            Log.Started(logger, Path.GetFullPath(settings.DataDir), settings.Sync, settings.CommitLog);
+            Log.Started(logger, Path.GetFullPath(settings.DataDir), settings.Sync, settings.UsesPostgres ? "PostgreSQL" : settings.CommitLog.ToString());
             if (services.GetService<RedisOwnership>() is { } cluster)
             {
                 Log.ClusterNode(logger, cluster.NodeId, cluster.NodeUrl, settings.Redis!, settings.LeaseTtl);

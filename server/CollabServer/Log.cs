@@ -55,7 +55,7 @@ internal static partial class Log
     public static partial void RetentionFailed(ILogger logger, string docId, Exception exception);
 
     [LoggerMessage(9, LogLevel.Information, "Data directory: {DataDir}; sync {Sync}; commit log {CommitLog}.")]
-    public static partial void Started(ILogger logger, string dataDir, SyncMode sync, CommitLogMode commitLog);
+    public static partial void Started(ILogger logger, string dataDir, SyncMode sync, string commitLog);
 
     [LoggerMessage(19, LogLevel.Debug, "Document {DocId}: claimed with epoch {Epoch}.")]
     public static partial void LeaseClaimed(ILogger logger, string docId, long epoch);
@@ -89,4 +89,13 @@ internal static partial class Log
 
     [LoggerMessage(43, LogLevel.Error, "Node log: document {DocId} could not be read to replay its log into it.")]
     public static partial void RecoverySkippedDamaged(ILogger logger, string docId, Exception error);
+
+    [LoggerMessage(50, LogLevel.Information, "PostgreSQL {Database} is the durable tier (schema {Found} -> {Schema}).")]
+    public static partial void PostgresReady(ILogger logger, string database, int found, int schema);
+
+    [LoggerMessage(51, LogLevel.Warning, "PostgreSQL {Database} cannot be reached yet ({Reason}); waiting.")]
+    public static partial void PostgresWaiting(ILogger logger, string database, string reason);
+
+    [LoggerMessage(52, LogLevel.Error, "Document {DocId}: PostgreSQL did not take a batch; the document's actor steps down and clients resubmit.")]
+    public static partial void PostgresAppendFailed(ILogger logger, string docId, Exception exception);
 }

@@ -41,7 +41,7 @@ public static partial class DocumentsApi
                 throw CollabError.InvalidOp($"limit is 1 to {MaxHistoryPage}");
             }
             var gapMs = (long)options.Value.History.GroupGap.TotalMilliseconds;
-            var (entries, more) = await OffTheLoop(id, catalog, history =>
+            var (entries, more) = await OffTheLoop(id, registry, catalog, history =>
             {
                 var head = history?.Version ?? 0;
                 var end = beforeVersion ?? head + 1;
@@ -92,7 +92,7 @@ public static partial class DocumentsApi
         }
         int? wanted = version is null ? null : ParseInt(version, "version");
         long? atMs = at is null ? null : ParseInstant(at);
-        var (resolved, committedAt, head, text) = await OffTheLoop(id, catalog, history =>
+        var (resolved, committedAt, head, text) = await OffTheLoop(id, registry, catalog, history =>
         {
             var head = history?.Version ?? 0;
             var v = wanted ?? (history is null ? 0 : history.VersionAt(atMs!.Value)
@@ -111,13 +111,23 @@ public static partial class DocumentsApi
             var live = await registry.AskIfLiveAsync(id, new ReadText(), null);
             text = live is { } doc && doc.Version == resolved
                 ? doc.Text
-                : await OffTheLoop(id, catalog, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));
+                : await OffTheLoop(id, registry, catalog, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));
         }
         return new PastDocument(id, resolved, text, committedAt);
     }
 
     /// <summary>Runs <paramref name="read"/> on the thread pool with a history reader (null when the document has no database yet).</summary>
-    private static Task<T> OffTheLoop<T>(string id, DocumentCatalog catalog, Func<HistoryReader?, T> read) => Task.Run(() =>
+    private static async Task<T> OffTheLoop<T>(string id, DocumentRegistry registry, DocumentCatalog catalog, Func<HistoryReader?, T> read)
+    {
+        if (registry.CopiesNeedLoad)
+        {
+            // Loaded here first: a node that does not own it answers by forwarding to the owner.
+            await registry.AskAsync(id, () => new ReadSummary());
+        }
+        return await Task.Run(() => ReadHistory(id, catalog, read));
+    }
+
+    private static T ReadHistory<T>(string id, DocumentCatalog catalog, Func<HistoryReader?, T> read)
     {
         try
         {
@@ -128,7 +138,7 @@ public static partial class DocumentsApi
         {
             throw CollabError.Unavailable($"the history of '{id}' could not be read");
         }
-    });
+    }
 
     private static int ParseInt(string value, string name) =>
         int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)

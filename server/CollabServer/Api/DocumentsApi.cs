@@ -4,6 +4,7 @@ using CollabServer.Documents;
 using CollabServer.Errors;
 using CollabServer.Identity;
 using CollabServer.Storage;
+using CollabServer.Storage.Postgres;
 using Microsoft.Extensions.Options;
 
 namespace CollabServer.Api;
@@ -32,7 +33,10 @@ public static partial class DocumentsApi
                 throw CollabError.InvalidOp($"limit is 1 to {max} and after is a document id");
             }
             var pageSize = Math.Min(limit ?? max, max);
-            var ids = catalog.ListIds()
+            // With PostgreSQL, it lists every document (a node's disk has only the ones it served).
+            var postgres = http.RequestServices.GetService<PostgresDatabase>();
+            var listed = postgres?.List(after, pageSize + 1);
+            var ids = listed?.ConvertAll(s => s.Id) ?? catalog.ListIds()
                 .Where(id => after is null || string.CompareOrdinal(id, after) > 0)
                 .Order(StringComparer.Ordinal)
                 .Take(pageSize + 1)
@@ -46,7 +50,7 @@ public static partial class DocumentsApi
             foreach (var id in ids)
             {
                 // A live document's summary comes from its actor; a closed one's from its file.
-                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? catalog.ReadSummary(id);
+                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? listed?.Find(s => s.Id == id) ?? catalog.ReadSummary(id);
                 if (summary is not null)
                 {
                     result.Add(summary);

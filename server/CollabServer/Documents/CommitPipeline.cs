@@ -126,7 +126,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     private Task AppendToLog(Commit commit, IDocumentStore store, FenceToken fence, bool inline, Action<Commit> onDone)
     {
         var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops), error =>
+        log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops) { Length = commit.Text.Length, Snapshot = commit.Chunk }, error =>
         {
             commit.Durable(error);
             durable.SetResult();

@@ -63,6 +63,13 @@ public sealed class DocumentRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether this node's copy of a document may be read only once its actor has loaded it here:
+    /// with PostgreSQL, a copy is brought up to date by the load (and only the owner's is), so
+    /// history is read on the owner after the load.
+    /// </summary>
+    internal bool CopiesNeedLoad => _services.Options.UsesPostgres;
+
     /// <summary>Whether a document exists, live or on disk.</summary>
     public bool Exists(string docId) => _actors.ContainsKey(docId) || _services.Storage.Exists(docId);
 

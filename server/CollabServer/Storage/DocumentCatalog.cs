@@ -25,7 +25,7 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
     private string DocsDir => Path.Combine(_options.DataDir, "docs");
 
     /// <summary>Whether SQLite moves a document's WAL into its database by itself; under the node log, the log's checkpoint does, off the document's loop.</summary>
-    private bool AutoCheckpoint => _options.CommitLog == CommitLogMode.Document;
+    private bool AutoCheckpoint => _options.CommitLog == CommitLogMode.Document || _options.UsesPostgres;
 
     /// <summary>A document's database file (its WAL is beside it, with <c>-wal</c> appended).</summary>
     public string DatabasePath(string docId) => PathFor(docId);
@@ -89,7 +89,11 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
     public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint);
 
     /// <summary>Creates the document's (empty) database.</summary>
-    public IDocumentStore Create(string docId) => SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint);
+    public IDocumentStore Create(string docId) => Create(docId, null);
+
+    /// <summary>Creates the document's (empty) database for the given life of it (a copy of a document PostgreSQL holds), or a new one.</summary>
+    internal SqliteDocumentStore Create(string docId, long? incarnation) =>
+        SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint, incarnation);
 
     /// <summary>
     /// Opens the document's database for reading its past on a connection of its own (read-only;

@@ -20,7 +20,7 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
     /// <summary>Opens the database to load the document; null when there is none.</summary>
     public IDocumentStore? OpenForLoad()
     {
-        _store = storage.OpenExisting(docId);
+        _store = storage.OpenToLoad(docId);
         Exists = _store is not null;
         return _store;
     }

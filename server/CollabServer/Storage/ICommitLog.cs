@@ -5,7 +5,14 @@ namespace CollabServer.Storage;
 /// document deleted and made again under the same id has a new <see cref="Incarnation"/>), the
 /// owner's lease epoch it was written under, and its ops, whose versions follow one another.
 /// </summary>
-public sealed record LogBatch(string DocId, long Incarnation, long Epoch, IReadOnlyList<StoredOp> Ops);
+public sealed record LogBatch(string DocId, long Incarnation, long Epoch, IReadOnlyList<StoredOp> Ops)
+{
+    /// <summary>The text's length after the batch.</summary>
+    public int Length { get; init; }
+
+    /// <summary>The chunk of a snapshot written with the batch, if any (a log that loads documents by itself keeps them).</summary>
+    public SnapshotChunk? Snapshot { get; init; }
+}
 
 /// <summary>
 /// Where an acknowledged op is durable: the seam between a document's commit and the disk.

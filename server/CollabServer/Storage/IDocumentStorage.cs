@@ -21,6 +21,9 @@ public interface IDocumentStorage
     /// <summary>Opens the document's store; null when it has none.</summary>
     IDocumentStore? OpenExisting(string docId);
 
+    /// <summary>Opens the document's store to load it (once per actor, before its claim); null when it has none.</summary>
+    IDocumentStore? OpenToLoad(string docId) => OpenExisting(docId);
+
     /// <summary>Creates the document's store.</summary>
     IDocumentStore Create(string docId);
 

@@ -72,7 +72,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// Creates a new, empty document database. It is built under a temporary name and renamed
     /// into place when complete, so a crash never leaves a database without its schema.
     /// </summary>
-    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true)
+    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true, long? incarnation = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".new";
@@ -102,7 +102,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                     text       TEXT NOT NULL,
                     PRIMARY KEY (version, seq));
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
-                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('incarnation', {Random.Shared.NextInt64(1, long.MaxValue)});
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('incarnation', {incarnation ?? Random.Shared.NextInt64(1, long.MaxValue)});
                 COMMIT;
                 """;
             command.ExecuteNonQuery();
@@ -290,6 +290,11 @@ public sealed class SqliteDocumentStore : IDocumentStore
     {
         using var transaction = _connection.BeginTransaction();
         CheckFence(transaction, fence);
+        if (ConfirmedMark is { } mark)
+        {
+            WriteMeta(transaction, ConfirmedKey, mark);
+            ConfirmedMark = null;
+        }
         _insertOp.Transaction = transaction;
         long now = 0;
         // Each op row keeps the length after it, so a listing reads one row instead of a
@@ -344,6 +349,99 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         transaction.Commit();
         _insertOp.Transaction = null;
+    }
+
+    private const string ConfirmedKey = "confirmed";
+
+    /// <summary>
+    /// A version known to be durable in the commit log that is not this file (PostgreSQL), to be
+    /// recorded with the next commit: the ops up to it are the log's; any after it may be ops the
+    /// log never took (a crash between this file's commit and the log's), which catching up
+    /// replaces with the log's. Recorded late, so it is never ahead of the truth.
+    /// </summary>
+    internal int? ConfirmedMark { get; set; }
+
+    /// <summary>The version recorded by <see cref="ConfirmedMark"/> (0 when none was).</summary>
+    internal int ReadConfirmed()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT value FROM meta WHERE key = '{ConfirmedKey}'";
+        return command.ExecuteScalar() is long v ? (int)v : 0;
+    }
+
+    /// <summary>The newest version stored (0 for none).</summary>
+    internal int HeadVersion()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT MAX(version) FROM (SELECT MAX(version) AS version FROM ops UNION ALL SELECT MAX(version) FROM snapshots)";
+        return command.ExecuteScalar() is long v ? (int)v : 0;
+    }
+
+    /// <summary>
+    /// Brings this copy up to date with the commit log's (one transaction): everything after
+    /// <paramref name="keepThrough"/> goes, then the log's ops and snapshots after it are written as
+    /// the log has them, and <paramref name="confirmed"/> is recorded as durable there.
+    /// </summary>
+    internal void CatchUp(int keepThrough, IEnumerable<(OpRow Op, int Length)> ops, IEnumerable<(int Version, int Seq, string Text)> chunks,
+        IEnumerable<(int Version, int Length, int Chunks, long CreatedAtMs)> snapshots, int confirmed, long epoch, long createdAtMs)
+    {
+        using var transaction = _connection.BeginTransaction();
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DELETE FROM ops WHERE version > $k; DELETE FROM snapshots WHERE version > $k; DELETE FROM snapshot_chunks WHERE version > $k;";
+        command.Parameters.AddWithValue("$k", keepThrough);
+        command.ExecuteNonQuery();
+        command.Parameters.Clear();
+        command.CommandText = "INSERT INTO ops (version, client_id, op_id, op, created_at, length) VALUES ($v, $c, $o, $op, $t, $l)";
+        var p = new[] { "$v", "$c", "$o", "$op", "$t", "$l" }.Select(n => command.Parameters.Add(new SqliteParameter { ParameterName = n })).ToArray();
+        foreach (var (op, length) in ops)
+        {
+            p[0].Value = op.Version;
+            p[1].Value = op.ClientId;
+            p[2].Value = op.OpId;
+            p[3].Value = op.Op;
+            p[4].Value = op.CreatedAtMs;
+            p[5].Value = length;
+            command.ExecuteNonQuery();
+        }
+        command.Parameters.Clear();
+        command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
+        p = [.. new[] { "$v", "$s", "$t" }.Select(n => command.Parameters.Add(new SqliteParameter { ParameterName = n }))];
+        foreach (var (version, seq, text) in chunks)
+        {
+            p[0].Value = version;
+            p[1].Value = seq;
+            p[2].Value = text;
+            command.ExecuteNonQuery();
+        }
+        command.Parameters.Clear();
+        command.CommandText = "INSERT OR REPLACE INTO snapshots (version, length, chunks, created_at) VALUES ($v, $l, $n, $c)";
+        p = [.. new[] { "$v", "$l", "$n", "$c" }.Select(n => command.Parameters.Add(new SqliteParameter { ParameterName = n }))];
+        foreach (var (version, length, count, createdAt) in snapshots)
+        {
+            p[0].Value = version;
+            p[1].Value = length;
+            p[2].Value = count;
+            p[3].Value = createdAt;
+            command.ExecuteNonQuery();
+        }
+        WriteMeta(transaction, ConfirmedKey, confirmed);
+        WriteMeta(transaction, "created_at", createdAtMs);
+        if (epoch > 0)
+        {
+            WriteMeta(transaction, "epoch", epoch);
+        }
+        transaction.Commit();
+    }
+
+    private void WriteMeta(SqliteTransaction transaction, string key, long value)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "INSERT OR REPLACE INTO meta (key, value) VALUES ($k, $v)";
+        command.Parameters.AddWithValue("$k", key);
+        command.Parameters.AddWithValue("$v", value);
+        command.ExecuteNonQuery();
     }
 
     /// <summary>Inserts one op row, in the transaction <see cref="_insertOp"/> is set to; <paramref name="lengthAfter"/> is the text's length after it.</summary>

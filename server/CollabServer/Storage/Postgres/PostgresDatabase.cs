@@ -1,0 +1,343 @@
+using CollabServer.Errors;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace CollabServer.Storage.Postgres;
+
+/// <summary>A document's row in PostgreSQL: which life of it, the newest owner epoch, its head version and length.</summary>
+public sealed record PostgresDocument(string Id, long Incarnation, long Epoch, int Version, int Length, long CreatedAtMs, long UpdatedAtMs, bool Deleted);
+
+/// <summary>
+/// The cluster's durable tier (<c>Collab:Postgres</c>): every document's ops, its snapshots and
+/// its owner epoch in one PostgreSQL database, so any node can load any document and a machine's
+/// loss loses nothing that was acknowledged. Npgsql's data source pools the connections; a
+/// multi-host connection string with <c>Target Session Attributes=primary</c> finds a promoted
+/// standby. Every method but <see cref="AppendAsync"/> is synchronous (a document's loop, or a
+/// REST call, waits for it) and turns a lost connection into <c>unavailable</c>.
+/// </summary>
+public sealed class PostgresDatabase : IAsyncDisposable
+{
+    /// <summary>The schema, one step per version; <see cref="Migrate"/> applies the ones a database lacks, in order.</summary>
+    private static readonly string[] s_migrations =
+    [
+        """
+        CREATE TABLE collab_documents (
+            id          text COLLATE "C" PRIMARY KEY,
+            incarnation bigint NOT NULL,
+            epoch       bigint NOT NULL DEFAULT 0,
+            version     integer NOT NULL DEFAULT 0,
+            length      integer NOT NULL DEFAULT 0,
+            created_at  bigint NOT NULL,
+            updated_at  bigint NOT NULL,
+            deleted     boolean NOT NULL DEFAULT false);
+        CREATE TABLE collab_ops (
+            doc_id     text NOT NULL,
+            version    integer NOT NULL,
+            client_id  text NOT NULL,
+            op_id      bigint NOT NULL,
+            created_at bigint NOT NULL,
+            length     integer NOT NULL,
+            op         text NOT NULL,
+            PRIMARY KEY (doc_id, version));
+        CREATE TABLE collab_snapshot_chunks (
+            doc_id  text NOT NULL,
+            version integer NOT NULL,
+            seq     integer NOT NULL,
+            text    text NOT NULL,
+            PRIMARY KEY (doc_id, version, seq));
+        CREATE TABLE collab_snapshots (
+            doc_id     text NOT NULL,
+            version    integer NOT NULL,
+            length     integer NOT NULL,
+            chunks     integer NOT NULL,
+            created_at bigint NOT NULL,
+            PRIMARY KEY (doc_id, version));
+        """,
+    ];
+
+    /// <summary>
+    /// One batch, one statement (so one transaction and one round trip): the document's row is
+    /// updated only if the batch's life, epoch and first version fit it (the fence: a deposed
+    /// owner's epoch is below the stored one), and the ops and the snapshot chunk are inserted only
+    /// if that update happened. The statement's row count is the ops inserted: all, or none.
+    /// </summary>
+    private const string AppendSql = """
+        WITH fence AS (
+            UPDATE collab_documents SET epoch = GREATEST(epoch, $3), version = $5, length = $6, updated_at = $7
+            WHERE id = $1 AND incarnation = $2 AND epoch <= $3 AND version = $4 AND NOT deleted
+            RETURNING 1),
+        chunk AS (
+            INSERT INTO collab_snapshot_chunks (doc_id, version, seq, text)
+            SELECT $1, $8, $9, $10 WHERE $10 IS NOT NULL AND EXISTS (SELECT 1 FROM fence)
+            ON CONFLICT (doc_id, version, seq) DO UPDATE SET text = excluded.text),
+        snapshot AS (
+            INSERT INTO collab_snapshots (doc_id, version, length, chunks, created_at)
+            SELECT $1, $8, $11, $9 + 1, $7 WHERE $12 AND EXISTS (SELECT 1 FROM fence)
+            ON CONFLICT (doc_id, version) DO NOTHING)
+        INSERT INTO collab_ops (doc_id, version, client_id, op_id, created_at, length, op)
+        SELECT $1, v, c, o, t, l, op FROM unnest($13::integer[], $14::text[], $15::bigint[], $16::bigint[], $17::integer[], $18::text[]) AS x(v, c, o, t, l, op)
+        WHERE EXISTS (SELECT 1 FROM fence)
+        """;
+
+    private readonly NpgsqlDataSource _source;
+
+    public PostgresDatabase(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            // The same few statements run all day: prepared once per connection, they skip parsing.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 16;
+        }
+        builder.ConnectionStringBuilder.ApplicationName ??= "collabserver";
+        _source = builder.Build();
+        Description = $"{builder.ConnectionStringBuilder.Host}:{builder.ConnectionStringBuilder.Port}/{builder.ConnectionStringBuilder.Database}";
+    }
+
+    /// <summary>Hosts and database, without the password: for the log.</summary>
+    public string Description { get; }
+
+    /// <summary>The schema version this server writes.</summary>
+    public static int SchemaVersion => s_migrations.Length;
+
+    /// <summary>
+    /// Creates or upgrades the schema (each step in a transaction, under an advisory lock, so
+    /// nodes starting together apply it once). Refuses a database whose schema is newer than this
+    /// server's. Returns the version found before.
+    /// </summary>
+    public int Migrate()
+    {
+        using var connection = _source.OpenConnection();
+        using var transaction = connection.BeginTransaction();
+        Execute(connection, "SELECT pg_advisory_xact_lock(7046118412)");
+        Execute(connection, "CREATE TABLE IF NOT EXISTS collab_schema (version integer NOT NULL)");
+        using var read = new NpgsqlCommand("SELECT max(version) FROM collab_schema", connection);
+        var found = read.ExecuteScalar() is int v ? v : 0;
+        if (found > SchemaVersion)
+        {
+            throw new InvalidOperationException($"The PostgreSQL schema is version {found}; this server knows up to {SchemaVersion}. Run a newer server.");
+        }
+        for (var step = found; step < SchemaVersion; step++)
+        {
+            Execute(connection, s_migrations[step]);
+        }
+        if (found < SchemaVersion)
+        {
+            Execute(connection, $"DELETE FROM collab_schema; INSERT INTO collab_schema (version) VALUES ({SchemaVersion})");
+        }
+        transaction.Commit();
+        return found;
+
+        static void Execute(NpgsqlConnection connection, string sql)
+        {
+            using var command = new NpgsqlCommand(sql, connection);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// Appends one batch (see <see cref="AppendSql"/>). Returns null when it is durable (the
+    /// commit returned: with synchronous standbys, a quorum has it), otherwise why not: a
+    /// <see cref="FencedException"/> when a newer owner's epoch is stored.
+    /// </summary>
+    public async Task<Exception?> AppendAsync(LogBatch batch)
+    {
+        var ops = batch.Ops;
+        var versions = new int[ops.Count];
+        var clients = new string[ops.Count];
+        var opIds = new long[ops.Count];
+        var times = new long[ops.Count];
+        var lengths = new int[ops.Count];
+        var json = new string[ops.Count];
+        var length = batch.Length;
+        for (var i = ops.Count - 1; i >= 0; i--)
+        {
+            // Each row keeps the length after its op, as the document's own database does.
+            lengths[i] = length;
+            length -= ops[i].Op.LengthDelta;
+        }
+        for (var i = 0; i < ops.Count; i++)
+        {
+            versions[i] = ops[i].Version;
+            clients[i] = ops[i].ClientId;
+            opIds[i] = ops[i].OpId;
+            times[i] = ops[i].CreatedAtMs;
+            json[i] = ops[i].Json;
+        }
+        var chunk = batch.Snapshot;
+        await using var command = _source.CreateCommand(AppendSql);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<string> { TypedValue = batch.DocId });
+        p.Add(new NpgsqlParameter<long> { TypedValue = batch.Incarnation });
+        p.Add(new NpgsqlParameter<long> { TypedValue = batch.Epoch });
+        p.Add(new NpgsqlParameter<int> { TypedValue = versions[0] - 1 });
+        p.Add(new NpgsqlParameter<int> { TypedValue = versions[^1] });
+        p.Add(new NpgsqlParameter<int> { TypedValue = batch.Length });
+        p.Add(new NpgsqlParameter<long> { TypedValue = times[^1] });
+        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Version ?? 0 });
+        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Seq ?? 0 });
+        p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)chunk?.Text ?? DBNull.Value });
+        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Length ?? 0 });
+        p.Add(new NpgsqlParameter<bool> { TypedValue = chunk?.IsLast ?? false });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = versions });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = clients });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = opIds });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = times });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = lengths });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = json });
+        var inserted = await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+        if (inserted == ops.Count)
+        {
+            return null;
+        }
+        // Nothing went in: say why.
+        var row = await Task.Run(() => Find(batch.DocId)).ConfigureAwait(false);
+        return row switch
+        {
+            null or { Deleted: true } => new CommitLogException($"document '{batch.DocId}' is not in PostgreSQL (deleted by another node?)"),
+            _ when row.Incarnation != batch.Incarnation => new CommitLogException($"document '{batch.DocId}' was deleted and made again by another node"),
+            _ when row.Epoch > batch.Epoch => new FencedException($"epoch {batch.Epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch),
+            _ => new CommitLogException($"document '{batch.DocId}' is at version {row.Version} in PostgreSQL, not {versions[0] - 1}"),
+        };
+    }
+
+    /// <summary>The document's row; null when PostgreSQL never had it.</summary>
+    public PostgresDocument? Find(string docId) => Run(() =>
+    {
+        using var command = _source.CreateCommand("SELECT incarnation, epoch, version, length, created_at, updated_at, deleted FROM collab_documents WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        using var reader = command.ExecuteReader();
+        return reader.Read()
+            ? new PostgresDocument(docId, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetBoolean(6))
+            : null;
+    });
+
+    /// <summary>
+    /// Makes the document's row for a new life of it (a deleted one's row is taken over: a write of
+    /// the old life is refused by its incarnation, so its epoch starts again). False when a live document of that id is there already.
+    /// </summary>
+    public bool Create(string docId, long incarnation, long createdAtMs) => Run(() =>
+    {
+        using var command = _source.CreateCommand("""
+            INSERT INTO collab_documents (id, incarnation, created_at, updated_at) VALUES ($1, $2, $3, $3)
+            ON CONFLICT (id) DO UPDATE SET incarnation = $2, epoch = 0, version = 0, length = 0, created_at = $3, updated_at = $3, deleted = false
+            WHERE collab_documents.deleted
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = createdAtMs });
+        return command.ExecuteNonQuery() == 1;
+    });
+
+    /// <summary>
+    /// Records a new owner's epoch (unless a newer one is there); throws <see cref="FencedException"/>
+    /// with the stored epoch when it is.
+    /// </summary>
+    public void Fence(string docId, long incarnation, long epoch) => Run(() =>
+    {
+        using var command = _source.CreateCommand("UPDATE collab_documents SET epoch = $3 WHERE id = $1 AND incarnation = $2 AND epoch <= $3");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = epoch });
+        if (command.ExecuteNonQuery() == 0 && Find(docId) is { } row && row.Incarnation == incarnation)
+        {
+            throw new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch);
+        }
+        return 0;
+    });
+
+    /// <summary>Deletes the document: its ops and snapshots go, its row stays as a tombstone (so a node's stale copy is known to be stale).</summary>
+    public void Delete(string docId) => Run(() =>
+    {
+        using var batch = _source.CreateBatch();
+        foreach (var sql in new[]
+        {
+            "UPDATE collab_documents SET deleted = true, version = 0, length = 0 WHERE id = $1",
+            "DELETE FROM collab_ops WHERE doc_id = $1",
+            "DELETE FROM collab_snapshot_chunks WHERE doc_id = $1",
+            "DELETE FROM collab_snapshots WHERE doc_id = $1",
+        })
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+            batch.BatchCommands.Add(command);
+        }
+        batch.ExecuteNonQuery(); // one implicit transaction for the batch
+        return 0;
+    });
+
+    /// <summary>What a copy that holds everything up to <paramref name="after"/> lacks: the ops, snapshot chunks and snapshots after it, oldest first.</summary>
+    public (List<(OpRow Op, int Length)> Ops, List<(int, int, string)> Chunks, List<(int, int, int, long)> Snapshots) ReadAfter(string docId, int after) => Run(() =>
+    {
+        using var connection = _source.OpenConnection();
+        // One snapshot of the database for the three reads.
+        using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        var ops = new List<(OpRow, int)>();
+        using (var command = new NpgsqlCommand("SELECT version, client_id, op_id, created_at, length, op FROM collab_ops WHERE doc_id = $1 AND version > $2 ORDER BY version", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = after });
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                ops.Add((new OpRow(reader.GetInt32(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetString(5)), reader.GetInt32(4)));
+            }
+        }
+        var chunks = new List<(int, int, string)>();
+        using (var command = new NpgsqlCommand("SELECT version, seq, text FROM collab_snapshot_chunks WHERE doc_id = $1 AND version > $2", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = after });
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                chunks.Add((reader.GetInt32(0), reader.GetInt32(1), reader.GetString(2)));
+            }
+        }
+        var snapshots = new List<(int, int, int, long)>();
+        using (var command = new NpgsqlCommand("SELECT version, length, chunks, created_at FROM collab_snapshots WHERE doc_id = $1 AND version > $2", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = after });
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                snapshots.Add((reader.GetInt32(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetInt64(3)));
+            }
+        }
+        transaction.Commit();
+        return (ops, chunks, snapshots);
+    });
+
+    /// <summary>Live documents with an id after <paramref name="after"/>, in id order, at most <paramref name="limit"/>.</summary>
+    public List<DocumentSummary> List(string? after, int limit) => Run(() =>
+    {
+        using var command = _source.CreateCommand("SELECT id, version, length, updated_at FROM collab_documents WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = after ?? "" });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        using var reader = command.ExecuteReader();
+        var result = new List<DocumentSummary>();
+        while (reader.Read())
+        {
+            result.Add(new DocumentSummary(reader.GetString(0), reader.GetInt32(1), reader.GetInt32(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
+        }
+        return result;
+    });
+
+    /// <summary>Whether an error means PostgreSQL could not be reached or answered (then the call may succeed later), not a bug.</summary>
+    public static bool IsUnavailable(Exception error) => error is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException;
+
+    private static T Run<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw CollabError.Unavailable($"the document store (PostgreSQL) cannot be reached ({ex.Message}); try again");
+        }
+    }
+
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
+}
