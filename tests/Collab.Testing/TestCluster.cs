@@ -4,8 +4,10 @@ using System.Text.Json;
 namespace Collab.Testing;
 
 /// <summary>
-/// A real cluster on 127.0.0.1: one <see cref="RedisServer"/> and N server processes sharing one
-/// data directory, each with its own id (<c>n1</c>, <c>n2</c>, …) and URL. Leases last
+/// A real cluster on 127.0.0.1: one <see cref="RedisServer"/> and N server processes, each with
+/// its own id (<c>n1</c>, <c>n2</c>, …) and URL, sharing one data directory, or, with PostgreSQL
+/// as the durable tier (<see cref="StartWithPostgresAsync"/>), each with a data directory of its
+/// own, as on machines of their own. Leases last
 /// <see cref="LeaseTtl"/> (5 s): a takeover after a crash is quick, and a node that a busy machine
 /// stalls for a second or two keeps its leases (with 2 s they ran out under load). Disposing kills every
 /// process it started, by PID, and removes the data directory.
@@ -18,8 +20,11 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly int[] _ports;
     private readonly string[] _extraArgs;
 
-    private TestCluster(int count, string[] extraArgs)
+    private readonly string? _postgres;
+
+    private TestCluster(int count, string[] extraArgs, string? postgres = null)
     {
+        _postgres = postgres;
         Redis = new RedisServer();
         DataDir = Directory.CreateTempSubdirectory("collab-cluster-").FullName;
         _nodes = new ServerProcess?[count];
@@ -51,6 +56,43 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A cluster whose durable tier is PostgreSQL (<paramref name="postgres"/>, a connection
+    /// string): each node has a data directory of its own (<see cref="NodeDataDir"/>). Only the
+    /// first <paramref name="running"/> nodes start; the others can join later with empty disks.
+    /// </summary>
+    public static async Task<TestCluster> StartWithPostgresAsync(string postgres, int nodes = 3, int? running = null, params string[] extraArgs)
+    {
+        var cluster = new TestCluster(nodes, extraArgs, postgres);
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, running ?? nodes).Select(cluster.StartNodeAsync));
+            await cluster.WaitAllListedAsync();
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Node <paramref name="index"/>'s data directory: its own with PostgreSQL, else the shared one.</summary>
+    public string NodeDataDir(int index) => _postgres is null ? DataDir : Path.Combine(DataDir, NodeId(index));
+
+    /// <summary>Deletes a stopped node's data directory, as when its machine is lost.</summary>
+    public void WipeDisk(int index)
+    {
+        if (_nodes[index] is { HasExited: false })
+        {
+            throw new InvalidOperationException($"{NodeId(index)} is still running.");
+        }
+        if (Directory.Exists(NodeDataDir(index)))
+        {
+            Directory.Delete(NodeDataDir(index), recursive: true);
+        }
+    }
+
     public static string NodeId(int index) => $"n{index + 1}";
 
     public Uri Url(int index) => new($"http://127.0.0.1:{_ports[index]}");
@@ -63,9 +105,12 @@ public sealed class TestCluster : IAsyncDisposable
     public async Task StartNodeAsync(int index)
     {
         _nodes[index]?.Dispose();
-        _nodes[index] = await ServerProcess.StartDllAsync(ServerProcess.ServerDll, DataDir, _ports[index], waitReady: true,
+        var dataDir = NodeDataDir(index);
+        Directory.CreateDirectory(dataDir);
+        _nodes[index] = await ServerProcess.StartDllAsync(ServerProcess.ServerDll, dataDir, _ports[index], waitReady: true,
         [
-            $"--Collab:DataDir={DataDir}",
+            $"--Collab:DataDir={dataDir}",
+            .. _postgres is null ? Array.Empty<string>() : [$"--Collab:Postgres={_postgres}"],
             $"--Collab:Redis={Redis.Configuration}",
             $"--Collab:NodeId={NodeId(index)}",
             $"--Collab:NodeUrl={Url(index)}",

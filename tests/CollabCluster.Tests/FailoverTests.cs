@@ -20,14 +20,14 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task KillingTheOwnerWhileClientsWriteLosesNoAcknowledgedOp()
     {
         await using var cluster = await TestCluster.StartAsync();
-        var typists = await OpenTypistsAsync(cluster, "crash", 6);
+        var typists = await Typists.OpenAsync(cluster, "crash", 6);
         try
         {
-            StartAll(typists);
+            Typists.StartAll(typists);
             var resumed = new List<double>();
             for (var kill = 0; kill < Kills; kill++)
             {
-                await WaitForProgressAsync(typists, 10);
+                await Typists.WaitForProgressAsync(typists, 10);
                 var owner = await cluster.OwnerAsync("crash", via: 0);
                 if (owner == -1)
                 {
@@ -35,17 +35,17 @@ public sealed class FailoverTests(ITestOutputHelper output)
                 }
                 cluster.Node(owner).Kill();
                 var killedAt = Stopwatch.GetTimestamp(); // the process is gone: any acknowledgement from now on is the new owner's
-                await WaitForProgressAsync(typists, 3);
+                await Typists.WaitForProgressAsync(typists, 3);
                 resumed.Add(typists.Max(t => Stopwatch.GetElapsedTime(killedAt, t.FirstAckAfter(killedAt)!.Value).TotalMilliseconds));
                 await cluster.StartNodeAsync(owner); // back for the next round, as an operator would
             }
-            await StopAllAndCheckAsync(typists);
+            await Typists.StopAllAndCheckAsync(typists);
             resumed.Sort();
             output.WriteLine($"{Kills} SIGKILLs of the owner, 6 clients writing (lease TTL {TestCluster.LeaseTtl.TotalSeconds} s): writing again after p50 {resumed[resumed.Count / 2]:0} ms, max {resumed[^1]:0} ms; {typists.Sum(t => t.Typed)} tokens typed and acknowledged, 0 lost");
         }
         finally
         {
-            await DisposeAllAsync(typists);
+            await Typists.DisposeAllAsync(typists);
         }
     }
 
@@ -53,27 +53,27 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task SigtermDrainsTheOwnerWithNothingLost()
     {
         await using var cluster = await TestCluster.StartAsync();
-        var typists = await OpenTypistsAsync(cluster, "drain", 6);
+        var typists = await Typists.OpenAsync(cluster, "drain", 6);
         try
         {
-            StartAll(typists);
-            await WaitForProgressAsync(typists, 10);
+            Typists.StartAll(typists);
+            await Typists.WaitForProgressAsync(typists, 10);
             var owner = await cluster.OwnerAsync("drain");
             var node = cluster.Node(owner);
             var stoppedAt = Stopwatch.GetTimestamp();
             node.Terminate();
             Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the drained node did not exit; its log ends:\n" + node.Output[^Math.Min(node.Output.Length, 6000)..]);
             var exited = Stopwatch.GetElapsedTime(stoppedAt);
-            await WaitForProgressAsync(typists, 5);
+            await Typists.WaitForProgressAsync(typists, 5);
             var newOwner = await cluster.OwnerAsync("drain", via: (owner + 1) % 3);
             Assert.NotEqual(owner, newOwner);
             Assert.Contains("Draining: moving 1 documents to 2 other nodes.", node.Output);
-            await StopAllAndCheckAsync(typists);
+            await Typists.StopAllAndCheckAsync(typists);
             output.WriteLine($"SIGTERM of the owner: exited after {exited.TotalMilliseconds:0} ms; longest pause a client saw {typists.Max(t => t.LongestGap()).TotalMilliseconds:0} ms");
         }
         finally
         {
-            await DisposeAllAsync(typists);
+            await Typists.DisposeAllAsync(typists);
         }
     }
 
@@ -81,13 +81,13 @@ public sealed class FailoverTests(ITestOutputHelper output)
     public async Task ALiveMoveWhileTenClientsTypeLosesAndReordersNothing()
     {
         await using var cluster = await TestCluster.StartAsync();
-        var typists = await OpenTypistsAsync(cluster, "moving", 10);
+        var typists = await Typists.OpenAsync(cluster, "moving", 10);
         try
         {
-            StartAll(typists);
+            Typists.StartAll(typists);
             for (var move = 0; move < 3; move++)
             {
-                await WaitForProgressAsync(typists, 5);
+                await Typists.WaitForProgressAsync(typists, 5);
                 var owner = await cluster.OwnerAsync("moving");
                 var target = TestCluster.NodeId((owner + 1) % 3);
                 // Asked of a node that is not the owner: it is forwarded there. The last move is
@@ -96,9 +96,9 @@ public sealed class FailoverTests(ITestOutputHelper output)
                 var answer = await cluster.Http.PostAsJsonAsync(new Uri(cluster.Url(via), "/api/docs/moving/move"), new { node = target });
                 Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
                 Assert.Equal((owner + 1) % 3, await cluster.OwnerAsync("moving"));
-                await WaitForProgressAsync(typists, 3);
+                await Typists.WaitForProgressAsync(typists, 3);
             }
-            await StopAllAndCheckAsync(typists);
+            await Typists.StopAllAndCheckAsync(typists);
             // Each client's longest wait between two acknowledgements over the whole run (three moves in it).
             var pauses = typists.Select(t => t.LongestGap().TotalMilliseconds).Order().ToList();
             output.WriteLine($"3 live moves with 10 clients typing: the longest pause between two acknowledgements, per client: p50 {pauses[pauses.Count / 2]:0} ms, max {pauses[^1]:0} ms");
@@ -114,62 +114,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         }
         finally
         {
-            await DisposeAllAsync(typists);
-        }
-    }
-
-    private static async Task<List<Typist>> OpenTypistsAsync(TestCluster cluster, string docId, int count)
-    {
-        var typists = new List<Typist>();
-        for (var i = 0; i < count; i++)
-        {
-            // Each knows one node only; it learns the others from it.
-            typists.Add(await Typist.OpenAsync($"{docId[0]}{i}", cluster.Url(i % cluster.Count), docId));
-        }
-        foreach (var typist in typists)
-        {
-            await typist.WaitKnowsNodesAsync(cluster.Count);
-        }
-        return typists;
-    }
-
-    private static void StartAll(List<Typist> typists)
-    {
-        foreach (var t in typists)
-        {
-            t.Start();
-        }
-    }
-
-    /// <summary>Waits until every typist has <paramref name="tokens"/> more tokens acknowledged.</summary>
-    private static async Task WaitForProgressAsync(List<Typist> typists, int tokens)
-    {
-        var targets = typists.Select(t => t.Acked + tokens).ToArray();
-        for (var i = 0; i < typists.Count; i++)
-        {
-            await typists[i].WaitForAckedAsync(targets[i]);
-        }
-    }
-
-    private static async Task StopAllAndCheckAsync(List<Typist> typists)
-    {
-        foreach (var t in typists)
-        {
-            await t.StopAsync();
-        }
-        await Eventually.TrueAsync(() => Task.FromResult(typists.All(t => t.Document.Text == typists[0].Document.Text)), "every client has the same text");
-        var text = typists[0].Document.Text;
-        foreach (var t in typists)
-        {
-            t.AssertAllOnceInOrder(text);
-        }
-    }
-
-    private static async Task DisposeAllAsync(List<Typist> typists)
-    {
-        foreach (var t in typists)
-        {
-            await t.DisposeAsync();
+            await Typists.DisposeAllAsync(typists);
         }
     }
 }

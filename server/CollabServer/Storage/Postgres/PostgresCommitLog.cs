@@ -31,6 +31,10 @@ public sealed class PostgresCommitLog(PostgresDatabase database, CollabMetrics m
         }
         catch (Exception ex)
         {
+            if (PostgresDatabase.IsUnavailable(ex))
+            {
+                database.ClearPool(); // the next batches get fresh connections
+            }
             error = new CommitLogException($"PostgreSQL did not take the batch of '{batch.DocId}': {ex.Message}", ex);
         }
         metrics.PostgresCommitted(Stopwatch.GetElapsedTime(started), error);

@@ -210,7 +210,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         return reader.Read()
             ? new PostgresDocument(docId, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetBoolean(6))
             : null;
-    });
+    }, retry: true);
 
     /// <summary>
     /// Makes the document's row for a new life of it (a deleted one's row is taken over: a write of
@@ -307,7 +307,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         }
         transaction.Commit();
         return (ops, chunks, snapshots);
-    });
+    }, retry: true);
 
     /// <summary>Live documents with an id after <paramref name="after"/>, in id order, at most <paramref name="limit"/>.</summary>
     public List<DocumentSummary> List(string? after, int limit) => Run(() =>
@@ -322,12 +322,17 @@ public sealed class PostgresDatabase : IAsyncDisposable
             result.Add(new DocumentSummary(reader.GetString(0), reader.GetInt32(1), reader.GetInt32(2), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3))));
         }
         return result;
-    });
+    }, retry: true);
 
     /// <summary>Whether an error means PostgreSQL could not be reached or answered (then the call may succeed later), not a bug.</summary>
     public static bool IsUnavailable(Exception error) => error is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException;
 
-    private static T Run<T>(Func<T> call)
+    /// <summary>
+    /// Runs a call, turning a lost PostgreSQL into <c>unavailable</c>. A failure empties the pool
+    /// (after a restart or a failover every idle connection in it is dead, and each would fail
+    /// once); a read (<paramref name="retry"/>) is then tried once more on a fresh connection.
+    /// </summary>
+    private T Run<T>(Func<T> call, bool retry = false)
     {
         try
         {
@@ -335,9 +340,17 @@ public sealed class PostgresDatabase : IAsyncDisposable
         }
         catch (Exception ex) when (IsUnavailable(ex))
         {
+            _source.Clear();
+            if (retry)
+            {
+                return Run(call);
+            }
             throw CollabError.Unavailable($"the document store (PostgreSQL) cannot be reached ({ex.Message}); try again");
         }
     }
+
+    /// <summary>Empties the pool after a failure outside <see cref="Run{T}"/> (an append).</summary>
+    internal void ClearPool() => _source.Clear();
 
     public ValueTask DisposeAsync() => _source.DisposeAsync();
 }

@@ -137,10 +137,16 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
 
     public long StoredEpoch() => Math.Max(_epoch, copy.StoredEpoch());
 
+    /// <remarks>
+    /// The copy does not refuse a batch because the lease may have run out: PostgreSQL orders every
+    /// write and holds the fence, so such a batch is refused there if a newer owner has claimed the
+    /// document (which fences PostgreSQL before it loads), and otherwise is in PostgreSQL before any
+    /// newer owner loads. The copy is this node's alone.
+    /// </remarks>
     public void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot, FenceToken fence)
     {
         copy.ConfirmedMark = log.DurableVersion(docId);
-        copy.Commit(ops, length, snapshot, fence);
+        copy.Commit(ops, length, snapshot, fence with { ValidUntil = long.MaxValue });
     }
 
     public void WriteSnapshot(int version, Rope text, FenceToken fence)
