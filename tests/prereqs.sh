@@ -12,6 +12,7 @@ declare -A package=(
   [chattr]=e2fsprogs               # disk-failure tests (chattr +i)
   [ip]=iproute2                    # the deploy test's other machine (a network namespace)
   [curl]=curl
+  [setpriv]=util-linux             # PostgreSQL tests: the server runs as the postgres user
 )
 
 if ! command -v dotnet >/dev/null || ! dotnet --list-sdks | grep -q '^10\.'; then
@@ -25,6 +26,11 @@ for program in "${!package[@]}"; do
     missing+=("${package[$program]}")
   fi
 done
+# PostgreSQL tests (tests/Collab.Testing/PostgresServer.cs): Debian keeps the server programs in
+# /usr/lib/postgresql/VERSION/bin, not on PATH, so the glob is checked, not command -v.
+if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+  missing+=(postgresql)
+fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 if [ ${#missing[@]} -gt 0 ]; then

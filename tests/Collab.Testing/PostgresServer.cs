@@ -177,6 +177,7 @@ public sealed class PostgresServer : IDisposable
         {
             throw new InvalidOperationException($"PostgreSQL on port {Port} is running.");
         }
+        KillAll(); // a postmaster that died on its own may have left children holding its shared memory
         Launch();
     }
 
