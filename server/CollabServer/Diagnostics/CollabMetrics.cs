@@ -31,6 +31,7 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     private readonly Histogram<double> _checkpointSeconds;
     private readonly Histogram<double> _postgresSeconds;
     private readonly Counter<long> _postgresFailures;
+    private readonly Counter<long> _postgresBatches;
 
     /// <summary>Open connections, for the gauges.</summary>
     public ConcurrentDictionary<string, ClientConnection> Connections { get; } = new();
@@ -53,8 +54,9 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _logSyncSeconds = _meter.CreateHistogram<double>("collab.log.sync_duration", unit: "s", description: "Time to write and sync one group of batches to the node log (one fdatasync).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
         _logBatches = _meter.CreateCounter<long>("collab.log.batches", description: "Document batches made durable by the node log.");
-        _postgresSeconds = _meter.CreateHistogram<double>("collab.postgres.commit_duration", unit: "s", description: "Time for PostgreSQL to commit one document batch (with synchronous standbys: until a quorum has it).",
+        _postgresSeconds = _meter.CreateHistogram<double>("collab.postgres.commit_duration", unit: "s", description: "Time for PostgreSQL to commit one round of document batches, one transaction (with synchronous standbys: until a quorum has it).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+        _postgresBatches = _meter.CreateCounter<long>("collab.postgres.batches", description: "Document batches written to PostgreSQL (a round of them is one transaction).");
         _postgresFailures = _meter.CreateCounter<long>("collab.postgres.failures", description: "Batches PostgreSQL did not take, by reason (fenced: a newer owner's epoch; unavailable: it could not be reached).");
         _checkpointSeconds = _meter.CreateHistogram<double>("collab.log.checkpoint_duration", unit: "s", description: "Time to sync the documents of closed node log segments and delete them.");
         _meter.CreateObservableGauge("collab.connections", () => Connections.Count, description: "Open hub connections.");
@@ -97,16 +99,17 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
 
     public void FencedCommit() => _fencedCommits.Add(1);
 
-    /// <summary>One batch appended to PostgreSQL, or refused (<paramref name="error"/>: fenced, or PostgreSQL away).</summary>
-    public void PostgresCommitted(TimeSpan duration, Exception? error)
+    /// <summary>One round of <paramref name="batches"/> document batches written to PostgreSQL in one transaction, with each batch's error (fenced, or PostgreSQL away) or null.</summary>
+    public void PostgresCommitted(int batches, TimeSpan duration, IReadOnlyList<Exception?> errors)
     {
-        if (error is null)
+        _postgresSeconds.Record(duration.TotalSeconds);
+        _postgresBatches.Add(batches);
+        foreach (var error in errors)
         {
-            _postgresSeconds.Record(duration.TotalSeconds);
-        }
-        else
-        {
-            _postgresFailures.Add(1, new KeyValuePair<string, object?>("reason", error is Storage.FencedException ? "fenced" : "unavailable"));
+            if (error is not null)
+            {
+                _postgresFailures.Add(1, new KeyValuePair<string, object?>("reason", error is Storage.FencedException ? "fenced" : "unavailable"));
+            }
         }
     }
 

@@ -5,53 +5,116 @@ using CollabServer.Diagnostics;
 namespace CollabServer.Storage.Postgres;
 
 /// <summary>
-/// The commit log in PostgreSQL (<c>Collab:Postgres</c>): each document batch is one statement,
-/// hence one transaction, and the batch is acknowledged once PostgreSQL has committed it (with
-/// synchronous standbys, once a quorum has). The document's own SQLite file is then only the
-/// node's working copy: it is written first, unsynced, and brought up to date from PostgreSQL
-/// when the document is loaded (<see cref="PostgresStorage"/>). Many documents committing at once
-/// share PostgreSQL's own group commit; nothing here waits for another document.
+/// The commit log in PostgreSQL (<c>Collab:Postgres</c>): a batch is acknowledged once PostgreSQL
+/// has committed it (with synchronous standbys, once a quorum has). Batches of different documents
+/// that arrive while a round is being written go together in the next round: one statement, one
+/// transaction, one WAL flush, each document's batch fenced and written all or nothing on its own
+/// (the node log's group commit, with PostgreSQL as the disk). The document's own SQLite file is
+/// then only the node's working copy: written first, unsynced, and brought up to date from
+/// PostgreSQL when the document is loaded (<see cref="PostgresStorage"/>).
 /// </summary>
 public sealed class PostgresCommitLog(PostgresDatabase database, CollabMetrics metrics, ILogger<PostgresCommitLog> logger) : ICommitLog
 {
+    /// <summary>Most batches in one round (one statement); more wait for the next.</summary>
+    private const int MaxRound = 512;
+
     /// <summary>The newest version of each document this node knows is durable in PostgreSQL.</summary>
     private readonly ConcurrentDictionary<string, int> _durable = new(StringComparer.Ordinal);
 
+    private readonly Lock _gate = new();
+    private List<(LogBatch Batch, Action<Exception?> Durable)> _waiting = [];
+    private int _writers;
+
+    /// <summary>Rounds written at once: while one waits for its WAL flush, the next is sent (PostgreSQL flushes them together when it can).</summary>
+    private const int MaxWriters = 2;
+
     public bool DurableOnStoreCommit => false;
 
-    public void Append(LogBatch batch, Action<Exception?> durable) => _ = AppendAsync(batch, durable);
+    public void Append(LogBatch batch, Action<Exception?> durable)
+    {
+        lock (_gate)
+        {
+            _waiting.Add((batch, durable));
+            if (_writers == MaxWriters)
+            {
+                return; // it goes in the next round
+            }
+            _writers++;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(_ => _ = WriteRoundsAsync(), null);
+    }
 
-    private async Task AppendAsync(LogBatch batch, Action<Exception?> durable)
+    /// <summary>Writes rounds until nothing waits.</summary>
+    private async Task WriteRoundsAsync()
+    {
+        while (true)
+        {
+            List<(LogBatch Batch, Action<Exception?> Durable)> round;
+            lock (_gate)
+            {
+                if (_waiting.Count == 0)
+                {
+                    _writers--;
+                    return;
+                }
+                if (_waiting.Count <= MaxRound)
+                {
+                    round = _waiting;
+                    _waiting = [];
+                }
+                else
+                {
+                    round = _waiting[..MaxRound];
+                    _waiting.RemoveRange(0, MaxRound);
+                }
+            }
+            await WriteRoundAsync(round).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteRoundAsync(List<(LogBatch Batch, Action<Exception?> Durable)> round)
     {
         var started = Stopwatch.GetTimestamp();
-        Exception? error;
+        Exception?[] errors;
         try
         {
-            error = await database.AppendAsync(batch).ConfigureAwait(false);
+            errors = await database.AppendAsync(round.ConvertAll(r => r.Batch)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             if (PostgresDatabase.IsUnavailable(ex))
             {
-                database.ClearPool(); // the next batches get fresh connections
+                database.ClearPool(); // the next rounds get fresh connections
             }
-            error = new CommitLogException($"PostgreSQL did not take the batch of '{batch.DocId}': {ex.Message}", ex);
+            var error = new CommitLogException($"PostgreSQL did not take a round of {round.Count} batches: {ex.Message}", ex);
+            errors = [.. round.Select(_ => (Exception?)error)];
         }
-        metrics.PostgresCommitted(Stopwatch.GetElapsedTime(started), error);
-        if (error is null)
+        metrics.PostgresCommitted(round.Count, Stopwatch.GetElapsedTime(started), errors);
+        for (var i = 0; i < round.Count; i++)
         {
-            _durable[batch.DocId] = batch.Ops[^1].Version;
-        }
-        else
-        {
-            // What this node wrote after the last durable version is suspect; the next load replaces it.
-            _durable.TryRemove(batch.DocId, out _);
-            if (error is not FencedException)
+            var (batch, durable) = round[i];
+            if (errors[i] is not { } error)
             {
-                Log.PostgresAppendFailed(logger, batch.DocId, error);
+                _durable[batch.DocId] = batch.Ops[^1].Version;
+            }
+            else
+            {
+                // What this node wrote after the last durable version is suspect; the next load replaces it.
+                _durable.TryRemove(batch.DocId, out _);
+                if (error is not FencedException)
+                {
+                    Log.PostgresAppendFailed(logger, batch.DocId, error);
+                }
+            }
+            try
+            {
+                durable(errors[i]);
+            }
+            catch (Exception ex)
+            {
+                Log.PostgresAppendFailed(logger, batch.DocId, ex); // never leaves the other batches of the round unanswered
             }
         }
-        durable(error);
     }
 
     /// <summary>The newest version of the document known durable in PostgreSQL, if this node knows one.</summary>

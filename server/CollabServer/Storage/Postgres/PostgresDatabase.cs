@@ -56,27 +56,36 @@ public sealed class PostgresDatabase : IAsyncDisposable
     ];
 
     /// <summary>
-    /// One batch, one statement (so one transaction and one round trip): the document's row is
-    /// updated only if the batch's life, epoch and first version fit it (the fence: a deposed
-    /// owner's epoch is below the stored one), and the ops and the snapshot chunk are inserted only
-    /// if that update happened. The statement's row count is the ops inserted: all, or none.
+    /// A round of document batches, one statement (so one transaction, one round trip and one WAL
+    /// flush for them all): each document's row is updated only if its batch's life, epoch and
+    /// first version fit it (the fence: a deposed owner's epoch is below the stored one), and a
+    /// document's ops and snapshot chunk go in only if its row was updated. Each batch is so all
+    /// or nothing on its own; the statement returns the documents whose batch went in.
     /// </summary>
     private const string AppendSql = """
-        WITH fence AS (
-            UPDATE collab_documents SET epoch = GREATEST(epoch, $3), version = $5, length = $6, updated_at = $7
-            WHERE id = $1 AND incarnation = $2 AND epoch <= $3 AND version = $4 AND NOT deleted
-            RETURNING 1),
+        WITH b AS (
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::integer[], $5::integer[], $6::integer[], $7::bigint[])
+                AS b(id, incarnation, epoch, previous, head, length, at)),
+        fence AS (
+            UPDATE collab_documents d SET epoch = GREATEST(d.epoch, b.epoch), version = b.head, length = b.length, updated_at = b.at
+            FROM b WHERE d.id = b.id AND d.incarnation = b.incarnation AND d.epoch <= b.epoch AND d.version = b.previous AND NOT d.deleted
+            RETURNING d.id),
         chunk AS (
             INSERT INTO collab_snapshot_chunks (doc_id, version, seq, text)
-            SELECT $1, $8, $9, $10 WHERE $10 IS NOT NULL AND EXISTS (SELECT 1 FROM fence)
+            SELECT c.id, c.version, c.seq, c.text FROM unnest($8::text[], $9::integer[], $10::integer[], $11::text[]) AS c(id, version, seq, text)
+            WHERE c.id IN (SELECT id FROM fence)
             ON CONFLICT (doc_id, version, seq) DO UPDATE SET text = excluded.text),
         snapshot AS (
             INSERT INTO collab_snapshots (doc_id, version, length, chunks, created_at)
-            SELECT $1, $8, $11, $9 + 1, $7 WHERE $12 AND EXISTS (SELECT 1 FROM fence)
-            ON CONFLICT (doc_id, version) DO NOTHING)
-        INSERT INTO collab_ops (doc_id, version, client_id, op_id, created_at, length, op)
-        SELECT $1, v, c, o, t, l, op FROM unnest($13::integer[], $14::text[], $15::bigint[], $16::bigint[], $17::integer[], $18::text[]) AS x(v, c, o, t, l, op)
-        WHERE EXISTS (SELECT 1 FROM fence)
+            SELECT s.id, s.version, s.length, s.chunks, s.at FROM unnest($12::text[], $13::integer[], $14::integer[], $15::integer[], $16::bigint[]) AS s(id, version, length, chunks, at)
+            WHERE s.id IN (SELECT id FROM fence)
+            ON CONFLICT (doc_id, version) DO NOTHING),
+        ops AS (
+            INSERT INTO collab_ops (doc_id, version, client_id, op_id, created_at, length, op)
+            SELECT x.id, x.version, x.client, x.op_id, x.at, x.length, x.op
+            FROM unnest($17::text[], $18::integer[], $19::text[], $20::bigint[], $21::bigint[], $22::integer[], $23::text[]) AS x(id, version, client, op_id, at, length, op)
+            WHERE x.id IN (SELECT id FROM fence))
+        SELECT id FROM fence
         """;
 
     private readonly NpgsqlDataSource _source;
@@ -136,69 +145,130 @@ public sealed class PostgresDatabase : IAsyncDisposable
     }
 
     /// <summary>
-    /// Appends one batch (see <see cref="AppendSql"/>). Returns null when it is durable (the
-    /// commit returned: with synchronous standbys, a quorum has it), otherwise why not: a
-    /// <see cref="FencedException"/> when a newer owner's epoch is stored.
+    /// Appends a round of batches, of different documents (see <see cref="AppendSql"/>). For each
+    /// batch: null when it is durable (the commit returned: with synchronous standbys, a quorum has
+    /// it), otherwise why not, a <see cref="FencedException"/> when a newer owner's epoch is stored.
+    /// Throws when PostgreSQL could not be asked (then none went in).
     /// </summary>
-    public async Task<Exception?> AppendAsync(LogBatch batch)
+    public async Task<Exception?[]> AppendAsync(IReadOnlyList<LogBatch> batches)
     {
-        var ops = batch.Ops;
-        var versions = new int[ops.Count];
-        var clients = new string[ops.Count];
-        var opIds = new long[ops.Count];
-        var times = new long[ops.Count];
-        var lengths = new int[ops.Count];
-        var json = new string[ops.Count];
-        var length = batch.Length;
-        for (var i = ops.Count - 1; i >= 0; i--)
+        var n = batches.Count;
+        var ids = new string[n];
+        var incarnations = new long[n];
+        var epochs = new long[n];
+        var previous = new int[n];
+        var heads = new int[n];
+        var lengths = new int[n];
+        var times = new long[n];
+        var chunks = (Ids: new List<string>(), Versions: new List<int>(), Seqs: new List<int>(), Texts: new List<string>());
+        var snapshots = (Ids: new List<string>(), Versions: new List<int>(), Lengths: new List<int>(), Chunks: new List<int>(), Times: new List<long>());
+        var opCount = batches.Sum(b => b.Ops.Count);
+        var ops = (Ids: new string[opCount], Versions: new int[opCount], Clients: new string[opCount], OpIds: new long[opCount], Times: new long[opCount], Lengths: new int[opCount], Json: new string[opCount]);
+        var k = 0;
+        for (var i = 0; i < n; i++)
         {
-            // Each row keeps the length after its op, as the document's own database does.
-            lengths[i] = length;
-            length -= ops[i].Op.LengthDelta;
+            var batch = batches[i];
+            var batchOps = batch.Ops;
+            ids[i] = batch.DocId;
+            incarnations[i] = batch.Incarnation;
+            epochs[i] = batch.Epoch;
+            previous[i] = batchOps[0].Version - 1;
+            heads[i] = batchOps[^1].Version;
+            lengths[i] = batch.Length;
+            times[i] = batchOps[^1].CreatedAtMs;
+            // Each op row keeps the text's length after it, as the document's own database does.
+            var length = batch.Length;
+            for (var j = batchOps.Count - 1; j >= 0; j--)
+            {
+                ops.Lengths[k + j] = length;
+                length -= batchOps[j].Op.LengthDelta;
+            }
+            foreach (var op in batchOps)
+            {
+                ops.Ids[k] = batch.DocId;
+                ops.Versions[k] = op.Version;
+                ops.Clients[k] = op.ClientId;
+                ops.OpIds[k] = op.OpId;
+                ops.Times[k] = op.CreatedAtMs;
+                ops.Json[k] = op.Json;
+                k++;
+            }
+            if (batch.Snapshot is { } chunk)
+            {
+                chunks.Ids.Add(batch.DocId);
+                chunks.Versions.Add(chunk.Version);
+                chunks.Seqs.Add(chunk.Seq);
+                chunks.Texts.Add(chunk.Text);
+                if (chunk.IsLast)
+                {
+                    snapshots.Ids.Add(batch.DocId);
+                    snapshots.Versions.Add(chunk.Version);
+                    snapshots.Lengths.Add(chunk.Length);
+                    snapshots.Chunks.Add(chunk.Seq + 1);
+                    snapshots.Times.Add(times[i]);
+                }
+            }
         }
-        for (var i = 0; i < ops.Count; i++)
-        {
-            versions[i] = ops[i].Version;
-            clients[i] = ops[i].ClientId;
-            opIds[i] = ops[i].OpId;
-            times[i] = ops[i].CreatedAtMs;
-            json[i] = ops[i].Json;
-        }
-        var chunk = batch.Snapshot;
         await using var command = _source.CreateCommand(AppendSql);
         var p = command.Parameters;
-        p.Add(new NpgsqlParameter<string> { TypedValue = batch.DocId });
-        p.Add(new NpgsqlParameter<long> { TypedValue = batch.Incarnation });
-        p.Add(new NpgsqlParameter<long> { TypedValue = batch.Epoch });
-        p.Add(new NpgsqlParameter<int> { TypedValue = versions[0] - 1 });
-        p.Add(new NpgsqlParameter<int> { TypedValue = versions[^1] });
-        p.Add(new NpgsqlParameter<int> { TypedValue = batch.Length });
-        p.Add(new NpgsqlParameter<long> { TypedValue = times[^1] });
-        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Version ?? 0 });
-        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Seq ?? 0 });
-        p.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)chunk?.Text ?? DBNull.Value });
-        p.Add(new NpgsqlParameter<int> { TypedValue = chunk?.Length ?? 0 });
-        p.Add(new NpgsqlParameter<bool> { TypedValue = chunk?.IsLast ?? false });
-        p.Add(new NpgsqlParameter<int[]> { TypedValue = versions });
-        p.Add(new NpgsqlParameter<string[]> { TypedValue = clients });
-        p.Add(new NpgsqlParameter<long[]> { TypedValue = opIds });
-        p.Add(new NpgsqlParameter<long[]> { TypedValue = times });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = ids });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = incarnations });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = epochs });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = previous });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = heads });
         p.Add(new NpgsqlParameter<int[]> { TypedValue = lengths });
-        p.Add(new NpgsqlParameter<string[]> { TypedValue = json });
-        var inserted = await command.ExecuteNonQueryAsync().ConfigureAwait(false);
-        if (inserted == ops.Count)
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = times });
+        p.Add(new NpgsqlParameter<List<string>> { TypedValue = chunks.Ids });
+        p.Add(new NpgsqlParameter<List<int>> { TypedValue = chunks.Versions });
+        p.Add(new NpgsqlParameter<List<int>> { TypedValue = chunks.Seqs });
+        p.Add(new NpgsqlParameter<List<string>> { TypedValue = chunks.Texts });
+        p.Add(new NpgsqlParameter<List<string>> { TypedValue = snapshots.Ids });
+        p.Add(new NpgsqlParameter<List<int>> { TypedValue = snapshots.Versions });
+        p.Add(new NpgsqlParameter<List<int>> { TypedValue = snapshots.Lengths });
+        p.Add(new NpgsqlParameter<List<int>> { TypedValue = snapshots.Chunks });
+        p.Add(new NpgsqlParameter<List<long>> { TypedValue = snapshots.Times });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = ops.Ids });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = ops.Versions });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = ops.Clients });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = ops.OpIds });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = ops.Times });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = ops.Lengths });
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = ops.Json });
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
         {
-            return null;
+            while (await reader.ReadAsync().ConfigureAwait(false))
+            {
+                written.Add(reader.GetString(0));
+            }
         }
-        // Nothing went in: say why.
-        var row = await Task.Run(() => Find(batch.DocId)).ConfigureAwait(false);
-        return row switch
+        var results = new Exception?[n];
+        for (var i = 0; i < n; i++)
         {
-            null or { Deleted: true } => new CommitLogException($"document '{batch.DocId}' is not in PostgreSQL (deleted by another node?)"),
-            _ when row.Incarnation != batch.Incarnation => new CommitLogException($"document '{batch.DocId}' was deleted and made again by another node"),
-            _ when row.Epoch > batch.Epoch => new FencedException($"epoch {batch.Epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch),
-            _ => new CommitLogException($"document '{batch.DocId}' is at version {row.Version} in PostgreSQL, not {versions[0] - 1}"),
-        };
+            if (!written.Contains(ids[i]))
+            {
+                // Nothing of it went in: say why (rare, so one read each).
+                var batch = batches[i];
+                PostgresDocument? row;
+                try
+                {
+                    row = await Task.Run(() => Find(batch.DocId)).ConfigureAwait(false);
+                }
+                catch (CollabError e)
+                {
+                    results[i] = new CommitLogException($"PostgreSQL did not take the batch of '{batch.DocId}', and could not say why: {e.Message}");
+                    continue;
+                }
+                results[i] = row switch
+                {
+                    null or { Deleted: true } => new CommitLogException($"document '{batch.DocId}' is not in PostgreSQL (deleted by another node?)"),
+                    _ when row.Incarnation != batch.Incarnation => new CommitLogException($"document '{batch.DocId}' was deleted and made again by another node"),
+                    _ when row.Epoch > batch.Epoch => new FencedException($"epoch {batch.Epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch),
+                    _ => new CommitLogException($"document '{batch.DocId}' is at version {row.Version} in PostgreSQL, not {previous[i]}"),
+                };
+            }
+        }
+        return results;
     }
 
     /// <summary>The document's row; null when PostgreSQL never had it.</summary>
