@@ -98,4 +98,7 @@ internal static partial class Log
 
     [LoggerMessage(52, LogLevel.Error, "Document {DocId}: PostgreSQL did not take a batch; the document's actor steps down and clients resubmit.")]
     public static partial void PostgresAppendFailed(ILogger logger, string docId, Exception exception);
+
+    [LoggerMessage(53, LogLevel.Warning, "PostgreSQL refused a round of {Batches} batches; each is written alone.")]
+    public static partial void PostgresRoundSplit(ILogger logger, int batches, Exception exception);
 }

@@ -38,12 +38,33 @@ public sealed class PostgresStorageTests : IDisposable
     private static StoredOp Op(int version, int at, string text, string client = "c") => new(version, TextOperation.Insert(at, text), client, version, 1000 + version);
 
     /// <summary>What an actor does for one batch: the copy first, then PostgreSQL; the error PostgreSQL gave, if any.</summary>
-    private static async Task<Exception?> CommitAsync(IDocumentStore store, PostgresCommitLog log, string docId, long epoch, int length, params StoredOp[] ops)
+    private static Task<Exception?> CommitAsync(IDocumentStore store, PostgresCommitLog log, string docId, long epoch, int length, params StoredOp[] ops) =>
+        CommitAsync(store, log, docId, epoch, length, null, ops);
+
+    private static async Task<Exception?> CommitAsync(IDocumentStore store, PostgresCommitLog log, string docId, long epoch, int length, SnapshotChunk? chunk, params StoredOp[] ops)
     {
-        store.Commit(ops, length, [], new FenceToken(epoch));
+        store.Commit(ops, length, chunk is null ? [] : [chunk], new FenceToken(epoch));
         var done = new TaskCompletionSource<Exception?>();
-        log.Append(new LogBatch(docId, store.Incarnation, epoch, ops) { Length = length }, e => done.SetResult(e));
+        log.Append(new LogBatch(docId, store.Incarnation, epoch, ops) { Length = length, Snapshot = chunk }, e => done.SetResult(e));
         return await done.Task;
+    }
+
+    [Fact]
+    public async Task ASnapshotHoldingNulComesBackExactly()
+    {
+        var (a, logA) = Node();
+        var (b, _) = Node();
+        var text = "a\0b\uD83D\uDE00c"; // PostgreSQL's text type refuses U+0000
+        var store = a.Create("nul");
+        Assert.Null(await CommitAsync(store, logA, "nul", 0, text.Length, new SnapshotChunk(1, 0, text[..2], false, text.Length), new StoredOp(1, TextOperation.Insert(0, text), "c", 1, 1001)));
+        Assert.Null(await CommitAsync(store, logA, "nul", 0, text.Length + 1, new SnapshotChunk(1, 1, text[2..], true, text.Length), Op(2, text.Length, "!")));
+        store.Dispose();
+
+        // Node B's copy is made from PostgreSQL: the snapshot at version 1, then op 2 replayed onto it.
+        using var copy = b.OpenToLoad("nul")!;
+        var loaded = copy.Load();
+        Assert.Equal(1, loaded.SnapshotVersion);
+        Assert.Equal(text + "!", loaded.Text.ToString());
     }
 
     [Fact]
@@ -109,6 +130,10 @@ public sealed class PostgresStorageTests : IDisposable
         Assert.Null(await CommitAsync(first, logA, "again", 0, 3, Op(1, 0, "old")));
         first.Dispose();
 
+        using (var owner = b.OpenToLoad("again")!)
+        {
+            owner.Load(); // the deleting owner has the document loaded, as an actor does
+        }
         b.Delete("again");
         Assert.False(a.Exists("again"));
         Assert.Null(a.OpenToLoad("again")); // the stale copy on A goes with it

@@ -193,18 +193,22 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     internal sealed class SnapshotProgress(Rope text, int version)
     {
         private int _seq;
+        private int _offset;
 
         public int Version => version;
 
         /// <summary>The next chunk to write; built off the loop.</summary>
         public SnapshotChunk Next()
         {
-            var offset = _seq * SqliteDocumentStore.SnapshotChunkLength;
-            var length = Math.Min(SqliteDocumentStore.SnapshotChunkLength, text.Length - offset);
-            return new SnapshotChunk(version, _seq, text.Substring(offset, length), offset + length >= text.Length, text.Length);
+            var length = SqliteDocumentStore.ChunkLengthAt(text, _offset);
+            return new SnapshotChunk(version, _seq, text.Substring(_offset, length), _offset + length >= text.Length, text.Length);
         }
 
-        public void Written(SnapshotChunk chunk) => _seq = chunk.Seq + 1;
+        public void Written(SnapshotChunk chunk)
+        {
+            _seq = chunk.Seq + 1;
+            _offset += chunk.Text.Length;
+        }
     }
 
     /// <summary>One group commit: the batch, the text and version it leads to, and maybe a snapshot chunk.</summary>

@@ -369,6 +369,14 @@ public sealed class SqliteDocumentStore : IDocumentStore
         return command.ExecuteScalar() is long v ? (int)v : 0;
     }
 
+    /// <summary>The oldest version retention kept (its snapshot; the ops up to it may be gone), 0 when nothing was folded.</summary>
+    internal int RetainedFrom()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT value FROM meta WHERE key = 'retained_from'";
+        return command.ExecuteScalar() is long v ? (int)v : 0;
+    }
+
     /// <summary>The newest version stored (0 for none).</summary>
     internal int HeadVersion()
     {
@@ -466,12 +474,25 @@ public sealed class SqliteDocumentStore : IDocumentStore
     public static List<SnapshotChunk> ChunksOf(int version, Rope text)
     {
         var chunks = new List<SnapshotChunk>();
-        for (var offset = 0; offset < text.Length || chunks.Count == 0; offset += SnapshotChunkLength)
+        for (var offset = 0; offset < text.Length || chunks.Count == 0;)
         {
-            var n = Math.Min(SnapshotChunkLength, text.Length - offset);
+            var n = ChunkLengthAt(text, offset);
             chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
+            offset += n;
         }
         return chunks;
+    }
+
+    /// <summary>
+    /// The length of the snapshot chunk that starts at <paramref name="offset"/>:
+    /// <see cref="SnapshotChunkLength"/>, or one less, so that a chunk never ends between the two
+    /// halves of a surrogate pair (SQLite keeps text as UTF-8, which cannot hold half a pair: the
+    /// snapshot came back with U+FFFD in place of the character cut in two).
+    /// </summary>
+    internal static int ChunkLengthAt(Rope text, int offset)
+    {
+        var n = Math.Min(SnapshotChunkLength, text.Length - offset);
+        return n > 1 && offset + n < text.Length && char.IsHighSurrogate(text[offset + n - 1]) ? n - 1 : n;
     }
 
     /// <summary>

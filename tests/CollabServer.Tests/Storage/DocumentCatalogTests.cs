@@ -38,6 +38,26 @@ public sealed class DocumentCatalogTests : IDisposable
     }
 
     [Fact]
+    public void ASnapshotWhoseChunkBoundaryFallsInsideASurrogatePairLoadsExactly()
+    {
+        // An emoji (two UTF-16 code units) across the first 64 Ki boundary: SQLite keeps text as
+        // UTF-8, which cannot hold half of it, so no chunk may end between the two halves.
+        var text = new string('x', SqliteDocumentStore.SnapshotChunkLength - 1) + "\uD83D\uDE00" + new string('y', 10);
+        var chunks = SqliteDocumentStore.ChunksOf(1, Rope.FromString(text));
+        Assert.Equal(text, string.Concat(chunks.Select(c => c.Text)));
+        Assert.All(chunks, c => Assert.False(char.IsHighSurrogate(c.Text[^1]), $"chunk {c.Seq} ends inside a surrogate pair"));
+        using (var store = _catalog.Create("emoji"))
+        {
+            store.Commit([new StoredOp(1, TextOperation.Insert(0, text), "c", 1, 1001)], text.Length, [], FenceToken.None);
+            store.WriteSnapshot(1, Rope.FromString(text), FenceToken.None);
+        }
+        using var again = _catalog.OpenExisting("emoji")!;
+        var loaded = again.Load();
+        Assert.Equal(1, loaded.SnapshotVersion);
+        Assert.Equal(text, loaded.Text.ToString());
+    }
+
+    [Fact]
     public void FilesThatAreNotDocumentsAreNotListedAndAnUnreadableOneHasNoSummary()
     {
         var docs = Directory.CreateDirectory(Path.Combine(_dataDir, "docs")).FullName;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using CollabServer.Diagnostics;
+using Npgsql;
 
 namespace CollabServer.Storage.Postgres;
 
@@ -30,6 +31,13 @@ public sealed class PostgresCommitLog(PostgresDatabase database, CollabMetrics m
 
     public bool DurableOnStoreCommit => false;
 
+    /// <summary>
+    /// Queues the batch for the next round. If fewer than <see cref="MaxWriters"/> rounds are being
+    /// written, the caller writes one (its own batch in it) on its own thread, synchronously, and
+    /// hands what then still waits to a pool thread: an actor committing inline (a REST write, a
+    /// move, a stop) is never held writing other documents' rounds, and no write waits for a pool
+    /// thread to be free.
+    /// </summary>
     public void Append(LogBatch batch, Action<Exception?> durable)
     {
         lock (_gate)
@@ -41,44 +49,74 @@ public sealed class PostgresCommitLog(PostgresDatabase database, CollabMetrics m
             }
             _writers++;
         }
-        ThreadPool.UnsafeQueueUserWorkItem(_ => _ = WriteRoundsAsync(), null);
-    }
-
-    /// <summary>Writes rounds until nothing waits.</summary>
-    private async Task WriteRoundsAsync()
-    {
-        while (true)
+        if (WriteRound())
         {
-            List<(LogBatch Batch, Action<Exception?> Durable)> round;
-            lock (_gate)
-            {
-                if (_waiting.Count == 0)
-                {
-                    _writers--;
-                    return;
-                }
-                if (_waiting.Count <= MaxRound)
-                {
-                    round = _waiting;
-                    _waiting = [];
-                }
-                else
-                {
-                    round = _waiting[..MaxRound];
-                    _waiting.RemoveRange(0, MaxRound);
-                }
-            }
-            await WriteRoundAsync(round).ConfigureAwait(false);
+            ThreadPool.UnsafeQueueUserWorkItem(_ => WriteRounds(), null);
         }
     }
 
-    private async Task WriteRoundAsync(List<(LogBatch Batch, Action<Exception?> Durable)> round)
+    /// <summary>Writes rounds until nothing waits.</summary>
+    private void WriteRounds()
+    {
+        while (WriteRound())
+        {
+        }
+    }
+
+    /// <summary>Writes one round of what waits; false (and one writer fewer) when nothing waited, or nothing waits after it.</summary>
+    private bool WriteRound()
+    {
+        List<(LogBatch Batch, Action<Exception?> Durable)> round;
+        lock (_gate)
+        {
+            if (_waiting.Count == 0)
+            {
+                _writers--;
+                return false;
+            }
+            if (_waiting.Count <= MaxRound)
+            {
+                round = _waiting;
+                _waiting = [];
+            }
+            else
+            {
+                round = _waiting[..MaxRound];
+                _waiting.RemoveRange(0, MaxRound);
+            }
+        }
+        // In id order: two nodes' rounds (a deposed owner's and its successor's) lock rows in the same order.
+        round.Sort((a, b) => string.CompareOrdinal(a.Batch.DocId, b.Batch.DocId));
+        Write(round);
+        lock (_gate)
+        {
+            if (_waiting.Count > 0)
+            {
+                return true;
+            }
+            _writers--;
+            return false;
+        }
+    }
+
+    private void Write(List<(LogBatch Batch, Action<Exception?> Durable)> round)
     {
         var started = Stopwatch.GetTimestamp();
         Exception?[] errors;
         try
         {
-            errors = await database.AppendAsync(round.ConvertAll(r => r.Batch)).ConfigureAwait(false);
+            errors = database.Append(round.ConvertAll(r => r.Batch));
+        }
+        catch (PostgresException ex) when (round.Count > 1)
+        {
+            // PostgreSQL refused the statement (not a lost connection): one batch may be the cause
+            // (a value it cannot store); each is tried alone, so it does not sink the others.
+            Log.PostgresRoundSplit(logger, round.Count, ex);
+            foreach (var one in round)
+            {
+                Write([one]);
+            }
+            return;
         }
         catch (Exception ex)
         {

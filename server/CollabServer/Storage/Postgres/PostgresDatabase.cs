@@ -1,4 +1,5 @@
 using CollabServer.Errors;
+using System.Runtime.InteropServices;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -43,7 +44,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
             doc_id  text NOT NULL,
             version integer NOT NULL,
             seq     integer NOT NULL,
-            text    text NOT NULL,
+            text    bytea NOT NULL,
             PRIMARY KEY (doc_id, version, seq));
         CREATE TABLE collab_snapshots (
             doc_id     text NOT NULL,
@@ -72,7 +73,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
             RETURNING d.id),
         chunk AS (
             INSERT INTO collab_snapshot_chunks (doc_id, version, seq, text)
-            SELECT c.id, c.version, c.seq, c.text FROM unnest($8::text[], $9::integer[], $10::integer[], $11::text[]) AS c(id, version, seq, text)
+            SELECT c.id, c.version, c.seq, c.text FROM unnest($8::text[], $9::integer[], $10::integer[], $11::bytea[]) AS c(id, version, seq, text)
             WHERE c.id IN (SELECT id FROM fence)
             ON CONFLICT (doc_id, version, seq) DO UPDATE SET text = excluded.text),
         snapshot AS (
@@ -150,7 +151,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// it), otherwise why not, a <see cref="FencedException"/> when a newer owner's epoch is stored.
     /// Throws when PostgreSQL could not be asked (then none went in).
     /// </summary>
-    public async Task<Exception?[]> AppendAsync(IReadOnlyList<LogBatch> batches)
+    public Exception?[] Append(IReadOnlyList<LogBatch> batches)
     {
         var n = batches.Count;
         var ids = new string[n];
@@ -160,7 +161,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         var heads = new int[n];
         var lengths = new int[n];
         var times = new long[n];
-        var chunks = (Ids: new List<string>(), Versions: new List<int>(), Seqs: new List<int>(), Texts: new List<string>());
+        var chunks = (Ids: new List<string>(), Versions: new List<int>(), Seqs: new List<int>(), Texts: new List<byte[]>());
         var snapshots = (Ids: new List<string>(), Versions: new List<int>(), Lengths: new List<int>(), Chunks: new List<int>(), Times: new List<long>());
         var opCount = batches.Sum(b => b.Ops.Count);
         var ops = (Ids: new string[opCount], Versions: new int[opCount], Clients: new string[opCount], OpIds: new long[opCount], Times: new long[opCount], Lengths: new int[opCount], Json: new string[opCount]);
@@ -198,7 +199,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
                 chunks.Ids.Add(batch.DocId);
                 chunks.Versions.Add(chunk.Version);
                 chunks.Seqs.Add(chunk.Seq);
-                chunks.Texts.Add(chunk.Text);
+                chunks.Texts.Add(ChunkBytes(chunk.Text));
                 if (chunk.IsLast)
                 {
                     snapshots.Ids.Add(batch.DocId);
@@ -209,7 +210,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
                 }
             }
         }
-        await using var command = _source.CreateCommand(AppendSql);
+        using var command = _source.CreateCommand(AppendSql);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<string[]> { TypedValue = ids });
         p.Add(new NpgsqlParameter<long[]> { TypedValue = incarnations });
@@ -221,7 +222,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         p.Add(new NpgsqlParameter<List<string>> { TypedValue = chunks.Ids });
         p.Add(new NpgsqlParameter<List<int>> { TypedValue = chunks.Versions });
         p.Add(new NpgsqlParameter<List<int>> { TypedValue = chunks.Seqs });
-        p.Add(new NpgsqlParameter<List<string>> { TypedValue = chunks.Texts });
+        p.Add(new NpgsqlParameter<List<byte[]>> { TypedValue = chunks.Texts });
         p.Add(new NpgsqlParameter<List<string>> { TypedValue = snapshots.Ids });
         p.Add(new NpgsqlParameter<List<int>> { TypedValue = snapshots.Versions });
         p.Add(new NpgsqlParameter<List<int>> { TypedValue = snapshots.Lengths });
@@ -235,9 +236,9 @@ public sealed class PostgresDatabase : IAsyncDisposable
         p.Add(new NpgsqlParameter<int[]> { TypedValue = ops.Lengths });
         p.Add(new NpgsqlParameter<string[]> { TypedValue = ops.Json });
         var written = new HashSet<string>(StringComparer.Ordinal);
-        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
+        using (var reader = command.ExecuteReader())
         {
-            while (await reader.ReadAsync().ConfigureAwait(false))
+            while (reader.Read())
             {
                 written.Add(reader.GetString(0));
             }
@@ -252,7 +253,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
                 PostgresDocument? row;
                 try
                 {
-                    row = await Task.Run(() => Find(batch.DocId)).ConfigureAwait(false);
+                    row = Find(batch.DocId);
                 }
                 catch (CollabError e)
                 {
@@ -270,6 +271,15 @@ public sealed class PostgresDatabase : IAsyncDisposable
         }
         return results;
     }
+
+    /// <summary>
+    /// A snapshot chunk as PostgreSQL keeps it: its UTF-16 code units as bytes. Not <c>text</c>:
+    /// PostgreSQL's text refuses U+0000, which a document may hold, and a chunk boundary may fall
+    /// between the two halves of a surrogate pair, which no Unicode encoding keeps.
+    /// </summary>
+    private static byte[] ChunkBytes(string text) => MemoryMarshal.AsBytes(text.AsSpan()).ToArray();
+
+    private static string ChunkText(byte[] bytes) => new(MemoryMarshal.Cast<byte, char>(bytes));
 
     /// <summary>The document's row; null when PostgreSQL never had it.</summary>
     public PostgresDocument? Find(string docId) => Run(() =>
@@ -305,35 +315,47 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// </summary>
     public void Fence(string docId, long incarnation, long epoch) => Run(() =>
     {
-        using var command = _source.CreateCommand("UPDATE collab_documents SET epoch = $3 WHERE id = $1 AND incarnation = $2 AND epoch <= $3");
+        using var command = _source.CreateCommand("UPDATE collab_documents SET epoch = $3 WHERE id = $1 AND incarnation = $2 AND epoch <= $3 AND NOT deleted");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = epoch });
-        if (command.ExecuteNonQuery() == 0 && Find(docId) is { } row && row.Incarnation == incarnation)
+        if (command.ExecuteNonQuery() == 0)
         {
-            throw new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch);
+            throw Find(docId) is { Deleted: false } row && row.Incarnation == incarnation
+                ? new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch)
+                : CollabError.Unavailable($"document '{docId}' was deleted or made again on another node; try again");
         }
         return 0;
     });
 
-    /// <summary>Deletes the document: its ops and snapshots go, its row stays as a tombstone (so a node's stale copy is known to be stale).</summary>
-    public void Delete(string docId) => Run(() =>
+    /// <summary>
+    /// Deletes the life <paramref name="incarnation"/> of the document, unless a newer owner than
+    /// <paramref name="epoch"/> holds it (then <see cref="FencedException"/>): its ops and
+    /// snapshots go, its row stays as a tombstone (so a node's stale copy is known to be stale).
+    /// False when that life is gone already.
+    /// </summary>
+    public bool Delete(string docId, long incarnation, long epoch) => Run(() =>
     {
-        using var batch = _source.CreateBatch();
-        foreach (var sql in new[]
+        using var command = _source.CreateCommand("""
+            WITH gone AS (
+                UPDATE collab_documents SET deleted = true, version = 0, length = 0
+                WHERE id = $1 AND incarnation = $2 AND epoch <= $3 AND NOT deleted
+                RETURNING id),
+            ops AS (DELETE FROM collab_ops WHERE doc_id IN (SELECT id FROM gone)),
+            chunks AS (DELETE FROM collab_snapshot_chunks WHERE doc_id IN (SELECT id FROM gone)),
+            snapshots AS (DELETE FROM collab_snapshots WHERE doc_id IN (SELECT id FROM gone))
+            SELECT count(*) FROM gone
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = epoch });
+        if (Convert.ToInt64(command.ExecuteScalar()) == 1)
         {
-            "UPDATE collab_documents SET deleted = true, version = 0, length = 0 WHERE id = $1",
-            "DELETE FROM collab_ops WHERE doc_id = $1",
-            "DELETE FROM collab_snapshot_chunks WHERE doc_id = $1",
-            "DELETE FROM collab_snapshots WHERE doc_id = $1",
-        })
-        {
-            var command = new NpgsqlBatchCommand(sql);
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
-            batch.BatchCommands.Add(command);
+            return true;
         }
-        batch.ExecuteNonQuery(); // one implicit transaction for the batch
-        return 0;
+        return Find(docId) is { Deleted: false } row && row.Incarnation == incarnation
+            ? throw new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch)
+            : false;
     });
 
     /// <summary>What a copy that holds everything up to <paramref name="after"/> lacks: the ops, snapshot chunks and snapshots after it, oldest first.</summary>
@@ -361,7 +383,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                chunks.Add((reader.GetInt32(0), reader.GetInt32(1), reader.GetString(2)));
+                chunks.Add((reader.GetInt32(0), reader.GetInt32(1), ChunkText(reader.GetFieldValue<byte[]>(2))));
             }
         }
         var snapshots = new List<(int, int, int, long)>();

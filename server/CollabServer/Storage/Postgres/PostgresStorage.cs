@@ -15,7 +15,12 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
 
     public bool IsQuarantined(string docId) => local.IsQuarantined(docId);
 
-    public void Quarantine(string docId) => local.Quarantine(docId);
+    /// <summary>A damaged working copy is not kept: PostgreSQL has the document, and the next load makes the copy again from it.</summary>
+    public void Quarantine(string docId)
+    {
+        log.SetDurable(docId, null);
+        local.Delete(docId);
+    }
 
     /// <summary>The working copy, opened again (after a while without writes); it was brought up to date when the document was loaded.</summary>
     public IDocumentStore? OpenExisting(string docId) =>
@@ -68,7 +73,15 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
         {
             if (!database.Create(docId, incarnation, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
             {
-                throw CollabError.Unavailable($"document '{docId}' was just made on another node; try again");
+                // A live row is there: ours, made by an attempt whose answer was lost, if nothing was
+                // ever written to it (only this document's owner makes it); then it is taken as is.
+                if (database.Find(docId) is not { Deleted: false, Version: 0 } row)
+                {
+                    throw CollabError.Unavailable($"document '{docId}' was just made on another node; try again");
+                }
+                store.Dispose();
+                local.Delete(docId);
+                store = local.Create(docId, row.Incarnation);
             }
         }
         catch
@@ -81,14 +94,18 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
         return new PostgresDocumentStore(store, null, database, log, docId);
     }
 
+    /// <summary>Deletes the document's life its working copy holds, fenced by the copy's epoch (the one its owner recorded), and the copy.</summary>
     public void Delete(string docId)
     {
-        database.Delete(docId);
-        log.SetDurable(docId, null);
-        if (local.Exists(docId))
+        if (local.OpenExisting(docId) is SqliteDocumentStore copy)
         {
+            using (copy)
+            {
+                database.Delete(docId, copy.Incarnation, copy.StoredEpoch());
+            }
             local.Delete(docId);
         }
+        log.SetDurable(docId, null);
     }
 }
 
@@ -117,7 +134,14 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
             throw CollabError.Unavailable($"document '{docId}' was deleted or made again while it loaded; try again");
         }
         var head = copy.HeadVersion();
-        var keep = Math.Min(copy.ReadConfirmed(), head);
+        // Never past PostgreSQL's head (a failover to a standby that lacked some commits loses them
+        // there, and the copy must follow), and from nothing when retention folded ops the copy
+        // would need to keep.
+        var keep = Math.Min(Math.Min(copy.ReadConfirmed(), head), current.Version);
+        if (keep < copy.RetainedFrom())
+        {
+            keep = 0;
+        }
         if (keep != current.Version || head != current.Version)
         {
             var (ops, chunks, snapshots) = database.ReadAfter(docId, keep);
@@ -163,7 +187,9 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
 
     public long MaxOpId(string clientId) => copy.MaxOpId(clientId);
 
-    public bool WriteFold(FoldPlan plan, FenceToken fence) => copy.WriteFold(plan, fence);
+    /// <summary>Folds the copy only up to what PostgreSQL is known to hold, so a load never has to keep ops the fold removed.</summary>
+    public bool WriteFold(FoldPlan plan, FenceToken fence) =>
+        plan.Boundary <= (log.DurableVersion(docId) ?? 0) && copy.WriteFold(plan, fence);
 
     public int DeleteFolded(int boundary, int limit, FenceToken fence) => copy.DeleteFolded(boundary, limit, fence);
 
