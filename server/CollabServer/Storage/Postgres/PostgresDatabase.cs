@@ -151,7 +151,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// it), otherwise why not, a <see cref="FencedException"/> when a newer owner's epoch is stored.
     /// Throws when PostgreSQL could not be asked (then none went in).
     /// </summary>
-    public Exception?[] Append(IReadOnlyList<LogBatch> batches)
+    public async Task<Exception?[]> AppendAsync(IReadOnlyList<LogBatch> batches)
     {
         var n = batches.Count;
         var ids = new string[n];
@@ -210,7 +210,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
                 }
             }
         }
-        using var command = _source.CreateCommand(AppendSql);
+        await using var command = _source.CreateCommand(AppendSql);
         var p = command.Parameters;
         p.Add(new NpgsqlParameter<string[]> { TypedValue = ids });
         p.Add(new NpgsqlParameter<long[]> { TypedValue = incarnations });
@@ -236,9 +236,9 @@ public sealed class PostgresDatabase : IAsyncDisposable
         p.Add(new NpgsqlParameter<int[]> { TypedValue = ops.Lengths });
         p.Add(new NpgsqlParameter<string[]> { TypedValue = ops.Json });
         var written = new HashSet<string>(StringComparer.Ordinal);
-        using (var reader = command.ExecuteReader())
+        await using (var reader = await command.ExecuteReaderAsync().ConfigureAwait(false))
         {
-            while (reader.Read())
+            while (await reader.ReadAsync().ConfigureAwait(false))
             {
                 written.Add(reader.GetString(0));
             }
