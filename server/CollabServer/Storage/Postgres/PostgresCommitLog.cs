@@ -34,8 +34,7 @@ public sealed class PostgresCommitLog(PostgresDatabase database, CollabMetrics m
     /// <summary>
     /// Queues the batch for the next round, and starts a writer if fewer than
     /// <see cref="MaxWriters"/> are writing. The writers are asynchronous: a round waiting for
-    /// PostgreSQL holds no thread. (Written synchronously by the appender instead, as the node log
-    /// is, many's p50 went from 11-28 ms to 142-181 ms: each appender then wrote a round of one.)
+    /// PostgreSQL holds no thread, and while one is being written the next gathers.
     /// </summary>
     public void Append(LogBatch batch, Action<Exception?> durable)
     {
