@@ -96,6 +96,29 @@ public sealed class PostgresStorageTests : IDisposable
     }
 
     [Fact]
+    public async Task RetentionFoldsPostgresTooAndANewCopyStartsAtTheOldestVersionKept()
+    {
+        var (a, logA) = Node();
+        var (b, _) = Node();
+        var store = a.Create("folded");
+        Assert.Null(await CommitAsync(store, logA, "folded", 0, 1, Op(1, 0, "a")));
+        Assert.Null(await CommitAsync(store, logA, "folded", 0, 2, Op(2, 1, "b")));
+        Assert.Null(await CommitAsync(store, logA, "folded", 0, 3, Op(3, 2, "c")));
+
+        // Folded up to version 2 (committed at 1002): its text "ab" becomes the oldest version kept.
+        Assert.True(store.WriteFold(new FoldPlan(2, 1002, "ab"), FenceToken.None));
+        Assert.Equal("3", _postgres.Psql("SELECT string_agg(version::text, ',') FROM collab_ops WHERE doc_id = 'folded'"));
+        Assert.Equal("2", _postgres.Psql("SELECT string_agg(version::text, ',') FROM collab_snapshots WHERE doc_id = 'folded'"));
+        store.Dispose();
+
+        // A node with an empty disk makes its copy from the fold: the snapshot at 2, then op 3.
+        using var copy = b.OpenToLoad("folded")!;
+        var loaded = copy.Load();
+        Assert.Equal((3, "abc", 2), (loaded.Version, loaded.Text.ToString(), loaded.SnapshotVersion));
+        Assert.Equal([3], copy.ReadOps(0, 3).Select(o => o.Version));
+    }
+
+    [Fact]
     public async Task PostgresRefusesABatchUnderAnEpochANewerOwnerFencedOff()
     {
         var (a, logA) = Node();

@@ -391,7 +391,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// the log has them, and <paramref name="confirmed"/> is recorded as durable there.
     /// </summary>
     internal void CatchUp(int keepThrough, IEnumerable<(OpRow Op, int Length)> ops, IEnumerable<(int Version, int Seq, string Text)> chunks,
-        IEnumerable<(int Version, int Length, int Chunks, long CreatedAtMs)> snapshots, int confirmed, long epoch, long createdAtMs)
+        IEnumerable<(int Version, int Length, int Chunks, long CreatedAtMs)> snapshots, int confirmed, long epoch, long createdAtMs,
+        (int Version, long AtMs)? retainedFrom = null)
     {
         using var transaction = _connection.BeginTransaction();
         using var command = _connection.CreateCommand();
@@ -435,6 +436,21 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         WriteMeta(transaction, ConfirmedKey, confirmed);
         WriteMeta(transaction, "created_at", createdAtMs);
+        if (retainedFrom is { } retained)
+        {
+            // A copy made again from the start keeps the log's oldest version, not its own.
+            if (retained.Version > 0)
+            {
+                WriteMeta(transaction, "retained_from", retained.Version);
+                WriteMeta(transaction, "retained_from_at", retained.AtMs);
+            }
+            else
+            {
+                command.Parameters.Clear();
+                command.CommandText = "DELETE FROM meta WHERE key IN ('retained_from', 'retained_from_at')";
+                command.ExecuteNonQuery();
+            }
+        }
         if (epoch > 0)
         {
             WriteMeta(transaction, "epoch", epoch);

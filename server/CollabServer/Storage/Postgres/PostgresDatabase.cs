@@ -1,12 +1,17 @@
 using CollabServer.Errors;
 using System.Runtime.InteropServices;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace CollabServer.Storage.Postgres;
 
 /// <summary>A document's row in PostgreSQL: which life of it, the newest owner epoch, its head version and length.</summary>
-public sealed record PostgresDocument(string Id, long Incarnation, long Epoch, int Version, int Length, long CreatedAtMs, long UpdatedAtMs, bool Deleted);
+public sealed record PostgresDocument(string Id, long Incarnation, long Epoch, int Version, int Length, long CreatedAtMs, long UpdatedAtMs, bool Deleted)
+{
+    /// <summary>The version retention folded the ops up to (its snapshot is the oldest version kept), and when it was committed; 0 when nothing was folded.</summary>
+    public int RetainedFrom { get; init; }
+
+    public long RetainedFromAtMs { get; init; }
+}
 
 /// <summary>
 /// The cluster's durable tier (<c>Collab:Postgres</c>): every document's ops, its snapshots and
@@ -53,6 +58,10 @@ public sealed class PostgresDatabase : IAsyncDisposable
             chunks     integer NOT NULL,
             created_at bigint NOT NULL,
             PRIMARY KEY (doc_id, version));
+        """,
+        """
+        ALTER TABLE collab_documents ADD COLUMN retained_from integer NOT NULL DEFAULT 0;
+        ALTER TABLE collab_documents ADD COLUMN retained_from_at bigint NOT NULL DEFAULT 0;
         """,
     ];
 
@@ -284,11 +293,15 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// <summary>The document's row; null when PostgreSQL never had it.</summary>
     public PostgresDocument? Find(string docId) => Run(() =>
     {
-        using var command = _source.CreateCommand("SELECT incarnation, epoch, version, length, created_at, updated_at, deleted FROM collab_documents WHERE id = $1");
+        using var command = _source.CreateCommand("SELECT incarnation, epoch, version, length, created_at, updated_at, deleted, retained_from, retained_from_at FROM collab_documents WHERE id = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
         using var reader = command.ExecuteReader();
         return reader.Read()
             ? new PostgresDocument(docId, reader.GetInt64(0), reader.GetInt64(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetBoolean(6))
+            {
+                RetainedFrom = reader.GetInt32(7),
+                RetainedFromAtMs = reader.GetInt64(8),
+            }
             : null;
     }, retry: true);
 
@@ -356,6 +369,45 @@ public sealed class PostgresDatabase : IAsyncDisposable
         return Find(docId) is { Deleted: false } row && row.Incarnation == incarnation
             ? throw new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch)
             : false;
+    });
+
+    /// <summary>
+    /// Retention's fold in PostgreSQL, one statement fenced like a commit (same life, epoch not
+    /// below the stored one): the text at <paramref name="plan"/>'s boundary becomes a snapshot,
+    /// the oldest version kept; the ops up to it and the snapshots before it go. False when it does
+    /// not apply (another life, a newer owner, or folded that far already).
+    /// </summary>
+    public bool Fold(string docId, long incarnation, long epoch, FoldPlan plan, IReadOnlyList<SnapshotChunk> chunks) => Run(() =>
+    {
+        using var command = _source.CreateCommand("""
+            WITH fold AS (
+                UPDATE collab_documents SET retained_from = $4, retained_from_at = $5
+                WHERE id = $1 AND incarnation = $2 AND epoch <= $3 AND NOT deleted AND version > $4 AND retained_from < $4
+                RETURNING id),
+            chunk AS (
+                INSERT INTO collab_snapshot_chunks (doc_id, version, seq, text)
+                SELECT $1, $4, c.seq, c.text FROM unnest($6::integer[], $7::bytea[]) AS c(seq, text) WHERE EXISTS (SELECT 1 FROM fold)
+                ON CONFLICT (doc_id, version, seq) DO UPDATE SET text = excluded.text),
+            snapshot AS (
+                INSERT INTO collab_snapshots (doc_id, version, length, chunks, created_at)
+                SELECT $1, $4, $8, $9, $5 WHERE EXISTS (SELECT 1 FROM fold)
+                ON CONFLICT (doc_id, version) DO UPDATE SET length = excluded.length, chunks = excluded.chunks),
+            old_ops AS (DELETE FROM collab_ops WHERE doc_id = $1 AND version <= $4 AND EXISTS (SELECT 1 FROM fold)),
+            old_snapshots AS (DELETE FROM collab_snapshots WHERE doc_id = $1 AND version < $4 AND EXISTS (SELECT 1 FROM fold)),
+            old_chunks AS (DELETE FROM collab_snapshot_chunks WHERE doc_id = $1 AND version < $4 AND EXISTS (SELECT 1 FROM fold))
+            SELECT count(*) FROM fold
+            """);
+        var p = command.Parameters;
+        p.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        p.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
+        p.Add(new NpgsqlParameter<long> { TypedValue = epoch });
+        p.Add(new NpgsqlParameter<int> { TypedValue = plan.Boundary });
+        p.Add(new NpgsqlParameter<long> { TypedValue = plan.BoundaryAtMs });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. chunks.Select(c => c.Seq)] });
+        p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. chunks.Select(c => ChunkBytes(c.Text))] });
+        p.Add(new NpgsqlParameter<int> { TypedValue = plan.Text.Length });
+        p.Add(new NpgsqlParameter<int> { TypedValue = chunks.Count });
+        return Convert.ToInt64(command.ExecuteScalar()) == 1;
     });
 
     /// <summary>What a copy that holds everything up to <paramref name="after"/> lacks: the ops, snapshot chunks and snapshots after it, oldest first.</summary>

@@ -138,14 +138,15 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
         // there, and the copy must follow), and from nothing when retention folded ops the copy
         // would need to keep.
         var keep = Math.Min(Math.Min(copy.ReadConfirmed(), head), current.Version);
-        if (keep < copy.RetainedFrom())
+        if (keep < copy.RetainedFrom() || keep < current.RetainedFrom)
         {
-            keep = 0;
+            keep = 0; // the copy would keep ops that retention removed (here, or in PostgreSQL)
         }
         if (keep != current.Version || head != current.Version)
         {
             var (ops, chunks, snapshots) = database.ReadAfter(docId, keep);
-            copy.CatchUp(keep, ops, chunks, snapshots, current.Version, Math.Max(_epoch, current.Epoch), current.CreatedAtMs);
+            copy.CatchUp(keep, ops, chunks, snapshots, current.Version, Math.Max(_epoch, current.Epoch), current.CreatedAtMs,
+                keep == 0 ? (current.RetainedFrom, current.RetainedFromAtMs) : null);
         }
         log.SetDurable(docId, current.Version);
         return copy.Load();
@@ -187,9 +188,20 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
 
     public long MaxOpId(string clientId) => copy.MaxOpId(clientId);
 
-    /// <summary>Folds the copy only up to what PostgreSQL is known to hold, so a load never has to keep ops the fold removed.</summary>
-    public bool WriteFold(FoldPlan plan, FenceToken fence) =>
-        plan.Boundary <= (log.DurableVersion(docId) ?? 0) && copy.WriteFold(plan, fence);
+    /// <summary>
+    /// Retention: the copy folds (only up to what PostgreSQL is known to hold, so a load never has
+    /// to keep ops the fold removed), then PostgreSQL, under the same fence. If PostgreSQL's fold
+    /// fails, it keeps more than the copy, which only costs space until the next fold.
+    /// </summary>
+    public bool WriteFold(FoldPlan plan, FenceToken fence)
+    {
+        if (plan.Boundary > (log.DurableVersion(docId) ?? 0) || !copy.WriteFold(plan, fence))
+        {
+            return false;
+        }
+        database.Fold(docId, copy.Incarnation, fence.Epoch, plan, plan.Chunks ?? SqliteDocumentStore.ChunksOf(plan.Boundary, Rope.FromString(plan.Text)));
+        return true;
+    }
 
     public int DeleteFolded(int boundary, int limit, FenceToken fence) => copy.DeleteFolded(boundary, limit, fence);
 
