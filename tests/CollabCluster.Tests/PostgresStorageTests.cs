@@ -119,6 +119,29 @@ public sealed class PostgresStorageTests : IDisposable
     }
 
     [Fact]
+    public async Task RebuildMakesADataDirectoryFromPostgresThatLoadsEveryDocument()
+    {
+        var (a, logA) = Node();
+        foreach (var (id, text) in new[] { ("one", "hello"), ("two", "a\0b") })
+        {
+            using var store = a.Create(id);
+            Assert.Null(await CommitAsync(store, logA, id, 0, text.Length, new StoredOp(1, TextOperation.Insert(0, text), "c", 1, 1001)));
+            Assert.Null(await CommitAsync(store, logA, id, 0, text.Length + 1, Op(2, text.Length, "!")));
+        }
+        var to = Path.Combine(Directory.CreateTempSubdirectory("collab-pg-rebuild-").FullName, "data");
+        _dirs.Add(Path.GetDirectoryName(to)!);
+
+        Assert.Equal(0, CollabServer.Backup.RebuildCommand.Run(["--from-postgres", _postgres.ConnectionString, "--to", to]));
+        var catalog = new DocumentCatalog(Options.Create(new CollabOptions { DataDir = to }));
+        Assert.Equal(["one", "two"], catalog.ListIds().Order(StringComparer.Ordinal));
+        using var two = catalog.OpenExisting("two")!;
+        var loaded = two.Load();
+        Assert.Equal((2, "a\0b!"), (loaded.Version, loaded.Text.ToString()));
+        // Not into a directory that has something in it.
+        Assert.Equal(2, CollabServer.Backup.RebuildCommand.Run(["--from-postgres", _postgres.ConnectionString, "--to", to]));
+    }
+
+    [Fact]
     public async Task PostgresRefusesABatchUnderAnEpochANewerOwnerFencedOff()
     {
         var (a, logA) = Node();

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Options;
 namespace CollabServer.Backup;
 
 /// <summary>
-/// <c>CollabServer rebuild --from BACKUP_DIR --to DATA_DIR</c>: rebuilds every document of a
+/// <c>CollabServer rebuild --from BACKUP_DIR --to DATA_DIR</c> (or <c>--from-postgres CONNECTION</c>,
+/// see <see cref="FromPostgres"/>): rebuilds every document of a
 /// continuous backup (<see cref="BackupShipper"/>) into an empty data directory. It first reads
 /// every batch file and checks every checksum, and that each document's versions run from 1
 /// without a gap or a duplicate; anything wrong stops it (exit 1) before it writes a thing, naming
@@ -20,13 +21,17 @@ public static class RebuildCommand
 {
     public static int Run(string[] args)
     {
-        string? from = null, to = null;
+        string? from = null, to = null, postgres = null;
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             if (args[i] == "--from" && i + 1 < args.Length)
             {
                 from = args[++i];
+            }
+            else if (args[i] == "--from-postgres" && i + 1 < args.Length)
+            {
+                postgres = args[++i];
             }
             else if (args[i] == "--to" && i + 1 < args.Length)
             {
@@ -37,14 +42,19 @@ public static class RebuildCommand
                 rest.Add(args[i]);
             }
         }
-        if (from is null || to is null)
+        if ((from is null) == (postgres is null) || to is null)
         {
             Console.Error.WriteLine("usage: CollabServer rebuild --from BACKUP_DIR --to DATA_DIR [--Collab:Sync=Full|Normal|Off]");
+            Console.Error.WriteLine("       CollabServer rebuild --from-postgres CONNECTION_STRING --to DATA_DIR");
             return 2;
         }
         var configuration = CommandConfiguration.Build(rest);
         var options = configuration.GetSection(CollabOptions.Section).Get<CollabOptions>() ?? new CollabOptions();
         options.DataDir = to;
+        if (from is null)
+        {
+            return FromPostgres(postgres!, to, options); // exactly one of the two was given
+        }
         var docsDir = Path.Combine(from, "docs");
         if (!Directory.Exists(docsDir))
         {
@@ -148,6 +158,63 @@ public static class RebuildCommand
             Console.WriteLine($"{id}: version {version}, {text.Length} chars, {batches.Count} batch files");
         }
         Console.WriteLine($"rebuilt {documents.Count} documents, {ops} ops into {Path.GetFullPath(to)} in {started.Elapsed.TotalSeconds:F1} s");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>rebuild --from-postgres CONNECTION --to DATA_DIR</c>: every live document PostgreSQL holds
+    /// (the durable tier of <c>Collab:Postgres</c>) becomes a database in an empty data directory,
+    /// as the working copy a node makes, with PostgreSQL's ops, snapshots and oldest version kept;
+    /// each is loaded once to check it gives PostgreSQL's length. PostgreSQL is only read. The
+    /// result serves as a single node's data directory (without <c>Collab:Postgres</c>).
+    /// </summary>
+    private static int FromPostgres(string connection, string to, CollabOptions options)
+    {
+        if (Directory.Exists(to) && Directory.EnumerateFileSystemEntries(to).Any())
+        {
+            Console.Error.WriteLine($"{Path.GetFullPath(to)} is not empty; rebuild writes only into an empty (or new) data directory.");
+            return 2;
+        }
+        var database = new Storage.Postgres.PostgresDatabase(connection);
+        var catalog = new DocumentCatalog(Options.Create(options));
+        Directory.CreateDirectory(to);
+        var started = Stopwatch.StartNew();
+        long documents = 0, ops = 0;
+        try
+        {
+            string? after = null;
+            while (database.List(after, 1000) is { Count: > 0 } page)
+            {
+                foreach (var summary in page)
+                {
+                    if (database.Find(summary.Id) is not { Deleted: false } row)
+                    {
+                        continue; // deleted since it was listed
+                    }
+                    var (rows, chunks, snapshots) = database.ReadAfter(row.Id, 0);
+                    using (var store = catalog.Create(row.Id, row.Incarnation))
+                    {
+                        store.CatchUp(0, rows, chunks, snapshots, row.Version, row.Epoch, row.CreatedAtMs, (row.RetainedFrom, row.RetainedFromAtMs));
+                        var loaded = store.Load();
+                        if (loaded.Version != row.Version || loaded.Text.Length != row.Length)
+                        {
+                            Console.Error.WriteLine($"'{row.Id}': PostgreSQL has version {row.Version}, {row.Length} chars; its ops load as version {loaded.Version}, {loaded.Text.Length} chars.");
+                            return 1;
+                        }
+                    }
+                    documents++;
+                    ops += rows.Count;
+                    Console.WriteLine($"{row.Id}: version {row.Version}, {row.Length} chars, {rows.Count} ops");
+                }
+                after = page[^1].Id;
+            }
+        }
+        catch (Errors.CollabError ex)
+        {
+            Console.Error.WriteLine($"PostgreSQL ({database.Description}): {ex.Message}");
+            return 1;
+        }
+        Console.WriteLine($"rebuilt {documents} documents, {ops} ops from PostgreSQL {database.Description} into {Path.GetFullPath(to)} in {started.Elapsed.TotalSeconds:F1} s");
         return 0;
     }
 }
