@@ -107,4 +107,32 @@ public sealed class RoutingTests
         // 600 edits, and far fewer Redis commands: none of them is per edit.
         Assert.True(grew.Values.Sum() < 600, $"Redis saw {grew.Values.Sum()} commands during 600 edits: {string.Join(", ", grew)}");
     }
+
+    [Fact]
+    public async Task ANodeOnADiskOfItsOwnWithoutPostgresRefusesToJoin()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 2);
+        var ownDisk = Directory.CreateTempSubdirectory("collab-own-disk-").FullName;
+        try
+        {
+            var port = ServerProcess.FreePort();
+            using var node = await ServerProcess.StartDllAsync(ServerProcess.ServerDll, ownDisk, port, waitReady: false,
+            [
+                $"--Collab:DataDir={ownDisk}",
+                $"--Collab:Redis={cluster.Redis.Configuration}",
+                "--Collab:NodeId=n9",
+                $"--Collab:NodeUrl=http://127.0.0.1:{port}",
+            ]);
+            Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(60)), "the node did not stop:\n" + node.Output);
+            Assert.Equal(2, node.ExitCode);
+            Assert.Contains("node n9 does not share its data directory", node.Output);
+            Assert.Contains("with node(s) n1, n2 of this cluster, and Collab:Postgres is not set", node.Output);
+            // It left the registry: the cluster still lists its two nodes only.
+            Assert.Equal(["n1", "n2"], (await cluster.NodesAsync(0)).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(ownDisk, recursive: true);
+        }
+    }
 }

@@ -291,10 +291,53 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
         return CollabError.Unavailable("the cluster's routing store (Redis) cannot be reached; try again shortly");
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await VerifyDurableTierAsync().ConfigureAwait(false);
         _loop = Task.Run(RunAsync, CancellationToken.None);
-        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Refuses to join a cluster whose acknowledged edits would live on one machine's disk: without
+    /// PostgreSQL the nodes must share one data directory, or a document's edits are lost with its
+    /// owner's machine (and the next owner starts it empty). Each node leaves a mark in the data
+    /// directory (<c>nodes/{NodeId}</c>), registers, and then looks for the marks of every live node;
+    /// of two nodes started together on different disks, the later to look sees the other.
+    /// </summary>
+    private async Task VerifyDurableTierAsync()
+    {
+        if (_options.UsesPostgres)
+        {
+            return;
+        }
+        var marks = Path.Combine(_options.DataDir, "nodes");
+        Directory.CreateDirectory(marks);
+        await File.WriteAllTextAsync(Path.Combine(marks, NodeId), NodeUrl).ConfigureAwait(false);
+        string[] missing;
+        try
+        {
+            var db = Db;
+            await db.StringSetAsync(NodeKey(NodeId), $"{NodeUrl} 0", TimeSpan.FromMilliseconds(_ttlMs)).ConfigureAwait(false);
+            await db.SetAddAsync(NodesKey, NodeId).ConfigureAwait(false);
+            var live = (await NodesAsync().ConfigureAwait(false)).Select(n => n.Node);
+            missing = [.. live.Where(node => node != NodeId && !File.Exists(Path.Combine(marks, node))).Order(StringComparer.Ordinal)];
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or CollabError)
+        {
+            Log.RedisFailed(_logger, ex.Message); // cannot look now; the node serves nothing until Redis is back anyway
+            return;
+        }
+        if (missing.Length > 0)
+        {
+            await Db.KeyDeleteAsync(NodeKey(NodeId)).ConfigureAwait(false);
+            await Db.SetRemoveAsync(NodesKey, NodeId).ConfigureAwait(false);
+            throw new OptionsValidationException(CollabOptions.Section, typeof(CollabOptions),
+            [
+                $"node {NodeId} does not share its data directory ({Path.GetFullPath(_options.DataDir)}) with node(s) {string.Join(", ", missing)} of this cluster, "
+                + "and Collab:Postgres is not set: each document's acknowledged edits would be on one machine's disk, lost with it. "
+                + "Give every node the same data directory, or set Collab:Postgres on every node (docs/OPERATIONS.md, \"PostgreSQL\").",
+            ]);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
