@@ -35,8 +35,8 @@ public static partial class DocumentsApi
             var pageSize = Math.Min(limit ?? max, max);
             // With PostgreSQL, it lists every document (a node's disk has only the ones it served).
             var postgres = http.RequestServices.GetService<PostgresDatabase>();
-            var listed = postgres?.List(after, pageSize + 1);
-            var ids = listed?.ConvertAll(s => s.Id) ?? catalog.ListIds()
+            var listed = postgres?.List(after, pageSize + 1).ToDictionary(s => s.Id, StringComparer.Ordinal);
+            var ids = listed?.Keys.Order(StringComparer.Ordinal).ToList() ?? catalog.ListIds()
                 .Where(id => after is null || string.CompareOrdinal(id, after) > 0)
                 .Order(StringComparer.Ordinal)
                 .Take(pageSize + 1)
@@ -50,7 +50,7 @@ public static partial class DocumentsApi
             foreach (var id in ids)
             {
                 // A live document's summary comes from its actor; a closed one's from its file.
-                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? listed?.Find(s => s.Id == id) ?? catalog.ReadSummary(id);
+                var summary = await registry.AskIfLiveAsync(id, new ReadSummary(), null) ?? listed?.GetValueOrDefault(id) ?? catalog.ReadSummary(id);
                 if (summary is not null)
                 {
                     result.Add(summary);

@@ -20,6 +20,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
     private readonly SqliteCommand _maxOpId;
     private readonly SqliteCommand _readEpoch;
     private readonly SqliteCommand _writeEpoch;
+    private readonly SqliteCommand _writeConfirmed;
 
     private readonly int _historySpacing;
 
@@ -32,6 +33,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
         _maxOpId = Prepare("SELECT MAX(op_id) FROM ops WHERE client_id = $c", "$c");
         _readEpoch = Prepare("SELECT value FROM meta WHERE key = 'epoch'");
         _writeEpoch = Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('epoch', $e)", "$e");
+        _writeConfirmed = Prepare($"INSERT OR REPLACE INTO meta (key, value) VALUES ('{ConfirmedKey}', $v)", "$v");
     }
 
     /// <summary>
@@ -292,7 +294,11 @@ public sealed class SqliteDocumentStore : IDocumentStore
         CheckFence(transaction, fence);
         if (ConfirmedMark is { } mark)
         {
-            WriteMeta(transaction, ConfirmedKey, mark);
+            // Prepared once: under PostgreSQL every commit records it.
+            _writeConfirmed.Transaction = transaction;
+            _writeConfirmed.Parameters[0].Value = mark;
+            _writeConfirmed.ExecuteNonQuery();
+            _writeConfirmed.Transaction = null;
             ConfirmedMark = null;
         }
         _insertOp.Transaction = transaction;
@@ -685,6 +691,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
         _maxOpId.Dispose();
         _readEpoch.Dispose();
         _writeEpoch.Dispose();
+        _writeConfirmed.Dispose();
         _connection.Dispose();
     }
 }

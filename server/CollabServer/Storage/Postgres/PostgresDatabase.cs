@@ -273,7 +273,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
                 {
                     null or { Deleted: true } => new CommitLogException($"document '{batch.DocId}' is not in PostgreSQL (deleted by another node?)"),
                     _ when row.Incarnation != batch.Incarnation => new CommitLogException($"document '{batch.DocId}' was deleted and made again by another node"),
-                    _ when row.Epoch > batch.Epoch => new FencedException($"epoch {batch.Epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch),
+                    _ when row.Epoch > batch.Epoch => FencedBy(row, batch.Epoch),
                     _ => new CommitLogException($"document '{batch.DocId}' is at version {row.Version} in PostgreSQL, not {previous[i]}"),
                 };
             }
@@ -289,6 +289,10 @@ public sealed class PostgresDatabase : IAsyncDisposable
     private static byte[] ChunkBytes(string text) => MemoryMarshal.AsBytes(text.AsSpan()).ToArray();
 
     private static string ChunkText(byte[] bytes) => new(MemoryMarshal.Cast<byte, char>(bytes));
+
+    /// <summary>A write under <paramref name="epoch"/> that PostgreSQL refused because <paramref name="row"/> records a newer owner.</summary>
+    private static FencedException FencedBy(PostgresDocument row, long epoch) =>
+        new($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch);
 
     /// <summary>The document's row; null when PostgreSQL never had it.</summary>
     public PostgresDocument? Find(string docId) => Run(() =>
@@ -335,7 +339,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         if (command.ExecuteNonQuery() == 0)
         {
             throw Find(docId) is { Deleted: false } row && row.Incarnation == incarnation
-                ? new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch)
+                ? FencedBy(row, epoch)
                 : CollabError.Unavailable($"document '{docId}' was deleted or made again on another node; try again");
         }
         return 0;
@@ -367,7 +371,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
             return true;
         }
         return Find(docId) is { Deleted: false } row && row.Incarnation == incarnation
-            ? throw new FencedException($"epoch {epoch} is fenced off by epoch {row.Epoch} in PostgreSQL", row.Epoch)
+            ? throw FencedBy(row, epoch)
             : false;
     });
 
