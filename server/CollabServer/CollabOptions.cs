@@ -120,6 +120,47 @@ public sealed class CollabOptions
     /// <summary>Most selection ranges in one presence update.</summary>
     public int MaxSelectionRanges { get; set; } = 100;
 
+    /// <summary>
+    /// Most TCP connections the server keeps open at once; past it a new connection is closed at
+    /// once (counted as <c>kestrel_rejected_connections_total</c>). Null: the process's open-file
+    /// limit less <see cref="FileHeadroom"/>, so the files documents and logs need are always left.
+    /// </summary>
+    public int? MaxConnections { get; set; }
+
+    /// <summary>Open files kept back from connections when <see cref="MaxConnections"/> is computed (a quarter of the limit when that is more).</summary>
+    public int FileHeadroom { get; set; } = 1024;
+
+    /// <summary>Sustained joins (and leaves) per second per connection, and the burst above it.</summary>
+    public double JoinsPerSecond { get; set; } = 5;
+
+    public double JoinsBurst { get; set; } = 100;
+
+    /// <summary>Longest user name in a join or presence update, in UTF-16 code units.</summary>
+    public int MaxUserNameLength { get; set; } = 100;
+
+    /// <summary>Longest user colour in a join or presence update, in UTF-16 code units.</summary>
+    public int MaxUserColorLength { get; set; } = 32;
+
+    /// <summary>Bytes of ops a document keeps in memory (<see cref="OpWindow"/> counts them); older ones are read from disk.</summary>
+    public long OpWindowBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Most position steps (op components walked, times positions) mapping one member's selection
+    /// may cost the document's loop; a presence update based further back answers
+    /// <c>unknown_version</c>, and a stored selection that far behind is shown at its clamped positions.
+    /// </summary>
+    public long PresenceMapBudget { get; set; } = 200_000;
+
+    /// <summary>Sustained bytes of ops per second one subject (one connection when anonymous) may write through the hub, and the burst above it.</summary>
+    public long WriteBytesPerSecond { get; set; } = 256 * 1024;
+
+    public long WriteBytesBurst { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Sustained bytes of ops per second one document takes from all its writers, and the burst above it.</summary>
+    public long DocumentWriteBytesPerSecond { get; set; } = 1024 * 1024;
+
+    public long DocumentWriteBytesBurst { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Largest REST request body, in bytes; a larger one answers 413.</summary>
     public long MaxRestBodyBytes { get; set; } = 64 * 1024 * 1024;
 

@@ -40,6 +40,18 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
         Require(o.PresencePerSecond > 0, nameof(o.PresencePerSecond), o.PresencePerSecond, "must be above zero");
         Require(o.PresenceBurst >= 1, nameof(o.PresenceBurst), o.PresenceBurst, "must be at least 1");
         Require(o.MaxSelectionRanges >= 1, nameof(o.MaxSelectionRanges), o.MaxSelectionRanges, "must be at least 1");
+        Require(o.MaxConnections is null or >= 1, nameof(o.MaxConnections), o.MaxConnections, "must be at least 1 (or unset: the open-file limit less FileHeadroom)");
+        Require(o.FileHeadroom >= 64, nameof(o.FileHeadroom), o.FileHeadroom, "must be at least 64");
+        Require(o.JoinsPerSecond > 0, nameof(o.JoinsPerSecond), o.JoinsPerSecond, "must be above zero");
+        Require(o.JoinsBurst >= 1, nameof(o.JoinsBurst), o.JoinsBurst, "must be at least 1");
+        Require(o.MaxUserNameLength >= 1, nameof(o.MaxUserNameLength), o.MaxUserNameLength, "must be at least 1");
+        Require(o.MaxUserColorLength >= 1, nameof(o.MaxUserColorLength), o.MaxUserColorLength, "must be at least 1");
+        Require(o.OpWindowBytes >= 64 * 1024, nameof(o.OpWindowBytes), o.OpWindowBytes, "must be at least 65536");
+        Require(o.PresenceMapBudget >= 1000, nameof(o.PresenceMapBudget), o.PresenceMapBudget, "must be at least 1000");
+        Require(o.WriteBytesPerSecond >= 1, nameof(o.WriteBytesPerSecond), o.WriteBytesPerSecond, "must be at least 1");
+        Require(o.WriteBytesBurst >= o.MaxMessageBytes, nameof(o.WriteBytesBurst), o.WriteBytesBurst, "must be at least MaxMessageBytes (one largest op)");
+        Require(o.DocumentWriteBytesPerSecond >= 1, nameof(o.DocumentWriteBytesPerSecond), o.DocumentWriteBytesPerSecond, "must be at least 1");
+        Require(o.DocumentWriteBytesBurst >= o.MaxMessageBytes, nameof(o.DocumentWriteBytesBurst), o.DocumentWriteBytesBurst, "must be at least MaxMessageBytes (one largest op)");
         Require(o.MaxRestBodyBytes >= 1024, nameof(o.MaxRestBodyBytes), o.MaxRestBodyBytes, "must be at least 1024");
         Require(o.MaxListPage >= 1, nameof(o.MaxListPage), o.MaxListPage, "must be at least 1");
         if (!string.IsNullOrEmpty(o.Redis))

@@ -38,10 +38,14 @@ public static class CollabServerSetup
         services.AddSingleton<CollabMetrics>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(CollabMetrics.MeterName)
+            // Connections open, upgraded and refused at the limit (ConnectionLimits).
+            .AddMeter("Microsoft.AspNetCore.Server.Kestrel")
             .AddProcessInstrumentation()
             .AddRuntimeInstrumentation()
             // Every scrape reads the instruments afresh (the exporter caches a scrape for 300 ms by default).
             .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+        services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, ConnectionLimits>();
+        services.AddSingleton<WriteBudget>();
         services.AddSingleton<DocumentCatalog>();
         if (settings.UsesPostgres)
         {

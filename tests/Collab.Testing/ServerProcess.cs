@@ -60,16 +60,31 @@ public sealed class ServerProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the server with at most <paramref name="fileLimit"/> open files (soft and hard, set by
+    /// util-linux's <c>prlimit</c>, which then runs the server in its own process).
+    /// </summary>
+    public static Task<ServerProcess> StartWithFileLimitAsync(string dataDir, int fileLimit, params string[] extraArgs) =>
+        StartDllAsync(ServerDll, dataDir, FreePort(), waitReady: true, fileLimit, [$"--Collab:DataDir={dataDir}", .. extraArgs]);
+
     /// <summary>Starts <paramref name="dll"/> on <paramref name="port"/>; with <paramref name="waitReady"/>, waits until <c>/readyz</c> answers 200.</summary>
-    public static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, int port, bool waitReady, params string[] args)
+    public static Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, int port, bool waitReady, params string[] args) =>
+        StartDllAsync(dll, workingDirectory, port, waitReady, null, args);
+
+    private static async Task<ServerProcess> StartDllAsync(string dll, string workingDirectory, int port, bool waitReady, int? fileLimit, string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(fileLimit is null ? "dotnet" : "prlimit")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (fileLimit is { } limit)
+        {
+            info.ArgumentList.Add($"--nofile={limit}:{limit}");
+            info.ArgumentList.Add("dotnet");
+        }
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://127.0.0.1:{port}");

@@ -109,6 +109,27 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public async Task JoiningIdsNobodyWritesLeavesNoRedisKeyForEver()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await using var probe = await Probe.ConnectAsync(cluster.Url(0));
+        for (var i = 0; i < 20; i++)
+        {
+            var id = $"never-written-{i}";
+            var joined = await probe.JoinAsync(id);
+            if (joined.Redirect is { } owner)
+            {
+                await using var there = await Probe.ConnectAsync(new Uri(owner));
+                await there.JoinAsync(id);
+            }
+        }
+        var keys = cluster.Redis.Cli("--scan", "--pattern", "collab:*never-written-*").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.NotEmpty(keys);
+        // Every key an unwritten document left expires: the lease within its TTL, the epoch counter within a day.
+        Assert.All(keys, key => Assert.InRange(long.Parse(cluster.Redis.Cli("PTTL", key).Trim()), 1, (long)TimeSpan.FromDays(1).TotalMilliseconds));
+    }
+
+    [Fact]
     public async Task ANodeOnADiskOfItsOwnWithoutPostgresRefusesToJoin()
     {
         await using var cluster = await TestCluster.StartAsync(nodes: 2);

@@ -78,6 +78,16 @@ public static class AuthSetup
                     }
                     return Task.CompletedTask;
                 },
+                // The subject is the identity ops are deduplicated and authored under (PROTOCOL §8):
+                // a token without one would share it with whoever else lacks one, or with a name.
+                OnTokenValidated = context =>
+                {
+                    if (string.IsNullOrEmpty(context.Principal?.FindFirst("sub")?.Value))
+                    {
+                        context.Fail("the token has no 'sub' claim: every token must name its subject");
+                    }
+                    return Task.CompletedTask;
+                },
             };
         });
         services.AddAuthorization();

@@ -13,7 +13,7 @@ namespace CollabServer.Cluster;
 /// <list type="bullet">
 /// <item><c>collab:node:{id}</c> = <c>url documents</c> with a TTL, and the set <c>collab:nodes</c>: the node registry, refreshed by a heartbeat.</item>
 /// <item><c>collab:lease:{doc}</c> = <c>node:epoch</c> with a TTL: the owner lease of an active document.</item>
-/// <item><c>collab:epoch:{doc}</c>: the document's epoch counter, raised by every claim.</item>
+/// <item><c>collab:epoch:{doc}</c>: the document's epoch counter, raised by every claim, kept a day after the last one.</item>
 /// </list>
 /// Each lease operation is one Lua script, so it is atomic. One loop, every third of the TTL,
 /// refreshes the registration and renews every lease this node holds in one script call per
@@ -23,7 +23,7 @@ namespace CollabServer.Cluster;
 /// </summary>
 public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDisposable
 {
-    // KEYS: lease, epoch. ARGV: node, ttl ms, stored epoch. → {1, epoch} | {0, owner}
+    // KEYS: lease, epoch. ARGV: node, ttl ms, stored epoch, epoch ttl ms. → {1, epoch} | {0, owner}
     private const string ClaimScript = """
         local cur = redis.call('GET', KEYS[1])
         if cur then
@@ -36,6 +36,7 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
           e = stored + 1
           redis.call('SET', KEYS[2], e)
         end
+        redis.call('PEXPIRE', KEYS[2], ARGV[4])
         redis.call('SET', KEYS[1], ARGV[1] .. ':' .. e, 'PX', ARGV[2])
         return {1, e}
         """;
@@ -130,6 +131,14 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
 
     private static RedisKey EpochKey(string docId) => "collab:epoch:" + docId;
 
+    /// <summary>
+    /// How long a document's epoch counter outlives its last claim. Joining ids that are never
+    /// written must not leave a key each for ever; a written document records its epoch in its own
+    /// storage, and a claim takes the higher of the two, so only an owner paused this long on a
+    /// never-written document could meet a reused epoch, and its lease ran out long before.
+    /// </summary>
+    internal static readonly TimeSpan EpochKeyTtl = TimeSpan.FromDays(1);
+
     private static RedisKey NodeKey(string nodeId) => "collab:node:" + nodeId;
 
     public async Task<Lease> ClaimAsync(string docId, long storedEpoch, Action lost)
@@ -148,7 +157,7 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
                 }
                 throw CollabError.Unavailable("this node is shutting down; join through another node");
             }
-            result = (RedisResult[])(await Db.ScriptEvaluateAsync(ClaimScript, [LeaseKey(docId), EpochKey(docId)], [NodeId, _ttlMs, storedEpoch]).ConfigureAwait(false))!;
+            result = (RedisResult[])(await Db.ScriptEvaluateAsync(ClaimScript, [LeaseKey(docId), EpochKey(docId)], [NodeId, _ttlMs, storedEpoch, (long)EpochKeyTtl.TotalMilliseconds]).ConfigureAwait(false))!;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

@@ -21,6 +21,7 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _commitSeconds;
     private readonly Counter<long> _errors;
+    private readonly Counter<long> _limitsRefused;
     private readonly Counter<long> _leaseClaims;
     private readonly Counter<long> _renewFailures;
     private readonly Counter<long> _redirects;
@@ -46,6 +47,7 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
         _commitSeconds = _meter.CreateHistogram<double>("collab.commit_duration", unit: "s", description: "Time to commit one batch, fsync included.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
         _errors = _meter.CreateCounter<long>("collab.errors", description: "Requests answered with an error, by protocol code.");
+        _limitsRefused = _meter.CreateCounter<long>("collab.limits.refused", description: "Requests refused by a resource limit, by limit (docs/SECURITY.md).");
         _leaseClaims = _meter.CreateCounter<long>("collab.cluster.lease_claims", description: "Owner leases this node claimed.");
         _renewFailures = _meter.CreateCounter<long>("collab.cluster.renew_failures", description: "Lease renewals that failed (Redis away) or found the lease lost.");
         _redirects = _meter.CreateCounter<long>("collab.cluster.redirects", description: "Joins answered with a redirect, and REST calls forwarded, to the owner.");
@@ -64,8 +66,9 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     }
 
     /// <summary>Adds the gauges that read the live documents.</summary>
-    public void ObserveDocuments(Func<int> activeDocuments, Func<int> members)
+    public void ObserveDocuments(Func<int> activeDocuments, Func<int> members, Func<long> opWindowBytes)
     {
+        _meter.CreateObservableGauge("collab.documents.op_window_bytes", opWindowBytes, description: "Estimated bytes of recent ops the live documents hold in memory (Collab:OpWindowBytes bounds each).");
         _meter.CreateObservableGauge("collab.documents_active", activeDocuments, description: "Document actors alive on this node.");
         _meter.CreateObservableGauge("collab.members", members, description: "Members joined to live documents.");
     }
@@ -124,6 +127,9 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
     public void LogCheckpointed(int documents, TimeSpan duration) => _checkpointSeconds.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("documents", documents > 100 ? "100+" : documents > 10 ? "11-100" : "1-10"));
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);
+
+    /// <summary>A request was refused by the limit named (joins, user_size, presence_map, write_bytes, document_write_bytes, ...).</summary>
+    public void LimitRefused(string limit) => _limitsRefused.Add(1, new KeyValuePair<string, object?>("limit", limit));
 
     public void Error(string code) => _errors.Add(1, new KeyValuePair<string, object?>("code", code));
 

@@ -98,6 +98,13 @@ public sealed partial class DocumentActor
         {
             throw CollabError.UnknownVersion($"version {request.Version} is not between 0 and the current version {_sequencer.Version}");
         }
+        if (request.Version < _sequencer.Version && request.Selection is { Count: > 0 } ranges
+            && Membership.CostToMap(ranges.Count, _sequencer.ComponentsSince(request.Version)) > _options.PresenceMapBudget)
+        {
+            // Mapping it would cost the loop more than a presence is worth (ranges × ops × components).
+            _services.Metrics.LimitRefused("presence_map");
+            throw CollabError.UnknownVersion($"a selection at version {request.Version} is too far behind the current version {_sequencer.Version} to map; send it at a newer version");
+        }
         if (request.User is not null)
         {
             member.User = request.User;
@@ -110,7 +117,7 @@ public sealed partial class DocumentActor
         return true;
     }
 
-    private PresenceMessage PresenceOf(Member member) => _members.PresenceOf(member, _sequencer.Version, _sequencer.MapPosition);
+    private PresenceMessage PresenceOf(Member member) => _members.PresenceOf(member, _sequencer, _options.PresenceMapBudget);
 
     private OpMessage ToMessage(StoredOp op) => new()
     {

@@ -37,6 +37,7 @@ public sealed partial class DocumentActor
     private readonly ActorServices _services;
     private readonly Action<DocumentActor> _closed;
     private readonly CollabOptions _options;
+    private readonly TokenBucket _writeBytes;
     private readonly ILogger _logger;
     private int _started;
 
@@ -58,6 +59,7 @@ public sealed partial class DocumentActor
         _services = services;
         _closed = closed;
         _options = services.Options;
+        _writeBytes = new TokenBucket(_options.DocumentWriteBytesPerSecond, _options.DocumentWriteBytesBurst);
         _logger = services.Logger;
         _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout);
         _pipeline = new CommitPipeline(docId, services.CommitLog, _options.SnapshotInterval, _options.MaxBatch);
@@ -71,6 +73,9 @@ public sealed partial class DocumentActor
 
     /// <summary>Number of members, read without the loop (for metrics).</summary>
     public int MemberCount => _members.CountForMetrics;
+
+    /// <summary>The bytes of recent ops in memory, for metrics (read from any thread; zero before the load).</summary>
+    public long OpWindowBytes => Volatile.Read(ref _sequencer) is { } sequencer ? sequencer.WindowBytes : 0;
 
     internal void EnsureStarted()
     {
@@ -303,7 +308,7 @@ public sealed partial class DocumentActor
             }
         }
         var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
-        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
+        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
         // Loaded from a snapshot at the newest version, no op was replayed: read the newest one's time.
         var newest = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1]
@@ -400,6 +405,12 @@ public sealed partial class DocumentActor
         // connection's creation budget, once it is known to be a valid op.
         var creates = !_database.Exists && _pipeline.IsIdle;
         var request = work.Request;
+        if (work.Connection is not null && !_writeBytes.TryTake(OpSize.Of(request.Op!)))
+        {
+            // However many writers it has, a document grows its log at a bounded rate.
+            _services.Metrics.LimitRefused("document_write_bytes");
+            throw new CollabError(ErrorCodes.RateLimited, $"document '{DocId}' takes at most {_options.DocumentWriteBytesPerSecond} bytes of ops a second; slow down");
+        }
         // Op times never go backwards (a clock stepped back stamps the previous time), so the
         // history reader finds the version at an instant by binary search over versions.
         _clockMs = Math.Max(_clockMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());

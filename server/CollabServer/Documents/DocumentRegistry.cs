@@ -24,7 +24,7 @@ public sealed class DocumentRegistry : IAsyncDisposable
         var settings = options.Value;
         _services = new ActorServices(settings, storage, commitLog, ownership, metrics, commitListeners, logger);
         _idleTimeout = settings.IdleTimeout;
-        metrics.ObserveDocuments(() => ActiveCount, () => MemberCount);
+        metrics.ObserveDocuments(() => ActiveCount, () => MemberCount, () => _actors.Values.Sum(a => a.OpWindowBytes));
         var shortest = Math.Min(settings.IdleTimeout.Ticks, settings.DatabaseIdleTimeout.Ticks);
         var period = TimeSpan.FromTicks(Math.Clamp(shortest / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(10).Ticks));
         _sweeper = new Timer(_ => Sweep(), null, period, period);

@@ -66,19 +66,37 @@ internal sealed class Membership(string docId, CollabMetrics metrics)
     }
 
     /// <summary>
-    /// A member's presence, its selection first mapped to <paramref name="version"/> when
-    /// <paramref name="map"/> can (the ops since its presence are in memory).
+    /// A member's presence, its selection first mapped to the committed version when that costs
+    /// at most <paramref name="budget"/> position steps (the ops since are in memory and small
+    /// enough); otherwise its positions are clamped to the text, which is all a stale caret needs.
     /// </summary>
-    public PresenceMessage PresenceOf(Member member, int version, Func<int, int, int?> map)
+    public PresenceMessage PresenceOf(Member member, Sequencer sequencer, long budget)
     {
-        if (member.PresenceVersion < version && member.Selection.Count > 0 && map(0, member.PresenceVersion) is not null)
+        var version = sequencer.Version;
+        if (member.PresenceVersion < version && member.Selection.Count > 0)
         {
+            var from = member.PresenceVersion;
             var mapped = new List<SelectionRange>(member.Selection.Count);
-            foreach (var range in member.Selection)
+            if (CostToMap(member.Selection.Count, sequencer.ComponentsSince(from)) <= budget)
             {
-                mapped.Add(new SelectionRange { Anchor = map(range.Anchor, member.PresenceVersion)!.Value, Head = map(range.Head, member.PresenceVersion)!.Value });
+                foreach (var range in member.Selection)
+                {
+                    mapped.Add(new SelectionRange { Anchor = sequencer.MapPosition(range.Anchor, from)!.Value, Head = sequencer.MapPosition(range.Head, from)!.Value });
+                }
+            }
+            else
+            {
+                var length = sequencer.Text.Length;
+                foreach (var range in member.Selection)
+                {
+                    mapped.Add(new SelectionRange { Anchor = Math.Clamp(range.Anchor, 0, length), Head = Math.Clamp(range.Head, 0, length) });
+                }
             }
             member.Selection = mapped;
+            member.PresenceVersion = version;
+        }
+        else if (member.PresenceVersion < version)
+        {
             member.PresenceVersion = version;
         }
         return new PresenceMessage
@@ -90,6 +108,10 @@ internal sealed class Membership(string docId, CollabMetrics metrics)
             Selection = member.Selection,
         };
     }
+
+    /// <summary>Position steps mapping <paramref name="ranges"/> ranges (two positions each) over that many components costs.</summary>
+    public static long CostToMap(int ranges, long components) =>
+        components == long.MaxValue ? long.MaxValue : 2L * ranges * Math.Max(1, components);
 
     /// <summary>Sends a message to every member but one, without waiting on any socket.</summary>
     public void Broadcast(string method, object payload, string? except)

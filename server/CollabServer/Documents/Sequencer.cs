@@ -35,12 +35,17 @@ internal sealed class Sequencer
 {
     private readonly Func<IOpLog?> _openLog;
     private readonly int _opWindow;
+    private readonly long _opWindowBytes;
     private readonly int _maxDocumentLength;
     private readonly int _maxTransformOps;
 
     /// <summary>Committed ops (WindowStart, Version], oldest first.</summary>
     private readonly List<StoredOp> _window = [];
     private readonly Dictionary<(string ClientId, long OpId), int> _recentIds = [];
+    private long _windowBytes;
+
+    /// <summary>Ops up to this version left memory for their size: they are not read back from disk for a transform or a resume (a client that far behind joins again for the whole text).</summary>
+    private int _cutForSize;
 
     /// <summary>Sequenced, not yet committed ops (Version, WorkVersion], oldest first.</summary>
     private readonly List<StoredOp> _uncommitted = [];
@@ -49,10 +54,11 @@ internal sealed class Sequencer
     /// <summary>The highest op id each client has committed (read from the log once per client).</summary>
     private readonly Dictionary<string, long> _maxOpId = new(StringComparer.Ordinal);
 
-    public Sequencer(LoadedDocument loaded, int opWindow, int maxDocumentLength, int maxTransformOps, Func<IOpLog?> openLog)
+    public Sequencer(LoadedDocument loaded, int opWindow, long opWindowBytes, int maxDocumentLength, int maxTransformOps, Func<IOpLog?> openLog)
     {
         _openLog = openLog;
         _opWindow = opWindow;
+        _opWindowBytes = opWindowBytes;
         _maxDocumentLength = maxDocumentLength;
         _maxTransformOps = maxTransformOps;
         Text = WorkText = loaded.Text;
@@ -61,7 +67,11 @@ internal sealed class Sequencer
         {
             AddToWindow(op);
         }
+        TrimWindow();
     }
+
+    /// <summary>The estimated bytes the in-memory window holds.</summary>
+    public long WindowBytes => Volatile.Read(ref _windowBytes);
 
     /// <summary>The committed text.</summary>
     public Rope Text { get; private set; }
@@ -166,6 +176,10 @@ internal sealed class Sequencer
     public List<StoredOp> OpsSince(int baseVersion)
     {
         var result = new List<StoredOp>(Math.Max(0, WorkVersion - baseVersion));
+        if (baseVersion < _cutForSize)
+        {
+            throw CollabError.UnknownVersion($"the ops after version {baseVersion} are too large to replay; join again for the whole text");
+        }
         if (baseVersion < WindowStart)
         {
             // Opening the log may settle the commit in flight, which moves the window: read it after.
@@ -234,6 +248,21 @@ internal sealed class Sequencer
         return Math.Clamp(position, 0, Text.Length);
     }
 
+    /// <summary>How many op components mapping a position from <paramref name="version"/> walks (<see cref="long.MaxValue"/> when the ops since are not in memory).</summary>
+    public long ComponentsSince(int version)
+    {
+        if (version < WindowStart || version > Version)
+        {
+            return long.MaxValue;
+        }
+        long components = 0;
+        for (var i = version - WindowStart; i < _window.Count; i++)
+        {
+            components += _window[i].Op.Count;
+        }
+        return components;
+    }
+
     /// <summary>The committed text's length at <paramref name="version"/> (the current length when the ops since are not in memory).</summary>
     public int LengthAt(int version)
     {
@@ -251,6 +280,7 @@ internal sealed class Sequencer
     private void AddToWindow(StoredOp op)
     {
         _window.Add(op);
+        _windowBytes += OpSize.Of(op.Op);
         _recentIds[(op.ClientId, op.OpId)] = op.Version;
     }
 
@@ -260,12 +290,34 @@ internal sealed class Sequencer
         var excess = _window.Count - _opWindow;
         if (excess < Math.Max(64, _opWindow / 4))
         {
+            excess = 0;
+        }
+        // However few they are, their bytes are bounded: a writer of large ops must not hold a
+        // thousand of them in memory (oldest first until under the budget).
+        var bytes = _windowBytes;
+        for (var i = 0; i < excess; i++)
+        {
+            bytes -= OpSize.Of(_window[i].Op);
+        }
+        var forSize = false;
+        while (bytes > _opWindowBytes && excess < _window.Count)
+        {
+            bytes -= OpSize.Of(_window[excess++].Op);
+            forSize = true;
+        }
+        if (excess == 0)
+        {
             return;
         }
         for (var i = 0; i < excess; i++)
         {
             _recentIds.Remove((_window[i].ClientId, _window[i].OpId));
         }
+        if (forSize)
+        {
+            _cutForSize = _window[excess - 1].Version;
+        }
         _window.RemoveRange(0, excess);
+        _windowBytes = bytes;
     }
 }

@@ -29,6 +29,7 @@ public sealed class ClientConnection : IMemberConnection
     private readonly TokenBucket _rate;
     private readonly TokenBucket _presence;
     private readonly TokenBucket _creations;
+    private readonly TokenBucket _joins;
     private readonly Action<ClientConnection> _closedCallback;
     private int _closed;
 
@@ -51,6 +52,7 @@ public sealed class ClientConnection : IMemberConnection
         _rate = new TokenBucket(options.OpsPerSecond, options.OpsBurst);
         _presence = new TokenBucket(options.PresencePerSecond, options.PresenceBurst);
         _creations = new TokenBucket(options.DocumentsCreatedPerMinute / 60.0, options.DocumentsCreatedPerMinute);
+        _joins = new TokenBucket(options.JoinsPerSecond, options.JoinsBurst);
         Pump = Task.Run(PumpAsync);
     }
 
@@ -76,6 +78,9 @@ public sealed class ClientConnection : IMemberConnection
 
     /// <summary>Takes one presence update from the connection's presence limit.</summary>
     public bool TryTakePresence() => _presence.TryTake();
+
+    /// <summary>Takes one join or leave from the connection's join rate.</summary>
+    public bool TryTakeJoin() => _joins.TryTake();
 
     /// <summary>Takes one document creation from the connection's per-minute budget.</summary>
     public bool TryTakeCreation() => _creations.TryTake();

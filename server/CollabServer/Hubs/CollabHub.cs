@@ -17,7 +17,7 @@ namespace CollabServer.Hubs;
 /// <see cref="CollabError"/> with the protocol's code (sent as a HubException by
 /// <see cref="ErrorCountingFilter"/>), and leaves the connection usable.
 /// </summary>
-public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions> settings, CollabMetrics metrics, IDocumentAccessPolicy access, ILogger<CollabHub> logger) : Hub
+public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions> settings, CollabMetrics metrics, IDocumentAccessPolicy access, WriteBudget writes, ILogger<CollabHub> logger) : Hub
 {
     private ClientConnection Connection => (ClientConnection)Context.Items[ClientConnection.ItemKey]!;
 
@@ -26,6 +26,7 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
         var docId = CheckDocId(request?.DocId);
         CheckUser(request!.User);
         var connection = Connection;
+        TakeJoin(connection);
         var allowed = access.For(connection.Identity, docId);
         if (allowed is DocumentAccess.None)
         {
@@ -73,6 +74,11 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
         {
             throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.OpsPerSecond} ops a second; slow down");
         }
+        if (!writes.TryTake(connection, OpSize.Of(request.Op)))
+        {
+            metrics.LimitRefused("write_bytes");
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.WriteBytesPerSecond} bytes of ops a second from one writer; slow down");
+        }
         return documents.SubmitAsync(connection, request);
     }
 
@@ -80,6 +86,7 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
     {
         CheckDocId(docId);
         var connection = Connection;
+        TakeJoin(connection);
         lock (connection.Documents)
         {
             connection.Documents.Remove(docId);
@@ -136,12 +143,35 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
         await base.OnDisconnectedAsync(exception);
     }
 
-    /// <summary>A user's name and color are shown to every member: ill-formed text (a lone surrogate, or invalid UTF-8 over MessagePack) is refused.</summary>
-    private static void CheckUser(UserInfo? user)
+    /// <summary>
+    /// A user's name and color are shown to every member, in every join result and presence
+    /// message: ill-formed text (a lone surrogate, or invalid UTF-8 over MessagePack) is refused,
+    /// and so is a long one.
+    /// </summary>
+    private void CheckUser(UserInfo? user)
     {
-        if (user is not null && (!TextOperation.IsWellFormed(user.Name) || !TextOperation.IsWellFormed(user.Color)))
+        if (user is null)
+        {
+            return;
+        }
+        if (user.Name?.Length > settings.Value.MaxUserNameLength || user.Color?.Length > settings.Value.MaxUserColorLength)
+        {
+            metrics.LimitRefused("user_size");
+            throw new CollabError(ErrorCodes.TooLarge, $"a user's name has at most {settings.Value.MaxUserNameLength} characters and its color {settings.Value.MaxUserColorLength}");
+        }
+        if (!TextOperation.IsWellFormed(user.Name) || !TextOperation.IsWellFormed(user.Color))
         {
             throw CollabError.InvalidOp("a user's name and color must be well-formed text");
+        }
+    }
+
+    /// <summary>Joins and leaves share a per-connection rate: each one is a presence message to every member.</summary>
+    private void TakeJoin(ClientConnection connection)
+    {
+        if (!connection.TryTakeJoin())
+        {
+            metrics.LimitRefused("joins");
+            throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.JoinsPerSecond} joins and leaves a second; slow down");
         }
     }
 

@@ -19,7 +19,8 @@ public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAut
         {
             return Anonymous;
         }
-        var subject = user.FindFirst("sub")?.Value ?? user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? identity.Name ?? "";
+        // Never a name: names are not unique, and the bearer validates that "sub" is present.
+        var subject = user.FindFirst("sub")?.Value ?? throw new InvalidOperationException("an authenticated user without a 'sub' claim");
         var scope = string.Join(' ', user.FindAll("scope").Select(c => c.Value).Concat(user.FindAll("scp").Select(c => c.Value)));
         return new ConnectionIdentity(subject, user.FindFirst("name")?.Value ?? identity.Name, true, Grants.Parse(scope));
     }

@@ -108,6 +108,34 @@ public sealed class AuthTests() : HostedTest(new Dictionary<string, string?>
         Assert.Contains("401", expired.ToString());
     }
 
+    /// <summary>A correctly signed token that names no subject, only a display name.</summary>
+    private static string TokenWithoutSubject(string scope, string name)
+    {
+        var now = DateTime.UtcNow;
+        return new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Subject = new System.Security.Claims.ClaimsIdentity([new("name", name), new("scope", scope)]),
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + TimeSpan.FromHours(1),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes(Key)), SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    [Fact]
+    public async Task ATokenWithoutASubjectIsRefusedNotTakenForTheOneItsNameMatches()
+    {
+        // The real alice edits; a token with no sub but name "alice" must not become her.
+        var alice = await Host.ConnectAsync(token: Token("doc:shared:edit", subject: "alice"));
+        await alice.JoinAsync("shared", "alice-pen");
+        await alice.SubmitAsync("shared", 0, ["hers"], 1);
+        var nameless = TokenWithoutSubject("doc:*:edit", "alice");
+        await AssertProblemAsync(await SendAsync(HttpMethod.Put, "/api/docs/shared", nameless, new { text = "not hers" }), HttpStatusCode.Unauthorized, ErrorCodes.Unauthorized);
+        var hub = await Assert.ThrowsAnyAsync<Exception>(() => Host.ConnectAsync(token: nameless));
+        Assert.Contains("401", hub.ToString());
+        Assert.Equal("hers", (await (await SendAsync(HttpMethod.Get, "/api/docs/shared", Token("doc:shared:read"))).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("text").GetString());
+    }
+
     [Fact]
     public async Task AReadGrantJoinsReadOnlyAndItsSubmitIsForbiddenAnOutsideDocumentIsForbidden()
     {

@@ -1,7 +1,9 @@
 using Collab.Messages;
+using Collab.Ot;
 using CollabServer.Diagnostics;
 using CollabServer.Documents;
 using CollabServer.Identity;
+using CollabServer.Storage;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,14 +64,25 @@ public sealed class MembershipTests : IDisposable
         _members.Broadcast(HubNames.Op, new OpMessage { DocId = "doc" }, except: null); // nobody to send to: nothing happens
     }
 
+    /// <summary>A document of ten code units at version 2, then five inserted at its start (versions 3 and 4); or loaded at version 4 with no ops in memory.</summary>
+    private static Sequencer Document(bool opsInMemory = true)
+    {
+        var s = new Sequencer(new LoadedDocument(Rope.FromString("0123456789"), opsInMemory ? 2 : 4, 0, []), 1000, 1 << 20, 1000, 1000, () => null);
+        if (opsInMemory)
+        {
+            s.Sequence("x", 1, new TextOperation.Builder().Insert("abc").Retain(10).Build(), 2, 0);
+            s.Sequence("x", 2, new TextOperation.Builder().Insert("de").Retain(13).Build(), 3, 0);
+            s.Committed(s.WorkVersion, s.WorkText);
+        }
+        return s;
+    }
+
     [Fact]
     public void APresenceIsMappedToTheCurrentVersionWhenTheOpsSinceItAreKnown()
     {
         var ada = Join("ada", presenceVersion: 2, (1, 3));
-        // Five code units were inserted at the start after version 2.
-        int? Map(int position, int since) => since >= 2 ? position + 5 : null;
 
-        var presence = _members.PresenceOf(ada, version: 4, Map);
+        var presence = _members.PresenceOf(ada, Document(), budget: 1000);
 
         Assert.Equal(4, presence.Version);
         Assert.Equal((6, 8), (presence.Selection![0].Anchor, presence.Selection[0].Head));
@@ -77,15 +90,20 @@ public sealed class MembershipTests : IDisposable
     }
 
     [Fact]
-    public void APresenceStaysAtItsVersionWhenTheOpsSinceItAreNoLongerKept()
+    public void APresenceWhoseOpsAreNoLongerKeptOrCostTooMuchToMapIsClampedToTheText()
     {
-        var ada = Join("ada", presenceVersion: 2, (1, 3));
-
-        var presence = _members.PresenceOf(ada, version: 4, (_, _) => null);
-
-        Assert.Equal(2, presence.Version);
-        Assert.Equal((1, 3), (presence.Selection![0].Anchor, presence.Selection[0].Head));
+        var ada = Join("ada", presenceVersion: 2, (1, 30));
+        var presence = _members.PresenceOf(ada, Document(opsInMemory: false), budget: 1000);
+        Assert.Equal(4, presence.Version);
+        Assert.Equal((1, 10), (presence.Selection![0].Anchor, presence.Selection[0].Head));
         Assert.Equal(("doc", "ada", "ada"), (presence.DocId, presence.ClientId, presence.User!.Name));
+
+        // Mapping over the two ops would walk 2 positions × 2 components (an insert each; canonical
+        // ops drop a trailing retain): a budget of 3 clamps instead.
+        var bob = Join("bob", presenceVersion: 2, (1, 30));
+        presence = _members.PresenceOf(bob, Document(), budget: 3);
+        Assert.Equal(4, presence.Version);
+        Assert.Equal((1, 15), (presence.Selection![0].Anchor, presence.Selection[0].Head));
     }
 
     public void Dispose() => _meters.Dispose();

@@ -32,8 +32,8 @@ public sealed class SequencerTests
         public long MaxOpId(string clientId) => ops.Where(o => o.ClientId == clientId).Select(o => o.OpId).DefaultIfEmpty(long.MinValue).Max();
     }
 
-    private static Sequencer Make(string text = "", int opWindow = 1000, int maxLength = 1000, ListLog? log = null, int version = 0, IReadOnlyList<StoredOp>? recent = null, int maxTransformOps = 1000) =>
-        new(new LoadedDocument(Rope.FromString(text), version, 0, recent ?? []), opWindow, maxLength, maxTransformOps, () => log?.Open());
+    private static Sequencer Make(string text = "", int opWindow = 1000, int maxLength = 1000, ListLog? log = null, int version = 0, IReadOnlyList<StoredOp>? recent = null, int maxTransformOps = 1000, long opWindowBytes = 1 << 20) =>
+        new(new LoadedDocument(Rope.FromString(text), version, 0, recent ?? []), opWindow, opWindowBytes, maxLength, maxTransformOps, () => log?.Open());
 
     private static StoredOp Commit(Sequencer s)
     {

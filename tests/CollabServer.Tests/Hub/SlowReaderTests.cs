@@ -24,7 +24,9 @@ public sealed class SlowReaderTests
         var dataDir = TestHost.NewDataDir();
         try
         {
-            using var server = await ServerProcess.StartAsync(dataDir, "--Collab:OutboundQueueLimit=50", "--Collab:OpsPerSecond=100000", "--Collab:OpsBurst=100000", "--Collab:Sync=Off");
+            using var server = await ServerProcess.StartAsync(dataDir, "--Collab:OutboundQueueLimit=50", "--Collab:OpsPerSecond=100000", "--Collab:OpsBurst=100000", "--Collab:Sync=Off",
+                // The writer here is not the attack: its bytes are not limited either.
+                "--Collab:WriteBytesPerSecond=1000000000", "--Collab:WriteBytesBurst=1000000000", "--Collab:DocumentWriteBytesPerSecond=1000000000", "--Collab:DocumentWriteBytesBurst=1000000000");
             // The slow member: joins over a raw WebSocket, then reads nothing until the end.
             using var slow = new ClientWebSocket();
             await slow.ConnectAsync(new Uri($"ws://127.0.0.1:{server.Port}/hubs/collab"), CancellationToken.None);
