@@ -34,8 +34,8 @@ public static partial class ErrorCodes
 {
 ${codes.map((c) => `    /// <summary>${c.summary}</summary>\n    public const string ${c.name} = "${c.code}";`).join("\n\n")}
 
-    /// <summary>Every code of the protocol.</summary>
-    public static IReadOnlyList<string> All { get; } = [${codes.map((c) => c.name).join(", ")}];
+    /// <summary>Every code the server sends (the protocol's; not those the clients raise themselves).</summary>
+    public static IReadOnlyList<string> All { get; } = [${codes.filter((c) => !c.clientOnly).map((c) => c.name).join(", ")}];
 
     /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Never"/> for a code it does not know.</summary>
     public static ErrorRetry RetryOf(string? code) => code switch
@@ -53,7 +53,7 @@ ${codes.filter((c) => c.retry !== "never").map((c) => `        ${c.name} => Erro
     /// <summary>The HTTP status a REST error with <paramref name="code"/> has.</summary>
     public static int HttpStatusOf(string code) => code switch
     {
-${codes.filter((c) => c.http !== 400).map((c) => `        ${c.name} => ${c.http},`).join("\n")}
+${codes.filter((c) => c.http !== undefined && c.http !== 400).map((c) => `        ${c.name} => ${c.http},`).join("\n")}
         _ => 400,
     };
 }
@@ -61,16 +61,21 @@ ${codes.filter((c) => c.http !== 400).map((c) => `        ${c.name} => ${c.http}
 
 const typescript = `${header}
 
-/** The error codes of PROTOCOL §5. */
+/** The error codes of PROTOCOL §5, and those the clients raise themselves (\`clientOnly\`). */
 export type ErrorCode =
 ${codes.map((c) => `  | "${c.code}"`).join("\n")};
 
 /** What a client does after an error: send again later, join again (resuming), or give up. */
 export type ErrorRetry = "never" | "later" | "rejoin";
 
-/** Each code: what a client does after it, whether the server refuses with it before its duplicate check, and REST's status. */
-export const errorCodeInfo: Readonly<Record<ErrorCode, { readonly retry: ErrorRetry; readonly beforeDuplicateCheck: boolean; readonly http: number }>> = {
-${codes.map((c) => `  ${c.code}: { retry: "${c.retry}", beforeDuplicateCheck: ${c.beforeDuplicateCheck}, http: ${c.http} },`).join("\n")}
+/**
+ * Each code: what a client does after it, whether the server refuses with it before its duplicate
+ * check, and REST's status; or, for a code the clients raise themselves, \`clientOnly\` (no status).
+ */
+export const errorCodeInfo: Readonly<
+  Record<ErrorCode, { readonly retry: ErrorRetry; readonly beforeDuplicateCheck: boolean; readonly http?: number; readonly clientOnly?: true }>
+> = {
+${codes.map((c) => `  ${c.code}: { retry: "${c.retry}", beforeDuplicateCheck: ${c.beforeDuplicateCheck}, ${c.clientOnly ? "clientOnly: true" : `http: ${c.http}`} },`).join("\n")}
 };
 
 /** What a client does after \`code\`. */

@@ -49,7 +49,10 @@ public static partial class ErrorCodes
     /// <summary>REST only: no such document.</summary>
     public const string NotFound = "not_found";
 
-    /// <summary>Every code of the protocol.</summary>
+    /// <summary>Client only: the server has lost or changed edits this client had seen acknowledged (a resume answered with a version below the one the client knew, or a server op that does not fit the client's text); the client joins again for the whole text, keeps it, and sends the text it lacks again as new edits.</summary>
+    public const string Diverged = "diverged";
+
+    /// <summary>Every code the server sends (the protocol's; not those the clients raise themselves).</summary>
     public static IReadOnlyList<string> All { get; } = [InvalidDocId, InvalidOp, UnknownVersion, NotJoined, Forbidden, Unauthorized, TooLarge, RateLimited, Unavailable, NotFound];
 
     /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Never"/> for a code it does not know.</summary>
@@ -59,6 +62,7 @@ public static partial class ErrorCodes
         NotJoined => ErrorRetry.Rejoin,
         RateLimited => ErrorRetry.Later,
         Unavailable => ErrorRetry.Later,
+        Diverged => ErrorRetry.Rejoin,
         _ => ErrorRetry.Never,
     };
 

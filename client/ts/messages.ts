@@ -90,7 +90,7 @@ export const HubNames = {
 
 /**
  * The protocol error code of a failed hub call, or undefined for anything else (such as a lost
- * connection). The SignalR client prefixes the server's message with its own text; the code
+ * connection, or a code only clients raise). The SignalR client prefixes the server's message with its own text; the code
  * follows the last "HubException: ".
  */
 export function errorCode(error: unknown): ErrorCode | undefined {
@@ -100,7 +100,8 @@ export function errorCode(error: unknown): ErrorCode | undefined {
   const body = start >= 0 ? message.slice(start + marker.length) : message;
   const colon = body.indexOf(":");
   const code = colon > 0 ? body.slice(0, colon).trim() : "";
-  return Object.hasOwn(errorCodeInfo, code) ? (code as ErrorCode) : undefined;
+  // A code the clients raise themselves never comes from the server.
+  return Object.hasOwn(errorCodeInfo, code) && !errorCodeInfo[code as ErrorCode].clientOnly ? (code as ErrorCode) : undefined;
 }
 
 /** A message from the server that does not have the shape the protocol promises. */
