@@ -44,6 +44,13 @@
 //                                      already; the shell moves the document, then sends `connected`
 //   failOpen     { code, message }     the first join was refused for good: fail the pending open
 //
+// Divergence: a resume answered with a version below the one known, a whole text at the version
+// known that is not the text known, or a server op that does not fit the text (retains or deletes
+// past its end) means the server lost or changed edits it had acknowledged. Nothing throws: the
+// engine raises `error` with the code `diverged`, and joins again for the whole text, which becomes
+// the base; the local text the server lacks is sent as one new edit (sync.reconcile), so no text
+// is removed, neither the server's nor the client's.
+//
 // Timers: gap (a version is missing: resume, 5 s after the last op or result that found it
 // missing), retry (a refused Join or Submit: send it again, after 200 ms doubling up to 5 s), and
 // presence (send this member's selection, at most every 60 ms).
@@ -87,7 +94,10 @@ export interface Member {
 export type ChangeOrigin =
   /** An op another member made. */
   | "remote"
-  /** After a reconnect the server could not send the missed ops, so the text was reconciled with its whole text. */
+  /**
+   * After a reconnect the server could not send the missed ops, so the text was reconciled with its
+   * whole text; or the server diverged (`diverged`) and its text the local text lacked was inserted.
+   */
   | "resync"
   /** Local edits the server refused (read-only, invalid) were taken back. */
   | "revert";
@@ -101,7 +111,10 @@ export interface DocumentEvents {
   pending: { readonly pendingEdits: number };
   /** The document was joined (again). */
   joined: { readonly version: number; readonly readOnly: boolean; readonly resumed: boolean };
-  /** The server refused something; the document has recovered as well as it could. */
+  /**
+   * The server refused something, or (code `diverged`) lost or changed edits this client had seen
+   * acknowledged; the document has recovered as well as it could and goes on syncing.
+   */
   error: { readonly code: ErrorCode | undefined; readonly message: string };
 }
 
@@ -194,6 +207,12 @@ export interface EngineState {
   readonly retryDelayMs: number;
   /** What the retry timer does: join again (with `resume`), or submit the outstanding op again. */
   readonly retry: "join" | "resubmit" | undefined;
+  /**
+   * The server has lost or changed edits this client had seen acknowledged, so its text is not
+   * `serverText`: the next join asks for the whole text and merges the local text into it
+   * (sync.reconcile) instead of rebasing onto the difference from `serverText`.
+   */
+  readonly diverged: boolean;
 }
 
 export type EngineEvent = { readonly nowMs?: number } & (
@@ -273,6 +292,7 @@ export const initialState: EngineState = {
   timers: {},
   retryDelayMs: 0,
   retry: undefined,
+  diverged: false,
 };
 
 /** The next state after `event`, and what the shell is to do, in order. Never changes `state`. */
@@ -321,6 +341,7 @@ function copyState(s: EngineState): Mutable<EngineState> {
     timers: s.timers,
     retryDelayMs: s.retryDelayMs,
     retry: s.retry,
+    diverged: s.diverged,
   };
 }
 
@@ -441,7 +462,7 @@ class Step {
     s.phase = "joining";
     s.resume = resume;
     const request: JoinRequest = { docId: s.docId, clientId: s.clientId };
-    if (resume && s.version >= 0) request.sinceVersion = s.version;
+    if (resume && s.version >= 0 && !s.diverged) request.sinceVersion = s.version;
     if (s.user) request.user = s.user;
     this.command({ type: "sendJoin", session: s.session, request });
   }
@@ -473,10 +494,24 @@ class Step {
     if (!resumed) {
       s.serverText = s.text = ot.toText(result.text ?? "");
       s.version = result.version;
+    } else if (s.diverged) {
+      // Only the whole text can be merged (a join without sinceVersion gets it).
+      if (typeof result.text !== "string") {
+        this.join(false);
+        return;
+      }
+      this.reconcile(result.text, result.version);
+    } else if (s.resume && result.version < s.version) {
+      this.diverge(`The server answered a resume from version ${s.version} with version ${result.version}`);
+      return;
     } else if (result.ops) {
       for (const message of result.ops) this.queueOp(message);
       if (!this.applyQueued()) return;
     } else if (result.text !== undefined) {
+      if (s.resume && result.version === s.version && result.text !== s.serverText.toString()) {
+        this.diverge(`The server's text at version ${s.version} is not the one this client knew`);
+        return;
+      }
       if (s.sync.kind !== "Synchronized" && s.everSentOpId === s.sync.outstanding.opId) {
         // The outstanding op may have been committed before the connection dropped, and the
         // whole text cannot tell. Submitting it again with its opId settles it: the server
@@ -526,6 +561,43 @@ class Step {
     const serverChange = ot.diff(s.serverText.toString(), serverText);
     const { state, op } = sync.rebase(s.sync, serverChange, () => this.newOpId());
     this.dropQueuedThrough(version);
+    s.recent = noRecent;
+    s.version = version;
+    s.serverText = ot.toText(serverText);
+    s.sync = state;
+    this.applyRemote(op, "resync", undefined);
+    this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
+  }
+
+  /**
+   * The server has lost or changed edits this client had seen acknowledged (it is behind the
+   * version we know, or its text or ops do not fit ours). Say so, forget the queued ops (numbered
+   * in a history that is not the server's), and join again for the whole text, to be merged with
+   * the local text: nothing acknowledged is dropped and nothing throws.
+   */
+  private diverge(why: string): void {
+    const s = this.s;
+    this.emit("error", {
+      code: "diverged",
+      message: `${why}: the server has lost or changed edits this client had seen acknowledged. The document joins again and sends the text the server lacks as new edits.`,
+    });
+    s.diverged = true;
+    if (s.queue.size > 0) this.queueMut().clear();
+    this.attach(false);
+  }
+
+  /**
+   * The whole text of a server that diverged from what we knew: it becomes the base, and the
+   * local text it lacks (acknowledged edits it lost, and the pending edits) is sent again as one
+   * new op (sync.reconcile). The outstanding op is not settled first: it was made on a text the
+   * server does not have, and its text is in the local text anyway.
+   */
+  private reconcile(serverText: string, version: number): void {
+    const s = this.s;
+    const { state, op } = sync.reconcile(s.sync, serverText, s.text.toString(), () => this.newOpId());
+    this.dropQueuedThrough(version);
+    s.diverged = false;
+    s.everSentOpId = undefined;
     s.recent = noRecent;
     s.version = version;
     s.serverText = ot.toText(serverText);
@@ -697,6 +769,11 @@ class Step {
         this.flush();
         if (s.presenceApproximate && s.sync.kind === "Synchronized") this.schedulePresence();
       } else if (message) {
+        const base = ot.baseLength(message.op);
+        if (base > s.serverText.length) {
+          this.diverge(`Op ${message.version} runs ${base} code units, past the end of the text of version ${s.version} (length ${s.serverText.length})`);
+          return false;
+        }
         const wasSynchronized = s.sync.kind === "Synchronized";
         const { state, op } = sync.applyServer(s.sync, message.op);
         s.sync = state;

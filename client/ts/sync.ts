@@ -15,7 +15,7 @@
 //   . ------------> .
 //        op'
 
-import { compose, split, transform, type TextOperation } from "./ot.js";
+import { Builder, compose, diff, split, transform, type TextOperation } from "./ot.js";
 
 /** An op sent to the server and not yet confirmed; `edits` counts the local edits folded into it. */
 export interface Outstanding {
@@ -124,6 +124,42 @@ export function rebase(state: SyncState, serverChange: TextOperation, newOpId: (
   const op = transform(serverChange, pending, false);
   const rebased = transform(pending, serverChange, true);
   return { state: rebased.length === 0 ? synchronized : send(rebased, pendingEdits(state), newOpId), op };
+}
+
+/**
+ * The server's text is not one the local text was made from: the server lost edits it had
+ * acknowledged, or holds others. Nobody's text is removed: `serverText` becomes the base, and the
+ * local text it lacks is inserted into it by one new op (a new opId; the pending edits are in
+ * it), made from the difference between `serverText` and `localText` with its deletions turned
+ * into retains. Where both differ, the local text goes before the server's. Returns the next
+ * state (its edits: the pending ones, or one when none was pending but text is restored) and the
+ * op to apply to the local text, which inserts the server's text the local text lacks.
+ */
+export function reconcile(
+  state: SyncState,
+  serverText: string,
+  localText: string,
+  newOpId: () => number,
+): { state: SyncState; op: TextOperation } {
+  const restore = new Builder();
+  const local = new Builder();
+  let pos = 0;
+  for (const c of diff(serverText, localText)) {
+    if (typeof c === "string") {
+      restore.insert(c);
+      local.retain(c.length);
+    } else if (c > 0) {
+      restore.retain(c);
+      local.retain(c);
+      pos += c;
+    } else {
+      restore.retain(-c);
+      local.insert(serverText.slice(pos, pos - c));
+      pos -= c;
+    }
+  }
+  const op = restore.build();
+  return { state: op.length === 0 ? synchronized : send(op, Math.max(1, pendingEdits(state)), newOpId), op: local.build() };
 }
 
 /** Everything not yet confirmed, as one op from the last known server state to the local text. */

@@ -23,6 +23,10 @@ namespace Collab.Client.Internal;
 /// while offline, are ignored. Op ids come from the client's counter: before every other event
 /// the shell tops <see cref="EngineState.OpIds"/> up to <see cref="OpIdReserve"/> with an
 /// <see cref="OpIds"/> event, and the engine takes them in order, at most one per event.
+/// Divergence (a resume answered with a version below the one known, a whole text at the version
+/// known that is not the text known, or a server op that does not fit the text) raises an error
+/// with <see cref="ErrorCodes.Diverged"/> and joins again for the whole text, which becomes the
+/// base; the local text the server lacks is sent as one new edit (<see cref="SyncState.Reconcile"/>).
 /// </remarks>
 internal static class SyncEngine
 {
@@ -211,7 +215,7 @@ internal static class SyncEngine
             {
                 DocId = S.DocId,
                 ClientId = S.ClientId,
-                SinceVersion = resume && S.Version >= 0 ? S.Version : null,
+                SinceVersion = resume && S.Version >= 0 && !S.Diverged ? S.Version : null,
                 User = S.User,
             }));
         }
@@ -253,6 +257,21 @@ internal static class SyncEngine
                 var text = Rope.FromString(result.Text ?? "");
                 S = S with { Text = text, ServerText = text, Version = result.Version };
             }
+            else if (S.Diverged)
+            {
+                // Only the whole text can be merged (a join without sinceVersion gets it).
+                if (result.Text is null)
+                {
+                    Join(false);
+                    return;
+                }
+                Reconcile(result.Text, result.Version);
+            }
+            else if (S.Resume && result.Version < S.Version)
+            {
+                Diverge($"The server answered a resume from version {S.Version} with version {result.Version}");
+                return;
+            }
             else if (result.Ops is not null)
             {
                 foreach (var message in result.Ops)
@@ -266,6 +285,11 @@ internal static class SyncEngine
             }
             else if (result.Text is not null)
             {
+                if (S.Resume && result.Version == S.Version && result.Text != S.ServerText.ToString())
+                {
+                    Diverge($"The server's text at version {S.Version} is not the one this client knew");
+                    return;
+                }
                 if (S.Sync.Outstanding is { } outstanding && S.EverSentOpId == outstanding.OpId)
                 {
                     // The outstanding op may have been committed before the connection dropped, and the
@@ -318,6 +342,44 @@ internal static class SyncEngine
             var (sync, op) = S.Sync.Rebase(serverChange, NewOpId);
             DropQueuedThrough(version);
             S = S with { Recent = [], Version = version, ServerText = Rope.FromString(serverText), Sync = sync };
+            ApplyRemote(op, ChangeOrigin.Resync, null);
+            Emit(new PendingPayload(S.Sync.PendingEdits));
+        }
+
+        /// <summary>
+        /// The server has lost or changed edits this client had seen acknowledged (it is behind the
+        /// version we know, or its text or ops do not fit ours). Say so, forget the queued ops
+        /// (numbered in a history that is not the server's), and join again for the whole text, to be
+        /// merged with the local text: nothing acknowledged is dropped and nothing throws.
+        /// </summary>
+        private void Diverge(string why)
+        {
+            Emit(new ErrorPayload(
+                ErrorCodes.Diverged,
+                $"{why}: the server has lost or changed edits this client had seen acknowledged. The document joins again and sends the text the server lacks as new edits."));
+            S = S with { Diverged = true, Queue = S.Queue.Clear() };
+            Attach(false);
+        }
+
+        /// <summary>
+        /// The whole text of a server that diverged from what we knew: it becomes the base, and the
+        /// local text it lacks (acknowledged edits it lost, and the pending edits) is sent again as one
+        /// new op (<see cref="SyncState.Reconcile"/>). The outstanding op is not settled first: it was
+        /// made on a text the server does not have, and its text is in the local text anyway.
+        /// </summary>
+        private void Reconcile(string serverText, int version)
+        {
+            var (sync, op) = S.Sync.Reconcile(serverText, S.Text.ToString(), NewOpId);
+            DropQueuedThrough(version);
+            S = S with
+            {
+                Diverged = false,
+                EverSentOpId = null,
+                Recent = [],
+                Version = version,
+                ServerText = Rope.FromString(serverText),
+                Sync = sync,
+            };
             ApplyRemote(op, ChangeOrigin.Resync, null);
             Emit(new PendingPayload(S.Sync.PendingEdits));
         }
@@ -538,6 +600,16 @@ internal static class SyncEngine
                 }
                 else if (message is not null)
                 {
+                    if (message.Op.Error is { } error)
+                    {
+                        Diverge($"Op {message.Version} is not a valid op ({error})");
+                        return false;
+                    }
+                    if (message.Op.BaseLength > S.ServerText.Length)
+                    {
+                        Diverge($"Op {message.Version} runs {message.Op.BaseLength} code units, past the end of the text of version {S.Version} (length {S.ServerText.Length})");
+                        return false;
+                    }
                     var wasSynchronized = S.Sync.Kind == ClientSyncState.Synchronized;
                     var (sync, op) = S.Sync.ApplyServer(message.Op);
                     S = S with { Sync = sync, Version = S.Version + 1, ServerText = message.Op.Apply(S.ServerText) };
@@ -944,4 +1016,11 @@ internal sealed record EngineState
 
     /// <summary>What the retry timer does, while it is set.</summary>
     public RetryAction? Retry { get; init; }
+
+    /// <summary>
+    /// The server has lost or changed edits this client had seen acknowledged, so its text is not
+    /// <see cref="ServerText"/>: the next join asks for the whole text and merges the local text into
+    /// it (<see cref="SyncState.Reconcile"/>) instead of rebasing onto the difference from ServerText.
+    /// </summary>
+    public bool Diverged { get; init; }
 }

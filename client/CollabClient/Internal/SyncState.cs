@@ -99,6 +99,45 @@ internal sealed class SyncState
         return (rebased.IsNoop ? Synchronized : Send(rebased, PendingEdits, newOpId), op);
     }
 
+    /// <summary>
+    /// The server's text is not one the local text was made from: the server lost edits it had
+    /// acknowledged, or holds others. Nobody's text is removed: <paramref name="serverText"/> becomes
+    /// the base, and the local text it lacks is inserted into it by one new op (a new op id; the
+    /// pending edits are in it), made from the difference between <paramref name="serverText"/> and
+    /// <paramref name="localText"/> with its deletions turned into retains. Where both differ, the
+    /// local text goes before the server's. Returns the next state (its edits: the pending ones, or
+    /// one when none was pending but text is restored) and the op to apply to the local text, which
+    /// inserts the server's text the local text lacks. As <c>reconcile</c> in <c>sync.ts</c>.
+    /// </summary>
+    public (SyncState State, TextOperation Op) Reconcile(string serverText, string localText, Func<long> newOpId)
+    {
+        var restore = new TextOperation.Builder();
+        var local = new TextOperation.Builder();
+        var pos = 0;
+        foreach (var c in TextOperation.Diff(serverText, localText).Components)
+        {
+            if (c.IsInsert)
+            {
+                restore.Insert(c.Text!);
+                local.Retain(c.Text!.Length);
+            }
+            else if (c.IsRetain)
+            {
+                restore.Retain(c.Count);
+                local.Retain(c.Count);
+                pos += c.Count;
+            }
+            else
+            {
+                restore.Retain(c.Length);
+                local.Insert(serverText.Substring(pos, c.Length));
+                pos += c.Length;
+            }
+        }
+        var op = restore.Build();
+        return (op.IsNoop ? Synchronized : Send(op, Math.Max(1, PendingEdits), newOpId), local.Build());
+    }
+
     /// <summary>Everything not yet confirmed, as one op from the last known server text to the local text.</summary>
     public TextOperation PendingOp => Kind switch
     {
