@@ -214,7 +214,8 @@ public sealed partial class CollabDocument
                     DocId = DocId,
                     ClientId = _clientId,
                     // With a settled op waiting for the whole text (_settledOp), ops since _version would not apply.
-                    SinceVersion = kind == JoinKind.Resume && _settledOp is null ? _version : null,
+                    // Diverged: the whole text, to merge ours into (ReconcileLocked).
+                    SinceVersion = kind == JoinKind.Resume && _settledOp is null && !_diverged ? _version : null,
                     User = _user,
                 };
             }
@@ -230,7 +231,7 @@ public sealed partial class CollabDocument
                         _joinLoopRunning = false;
                         return;
                     }
-                    settle = ApplyJoinResultLocked(result);
+                    settle = ApplyJoinResultLocked(result, request.SinceVersion);
                     transport = _transport;
                 }
                 if (settle is not null)

@@ -26,6 +26,10 @@ public sealed partial class CollabDocument
     // it is in the server's text, not in _serverText (still the text at _version); the next
     // whole-text join diffs from _serverText with it applied.
     private TextOperation? _settledOp;
+    // The server lost or changed edits this client had seen acknowledged, so its text is not
+    // _serverText: the next join asks for the whole text and merges the local text into it
+    // (ReconcileLocked) instead of rebasing onto the difference from _serverText.
+    private bool _diverged;
 
     /// <summary>For tests: called under the lock with each server version as this document applies it (version, client id, op id, op).</summary>
     internal Action<int, string, long, TextOperation>? Journal { get; set; }
@@ -126,8 +130,10 @@ public sealed partial class CollabDocument
         var s = message.Op;
         if (s.Error is not null || s.BaseLength > _serverText.Length)
         {
-            // Our view of the server's text is wrong somehow; only the whole text can fix it.
-            ResyncLocked($"op {message.Version} does not apply to our text at version {_version}");
+            // Our view of the server's text is wrong: the server lost or changed edits we had seen acknowledged.
+            DivergeLocked(s.Error is { } error
+                ? $"Op {message.Version} is not a valid op ({error})"
+                : $"Op {message.Version} runs {s.BaseLength} code units, past the end of the text of version {_version} (length {_serverText.Length})");
             return false;
         }
         _serverText.Apply(s);
@@ -198,6 +204,51 @@ public sealed partial class CollabDocument
     }
 
     /// <summary>
+    /// The server has lost or changed edits this client had seen acknowledged (a resume answered
+    /// below our version, a whole text at our version that is not ours, or a server op that does
+    /// not fit our text). Raises <see cref="Error"/> with <see cref="ErrorCodes.Diverged"/>, forgets
+    /// the ops numbered in a history that is not the server's, and joins again for the whole text,
+    /// which <see cref="ReconcileLocked"/> merges with ours. As <c>diverge</c> in the TypeScript engine.
+    /// </summary>
+    private void DivergeLocked(string why)
+    {
+        Log.Diverged(_logger, DocId, why);
+        var error = new CollabException(
+            ErrorCodes.Diverged,
+            $"{why}: the server has lost or changed edits this client had seen acknowledged. The document joins again and sends the text the server lacks as new edits.");
+        Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+        _diverged = true;
+        _early.Clear();
+        _held.Clear();
+        RequestJoinLocked(JoinKind.Fresh);
+    }
+
+    /// <summary>
+    /// The whole text of a server that diverged from what we knew: it becomes the base, and the
+    /// local text it lacks (acknowledged edits it lost, and the pending edits) is sent again as one
+    /// new op (<see cref="SyncState.Reconcile"/>), so no text is removed, neither the server's nor
+    /// ours. The outstanding op is not settled first: it was made on a text the server does not
+    /// have, and its text is in the local text anyway.
+    /// </summary>
+    private void ReconcileLocked(string text, int version)
+    {
+        var (next, s) = _sync.Reconcile(text, _text.ToString(), _nextOpId);
+        if (!s.IsNoop)
+        {
+            _text.Apply(s);
+            TextChangedLocked();
+            Enqueue(new DocumentChangedEventArgs(s, isLocal: false, clientId: null));
+        }
+        _serverText.Reset(text);
+        _version = version;
+        _early.Clear();
+        _settledOp = null;
+        _everSentOpId = null;
+        _diverged = false;
+        SetSyncLocked(next);
+    }
+
+    /// <summary>
     /// The server acknowledged the outstanding op that <see cref="RebaseOntoTextLocked"/> sent
     /// again: serverAck, and the op waits in <c>_settledOp</c> for the whole text of the next join.
     /// </summary>
@@ -236,14 +287,34 @@ public sealed partial class CollabDocument
     /// tell whether the outstanding op is in it (see <see cref="RebaseOntoTextLocked"/>); the
     /// document then stays out of Joined.
     /// </summary>
-    private SubmitRequest? ApplyJoinResultLocked(JoinResult result)
+    private SubmitRequest? ApplyJoinResultLocked(JoinResult result, int? sinceVersion = null)
     {
         _readOnly = result.ReadOnly;
         ReplacePresenceLocked(result.Presence);
         _draining = true;
         try
         {
-            if (result.Text is not null)
+            if (_diverged)
+            {
+                // Only the whole text can be merged (a join without sinceVersion gets it).
+                if (result.Text is null)
+                {
+                    RequestJoinLocked(JoinKind.Fresh);
+                }
+                else
+                {
+                    ReconcileLocked(result.Text, result.Version);
+                }
+            }
+            else if (sinceVersion is { } since && result.Version < since)
+            {
+                DivergeLocked($"The server answered a resume from version {since} with version {result.Version}");
+            }
+            else if (sinceVersion is { } at && result.Version == at && result.Text is not null && result.Text != _serverText.ToString())
+            {
+                DivergeLocked($"The server's text at version {at} is not the one this client knew");
+            }
+            else if (result.Text is not null)
             {
                 if (RebaseOntoTextLocked(result.Text, result.Version) is { } settle)
                 {

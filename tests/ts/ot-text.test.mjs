@@ -117,12 +117,16 @@ describe("ops applied to a rope", () => {
 });
 
 describe("a document's texts", () => {
-  const joined = async (text) => {
+  const joined = async (text, joins = []) => {
     let n = 0;
     const doc = new CollabDocument("d", { clientId: "me", user: () => undefined, nextOpId: () => ++n, redirect: () => {} });
     const opened = doc.opened();
     const answer = { docId: "d", version: 0, text, ops: null, readOnly: false, redirect: null, presence: [] };
-    doc.attach({ join: async () => answer, submit: () => new Promise(() => {}), setPresence: async () => {}, leave: async () => {} });
+    const join = async (request) => {
+      joins.push(request);
+      return answer;
+    };
+    doc.attach({ join, submit: () => new Promise(() => {}), setPresence: async () => {}, leave: async () => {} });
     await opened;
     return doc;
   };
@@ -157,9 +161,25 @@ describe("a document's texts", () => {
     doc.detach();
   });
 
-  test("a remote op that runs past the end of the text is refused with a RangeError", async () => {
-    const doc = await joined("ab");
-    assert.throws(() => doc.receiveOp({ docId: "d", version: 1, op: [3, "x"], clientId: "them", opId: 1 }), RangeError);
+  test("a remote op that runs past the end of the text is not applied and throws nothing: the document raises diverged and joins again for the whole text", async () => {
+    const joins = [];
+    const doc = await joined("ab", joins);
+    const errors = [];
+    doc.on("error", (e) => errors.push(e));
+    doc.receiveOp({ docId: "d", version: 1, op: [3, "x"], clientId: "them", opId: 1 });
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].code, "diverged");
+    assert.match(errors[0].message, /the server has lost or changed edits this client had seen acknowledged/);
+    assert.equal(doc.text, "ab");
+    assert.equal(doc.version, 0);
+    assert.deepEqual(joins.at(-1), { docId: "d", clientId: "me" }, "joins again without sinceVersion");
+    assert.equal(joins.length, 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Joined again: the next op that fits is applied.
+    doc.receiveOp({ docId: "d", version: 1, op: [2, "x"], clientId: "them", opId: 2 });
+    assert.equal(doc.text, "abx");
+    assert.equal(doc.version, 1);
+    assert.equal(errors.length, 1);
     doc.detach();
   });
 });

@@ -68,12 +68,15 @@ describe("shared sync scenarios", () => {
       const host = { clientId: "me", user: () => undefined, nextOpId: () => ++opIds, redirect: () => assert.fail("no redirects here") };
       const doc = new CollabDocument(docId, host);
       let log = [];
+      let errors = [];
+      doc.on("error", ({ code }) => errors.push(code ?? null));
       let conn = connection(log);
       const opened = doc.opened();
       doc.attach(conn);
       conn.take("join").resolve({ docId, ...scenario.join, ops: undefined, readOnly: false, redirect: undefined, presence: [] });
       await opened;
       log.length = 0;
+      errors = [];
       try {
         for (const [index, step] of scenario.steps.entries()) {
           if (step.local) {
@@ -104,6 +107,8 @@ describe("shared sync scenarios", () => {
           const submits = log.filter(([kind]) => kind === "submit").map(([, r]) => ({ op: r.op, baseVersion: r.baseVersion, opId: r.opId }));
           const joins = log.filter(([kind]) => kind === "join").map(([, r]) => ({ sinceVersion: r.sinceVersion ?? null }));
           log.length = 0;
+          const raised = errors;
+          errors = [];
           assert.ok(doc.text === expect.text, `${where}: text ${show([doc.text])}, expected ${show([expect.text])}`);
           assert.equal(doc.version, expect.version, `${where}: version`);
           assert.equal(doc["state"].kind, expect.state, `${where}: state`);
@@ -112,6 +117,7 @@ describe("shared sync scenarios", () => {
           const brief = (list) => list.map((r) => `${show(r.op)} @${r.baseVersion} #${r.opId}`).join(", ");
           assert.ok(JSON.stringify(submits) === JSON.stringify(expected), `${where}: submits [${brief(submits)}], expected [${brief(expected)}]`);
           assert.deepEqual(joins, expect.joins ?? [], `${where}: joins`);
+          if (expect.errors) assert.deepEqual(raised, expect.errors, `${where}: error events`);
         }
       } finally {
         await doc.close();

@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(13, LogLevel.Information, "Document {DocId}: the server sent the whole text; op {OpId}, sent before, is submitted again with its id to learn whether it is in it.")]
     public static partial void ResubmittingBeforeRebase(ILogger logger, string docId, long opId);
 
+    [LoggerMessage(14, LogLevel.Warning, "Document {DocId}: the server diverged from what this client had seen acknowledged ({Reason}); joining again to keep both texts.")]
+    public static partial void Diverged(ILogger logger, string docId, string reason);
+
     [LoggerMessage(20, LogLevel.Warning, "{From} stopped answering: its {Count} documents go to {To}.")]
     public static partial void FailedOver(ILogger logger, Uri from, Uri to, int count);
 }

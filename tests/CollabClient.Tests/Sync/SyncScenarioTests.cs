@@ -63,12 +63,15 @@ public sealed class SyncScenarioTests
             });
             Assert.True(opened.IsCompletedSuccessfully, $"the first join did not complete: {opened.Status}");
             transport.Log.Clear();
+            var errors = new List<string>();
+            doc.Error += (_, e) => errors.Add(e.Error.Code);
 
             var index = 0;
             foreach (var step in scenario["steps"]!.AsArray())
             {
                 DummyServer.Inline(() => Run(doc, transport, step!));
-                Check(doc, transport, step!, $"step {index++} ({step!.AsObject().First(p => p.Key != "expect").Key})");
+                Check(doc, transport, step!, $"step {index++} ({step!.AsObject().First(p => p.Key != "expect").Key})", errors);
+                errors.Clear();
             }
         }
         finally
@@ -127,7 +130,7 @@ public sealed class SyncScenarioTests
         }
     }
 
-    private static void Check(CollabDocument doc, ScriptedTransport transport, JsonNode step, string where)
+    private static void Check(CollabDocument doc, ScriptedTransport transport, JsonNode step, string where, List<string> errors)
     {
         var expect = step["expect"]!;
         var submits = transport.Log.OfType<SubmitRequest>().Select(r => (r.Op!.ToString(), r.BaseVersion, r.OpId)).ToList();
@@ -146,6 +149,11 @@ public sealed class SyncScenarioTests
         Assert.True(expect["pendingEdits"]!.GetValue<int>() == doc.PendingEdits, $"{where}: pending edits {doc.PendingEdits}, expected {expect["pendingEdits"]}");
         Assert.True(submits.SequenceEqual(expectedSubmits), $"{where}: submits [{Brief(submits)}], expected [{Brief(expectedSubmits)}]");
         Assert.True(joins.SequenceEqual(expectedJoins), $"{where}: joins since [{string.Join(", ", joins.Select(v => v?.ToString() ?? "null"))}], expected [{string.Join(", ", expectedJoins.Select(v => v?.ToString() ?? "null"))}]");
+        if (expect["errors"]?.AsArray() is { } expectedErrors)
+        {
+            var codes = expectedErrors.Select(e => e!.GetValue<string>()).ToList();
+            Assert.True(errors.SequenceEqual(codes), $"{where}: error events [{string.Join(", ", errors)}], expected [{string.Join(", ", codes)}]");
+        }
     }
 
     private static string Brief(string s) => s.Length > 40 ? $"<{s.Length} code units: {s[..20]}…{s[^20..]}>" : $"'{s}'";
