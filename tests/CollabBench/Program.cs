@@ -5,6 +5,12 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project tests/CollabBench -- --filter '*'
 // dotnet run -c Release --project tests/CollabBench -- history   (reading the past of 1M ops; see HistoryHarness)
+// dotnet run -c Release --project tests/CollabBench -- attack NAME   (issue 21's attacks against a fresh server; see AttackProbe)
+if (args.Length > 0 && args[0] == "attack")
+{
+    await CollabBench.AttackProbe.RunAsync(args[1..]);
+    return;
+}
 if (args.Length > 0 && args[0] == "history")
 {
     CollabBench.HistoryHarness.Run(args[1..]);
