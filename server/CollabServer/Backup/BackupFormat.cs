@@ -29,6 +29,32 @@ public static class BackupFormat
     private const int RecordHeaderLength = 8;
     private const int FixedPayloadLength = 4 + 8 + 8 + 4;
 
+    /// <summary>The smallest a record can be (an empty client id and op), so a file of n bytes holds at most (n - header) / this many.</summary>
+    public const int MinRecordLength = RecordHeaderLength + FixedPayloadLength;
+
+    /// <summary>
+    /// The largest batch file read: far above any the server writes (<c>Collab:Backup:MaxBatchBytes</c>,
+    /// 16 MiB, plus one op of at most a whole document's JSON), so a larger one is refused unread.
+    /// </summary>
+    public const long MaxFileBytes = 1L << 30;
+
+    /// <summary>
+    /// Why a batch file of <paramref name="fileBytes"/> bytes cannot hold versions <paramref name="first"/>..<paramref name="last"/>
+    /// judging by its size alone, or null when it can: checked before anything is read or allocated.
+    /// </summary>
+    public static string? ImplausibleSize(long fileBytes, int first, int last)
+    {
+        var records = (long)last - first + 1;
+        if (fileBytes > MaxFileBytes)
+        {
+            return $"{fileBytes} bytes is larger than any batch file ({MaxFileBytes} bytes at most)";
+        }
+        var least = HeaderLength + records * MinRecordLength;
+        return fileBytes < least
+            ? $"its name says it holds versions {first}-{last} ({records} records, at least {least} bytes) but it has {fileBytes} bytes"
+            : null;
+    }
+
     /// <summary>Strict UTF-8: a string that cannot be stored byte for byte throws instead of being changed.</summary>
     private static readonly UTF8Encoding s_utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -109,8 +135,17 @@ public static class BackupFormat
     /// </summary>
     public static List<OpRow> Read(string path, int first, int last)
     {
-        var bytes = File.ReadAllBytes(path);
         InvalidDataException Bad(long offset, string what) => new($"{path}: offset {offset}: {what}");
+        if (last < first || first < 1)
+        {
+            throw Bad(0, $"versions {first}-{last} are not a range of versions");
+        }
+        // Judged by the size before anything is read or allocated: a name can claim any range.
+        if (ImplausibleSize(new FileInfo(path).Length, first, last) is { } implausible)
+        {
+            throw Bad(0, implausible);
+        }
+        var bytes = File.ReadAllBytes(path);
         if (bytes.Length < HeaderLength || !bytes.AsSpan(0, 8).SequenceEqual(Magic))
         {
             throw Bad(0, "not a backup batch file (bad magic)");

@@ -10,9 +10,10 @@ namespace CollabServer.Backup;
 /// <c>CollabServer rebuild --from BACKUP_DIR --to DATA_DIR</c> (or <c>--from-postgres CONNECTION</c>,
 /// see <see cref="FromPostgres"/>): rebuilds every document of a
 /// continuous backup (<see cref="BackupShipper"/>) into an empty data directory. It first reads
-/// every batch file and checks every checksum, and that each document's versions run from 1
-/// without a gap or a duplicate; anything wrong stops it (exit 1) before it writes a thing, naming
-/// the file and the byte offset. Then it writes each document through the server's own store
+/// every batch file and checks every checksum, that each document's versions run from 1
+/// without a gap or a duplicate, that each file's name fits its size, and that every op applies to
+/// the text before it; anything wrong stops it (exit 1, a sentence on standard error) before it
+/// writes a thing, naming the file and the byte offset or op. Then it writes each document through the server's own store
 /// (ops, the length after each, and snapshots every <c>Collab:SnapshotInterval</c> ops), so the
 /// result loads like any document. Other settings are read like the server's
 /// (<c>--Collab:Sync=...</c>, <c>--Collab:History:SnapshotSpacing=...</c>).
@@ -20,6 +21,20 @@ namespace CollabServer.Backup;
 public static class RebuildCommand
 {
     public static int Run(string[] args)
+    {
+        try
+        {
+            return RunChecked(args);
+        }
+        catch (Exception ex)
+        {
+            // A command ends with a sentence and an exit code, never with an unhandled exception.
+            Console.Error.WriteLine($"rebuild failed: {ex.GetType().Name}: {ex.Message}");
+            return 1;
+        }
+    }
+
+    private static int RunChecked(string[] args)
     {
         string? from = null, to = null, postgres = null;
         var rest = new List<string>();
@@ -67,9 +82,50 @@ public static class RebuildCommand
             return 2;
         }
 
-        // 1. Read and check everything.
-        var documents = new List<(string Id, List<(string Path, int First, int Last)> Batches)>();
-        long files = 0, ops = 0, bytes = 0;
+        // 1. Read and check everything: files, checksums, versions, and that every op applies to
+        // the text before it. Nothing is written unless all of it holds.
+        List<(string Id, List<(string Path, int First, int Last)> Batches)> documents;
+        long files, ops, bytes;
+        try
+        {
+            var refusal = Check(docsDir, options, out documents, out files, out ops, out bytes);
+            if (refusal is not null)
+            {
+                Console.Error.WriteLine($"corrupt backup, nothing written: {refusal}");
+                return 1;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"the backup cannot be read, nothing written: {ex.Message}");
+            return 1;
+        }
+        Console.WriteLine($"checked {files} batch files, {ops} ops, {bytes} bytes: every checksum matches and every op applies");
+
+        // 2. Write every document through the real store.
+        try
+        {
+            Write(to, documents, options, ops);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException or InvalidDataException)
+        {
+            Console.Error.WriteLine($"writing {Path.GetFullPath(to)} failed (the backup was checked; this is the target's disk): {ex.Message}");
+            return 1;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Reads every batch file under <paramref name="docsDir"/> and checks it: names that are batch
+    /// names and plausible for the file's size (before reading it), checksums, versions from 1
+    /// without a gap or a repeat, every op well-formed and applying to the text before it, the text
+    /// within <c>Collab:MaxDocumentLength</c>, and no (client id, op id) twice. Returns why the backup
+    /// is refused (the file and offset), or null with the documents to write.
+    /// </summary>
+    private static string? Check(string docsDir, CollabOptions options, out List<(string Id, List<(string Path, int First, int Last)> Batches)> documents, out long files, out long ops, out long bytes)
+    {
+        documents = [];
+        files = ops = bytes = 0;
         foreach (var dir in Directory.EnumerateDirectories(docsDir).Order(StringComparer.Ordinal))
         {
             var id = Path.GetFileName(dir);
@@ -78,30 +134,58 @@ public static class RebuildCommand
                 Console.Error.WriteLine($"{dir}: not a document id; skipped.");
                 continue;
             }
+            foreach (var file in Directory.EnumerateFiles(dir, "*" + BackupFormat.Extension))
+            {
+                if (BackupFormat.ParseName(Path.GetFileName(file)) is null)
+                {
+                    return $"{file}: offset 0: not a batch file name (FIRST-LAST{BackupFormat.Extension}, versions from 1)";
+                }
+            }
             var batches = BackupFormat.ListBatches(dir);
-            var expected = 1;
+            long expected = 1;
+            var text = Rope.Empty;
+            var opIds = new HashSet<(string ClientId, long OpId)>();
             foreach (var (path, first, last) in batches)
             {
                 if (first != expected)
                 {
-                    Console.Error.WriteLine($"{path}: offset 0: document '{id}' jumps from version {expected - 1} to {first} (a batch is missing or repeated).");
-                    return 1;
+                    return $"{path}: offset 0: document '{id}' jumps from version {expected - 1} to {first} (a batch is missing or repeated)";
                 }
+                List<OpRow> rows;
                 try
                 {
-                    BackupFormat.Read(path, first, last);
+                    rows = BackupFormat.Read(path, first, last);
                 }
                 catch (InvalidDataException ex)
                 {
-                    Console.Error.WriteLine($"corrupt backup: {ex.Message}");
-                    return 1;
+                    return ex.Message;
                 }
-                catch (IOException ex)
+                foreach (var row in rows)
                 {
-                    Console.Error.WriteLine($"{path}: cannot be read: {ex.Message}");
-                    return 1;
+                    TextOperation op;
+                    try
+                    {
+                        op = SqliteDocumentStore.ParseOp(row.Version, row.Op);
+                    }
+                    catch (Exception ex) when (ex is InvalidDataException or System.Text.Json.JsonException or NotSupportedException or ArgumentException or NullReferenceException)
+                    {
+                        return $"{path}: op {row.Version} of '{id}' is not an op: {ex.Message}";
+                    }
+                    if (op.Validate(text) is { } error)
+                    {
+                        return $"{path}: op {row.Version} of '{id}' does not apply to the text before it: {error}";
+                    }
+                    if ((long)text.Length + op.LengthDelta > options.MaxDocumentLength)
+                    {
+                        return $"{path}: op {row.Version} of '{id}' makes the text {(long)text.Length + op.LengthDelta} code units long, over Collab:MaxDocumentLength ({options.MaxDocumentLength})";
+                    }
+                    if (!opIds.Add((row.ClientId, row.OpId)))
+                    {
+                        return $"{path}: op {row.Version} of '{id}' repeats op id {row.OpId} of client '{row.ClientId}'";
+                    }
+                    text = op.Apply(text);
                 }
-                expected = last + 1;
+                expected = (long)last + 1;
                 files++;
                 bytes += new FileInfo(path).Length;
             }
@@ -111,9 +195,12 @@ public static class RebuildCommand
                 documents.Add((id, batches));
             }
         }
-        Console.WriteLine($"checked {files} batch files, {ops} ops, {bytes} bytes: every checksum matches");
+        return null;
+    }
 
-        // 2. Write every document through the real store.
+    /// <summary>Writes the checked documents into <paramref name="to"/> through the server's own store.</summary>
+    private static void Write(string to, List<(string Id, List<(string Path, int First, int Last)> Batches)> documents, CollabOptions options, long ops)
+    {
         var catalog = new DocumentCatalog(Options.Create(options));
         Directory.CreateDirectory(to);
         var started = Stopwatch.StartNew();
@@ -132,15 +219,10 @@ public static class RebuildCommand
                 }
                 foreach (var (path, first, last) in batches)
                 {
+                    // Checked above; read again so only one document's ops are in memory at a time.
                     foreach (var row in BackupFormat.Read(path, first, last))
                     {
                         var op = SqliteDocumentStore.ParseOp(row.Version, row.Op);
-                        var error = op.Validate(text);
-                        if (error is not null)
-                        {
-                            Console.Error.WriteLine($"{path}: op {row.Version} of '{id}' does not apply to the text before it: {error}");
-                            return 1;
-                        }
                         text = op.Apply(text);
                         version = row.Version;
                         group.Add(new StoredOp(row.Version, op, row.ClientId, row.OpId, row.CreatedAtMs));
@@ -158,7 +240,6 @@ public static class RebuildCommand
             Console.WriteLine($"{id}: version {version}, {text.Length} chars, {batches.Count} batch files");
         }
         Console.WriteLine($"rebuilt {documents.Count} documents, {ops} ops into {Path.GetFullPath(to)} in {started.Elapsed.TotalSeconds:F1} s");
-        return 0;
     }
 
     /// <summary>
