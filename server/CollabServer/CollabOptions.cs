@@ -191,6 +191,9 @@ public sealed class CollabOptions
 
     /// <summary>Continuous backup of the op logs (<c>Collab:Backup:…</c>); off unless <see cref="BackupOptions.Dir"/> is set.</summary>
     public BackupOptions Backup { get; set; } = new();
+
+    /// <summary>Limits of the REST API (<c>Collab:Rest:</c>).</summary>
+    public RestLimitsOptions Rest { get; set; } = new();
 }
 
 /// <summary>Settings under <c>Collab:Backup:</c> (see <see cref="Backup.BackupShipper"/>).</summary>

@@ -100,6 +100,7 @@ public static class CollabServerSetup
         services.AddSingleton<DocumentRegistry>();
         services.AddSingleton(TimeProvider.System);
         services.AddHostedService<RetentionService>();
+        services.AddRestLimits(); // REST requests, past reads and creations per subject (Api/RestLimits.cs)
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
 
@@ -126,6 +127,7 @@ public static class CollabServerSetup
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseCollabAuth(authenticated);
+        app.UseRestLimits();
         app.UseOwnerForwarding();
         app.UseStaticFiles();
 

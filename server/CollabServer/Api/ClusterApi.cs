@@ -35,6 +35,7 @@ public static class ClusterApi
         {
             DocumentsApi.RequireAdmin(request.HttpContext);
             DocumentsApi.CheckExists(id, registry);
+            await DocumentsApi.ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
             var node = await DocumentsApi.ReadStringFieldAsync(request, "node", DocumentsApi.SmallBodyBytes);
             if (node is null)
             {

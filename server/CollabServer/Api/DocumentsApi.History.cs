@@ -30,10 +30,11 @@ public static partial class DocumentsApi
 
     private static void MapHistory(RouteGroupBuilder docs)
     {
-        docs.MapGet("/{id}/history", async (string id, string? before, string? limit, HttpContext http, DocumentRegistry registry, DocumentCatalog catalog, IOptions<CollabOptions> options) =>
+        docs.MapGet("/{id}/history", async (string id, string? before, string? limit, HttpContext http, DocumentRegistry registry, DocumentCatalog catalog, PastReadLimits limits, IOptions<CollabOptions> options) =>
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
+            using var subject = limits.EnterSubject(http);
             int? beforeVersion = before is null ? null : ParseInt(before, "before");
             var pageSize = limit is null ? DefaultHistoryPage : ParseInt(limit, "limit");
             if (pageSize is < 1 or > MaxHistoryPage)
@@ -41,7 +42,7 @@ public static partial class DocumentsApi
                 throw CollabError.InvalidOp($"limit is 1 to {MaxHistoryPage}");
             }
             var gapMs = (long)options.Value.History.GroupGap.TotalMilliseconds;
-            var (entries, more) = await OffTheLoop(id, registry, catalog, history =>
+            var (entries, more) = await OffTheLoop(id, registry, catalog, limits, http.RequestAborted, history =>
             {
                 var head = history?.Version ?? 0;
                 var end = beforeVersion ?? head + 1;
@@ -63,13 +64,16 @@ public static partial class DocumentsApi
             return Results.Ok(entries.Select(e => new { version = e.Version, fromVersion = e.FromVersion, at = e.At, clientId = e.ClientId }));
         });
 
-        docs.MapPost("/{id}/restore", async (string id, HttpRequest request, DocumentRegistry registry, DocumentCatalog catalog) =>
+        docs.MapPost("/{id}/restore", async (string id, HttpRequest request, DocumentRegistry registry, DocumentCatalog catalog, PastReadLimits limits) =>
         {
             CheckId(id);
             RequireAdmin(request.HttpContext);
             CheckExists(id, registry);
+            await ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
             var (version, at) = await ReadRestoreBodyAsync(request);
-            var past = await ReadPastAsync(id, version, at, registry, catalog);
+            using var subject = limits.EnterSubject(request.HttpContext);
+            var (past, bytes) = await ReadPastAsync(id, version, at, registry, catalog, limits, request.HttpContext.RequestAborted);
+            using var held = bytes;
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
             // then, broadcast as an ordinary op; nothing is lost, so a restore can be restored away.
             var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text));
@@ -81,10 +85,32 @@ public static partial class DocumentsApi
     internal sealed record PastDocument(string Id, int Version, string Text, DateTimeOffset? At);
 
     /// <summary>
+    /// <c>GET /api/docs/{id}?version=N|at=T</c>: the subject's share of past reads and the rebuilt
+    /// text's share of the byte budget are held until the answer is written (<see cref="PastReadLimits"/>).
+    /// </summary>
+    private static async Task<IResult> AnswerPastAsync(HttpContext http, string id, string? version, string? at, DocumentRegistry registry, DocumentCatalog catalog)
+    {
+        var limits = http.RequestServices.GetRequiredService<PastReadLimits>();
+        var subject = limits.EnterSubject(http);
+        try
+        {
+            var (past, bytes) = await ReadPastAsync(id, version, at, registry, catalog, limits, http.RequestAborted);
+            return new HeldResult(Results.Ok(past), bytes, subject);
+        }
+        catch
+        {
+            subject.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The text at a version given as <paramref name="version"/> or <paramref name="at"/> (exactly
     /// one): older versions from the history reader, the current one from the actor when it is live.
+    /// A rebuilt text comes with its reservation in the byte budget (null for the actor's text), for
+    /// the caller to hold until it is done with the text.
     /// </summary>
-    private static async Task<PastDocument> ReadPastAsync(string id, string? version, string? at, DocumentRegistry registry, DocumentCatalog catalog)
+    private static async Task<(PastDocument Past, IDisposable? Bytes)> ReadPastAsync(string id, string? version, string? at, DocumentRegistry registry, DocumentCatalog catalog, PastReadLimits limits, CancellationToken cancellationToken)
     {
         if ((version is null) == (at is null))
         {
@@ -92,7 +118,7 @@ public static partial class DocumentsApi
         }
         int? wanted = version is null ? null : ParseInt(version, "version");
         long? atMs = at is null ? null : ParseInstant(at);
-        var (resolved, committedAt, head, text) = await OffTheLoop(id, registry, catalog, history =>
+        var (resolved, committedAt, head, length) = await OffTheLoop(id, registry, catalog, limits, cancellationToken, history =>
         {
             var head = history?.Version ?? 0;
             var v = wanted ?? (history is null ? 0 : history.VersionAt(atMs!.Value)
@@ -102,29 +128,40 @@ public static partial class DocumentsApi
                 throw CollabError.UnknownVersion($"version {v} is not between 0 and the current version {head}");
             }
             DateTimeOffset? when = history is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(history.CommittedAtMs(v));
-            // The current version is the actor's text, if it is live (no replay at all).
-            var past = history is null ? "" : v < head ? history.TextAt(v) : null;
-            return (v, when, head, past);
+            return (v, when, head, history?.LengthAt(v) ?? 0);
         });
-        if (text is null)
+        if (resolved == head && await registry.AskIfLiveAsync(id, new ReadText(), null) is { } live && live.Version == resolved)
         {
-            var live = await registry.AskIfLiveAsync(id, new ReadText(), null);
-            text = live is { } doc && doc.Version == resolved
-                ? doc.Text
-                : await OffTheLoop(id, registry, catalog, history => history?.TextAt(resolved) ?? throw CollabError.NotFound(id));
+            // The current version is the actor's text, if it is live (no replay at all).
+            return (new PastDocument(id, resolved, live.Text, committedAt), null);
         }
-        return new PastDocument(id, resolved, text, committedAt);
+        // Rebuilt from storage: it waits for room in the node's budget of texts in flight.
+        var bytes = await limits.ReserveAsync(length, cancellationToken);
+        try
+        {
+            var text = await OffTheLoop(id, registry, catalog, limits, cancellationToken,
+                history => history?.TextAt(resolved) ?? (resolved == 0 ? "" : throw CollabError.NotFound(id)));
+            return (new PastDocument(id, resolved, text, committedAt), bytes);
+        }
+        catch
+        {
+            bytes.Dispose();
+            throw;
+        }
     }
 
-    /// <summary>Runs <paramref name="read"/> on the thread pool with a history reader (null when the document has no database yet).</summary>
-    private static async Task<T> OffTheLoop<T>(string id, DocumentRegistry registry, DocumentCatalog catalog, Func<HistoryReader?, T> read)
+    /// <summary>
+    /// Runs <paramref name="read"/> on the thread pool with a history reader (null when the document
+    /// has no database yet), once one of the node's storage permits for past reads is free.
+    /// </summary>
+    private static async Task<T> OffTheLoop<T>(string id, DocumentRegistry registry, DocumentCatalog catalog, PastReadLimits limits, CancellationToken cancellationToken, Func<HistoryReader?, T> read)
     {
         if (registry.CopiesNeedLoad)
         {
             // Loaded here first: a node that does not own it answers by forwarding to the owner.
             await registry.AskAsync(id, () => new ReadSummary());
         }
-        return await Task.Run(() => ReadHistory(id, catalog, read));
+        return await limits.RunAsync(() => ReadHistory(id, catalog, read), cancellationToken);
     }
 
     private static T ReadHistory<T>(string id, DocumentCatalog catalog, Func<HistoryReader?, T> read)
@@ -166,7 +203,9 @@ public static partial class DocumentsApi
         }
         try
         {
-            using var body = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 4 });
+            // Counted as read: a chunked body (no Content-Length) is held to the same bound.
+            await using var capped = CappedBody.Open(request, MaxRestoreBodyBytes, () => CollabError.InvalidOp(Shape));
+            using var body = await JsonDocument.ParseAsync(capped, new JsonDocumentOptions { MaxDepth = 4 });
             var root = body.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {

@@ -65,7 +65,7 @@ public static partial class DocumentsApi
             CheckExists(id, registry);
             if (version is not null || at is not null)
             {
-                return Results.Ok(await ReadPastAsync(id, version, at, registry, catalog));
+                return await AnswerPastAsync(http, id, version, at, registry, catalog);
             }
             var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id);
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
@@ -79,10 +79,19 @@ public static partial class DocumentsApi
             return Results.Ok(ops ?? throw CollabError.NotFound(id));
         });
 
-        docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry, IOptions<CollabOptions> options) =>
+        docs.MapPut("/{id}", async (string id, HttpRequest request, DocumentRegistry registry, IDocumentStorage storage, CreationBudget creations, IOptions<CollabOptions> options) =>
         {
             Require(request.HttpContext, id, DocumentAccess.Edit);
-            var text = await ReadStringFieldAsync(request, "text", options.Value.MaxRestBodyBytes) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
+            var limit = options.Value.MaxRestBodyBytes;
+            CheckContentLength(request, limit);
+            // A PUT that creates the document spends its subject's creation budget before anything
+            // is read or written (a document only joined has no file yet: its first write creates it).
+            if (!storage.Exists(id))
+            {
+                creations.Take(request.HttpContext);
+            }
+            await ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
+            var text = await ReadStringFieldAsync(request, "text", limit) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
             var version = await registry.AskAsync(id, () => new ReplaceText(text));
             return Results.Ok(new { id, version });
         });
@@ -110,17 +119,12 @@ public static partial class DocumentsApi
     /// </summary>
     internal static async Task<string?> ReadStringFieldAsync(HttpRequest request, string field, long limit)
     {
-        if (request.ContentLength > limit)
-        {
-            throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
-        }
-        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-        {
-            size.MaxRequestBodySize = limit;
-        }
+        CheckContentLength(request, limit);
         try
         {
-            using var body = await JsonDocument.ParseAsync(request.Body);
+            // Counted as read, so the limit holds for a chunked body (no Content-Length) too.
+            await using var capped = CappedBody.Open(request, limit, () => new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes"));
+            using var body = await JsonDocument.ParseAsync(capped);
             return body.RootElement.ValueKind == JsonValueKind.Object
                 && body.RootElement.TryGetProperty(field, out var value)
                 && value.ValueKind == JsonValueKind.String
@@ -134,6 +138,28 @@ public static partial class DocumentsApi
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
+        }
+    }
+
+    /// <summary>A body whose <c>Content-Length</c> is over <paramref name="limit"/> is <c>too_large</c> before a byte of it is read (or forwarded).</summary>
+    internal static void CheckContentLength(HttpRequest request, long limit)
+    {
+        if (request.ContentLength > limit)
+        {
+            throw new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes");
+        }
+    }
+
+    /// <summary>
+    /// In a cluster, loads the document here before its request's body is read: a document another
+    /// node owns throws <see cref="Cluster.NotOwnerException"/>, and the request goes to the owner
+    /// with its body unread, streamed through (<see cref="Cluster.OwnerForwarder"/>), never held here.
+    /// </summary>
+    internal static async Task ToOwnerBeforeBodyAsync(HttpContext http, string id, DocumentRegistry registry)
+    {
+        if (http.RequestServices.GetRequiredService<Cluster.IDocumentOwnership>().Clustered)
+        {
+            await registry.AskAsync(id, () => new LoadDocument());
         }
     }
 

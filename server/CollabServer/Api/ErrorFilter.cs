@@ -27,6 +27,10 @@ internal static class ErrorFilter
             {
                 return await OwnerForwarder.ForwardAsync(context.HttpContext, owner);
             }
+            catch (OperationCanceledException) when (context.HttpContext.RequestAborted.IsCancellationRequested)
+            {
+                return Results.Empty; // the client went away (while its read waited for a limit)
+            }
         });
         return group;
     }

@@ -128,7 +128,7 @@ public sealed class CollabMetrics : ICommitListener, IDisposable
 
     public void Delivered(int messages) => _opsDelivered.Add(messages);
 
-    /// <summary>A request was refused by the limit named (joins, user_size, presence_map, write_bytes, document_write_bytes, ...).</summary>
+    /// <summary>A request a limit refused (<c>collab_limits_refused_total{limit}</c>): <paramref name="limit"/> names it (joins, user_size, presence_map, write_bytes, document_write_bytes, rest_requests, history_reads, ...).</summary>
     public void LimitRefused(string limit) => _limitsRefused.Add(1, new KeyValuePair<string, object?>("limit", limit));
 
     public void Error(string code) => _errors.Add(1, new KeyValuePair<string, object?>("code", code));

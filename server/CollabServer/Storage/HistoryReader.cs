@@ -141,6 +141,25 @@ public sealed class HistoryReader : IDisposable
     }
 
     /// <summary>
+    /// The text's length at <paramref name="version"/> in UTF-16 code units, as the op log records it
+    /// after each op (a folded version's from its snapshot), without rebuilding the text.
+    /// </summary>
+    public long LengthAt(int version)
+    {
+        if (version <= 0)
+        {
+            return 0;
+        }
+        using var command = Command("""
+            SELECT COALESCE((SELECT length FROM ops WHERE version = $v),
+                            (SELECT length FROM snapshots WHERE version = $v),
+                            (SELECT MAX(length) FROM snapshots), 0)
+            """);
+        command.Parameters.AddWithValue("$v", version);
+        return command.ExecuteScalar() is long length ? length : 0;
+    }
+
+    /// <summary>
     /// The text at <paramref name="version"/> (0…<see cref="Version"/>): the nearest complete
     /// snapshot at or below it, then the ops after that snapshot replayed onto it.
     /// </summary>
