@@ -16,6 +16,13 @@ public sealed class RestLimitsOptions
     /// <summary>REST requests one subject may make at once after a pause (the bucket's size; it starts full).</summary>
     public int RequestsBurst { get; set; } = 1000;
 
+    /// <summary>
+    /// Documents one subject may create with <c>PUT</c> a minute, on one node (that many at once,
+    /// then one every 60/n seconds); 0: a <c>PUT</c> only writes documents that exist. Hub
+    /// connections have their own budget, <see cref="CollabOptions.DocumentsCreatedPerMinute"/>.
+    /// </summary>
+    public int DocumentsCreatedPerMinute { get; set; } = 60;
+
     /// <summary>Past reads that read storage at once on this node (each holds a thread-pool thread while it reads SQLite).</summary>
     public int PastReads { get; set; } = 4;
 

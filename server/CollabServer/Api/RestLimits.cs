@@ -172,9 +172,10 @@ public sealed class PastReadLimits : IDisposable
 }
 
 /// <summary>
-/// Documents a <c>PUT</c> may create, per subject (or remote address): <c>Collab:DocumentsCreatedPerMinute</c>
-/// a minute, that many at once, like a hub connection's budget (<c>ClientConnection</c>). A
-/// <c>PUT</c> of a document that does not exist takes one before anything is written.
+/// Documents a <c>PUT</c> may create, per subject (or remote address): <c>Collab:Rest:DocumentsCreatedPerMinute</c>
+/// a minute, that many at once, the same shape as a hub connection's budget (<c>ClientConnection</c>,
+/// <c>Collab:DocumentsCreatedPerMinute</c>). A <c>PUT</c> of a document that does not exist takes
+/// one before anything is read or written.
 /// </summary>
 public sealed class CreationBudget : IDisposable
 {
@@ -185,7 +186,7 @@ public sealed class CreationBudget : IDisposable
     public CreationBudget(IOptions<CollabOptions> options, CollabMetrics metrics)
     {
         _metrics = metrics;
-        _perMinute = options.Value.DocumentsCreatedPerMinute;
+        _perMinute = options.Value.Rest.DocumentsCreatedPerMinute;
         var perMinute = Math.Max(1, _perMinute);
         _buckets = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
         {
@@ -203,7 +204,9 @@ public sealed class CreationBudget : IDisposable
         using var lease = _perMinute > 0 ? _buckets.AttemptAcquire(RestLimits.SubjectKey(http)) : null;
         if (lease is not { IsAcquired: true })
         {
-            throw RestLimits.Refuse(_metrics, "rest_creations", $"you created more than {_perMinute} documents in a minute");
+            throw RestLimits.Refuse(_metrics, "rest_creations", _perMinute > 0
+                ? $"you created more than {_perMinute} documents in a minute"
+                : $"this server does not create documents by PUT (Collab:Rest:DocumentsCreatedPerMinute is 0)");
         }
     }
 
@@ -245,6 +248,7 @@ internal sealed class RestLimitsValidator : IValidateOptions<CollabOptions>
         }
         Require(o.RequestsPerSecond > 0, nameof(o.RequestsPerSecond), o.RequestsPerSecond, "must be above zero");
         Require(o.RequestsBurst >= 1, nameof(o.RequestsBurst), o.RequestsBurst, "must be at least 1");
+        Require(o.DocumentsCreatedPerMinute >= 0, nameof(o.DocumentsCreatedPerMinute), o.DocumentsCreatedPerMinute, "must not be negative (zero: PUT only writes documents that exist)");
         Require(o.PastReads >= 1, nameof(o.PastReads), o.PastReads, "must be at least 1");
         Require(o.PastReadQueue >= 0, nameof(o.PastReadQueue), o.PastReadQueue, "must not be negative");
         Require(o.PastReadsPerSubject >= 1, nameof(o.PastReadsPerSubject), o.PastReadsPerSubject, "must be at least 1");

@@ -43,7 +43,7 @@ public sealed class RestLimitsTests
     [Fact]
     public async Task PutCreatingDocumentsPastTheSubjectsCreationBudgetIs429AndCreatesNothing()
     {
-        await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:DocumentsCreatedPerMinute"] = "3" });
+        await using var host = new TestHost(settings: new Dictionary<string, string?> { ["Collab:Rest:DocumentsCreatedPerMinute"] = "3" });
         try
         {
             for (var i = 0; i < 3; i++)
