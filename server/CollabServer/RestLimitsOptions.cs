@@ -29,8 +29,15 @@ public sealed class RestLimitsOptions
     /// <summary>Past reads that may wait for one of <see cref="PastReads"/>; more are refused.</summary>
     public int PastReadQueue { get; set; } = 64;
 
-    /// <summary>Past reads one subject may have in flight at once (until its answer is written); more are refused at once.</summary>
+    /// <summary>Past reads one subject may have in flight at once (until its answer is written).</summary>
     public int PastReadsPerSubject { get; set; } = 2;
+
+    /// <summary>
+    /// Past reads of one subject that may wait for one of <see cref="PastReadsPerSubject"/>, newest
+    /// first: a newer one pushes the oldest waiting out (refused), so a client that asks again and
+    /// again (a history slider) gets its latest answer.
+    /// </summary>
+    public int PastReadQueuePerSubject { get; set; } = 4;
 
     /// <summary>
     /// Bytes of rebuilt old texts in flight on this node, from the rebuild until the answer is

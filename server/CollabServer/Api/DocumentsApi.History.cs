@@ -34,7 +34,7 @@ public static partial class DocumentsApi
         {
             Require(http, id, DocumentAccess.Read);
             CheckExists(id, registry);
-            using var subject = limits.EnterSubject(http);
+            using var subject = await limits.EnterSubjectAsync(http);
             int? beforeVersion = before is null ? null : ParseInt(before, "before");
             var pageSize = limit is null ? DefaultHistoryPage : ParseInt(limit, "limit");
             if (pageSize is < 1 or > MaxHistoryPage)
@@ -71,7 +71,7 @@ public static partial class DocumentsApi
             CheckExists(id, registry);
             await ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
             var (version, at) = await ReadRestoreBodyAsync(request);
-            using var subject = limits.EnterSubject(request.HttpContext);
+            using var subject = await limits.EnterSubjectAsync(request.HttpContext);
             var (past, bytes) = await ReadPastAsync(id, version, at, registry, catalog, limits, request.HttpContext.RequestAborted);
             using var held = bytes;
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
@@ -91,7 +91,7 @@ public static partial class DocumentsApi
     private static async Task<IResult> AnswerPastAsync(HttpContext http, string id, string? version, string? at, DocumentRegistry registry, DocumentCatalog catalog)
     {
         var limits = http.RequestServices.GetRequiredService<PastReadLimits>();
-        var subject = limits.EnterSubject(http);
+        var subject = await limits.EnterSubjectAsync(http);
         try
         {
             var (past, bytes) = await ReadPastAsync(id, version, at, registry, catalog, limits, http.RequestAborted);

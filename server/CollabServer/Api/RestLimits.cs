@@ -80,7 +80,7 @@ public static class RestLimits
 /// Bounds reads of the past (<c>?version=</c>, <c>?at=</c>, <c>/history</c>, <c>restore</c>), which
 /// rebuild old texts and read op rows with synchronous SQLite on the thread pool:
 /// <list type="bullet">
-/// <item>per subject, <see cref="RestLimitsOptions.PastReadsPerSubject"/> in flight until the answer is written, more refused at once (<c>history_reads_subject</c>);</item>
+/// <item>per subject, <see cref="RestLimitsOptions.PastReadsPerSubject"/> in flight until the answer is written, <see cref="RestLimitsOptions.PastReadQueuePerSubject"/> waiting, newest first (a newer one pushes the oldest waiting out), others refused (<c>history_reads_subject</c>);</item>
 /// <item>per node, <see cref="RestLimitsOptions.PastReads"/> reading storage at once (each holds a thread), <see cref="RestLimitsOptions.PastReadQueue"/> waiting, more refused (<c>history_reads</c>), so writers of other documents keep their threads;</item>
 /// <item>per node, <see cref="RestLimitsOptions.PastReadBytes"/> of rebuilt texts in flight until their answers are written; a read that would pass it waits, while at most as much again waits, else it is refused (<c>history_bytes</c>).</item>
 /// </list>
@@ -106,7 +106,8 @@ public sealed class PastReadLimits : IDisposable
         _subjects = PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions
         {
             PermitLimit = rest.PastReadsPerSubject,
-            QueueLimit = 0,
+            QueueLimit = rest.PastReadQueuePerSubject,
+            QueueProcessingOrder = QueueProcessingOrder.NewestFirst,
         }));
         _storage = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
         {
@@ -123,10 +124,10 @@ public sealed class PastReadLimits : IDisposable
         });
     }
 
-    /// <summary>Enters a past read of the request's subject, for the whole request; <c>rate_limited</c> when it has its share in flight.</summary>
-    public IDisposable EnterSubject(HttpContext http)
+    /// <summary>Enters a past read of the request's subject, for the whole request; <c>rate_limited</c> when it has its share in flight and waiting.</summary>
+    public async Task<IDisposable> EnterSubjectAsync(HttpContext http)
     {
-        var lease = _subjects.AttemptAcquire(RestLimits.SubjectKey(http));
+        var lease = await _subjects.AcquireAsync(RestLimits.SubjectKey(http), 1, http.RequestAborted);
         if (!lease.IsAcquired)
         {
             lease.Dispose();
@@ -252,6 +253,7 @@ internal sealed class RestLimitsValidator : IValidateOptions<CollabOptions>
         Require(o.PastReads >= 1, nameof(o.PastReads), o.PastReads, "must be at least 1");
         Require(o.PastReadQueue >= 0, nameof(o.PastReadQueue), o.PastReadQueue, "must not be negative");
         Require(o.PastReadsPerSubject >= 1, nameof(o.PastReadsPerSubject), o.PastReadsPerSubject, "must be at least 1");
+        Require(o.PastReadQueuePerSubject >= 0, nameof(o.PastReadQueuePerSubject), o.PastReadQueuePerSubject, "must not be negative");
         Require(o.PastReadBytes >= 1024 * 1024, nameof(o.PastReadBytes), o.PastReadBytes, "must be at least 1048576");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

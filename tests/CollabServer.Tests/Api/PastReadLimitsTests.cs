@@ -24,7 +24,7 @@ public sealed class PastReadLimitsTests
         var dataDir = TestHost.NewDataDir();
         try
         {
-            using var server = await ServerProcess.StartAsync(dataDir, "--Collab:Sync=Off", "--Collab:Rest:PastReadsPerSubject=1");
+            using var server = await ServerProcess.StartAsync(dataDir, "--Collab:Sync=Off", "--Collab:Rest:PastReadsPerSubject=1", "--Collab:Rest:PastReadQueuePerSubject=0");
             using var http = new HttpClient { BaseAddress = server.BaseUrl, Timeout = Wire.Timeout };
             await MakeBigPastAsync(http, "big");
 
