@@ -17,9 +17,10 @@ public sealed class RestLimitsOptions
     public int RequestsBurst { get; set; } = 1000;
 
     /// <summary>
-    /// Documents one subject may create with <c>PUT</c> a minute, on one node (that many at once,
-    /// then one every 60/n seconds); 0: a <c>PUT</c> only writes documents that exist. Hub
-    /// connections have their own budget, <see cref="CollabOptions.DocumentsCreatedPerMinute"/>.
+    /// Documents one subject may create a minute on one node (that many at once, then one every
+    /// 60/n seconds), by <c>PUT</c> or by an authenticated hub connection's first write, which also
+    /// spends its connection's <see cref="CollabOptions.DocumentsCreatedPerMinute"/>; 0: a <c>PUT</c>
+    /// only writes documents that exist, and hub creations count against the connection alone.
     /// </summary>
     public int DocumentsCreatedPerMinute { get; set; } = 60;
 

@@ -176,7 +176,8 @@ public sealed class PastReadLimits : IDisposable
 /// Documents a <c>PUT</c> may create, per subject (or remote address): <c>Collab:Rest:DocumentsCreatedPerMinute</c>
 /// a minute, that many at once, the same shape as a hub connection's budget (<c>ClientConnection</c>,
 /// <c>Collab:DocumentsCreatedPerMinute</c>). A <c>PUT</c> of a document that does not exist takes
-/// one before anything is read or written.
+/// one before anything is read or written; an authenticated hub connection's first write to a new
+/// document takes one from its subject's budget too, so the hub and REST share it.
 /// </summary>
 public sealed class CreationBudget : IDisposable
 {
@@ -202,13 +203,19 @@ public sealed class CreationBudget : IDisposable
     /// <summary>Takes one creation from the request's subject; <c>rate_limited</c> when its budget is spent.</summary>
     public void Take(HttpContext http)
     {
-        using var lease = _perMinute > 0 ? _buckets.AttemptAcquire(RestLimits.SubjectKey(http)) : null;
-        if (lease is not { IsAcquired: true })
+        if (!TryTake(RestLimits.SubjectKey(http)))
         {
             throw RestLimits.Refuse(_metrics, "rest_creations", _perMinute > 0
                 ? $"you created more than {_perMinute} documents in a minute"
                 : $"this server does not create documents by PUT (Collab:Rest:DocumentsCreatedPerMinute is 0)");
         }
+    }
+
+    /// <summary>Takes one creation from <paramref name="key"/>'s budget (<see cref="RestLimits.SubjectKey"/>'s form); false when it is spent.</summary>
+    public bool TryTake(string key)
+    {
+        using var lease = _perMinute > 0 ? _buckets.AttemptAcquire(key) : null;
+        return lease is { IsAcquired: true };
     }
 
     public void Dispose() => _buckets.Dispose();

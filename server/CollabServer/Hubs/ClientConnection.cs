@@ -30,12 +30,14 @@ public sealed class ClientConnection : IMemberConnection
     private readonly TokenBucket _presence;
     private readonly TokenBucket _creations;
     private readonly TokenBucket _joins;
+    private readonly Func<bool> _subjectCreation;
     private readonly Action<ClientConnection> _closedCallback;
     private int _closed;
 
     /// <summary>A connection's queue and pump; <paramref name="closed"/> is called once, when it closes for any reason.</summary>
-    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity, Action<ClientConnection> closed)
+    public ClientConnection(HubConnectionContext context, CollabOptions options, ILogger logger, ConnectionIdentity identity, Func<bool> subjectCreation, Action<ClientConnection> closed)
     {
+        _subjectCreation = subjectCreation;
         _context = context;
         _closedCallback = closed;
         Identity = identity;
@@ -82,8 +84,8 @@ public sealed class ClientConnection : IMemberConnection
     /// <summary>Takes one join or leave from the connection's join rate.</summary>
     public bool TryTakeJoin() => _joins.TryTake();
 
-    /// <summary>Takes one document creation from the connection's per-minute budget.</summary>
-    public bool TryTakeCreation() => _creations.TryTake();
+    /// <summary>Takes one document creation from the connection's per-minute budget, and from its subject's (shared with REST PUT) when authenticated.</summary>
+    public bool TryTakeCreation() => _creations.TryTake() && _subjectCreation();
 
     /// <summary>Queues a message without waiting. Closes the connection when its queue is full.</summary>
     public void Send(SerializedHubMessage message)

@@ -16,11 +16,17 @@ public sealed class CollabLifetimeManager(
     ILogger<ClientConnection> logger,
     IOptions<CollabOptions> options,
     CollabMetrics metrics,
+    Api.CreationBudget creations,
     IHostApplicationLifetime lifetime) : DefaultHubLifetimeManager<CollabHub>(baseLogger)
 {
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
-        var client = new ClientConnection(connection, options.Value, logger, ConnectionIdentity.From(connection.User),
+        var identity = ConnectionIdentity.From(connection.User);
+        // A subject's documents made by its first write share one budget with those its PUTs make.
+        Func<bool> subjectCreation = identity.IsAuthenticated && options.Value.Rest.DocumentsCreatedPerMinute > 0
+            ? () => creations.TryTake("sub:" + identity.Subject)
+            : static () => true;
+        var client = new ClientConnection(connection, options.Value, logger, identity, subjectCreation,
             closed => metrics.Connections.TryRemove(closed.ConnectionId, out _));
         connection.Items[ClientConnection.ItemKey] = client;
         metrics.Connections[connection.ConnectionId] = client;

@@ -67,6 +67,45 @@ public sealed class RestLimitsTests
     }
 
     [Fact]
+    public async Task ASubjectsHubConnectionsAndPutsShareOneCreationBudget()
+    {
+        const string key = "test-signing-key-of-at-least-32-bytes!";
+        static string Token(string subject) => CollabServer.Auth.TokenCommand.Mint(
+            new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Encoding.UTF8.GetBytes(key)), new CollabServer.Auth.AuthOptions(), subject, null, "doc:*:edit", TimeSpan.FromHours(1));
+        await using var host = new TestHost(settings: new Dictionary<string, string?>
+        {
+            ["Collab:Auth:SigningKey"] = key,
+            ["Collab:Rest:DocumentsCreatedPerMinute"] = "3",
+        });
+        try
+        {
+            Task<HttpResponseMessage> PutAsync(string subject, string id)
+            {
+                var request = new HttpRequestMessage(HttpMethod.Put, $"/api/docs/{id}") { Content = JsonContent.Create(new { text = "new" }) };
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token(subject));
+                return host.Http.SendAsync(request);
+            }
+            Assert.Equal(HttpStatusCode.OK, (await PutAsync("ada", "by-put-0")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await PutAsync("ada", "by-put-1")).StatusCode);
+            // Her hub connection (its own per-connection budget is untouched) takes the third...
+            var hub = await host.ConnectAsync(token: Token("ada"));
+            await hub.JoinAsync("by-hub-0", "pen");
+            Assert.Equal(1, (await hub.SubmitAsync("by-hub-0", 0, ["x"], 1)).Version);
+            // ...and then neither it nor her PUTs may create another.
+            await hub.JoinAsync("by-hub-1", "pen");
+            await Wire.AssertErrorAsync(ErrorCodes.RateLimited, () => hub.SubmitAsync("by-hub-1", 0, ["x"], 2));
+            await AssertRateLimitedAsync(await PutAsync("ada", "by-put-2"));
+            Assert.False(File.Exists(Path.Combine(host.DataDir, "docs", "by-hub-1.db")));
+            // Another subject has a budget of its own.
+            Assert.Equal(HttpStatusCode.OK, (await PutAsync("bob", "bobs")).StatusCode);
+        }
+        finally
+        {
+            host.DeleteData();
+        }
+    }
+
+    [Fact]
     public async Task PastReadsWaitingForTheNodesStorageReadsBeyondTheQueueAre429AndWritersGoOn()
     {
         await using var host = new TestHost(settings: new Dictionary<string, string?>
