@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using Collab.Messages;
 using Collab.Ot;
@@ -19,7 +20,7 @@ namespace CollabBench;
 /// attacker got through. Not a test: figures, on 127.0.0.1 only.
 /// </summary>
 /// <remarks>
-/// dotnet run -c Release --project tests/CollabBench -- attack connections|bigops|presence|joins|names [--seconds S] [--connections N] [--server-dll PATH]
+/// dotnet run -c Release --project tests/CollabBench -- attack connections|bigops|presence|joins|names|pastreads|history|chunked [--seconds S] [--connections N] [--server-dll PATH]
 /// </remarks>
 public static class AttackProbe
 {
@@ -35,7 +36,16 @@ public static class AttackProbe
             var dll = Array.IndexOf(args, "--server-dll") is var d and >= 0 ? Path.GetFullPath(args[d + 1]) : ServerProcess.ServerDll;
             using var server = await ServerProcess.StartDllAsync(dll, dataDir, $"--Collab:DataDir={dataDir}");
             Console.WriteLine($"server pid {server.Pid} on {server.BaseUrl}, RSS {Rss(server.Pid) / 1e6:F0} MB at start; attack '{attack}' for {seconds} s");
+            // What the attack needs is made before the clock starts.
             var presenceVersion = attack == "presence" ? await PreparePresenceAsync(server.BaseUrl) : 0;
+            if (attack == "history")
+            {
+                await PrepareHistoryAsync(server.BaseUrl);
+            }
+            if (attack == "pastreads")
+            {
+                await PreparePastReadsAsync(server.BaseUrl);
+            }
             var until = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
             var peak = 0L;
             using var sampler = new Timer(_ => peak = Math.Max(peak, Rss(server.Pid)), null, 0, 200);
@@ -48,6 +58,9 @@ public static class AttackProbe
                 "presence" => await PresenceAsync(server.BaseUrl, presenceVersion, until),
                 "joins" => await JoinsAsync(server.BaseUrl, until),
                 "names" => await NamesAsync(server.BaseUrl, until),
+                "pastreads" => await PastReadsAsync(server.BaseUrl, until),
+                "history" => await HistoryAsync(server.BaseUrl, until),
+                "chunked" => await ChunkedAsync(server.BaseUrl, until),
                 _ => throw new ArgumentException($"no attack '{attack}'"),
             };
             var latencies = await writer;
@@ -271,6 +284,118 @@ public static class AttackProbe
                 await attacker.DisposeAsync();
             }
         }
+    }
+
+    private static async Task PreparePastReadsAsync(Uri url)
+    {
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(5) };
+        (await http.PutAsJsonAsync("/api/docs/huge", new { text = new string('h', 16 * 1024 * 1024) })).EnsureSuccessStatusCode();
+        (await http.PutAsJsonAsync("/api/docs/huge", new { text = "now short" })).EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Rounds of 48 concurrent reads of version 1 of a 16 Mi-character document.</summary>
+    private static async Task<string> PastReadsAsync(Uri url, DateTime until)
+    {
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(5) };
+        return await RoundsAsync(until, 48, () => http.GetAsync("/api/docs/huge?version=1", HttpCompletionOption.ResponseContentRead));
+    }
+
+    private static async Task PrepareHistoryAsync(Uri url)
+    {
+        await using var hub = await ConnectAsync(url);
+        await hub.InvokeAsync<JoinResult>(HubNames.Join, new JoinRequest { DocId = "long", ClientId = "builder" });
+        var version = 0;
+        for (var i = 1; i <= 20_000; i++)
+        {
+            try
+            {
+                version = (await hub.InvokeAsync<SubmitResult>(HubNames.Submit, new SubmitRequest { DocId = "long", BaseVersion = version, Op = new TextOperation.Builder().Insert("x").Retain(version).Build(), OpId = i })).Version;
+            }
+            catch (HubException)
+            {
+                await Task.Delay(100); // the op rate: wait and send it again
+                i--;
+            }
+        }
+    }
+
+    /// <summary>Rounds of 300 concurrent <c>/history?limit=500</c> of a document of 20 000 ops.</summary>
+    private static async Task<string> HistoryAsync(Uri url, DateTime until)
+    {
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(5) };
+        return await RoundsAsync(until, 300, () => http.GetAsync("/api/docs/long/history?limit=500"));
+    }
+
+    /// <summary>Rounds of 4 restore bodies of 20 MiB each, sent chunked (no Content-Length).</summary>
+    private static async Task<string> ChunkedAsync(Uri url, DateTime until)
+    {
+        using var http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(5) };
+        (await http.PutAsJsonAsync("/api/docs/restored", new { text = "one" })).EnsureSuccessStatusCode();
+        return await RoundsAsync(until, 4, async () =>
+        {
+            var body = new PushStreamContent(20 * 1024 * 1024);
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/docs/restored/restore") { Content = body };
+            request.Headers.TransferEncodingChunked = true;
+            return await http.SendAsync(request);
+        });
+    }
+
+    /// <summary>A JSON body of <c>{"version": 1, "pad": "…"}</c> of about <paramref name="bytes"/>, written as it is sent.</summary>
+    private sealed class PushStreamContent(int bytes) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync("{\"version\":1,\"pad\":\""u8.ToArray());
+            var chunk = new byte[64 * 1024];
+            Array.Fill(chunk, (byte)'p');
+            try
+            {
+                for (var sent = 0; sent < bytes; sent += chunk.Length)
+                {
+                    await stream.WriteAsync(chunk);
+                }
+                await stream.WriteAsync("\"}"u8.ToArray());
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException or ObjectDisposedException)
+            {
+                // The server answered and closed before the body ended: what a cap should do.
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    /// <summary>Sends <paramref name="concurrent"/> requests at once, round after round until <paramref name="until"/>: answers by status.</summary>
+    private static async Task<string> RoundsAsync(DateTime until, int concurrent, Func<Task<HttpResponseMessage>> send)
+    {
+        var statuses = new Dictionary<string, int>();
+        var rounds = 0;
+        do
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, concurrent).Select(async _ =>
+            {
+                try
+                {
+                    using var response = await send();
+                    return ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    return ex.GetType().Name;
+                }
+            }));
+            foreach (var answer in answers)
+            {
+                statuses[answer] = statuses.GetValueOrDefault(answer) + 1;
+            }
+            rounds++;
+        }
+        while (DateTime.UtcNow < until);
+        return $"{rounds} rounds of {concurrent}: " + string.Join(", ", statuses.OrderBy(kv => kv.Key).Select(kv => $"{kv.Value} × {kv.Key}"));
     }
 
     private static long Rss(int pid)
