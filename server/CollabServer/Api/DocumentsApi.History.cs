@@ -61,7 +61,15 @@ public static partial class DocumentsApi
             {
                 http.Response.Headers.Link = $"</api/docs/{id}/history?before={entries[^1].FromVersion}&limit={pageSize}>; rel=\"next\"";
             }
-            return Results.Ok(entries.Select(e => new { version = e.Version, fromVersion = e.FromVersion, at = e.At, clientId = e.ClientId }));
+            // The author as history names it; never the token subject (PROTOCOL §8: clients see clientIds and names only).
+            return Results.Ok(entries.Select(e => new
+            {
+                version = e.Version,
+                fromVersion = e.FromVersion,
+                at = e.At,
+                clientId = e.ClientId,
+                author = e.Author is { } by ? new { kind = by.Kind, name = by.Name } : null,
+            }));
         });
 
         docs.MapPost("/{id}/restore", async (string id, HttpRequest request, DocumentRegistry registry, DocumentCatalog catalog, PastReadLimits limits) =>
@@ -76,7 +84,7 @@ public static partial class DocumentsApi
             using var held = bytes;
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
             // then, broadcast as an ordinary op; nothing is lost, so a restore can be restored away.
-            var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text));
+            var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text, By(request.HttpContext, OpAuthorship.Restore)));
             return Results.Ok(new { id, version = restored });
         });
     }

@@ -92,7 +92,7 @@ public static partial class DocumentsApi
             }
             await ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
             var text = await ReadStringFieldAsync(request, "text", limit) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
-            var version = await registry.AskAsync(id, () => new ReplaceText(text));
+            var version = await registry.AskAsync(id, () => new ReplaceText(text, By(request.HttpContext, OpAuthorship.RestEdit)));
             return Results.Ok(new { id, version });
         });
 
@@ -164,6 +164,13 @@ public static partial class DocumentsApi
     }
 
     /// <summary>Refuses the request unless its identity may do <paramref name="needed"/> with the document (PROTOCOL §8).</summary>
+    /// <summary>A server write of <paramref name="kind"/> on behalf of the request's caller, as history records it.</summary>
+    internal static OpAuthorship By(HttpContext http, string kind)
+    {
+        var identity = ConnectionIdentity.From(http.User);
+        return new OpAuthorship(kind, identity.Subject, identity.Name);
+    }
+
     internal static void Require(HttpContext http, string id, DocumentAccess needed)
     {
         CheckId(id);

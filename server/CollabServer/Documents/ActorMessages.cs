@@ -64,6 +64,9 @@ internal sealed class SubmitWork(IMemberConnection? connection, SubmitRequest re
     /// <summary>The author's connection, or null for an op the server makes (REST).</summary>
     public IMemberConnection? Connection { get; } = connection;
 
+    /// <summary>For an op the server makes: what it is and for whom (history).</summary>
+    public OpAuthorship? ServerWrite { get; init; }
+
     public SubmitRequest Request { get; } = request;
 
     public void Complete(int version) => Answer(new SubmitResult { Version = version });
@@ -84,9 +87,12 @@ internal sealed class ReadOps(int from, int limit) : Request<List<OpMessage>?>
 }
 
 /// <summary>Makes the text <see cref="Text"/> with one op of the server's; answers the version after it.</summary>
-internal sealed class ReplaceText(string text) : Request<int>
+internal sealed class ReplaceText(string text, OpAuthorship? by = null) : Request<int>
 {
     public string Text { get; } = text;
+
+    /// <summary>What the write is (a REST edit, a restore) and on whose behalf, for history; null records nothing.</summary>
+    public OpAuthorship? By { get; } = by;
 }
 
 /// <summary>Deletes the document; false if it did not exist.</summary>

@@ -107,6 +107,10 @@ public sealed partial class DocumentActor
         }
         if (request.User is not null)
         {
+            if (request.User.Name != member.User?.Name)
+            {
+                _namedAuthors.Remove(member.AuthorKey); // its next op records the new name
+            }
             member.User = request.User;
         }
         // Positions past the text are clamped to it; the others see what the text allows.
@@ -183,7 +187,7 @@ public sealed partial class DocumentActor
     /// Makes the text <paramref name="text"/> with one op (creating the document if needed),
     /// sequenced and committed exactly as a member's submit is; returns the version after it.
     /// </summary>
-    private int Replace(string text)
+    private int Replace(string text, OpAuthorship? by)
     {
         if (text.Length > _options.MaxDocumentLength)
         {
@@ -201,7 +205,7 @@ public sealed partial class DocumentActor
             return _sequencer.Version;
         }
         // The server's ops are numbered by the version they were made at, so each is new.
-        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 });
+        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 }) { ServerWrite = by };
         Sequence(work);
         Flush();
         // Flush completed or failed the work synchronously.

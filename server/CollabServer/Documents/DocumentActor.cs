@@ -38,6 +38,9 @@ public sealed partial class DocumentActor
     private readonly Action<DocumentActor> _closed;
     private readonly CollabOptions _options;
     private readonly TokenBucket _writeBytes;
+
+    /// <summary>Author keys whose name this actor has had stored with one of their ops (<see cref="AuthorshipOf"/>).</summary>
+    private readonly HashSet<string> _namedAuthors = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private int _started;
 
@@ -225,7 +228,7 @@ public sealed partial class DocumentActor
                 ops.Answer(ReadOps(ops.From, ops.Limit));
                 break;
             case ReplaceText replace:
-                replace.Answer(Replace(replace.Text));
+                replace.Answer(Replace(replace.Text, replace.By));
                 break;
             case DeleteDocument delete:
                 delete.Answer(Delete());
@@ -414,13 +417,28 @@ public sealed partial class DocumentActor
         // Op times never go backwards (a clock stepped back stamps the previous time), so the
         // history reader finds the version at an instant by binary search over versions.
         _clockMs = Math.Max(_clockMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        var result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, _clockMs);
+        var authorship = AuthorshipOf(work, clientId);
+        Sequenced result;
+        try
+        {
+            result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, _clockMs, authorship);
+        }
+        catch (CollabError) when (authorship?.Kind == OpAuthorship.Member)
+        {
+            _namedAuthors.Remove(clientId); // refused: its next op records the name
+            throw;
+        }
+        if (result.Outcome != SequenceOutcome.Sequenced && authorship?.Kind == OpAuthorship.Member)
+        {
+            _namedAuthors.Remove(clientId);
+        }
         switch (result.Outcome)
         {
             case SequenceOutcome.Sequenced:
                 if (creates && work.Connection is { } creator && !creator.TryTakeCreation())
                 {
                     _sequencer.Rollback(); // nothing else is uncommitted: the pipeline was idle
+                    _namedAuthors.Clear();
                     throw new CollabError(ErrorCodes.RateLimited, $"this connection created more than {_options.DocumentsCreatedPerMinute} documents in a minute");
                 }
                 _pipeline.Add(new Pending(result.Op!, work));
@@ -433,6 +451,24 @@ public sealed partial class DocumentActor
                 work.Complete(result.Version);
                 break;
         }
+    }
+
+    /// <summary>
+    /// What history should record about who made this op: a server write's kind every time; a
+    /// member's name the first time its author key writes in this actor's life (or after it
+    /// changed its name), so the database holds one row per author, not one per op.
+    /// </summary>
+    private OpAuthorship? AuthorshipOf(SubmitWork work, string authorKey)
+    {
+        if (work.Connection is null)
+        {
+            return work.ServerWrite;
+        }
+        if (!_members.TryGet(work.Connection.ConnectionId, out var member) || !_namedAuthors.Add(authorKey))
+        {
+            return null;
+        }
+        return new OpAuthorship(OpAuthorship.Member, member.Identity.Subject, member.Identity.Name ?? member.User?.Name);
     }
 
     /// <summary>Hands the sequenced batch to a commit, unless one is in flight (see <see cref="CommitPipeline.Start"/>).</summary>
@@ -492,6 +528,7 @@ public sealed partial class DocumentActor
                 p.Fail(error);
             }
             _sequencer.Rollback();
+            _namedAuthors.Clear(); // the names in the rolled-back ops were not stored: record them again
             if (commit.Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } or CommitLogException)
             {
                 // A newer owner wrote its epoch, or the log has versions this actor never saw

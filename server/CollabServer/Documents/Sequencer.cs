@@ -94,7 +94,7 @@ internal sealed class Sequencer
     /// Sequences one op from <paramref name="clientId"/> made at <paramref name="baseVersion"/>.
     /// Throws <see cref="CollabError"/> (changing nothing) if the op cannot be taken.
     /// </summary>
-    public Sequenced Sequence(string clientId, long opId, TextOperation op, int baseVersion, long createdAtMs)
+    public Sequenced Sequence(string clientId, long opId, TextOperation op, int baseVersion, long createdAtMs, OpAuthorship? authorship = null)
     {
         var key = (clientId, opId);
         if (_uncommittedIds.TryGetValue(key, out var pending))
@@ -106,7 +106,7 @@ internal sealed class Sequencer
             return new(SequenceOutcome.AlreadyCommitted, committed, null);
         }
         op = Transform(op, baseVersion);
-        var stored = new StoredOp(WorkVersion + 1, op, clientId, opId, createdAtMs);
+        var stored = new StoredOp(WorkVersion + 1, op, clientId, opId, createdAtMs) { Authorship = authorship };
         WorkText = op.Apply(WorkText);
         WorkVersion = stored.Version;
         _uncommitted.Add(stored);

@@ -5,7 +5,14 @@ using Microsoft.Data.Sqlite;
 namespace CollabServer.Storage;
 
 /// <summary>One entry of a document's history: consecutive edits of one author (PROTOCOL §7).</summary>
-public sealed record HistoryEntry(int Version, int FromVersion, DateTimeOffset At, string ClientId);
+public sealed record HistoryEntry(int Version, int FromVersion, DateTimeOffset At, string ClientId)
+{
+    /// <summary>
+    /// Who made it, where the database recorded that (<see cref="OpAuthorship"/>): a member's name,
+    /// or what a server write was and for whom. Null for ops written before authors were recorded.
+    /// </summary>
+    public OpAuthorship? Author { get; init; }
+}
 
 /// <summary>
 /// Reads a document's past on a read-only connection of its own, never on the document's actor:
@@ -215,6 +222,7 @@ public sealed class HistoryReader : IDisposable
     {
         var entries = new List<HistoryEntry>();
         more = false;
+        var names = new AuthorNames(this);
         using var command = Command("SELECT version, client_id, created_at FROM ops WHERE version < $b ORDER BY version DESC");
         command.Parameters.AddWithValue("$b", before);
         using var reader = command.ExecuteReader();
@@ -240,7 +248,7 @@ public sealed class HistoryReader : IDisposable
             }
             if (author is not null)
             {
-                entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)));
+                entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)) { Author = names.Of(author, top) });
                 if (entries.Count == limit || rows > maxRows)
                 {
                     more = true;
@@ -253,9 +261,41 @@ public sealed class HistoryReader : IDisposable
         }
         if (author is not null)
         {
-            entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)));
+            entries.Add(new HistoryEntry(top, from, DateTimeOffset.FromUnixTimeMilliseconds(topAt), OpAuthor.ClientIdOf(author)) { Author = names.Of(author, top) });
         }
         return entries;
+    }
+
+    /// <summary>Names for the entries of one page: a member's by author key (read once each), a server write's by version.</summary>
+    private sealed class AuthorNames(HistoryReader reader)
+    {
+        private readonly Dictionary<string, OpAuthorship?> _members = new(StringComparer.Ordinal);
+        private bool? _tables;
+
+        public OpAuthorship? Of(string authorKey, int version)
+        {
+            _tables ??= reader.Command("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'authors'").ExecuteScalar() is long n && n > 0;
+            if (_tables != true)
+            {
+                return null;
+            }
+            if (authorKey.Length == 0)
+            {
+                // The server's own ops share one author key: each says what it was.
+                using var write = reader.Command("SELECT kind, subject, name FROM server_writes WHERE version = $v");
+                write.Parameters.AddWithValue("$v", version);
+                using var row = write.ExecuteReader();
+                return row.Read() ? new OpAuthorship(row.GetString(0), row.GetString(1), row.IsDBNull(2) ? null : row.GetString(2)) : null;
+            }
+            if (!_members.TryGetValue(authorKey, out var known))
+            {
+                using var member = reader.Command("SELECT subject, name FROM authors WHERE author_key = $k");
+                member.Parameters.AddWithValue("$k", authorKey);
+                using var row = member.ExecuteReader();
+                known = _members[authorKey] = row.Read() ? new OpAuthorship(OpAuthorship.Member, row.GetString(0), row.IsDBNull(1) ? null : row.GetString(1)) : null;
+            }
+            return known;
+        }
     }
 
     private SqliteCommand Command(string sql)

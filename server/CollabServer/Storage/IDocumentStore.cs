@@ -9,6 +9,25 @@ public sealed record StoredOp(int Version, TextOperation Op, string ClientId, lo
 
     /// <summary>The op as the logs store it (its JSON text), made once however many write it (the document's store, the node log, the backup).</summary>
     public string Json => _json ??= Op.ToString();
+
+    /// <summary>
+    /// Who made it, for history, when the document's store should record that with this op: a
+    /// member's name the first time its author key commits in an actor's life (and after a name
+    /// change), every server write's kind. Only the document's own database keeps it.
+    /// </summary>
+    public OpAuthorship? Authorship { get; init; }
+}
+
+/// <summary>
+/// Who made an op, as history shows it: a member (<see cref="Kind"/> <c>member</c>) with the name
+/// the server resolved for its connection (the token's <c>name</c>, else the name it joined with),
+/// or the server on a caller's behalf: <c>edit</c> (a REST <c>PUT</c>) or <c>restore</c>.
+/// </summary>
+public sealed record OpAuthorship(string Kind, string Subject, string? Name)
+{
+    public const string Member = "member";
+    public const string RestEdit = "edit";
+    public const string Restore = "restore";
 }
 
 /// <summary>

@@ -319,6 +319,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
             }
             InsertOp(op, lengthAfter);
             now = op.CreatedAtMs;
+            if (op.Authorship is { } by)
+            {
+                RecordAuthorship(transaction, op, by);
+            }
         }
         foreach (var chunk in snapshot)
         {
@@ -355,6 +359,30 @@ public sealed class SqliteDocumentStore : IDocumentStore
         }
         transaction.Commit();
         _insertOp.Transaction = null;
+    }
+
+    /// <summary>
+    /// The tables history names authors from, made by the first op that needs them (a database
+    /// written before them has neither; history then shows client ids): a member's name by its
+    /// author key, and what each server write was.
+    /// </summary>
+    internal const string AuthorTables =
+        "CREATE TABLE IF NOT EXISTS authors (author_key TEXT PRIMARY KEY, subject TEXT NOT NULL, name TEXT);" +
+        "CREATE TABLE IF NOT EXISTS server_writes (version INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT);";
+
+    private void RecordAuthorship(SqliteTransaction transaction, StoredOp op, OpAuthorship by)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = AuthorTables + (by.Kind == OpAuthorship.Member
+            ? "INSERT OR REPLACE INTO authors (author_key, subject, name) VALUES ($k, $s, $n);"
+            : "INSERT OR REPLACE INTO server_writes (version, kind, subject, name) VALUES ($v, $kind, $s, $n);");
+        command.Parameters.AddWithValue("$k", op.ClientId);
+        command.Parameters.AddWithValue("$v", op.Version);
+        command.Parameters.AddWithValue("$kind", by.Kind);
+        command.Parameters.AddWithValue("$s", by.Subject);
+        command.Parameters.AddWithValue("$n", (object?)by.Name ?? DBNull.Value);
+        command.ExecuteNonQuery();
     }
 
     private const string ConfirmedKey = "confirmed";

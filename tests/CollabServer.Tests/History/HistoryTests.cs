@@ -226,6 +226,40 @@ public sealed class HistoryTests() : HostedTest(new Dictionary<string, string?>
     }
 
     [Fact]
+    public async Task HistoryNamesEachMemberAndSaysWhatEachServerWriteWasAfterARestartToo()
+    {
+        var dataDir = TestHost.NewDataDir();
+        try
+        {
+            await using (var first = new TestHost(dataDir))
+            {
+                var ada = await first.ConnectAsync();
+                var bob = await first.ConnectAsync();
+                await ada.InvokeAsync<JoinResult>("Join", new JoinRequest { DocId = "named", ClientId = "ada-pen", User = new UserInfo { Name = "Ada", Color = "#f00" } });
+                await bob.InvokeAsync<JoinResult>("Join", new JoinRequest { DocId = "named", ClientId = "bob-pen", User = new UserInfo { Name = "Bob", Color = "#00f" } });
+                await ada.SubmitAsync("named", 0, ["one"], 1);
+                await bob.SubmitAsync("named", 1, [3, " two"], 1);
+                // Ada renames herself: her next op is hers under the new name.
+                await ada.InvokeAsync("SetPresence", new PresenceRequest { DocId = "named", Version = 2, User = new UserInfo { Name = "Ada L.", Color = "#f00" } });
+                await ada.SubmitAsync("named", 2, [7, " three"], 2);
+                Assert.Equal(HttpStatusCode.OK, (await first.Http.PutAsJsonAsync("/api/docs/named", new { text = "replaced" })).StatusCode);
+                Assert.Equal(HttpStatusCode.OK, (await first.Http.PostAsJsonAsync("/api/docs/named/restore", new { version = 2 })).StatusCode);
+            }
+            // Another server process on the same files: the names come from the database.
+            await using var second = new TestHost(dataDir);
+            var history = (await second.Http.GetFromJsonAsync<JsonElement>("/api/docs/named/history"))!.EnumerateArray()
+                .Select(e => (e.GetProperty("version").GetInt32(), e.GetProperty("clientId").GetString(), e.GetProperty("author").GetProperty("kind").GetString(),
+                    e.GetProperty("author").TryGetProperty("name", out var name) ? name.GetString() : null))
+                .ToList();
+            Assert.Equal([(5, "", "restore", null), (4, "", "edit", null), (3, "ada-pen", "member", "Ada L."), (2, "bob-pen", "member", "Bob"), (1, "ada-pen", "member", "Ada L.")], history);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task BadParametersAnswer400WithTheProtocolsCodes()
     {
         await Host.Http.PutAsJsonAsync("/api/docs/bad", new { text = "one" });
