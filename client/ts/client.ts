@@ -13,6 +13,7 @@ import {
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
+import { CollabError, diagnoseHandshake } from "./errors.js";
 import { Emitter } from "./events.js";
 import { isWellFormed, toWellFormed } from "./ot.js";
 import {
@@ -40,12 +41,21 @@ export type ConnectionStatus =
   | "reconnecting"
   /** A reconnect failed (or the browser is offline); edits are kept and sent once back. */
   | "offline"
+  /**
+   * The server refused the connection for a reason retrying cannot change (`error` says which:
+   * `unauthorized`, `forbidden` or a refused origin). Edits are kept; nothing is retried until
+   * `reconnectNow` (say, once a new token is at hand).
+   */
+  | "failed"
   /** `close` was called. */
   | "closed";
 
 export interface ClientEvents {
-  /** The connection status changed. `retryInMs` is set while offline and waiting to retry. */
-  status: { readonly status: ConnectionStatus; readonly retryInMs: number | undefined };
+  /**
+   * The connection status changed. `retryInMs` is set while offline and waiting to retry; `error`
+   * says why the last attempt failed, while offline or failed.
+   */
+  status: { readonly status: ConnectionStatus; readonly retryInMs: number | undefined; readonly error: CollabError | undefined };
 }
 
 export interface CollabClientOptions {
@@ -108,6 +118,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   private closed = false;
   private _status: ConnectionStatus = "connecting";
   private retryAt: number | undefined;
+  private _error: CollabError | undefined;
   private readonly onOnline = () => {
     for (const link of this.links.values()) link.retryNow();
   };
@@ -135,6 +146,11 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     return this._status;
   }
 
+  /** Why the last connection attempt failed, while the status is offline or failed. */
+  get error(): CollabError | undefined {
+    return this._error;
+  }
+
   /** This member's name and color. */
   user(): UserInfo | undefined {
     return this._user;
@@ -146,7 +162,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     for (const link of this.links.values()) for (const doc of link.docs) doc.userChanged();
   }
 
-  /** Tries to reconnect now instead of waiting for the next retry. */
+  /** Tries to reconnect now instead of waiting for the next retry; after `failed`, tries again (the token is asked for again). */
   reconnectNow(): void {
     this.onOnline();
   }
@@ -159,6 +175,8 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   /**
    * Opens a document, creating it if it does not exist, and resolves once it is joined. While
    * the server cannot be reached it keeps trying; reject it yourself with a timeout if you must.
+   * It rejects with a `CollabError` when the server refuses for good: the connection
+   * (`unauthorized`, `forbidden`, a refused origin) or the join (`forbidden`, `invalid_doc_id`).
    */
   async open(docId: string): Promise<CollabDocument> {
     if (this.closed) throw new Error("The client is closed.");
@@ -166,7 +184,14 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     const doc = new CollabDocument(docId, this);
     const opened = doc.opened();
     this.link(this.primaryUrl).add(doc);
-    await opened;
+    try {
+      await opened;
+    } catch (error) {
+      for (const link of this.links.values()) link.docs.delete(doc);
+      void doc.close();
+      this.linkStatusChanged();
+      throw error;
+    }
     return doc;
   }
 
@@ -263,24 +288,27 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   /** @internal Called by a link whose status changed. */
   linkStatusChanged(): void {
     if (this.closed) return;
-    const order: ConnectionStatus[] = ["connected", "connecting", "reconnecting", "offline"];
+    const order: ConnectionStatus[] = ["connected", "connecting", "reconnecting", "offline", "failed"];
     let worst: ConnectionStatus = "connected";
     let retryAt: number | undefined;
+    let error: CollabError | undefined;
     // The links that carry documents decide; the primary one only while none does.
     const carrying = [...this.links.values()].some((l) => l.docs.size > 0);
     for (const link of this.links.values()) {
       if (link.docs.size === 0 && (carrying || link.url !== this.primaryUrl)) continue;
       if (order.indexOf(link.status) > order.indexOf(worst)) worst = link.status;
       if (link.retryAt !== undefined) retryAt = Math.min(retryAt ?? Infinity, link.retryAt);
+      if (link.error && (link.status === "offline" || link.status === "failed") && (!error || !link.error.retryable)) error = link.error;
     }
-    this.setStatus(worst, retryAt);
+    this.setStatus(worst, retryAt, worst === "offline" || worst === "failed" ? error : undefined);
   }
 
-  private setStatus(status: ConnectionStatus, retryAt: number | undefined): void {
-    if (status === this._status && retryAt === this.retryAt) return;
+  private setStatus(status: ConnectionStatus, retryAt: number | undefined, error?: CollabError): void {
+    if (status === this._status && retryAt === this.retryAt && error === this._error) return;
     this._status = status;
     this.retryAt = retryAt;
-    this.emit("status", { status, retryInMs: retryAt === undefined ? undefined : Math.max(0, retryAt - Date.now()) });
+    this._error = error;
+    this.emit("status", { status, retryInMs: retryAt === undefined ? undefined : Math.max(0, retryAt - Date.now()), error });
   }
 
   private link(url: string): Link {
@@ -303,6 +331,8 @@ class Link implements HubInvoker {
   readonly docs = new Set<CollabDocument>();
   status: ConnectionStatus = "connecting";
   retryAt: number | undefined;
+  /** Why the last attempt failed; cleared once connected. */
+  error: CollabError | undefined;
   private readonly connection: HubConnection;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -349,9 +379,15 @@ class Link implements HubInvoker {
     void this.connect();
   }
 
-  /** The browser says it is online again: stop waiting. */
+  /** The browser says it is online again, or the user asks: stop waiting (after `failed`, try again). */
   retryNow(): void {
-    if (this.timer === undefined || this.closed) return;
+    if (this.closed) return;
+    if (this.status === "failed" && !this.connecting) {
+      this.attempt = 0;
+      void this.connect();
+      return;
+    }
+    if (this.timer === undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.attempt = 0;
@@ -384,13 +420,25 @@ class Link implements HubInvoker {
     try {
       await this.connection.start();
     } catch {
+      // A browser does not say why a socket was refused: ask the hub's URL over HTTP.
+      const error = await this.diagnose();
       this.connecting = false;
+      if (this.closed) return;
+      this.error = error;
+      if (!error.retryable) {
+        // Refused for good (no valid token, no access, an origin not allowed): retrying cannot help.
+        console.warn(`[collab] ${error.message}`);
+        for (const doc of this.docs) doc.failOpen(error);
+        this.setStatus("failed");
+        return;
+      }
       // This node does not answer: its documents try another one meanwhile.
       this.client.failOver(this);
       this.scheduleRetry();
       return;
     }
     this.connecting = false;
+    this.error = undefined;
     if (this.closed) {
       await this.connection.stop();
       return;
@@ -400,6 +448,16 @@ class Link implements HubInvoker {
     this.everConnected = true;
     this.setStatus("connected");
     for (const doc of this.docs) doc.attach(this);
+  }
+
+  private async diagnose(): Promise<CollabError> {
+    let token: string | undefined;
+    try {
+      token = await this.options.accessTokenFactory?.();
+    } catch (error) {
+      return new CollabError("unauthorized", "unauthorized", `No access token: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return diagnoseHandshake(this.url + HubNames.path, token);
   }
 
   private lost(): void {
@@ -426,6 +484,7 @@ class Link implements HubInvoker {
   private setStatus(status: ConnectionStatus, retryAt?: number): void {
     this.status = status;
     this.retryAt = status === "offline" ? retryAt : undefined;
+    if (status === "connected") this.error = undefined;
     this.client.linkStatusChanged();
   }
 

@@ -16,6 +16,7 @@ import {
   type Member,
   type TimerName,
 } from "./engine.js";
+import { CollabError, reasonOfCode } from "./errors.js";
 import { Emitter } from "./events.js";
 import {
   errorCode,
@@ -191,6 +192,12 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     return this.engine.closed;
   }
 
+  /** @internal The first join cannot happen (the connection or the join was refused for good): `open` rejects. */
+  failOpen(error: CollabError): void {
+    this.firstJoin?.reject(error);
+    this.firstJoin = undefined;
+  }
+
   /** @internal Resolves after the first join, rejects if it fails for good. */
   opened(): Promise<void> {
     if (this.engine.version >= 0) return Promise.resolve();
@@ -292,8 +299,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
         this.host.redirect(this, command.url);
         return;
       case "failOpen":
-        this.firstJoin?.reject(new Error(command.message));
-        this.firstJoin = undefined;
+        this.failOpen(new CollabError(command.code, reasonOfCode(command.code), command.message.replace(/^.*HubException: /, "")));
         return;
     }
   }

@@ -19,6 +19,7 @@ export {
   type CollabClientOptions,
   type ConnectionStatus,
 } from "./client.js";
+export { CollabError, classifyHandshake, type FailureReason } from "./errors.js";
 export { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 export { errorCodeInfo, isBeforeDuplicateCheck, retryOf, type ErrorRetry } from "./error-codes.js";
 export {
