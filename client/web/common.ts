@@ -193,3 +193,28 @@ export function authHeaders(): Record<string, string> {
   const token = accessToken();
   return token ? { authorization: `Bearer ${token}` } : {};
 }
+
+/** What the page reads from its own token (a JWT's payload, not verified: the server decides). */
+export interface TokenClaims {
+  /** The expiry, in ms since the epoch, if the token has one. */
+  readonly expiresAt: number | undefined;
+  /** The grants of its `scope` (or `scp`) claim, PROTOCOL §8. */
+  readonly grants: readonly string[];
+}
+
+/** The claims of a JWT, or undefined when the token is not one this page can read. */
+export function tokenClaims(token: string): TokenClaims | undefined {
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as Record<string, unknown>;
+    const scopes = [payload.scope, payload.scp].flat().filter((s): s is string => typeof s === "string");
+    return {
+      expiresAt: typeof payload.exp === "number" ? payload.exp * 1000 : undefined,
+      grants: scopes.flatMap((s) => s.split(/\s+/)).filter(Boolean),
+    };
+  } catch {
+    return undefined;
+  }
+}

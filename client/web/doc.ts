@@ -26,9 +26,9 @@ import {
   lineNumbers,
   rectangularSelection,
 } from "@codemirror/view";
-import { CollabClient, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
+import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
 import { collab } from "@collabserver/codemirror";
-import { accessToken, avatar, byId, formatLength, setUpIdentity } from "./common.js";
+import { accessToken, avatar, byId, formatLength, setUpIdentity, tokenClaims } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
 import { highlightStyle } from "./theme.js";
@@ -61,10 +61,46 @@ const docId = decodeURIComponent(location.pathname.replace(/^\/d\//, "").replace
 let me: UserInfo;
 let client: CollabClient | undefined;
 
-function showBanner(message: string, kind: "error" | "info"): void {
+/** What the banner shows: a connection problem is taken down once connected again. */
+let bannerAbout: "connection" | "other" | undefined;
+
+function showBanner(message: string, kind: "error" | "info", about: "connection" | "other" = "other"): void {
   bannerText.textContent = message;
   bannerEl.className = `banner ${kind}`;
+  bannerEl.dataset.about = about;
   bannerEl.hidden = false;
+  bannerAbout = about;
+}
+
+function hideConnectionBanner(): void {
+  if (bannerAbout !== "connection") return;
+  bannerEl.hidden = true;
+  bannerAbout = undefined;
+}
+
+/**
+ * Why the page is not connected, in words, with what to do. `token` is the page's token (from
+ * its link), if it has one: it tells a missing sign-in from an expired or refused one.
+ */
+function connectionProblem(error: CollabError, token: string | undefined): string {
+  switch (error.reason) {
+    case "unauthorized": {
+      if (!token) return "You are not signed in: this server needs a token. Open the document with a link that carries one (…/d/name#token=…).";
+      const expiresAt = tokenClaims(token)?.expiresAt;
+      if (expiresAt !== undefined && expiresAt <= Date.now()) return "Your sign-in has expired: get a new link (or token) and open the document with it.";
+      return "Your sign-in was not accepted by the server: get a new link (or token) and open the document with it.";
+    }
+    case "forbidden":
+      return "You don't have access to this document: ask its owner for a link that grants it.";
+    case "origin":
+      return `This page's address (origin ${location.origin}) is not allowed by the server: ask the operator to add it to Collab:AllowedOrigins.`;
+    case "network":
+      return "The server cannot be reached: retrying…";
+    case "unavailable":
+      return "The server is unavailable: retrying…";
+    case "invalid":
+      return `The server refused to open this document: ${error.message}`;
+  }
 }
 
 byId("banner-close").addEventListener("click", () => {
@@ -90,6 +126,7 @@ function renderStatus(status: ConnectionStatus, pending: number): void {
     connected: "Connected",
     reconnecting: `Reconnecting…${unsent}`,
     offline: `Offline${unsent}`,
+    failed: `Not connected${unsent}`,
     closed: "Closed",
   };
   statusEl.dataset.state = status;
@@ -179,9 +216,15 @@ async function main(): Promise<void> {
   client = new CollabClient({ serverUrl: location.origin, user: me, accessTokenFactory: token ? () => token : undefined });
   let pending = 0;
   let status: ConnectionStatus = client.status;
-  client.on("status", (e) => {
+  const renderConnection = (error: CollabError | undefined) => {
+    // Offline with a reason, or refused for good: say why, and what to do.
+    if ((status === "offline" || status === "failed") && error) showBanner(connectionProblem(error, token), "error", "connection");
+    else if (status === "connected") hideConnectionBanner();
+  };
+  const offStatus = client.on("status", (e) => {
     status = e.status;
     renderStatus(status, pending);
+    renderConnection(e.error);
   });
   retryButton.addEventListener("click", () => client?.reconnectNow());
   renderStatus(status, 0);
@@ -190,7 +233,17 @@ async function main(): Promise<void> {
   try {
     doc = await client.open(docId);
   } catch (error) {
-    fail(`This document could not be opened: ${error instanceof Error ? error.message.replace(/^.*HubException: /, "") : String(error)}`);
+    // Refused for good: retrying cannot help, so the page stops and says why.
+    offStatus();
+    void client.close();
+    renderStatus("failed", 0);
+    if (error instanceof CollabError) {
+      const problem = connectionProblem(error, token);
+      showBanner(problem, "error", "connection");
+      fail(problem);
+    } else {
+      fail(`This document could not be opened: ${error instanceof Error ? error.message.replace(/^.*HubException: /, "") : String(error)}`);
+    }
     return;
   }
 
@@ -256,6 +309,10 @@ async function main(): Promise<void> {
     clientId: client.clientId,
     me: () => me,
     extensions: () => [languageExt, wrap ? EditorView.lineWrapping : [], syntaxHighlighting(highlightStyle), syntaxHighlighting(defaultHighlightStyle, { fallback: true })],
+    // Restoring needs collab:admin with access control on (PROTOCOL §7, §8). The page reads its
+    // own token's grants; without a token the server is open (a server that needs one would have
+    // refused the connection), and a token it cannot read is left to the server to judge.
+    mayRestore: mayRestore(token),
   });
   window.collab = { client, doc, view, history: historyPanel };
   renderCursor(view.state);
@@ -301,6 +358,12 @@ async function main(): Promise<void> {
   window.addEventListener("beforeunload", (event) => {
     if (doc.pendingEdits > 0) event.preventDefault();
   });
+}
+
+/** Whether the page offers "Restore this version" (see setUpHistory's `mayRestore`). */
+function mayRestore(token: string | undefined): boolean {
+  const claims = token ? tokenClaims(token) : undefined;
+  return !claims || claims.grants.includes("collab:admin");
 }
 
 void main();

@@ -27,6 +27,11 @@ export interface HistoryOptions {
   readonly me: () => UserInfo;
   /** Extensions the old text is shown with besides the read-only ones (language, wrapping). */
   readonly extensions: () => Extension;
+  /**
+   * Whether this page may restore (`POST …/restore` needs `collab:admin` when access control is
+   * on): when not, the button is not offered and a note says who can. The server still decides.
+   */
+  readonly mayRestore: boolean;
 }
 
 export interface HistoryPanel {
@@ -92,6 +97,9 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   const list = byId<HTMLOListElement>("history-list");
   const more = byId<HTMLButtonElement>("history-more");
   const restore = byId<HTMLButtonElement>("history-restore");
+  const restoreNote = byId("history-restore-note");
+  const confirmDialog = byId<HTMLDialogElement>("restore-dialog");
+  const confirmText = byId("restore-dialog-text");
   const message = byId("history-message");
   const error = byId("history-error");
   const editorEl = byId("editor");
@@ -103,7 +111,9 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   let open = false;
   let entries: HistoryEntry[] = [];
   let next: string | undefined;
-  let shown: { version: number; text: string } | undefined;
+  let shown: { version: number; text: string; at: string | undefined } | undefined;
+  /** The slider was moved and its version is not shown yet: it stays where the person put it. */
+  let sliding = false;
   let pastView: EditorView | undefined;
   let pastVersion = -1;
   const highlightSlot = new Compartment();
@@ -132,6 +142,8 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   function renderSlider(): void {
     const current = doc.version;
     slider.max = String(current);
+    // The live text is the current version: the slider follows it while no other version is chosen.
+    if (!shown && !sliding) slider.value = String(current);
     const value = Number(slider.value);
     sliderValue.textContent = `Version ${value} of ${current}`;
     slider.setAttribute("aria-valuetext", `Version ${value} of ${current}`);
@@ -248,7 +260,8 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
       if (!response.ok) throw new Error(`Version ${version} could not be read: ${await problemText(response)}`);
       const body = (await response.json()) as { version: number; text: string; at?: string };
       if (mine !== request || !open) return;
-      shown = { version: body.version, text: body.text };
+      shown = { version: body.version, text: body.text, at: body.at };
+      sliding = false;
       message.textContent = body.at ? `Showing version ${body.version}, from ${timeAgo(new Date(body.at))}.` : `Showing version ${body.version}.`;
       showError(undefined);
       renderPast();
@@ -256,6 +269,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
       for (const b of list.querySelectorAll<HTMLElement>(".history-entry")) b.setAttribute("aria-current", String(b.dataset.version === String(shown.version)));
     } catch (e) {
       if (mine !== request) return;
+      sliding = false;
       message.textContent = "";
       showError(e instanceof Error ? e.message : String(e));
     }
@@ -263,6 +277,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
 
   function showLive(): void {
     shown = undefined;
+    sliding = false;
     request++;
     pastView?.destroy();
     pastView = undefined;
@@ -278,7 +293,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
     toggle.setAttribute("aria-expanded", "true");
     message.textContent = "";
     showError(undefined);
-    slider.value = String(doc.version);
+    // It opens on the live text, which is the current version (the maximum is set first, or the value would be clamped to the old one).
     renderSlider();
     panel.focus();
     list.setAttribute("aria-busy", "true");
@@ -322,6 +337,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
 
   let sliderTimer: ReturnType<typeof setTimeout> | undefined;
   slider.addEventListener("input", () => {
+    sliding = true;
     renderSlider();
     clearTimeout(sliderTimer);
     sliderTimer = setTimeout(() => void show(Number(slider.value)), 120);
@@ -339,9 +355,26 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
     renderList();
   });
 
+  restore.hidden = !options.mayRestore;
+  restoreNote.hidden = options.mayRestore;
+
+  /** Asks first: a restore changes everyone's text. Resolves true for "Restore", false for "Cancel" or Esc. */
+  function confirmRestore(version: number, at: string | undefined): Promise<boolean> {
+    const when = at ? ` from ${new Date(at).toLocaleString()}` : "";
+    confirmText.textContent = `Restore version ${version}${when}? Everyone's text becomes that version; the current text stays in history.`;
+    confirmDialog.returnValue = "";
+    return new Promise((resolve) => {
+      confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "restore"), { once: true });
+      confirmDialog.showModal();
+    });
+  }
+
   restore.addEventListener("click", async () => {
-    if (!shown) return;
+    if (!shown || restore.disabled) return;
     const version = shown.version;
+    const confirmed = await confirmRestore(version, shown.at);
+    restore.focus();
+    if (!confirmed || !shown || shown.version !== version) return;
     restore.disabled = true;
     message.textContent = `Restoring version ${version}…`;
     try {
