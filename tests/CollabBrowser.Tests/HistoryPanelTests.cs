@@ -130,8 +130,14 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.EndsWith("- Balloons", now);
         await Expect.EventuallyAsync(async () => await ada.TextAsync() == now, "Ada's hidden live editor has Grace's line");
 
-        // Restore it, from the keyboard: Shift+Tab back to the button, Enter. Both pages get it.
+        // Restore it, from the keyboard: Shift+Tab back to the button, Enter, then Tab from Cancel to
+        // Restore in the confirmation and Enter. Both pages get it.
         await PressUntilFocusedAsync(ada, "Shift+Tab", "history-restore");
+        await ada.Page.Keyboard.PressAsync("Enter");
+        await ada.Page.Locator("#restore-dialog").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible });
+        Assert.Equal("restore-cancel", await FocusedAsync(ada));
+        await ada.Page.Keyboard.PressAsync("Tab");
+        Assert.Equal("restore-confirm", await FocusedAsync(ada));
         await ada.Page.Keyboard.PressAsync("Enter");
         await Expect.EventuallyAsync(async () => await grace.TextAsync() == v2, "Grace's page shows the restored text");
         await Expect.EventuallyAsync(async () => await ada.TextAsync() == v2, "Ada's live text is the restored text");
@@ -167,6 +173,78 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task ThePanelOpensAtTheCurrentVersionAndARestoreAsksFirstCancelDoesNothingAndRestoreRestores()
+    {
+        var docId = NewDocId("steps");
+        await fixture.PutAsync(docId, "first");
+        await fixture.PutAsync(docId, "second");
+        await fixture.PutAsync(docId, "third");
+        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
+        var restores = 0;
+        ada.Page.Request += (_, request) =>
+        {
+            if (request.Url.EndsWith("/restore", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref restores);
+            }
+        };
+
+        // It opens on the live text, which is the current version: the slider is at its right end.
+        await ada.Page.Locator("#history-toggle").ClickAsync();
+        await ada.Page.Locator(".history-entry").First.WaitForAsync();
+        Assert.Equal("Version 3 of 3", await ada.Page.Locator("#history-slider-value").InnerTextAsync());
+        Assert.Equal("3", await ada.Page.Locator("#history-slider").InputValueAsync());
+        Assert.Null(await ShownVersionAsync(ada));
+
+        // Nothing to restore yet: the button is disabled and looks it (not the accent color, no pointer).
+        var restore = ada.Page.Locator("#history-restore");
+        Assert.True(await restore.IsDisabledAsync());
+        const string Look = "e => { const s = getComputedStyle(e); return s.backgroundColor + ' ' + s.cursor; }";
+        var disabledLook = await restore.EvaluateAsync<string>(Look);
+        Assert.EndsWith("not-allowed", disabledLook);
+
+        await ada.Page.Locator(".history-entry[data-version='1']").ClickAsync();
+        await Expect.EventuallyAsync(async () => await ShownTextAsync(ada) == "first", "version 1 is shown");
+        Assert.Equal("Version 1 of 3", await ada.Page.Locator("#history-slider-value").InnerTextAsync());
+        Assert.True(await restore.IsEnabledAsync());
+        var enabledLook = await restore.EvaluateAsync<string>(Look);
+        Assert.EndsWith("pointer", enabledLook);
+        Assert.NotEqual(disabledLook.Split(' ')[0], enabledLook.Split(' ')[0]);
+
+        // Restore asks first, saying what it will do; Cancel does nothing.
+        await restore.ClickAsync();
+        var dialog = ada.Page.Locator("#restore-dialog");
+        await dialog.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible });
+        var question = await ada.Page.Locator("#restore-dialog-text").InnerTextAsync();
+        Assert.StartsWith("Restore version 1 from ", question);
+        Assert.EndsWith("? Everyone's text becomes that version; the current text stays in history.", question);
+        var path = Path.Combine(TestArtifacts.Dir(), "history-restore-confirm.png");
+        await ada.Page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+        await ada.Page.Locator("#restore-cancel").ClickAsync();
+        await dialog.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden });
+        Assert.Equal(0, Volatile.Read(ref restores));
+        Assert.Equal((3, "third"), await ServerAsync(docId));
+        Assert.Equal("third", await ada.TextAsync());
+        Assert.Equal(1, await ShownVersionAsync(ada));
+
+        // Esc in the confirmation cancels too.
+        await restore.ClickAsync();
+        await dialog.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible });
+        await ada.Page.Keyboard.PressAsync("Escape");
+        await dialog.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Hidden });
+        Assert.Equal(0, Volatile.Read(ref restores));
+        Assert.Equal((3, "third"), await ServerAsync(docId));
+
+        // Restore restores, for everyone, as version 4.
+        await restore.ClickAsync();
+        await ada.Page.Locator("#restore-confirm").ClickAsync();
+        await Expect.EventuallyAsync(async () => await ada.TextAsync() == "first", "Ada's live text is version 1's");
+        Assert.Equal((4, "first"), await ServerAsync(docId));
+        Assert.Equal(1, Volatile.Read(ref restores));
+        Assert.Empty(ada.ConsoleErrors);
+    }
+
+    [Fact]
     public async Task ARefusedRestoreIsShownInThePanelAndChangesNothing()
     {
         var docId = NewDocId("refused");
@@ -186,6 +264,7 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         await entry.ClickAsync();
         await Expect.EventuallyAsync(async () => await ShownTextAsync(ada) == "first", "version 1 is shown");
         await ada.Page.Locator("#history-restore").ClickAsync();
+        await ada.Page.Locator("#restore-confirm").ClickAsync();
         var error = ada.Page.Locator("#history-error");
         await error.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible });
         Assert.Equal("You may not restore: this needs the collab:admin grant", await error.InnerTextAsync());
