@@ -18,6 +18,7 @@ await build({
       export * as engine from "./client/ts/engine.ts";
       export { CollabDocument } from "./client/ts/document.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
+      export { CollabError, classifyHandshake, reasonOfCode } from "./client/ts/errors.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
       export { HeldEdits, loneSurrogates } from "./client/codemirror/held.ts";
       export { changesSince, applyChanges } from "./client/web/pastdiff.ts";
@@ -35,7 +36,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, engine, CollabDocument, reconnectDelay, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
+export const { ot, sync, engine, CollabDocument, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */
