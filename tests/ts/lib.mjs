@@ -30,6 +30,8 @@ await build({
   bundle: true,
   format: "esm",
   platform: "node",
+  // The packages from their sources (as `npm run build` bundles them), not from a dist that may not be built.
+  conditions: ["collab-source"],
   outfile,
   logLevel: "error",
 });
