@@ -1,15 +1,10 @@
 using CollabServer;
-using CollabServer.Auth;
-using CollabServer.Backup;
 using Microsoft.Extensions.Options;
 
-if (args is ["token", .. var tokenArgs])
+// A command (token, key, rebuild), help, or a mistyped command word: it ends here.
+if (CommandLine.Run(args) is int exitCode)
 {
-    return TokenCommand.Run(tokenArgs);
-}
-if (args is ["rebuild", .. var rebuildArgs])
-{
-    return RebuildCommand.Run(rebuildArgs);
+    return exitCode;
 }
 
 var builder = WebApplication.CreateBuilder(CommandConfiguration.ServerOptions(args));

@@ -7,7 +7,8 @@ namespace CollabServer.Auth;
 /// <summary>
 /// <c>CollabServer token --scope "doc:notes-*:edit" [--sub NAME] [--name "Display Name"] [--lifetime 01:00:00]</c>:
 /// prints a development token signed with <c>Collab:Auth:SigningKey</c> (from the same
-/// configuration the server reads: command line, environment, appsettings.json).
+/// configuration the server reads: command line, environment, appsettings.json), alone on
+/// standard output; anything else goes to standard error. Usage: <see cref="CommandLine.TokenUsage"/>.
 /// </summary>
 public static class TokenCommand
 {
@@ -30,8 +31,9 @@ public static class TokenCommand
         var auth = configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         if (string.IsNullOrEmpty(auth.SigningKey) || !values.TryGetValue("scope", out var scope))
         {
-            Console.Error.WriteLine("usage: CollabServer token --scope \"doc:PATTERN:edit|read collab:admin\" [--sub NAME] [--name NAME] [--lifetime HH:MM:SS] --Collab:Auth:SigningKey=KEY");
-            Console.Error.WriteLine("The key is read like the server's configuration (also Collab__Auth__SigningKey or appsettings.json).");
+            Console.Error.WriteLine(string.IsNullOrEmpty(auth.SigningKey) ? "token needs a signing key (Collab:Auth:SigningKey)." : "token needs --scope.");
+            Console.Error.Write(CommandLine.TokenUsage);
+            Console.Error.WriteLine();
             return 2;
         }
         SymmetricSecurityKey key;
@@ -44,7 +46,13 @@ public static class TokenCommand
             Console.Error.WriteLine(ex.Message);
             return 2;
         }
-        var lifetime = values.TryGetValue("lifetime", out var l) ? TimeSpan.Parse(l, System.Globalization.CultureInfo.InvariantCulture) : TimeSpan.FromHours(1);
+        var lifetime = TimeSpan.FromHours(1);
+        if (values.TryGetValue("lifetime", out var l) && (!TimeSpan.TryParse(l, System.Globalization.CultureInfo.InvariantCulture, out lifetime) || lifetime <= TimeSpan.Zero))
+        {
+            Console.Error.WriteLine($"--lifetime must be a positive duration written HH:MM:SS (got '{l}').");
+            return 2;
+        }
+        // The token alone on standard output, so that TOKEN=$(... token ...) holds exactly it.
         Console.WriteLine(Mint(key, auth, values.GetValueOrDefault("sub", "dev"), values.GetValueOrDefault("name"), scope, lifetime));
         return 0;
     }

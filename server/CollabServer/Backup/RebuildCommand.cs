@@ -59,8 +59,8 @@ public static class RebuildCommand
         }
         if ((from is null) == (postgres is null) || to is null)
         {
-            Console.Error.WriteLine("usage: CollabServer rebuild --from BACKUP_DIR --to DATA_DIR [--Collab:Sync=Full|Normal|Off]");
-            Console.Error.WriteLine("       CollabServer rebuild --from-postgres CONNECTION_STRING --to DATA_DIR");
+            Console.Error.Write(CommandLine.RebuildUsage);
+            Console.Error.WriteLine();
             return 2;
         }
         var configuration = CommandConfiguration.Build(rest);
