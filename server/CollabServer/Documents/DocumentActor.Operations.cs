@@ -44,7 +44,7 @@ public sealed partial class DocumentActor
             _state = DocumentState.Live;
         }
         var version = _sequencer.Version;
-        var member = new Member(connection, clientId, request.User, readOnly) { PresenceVersion = version };
+        var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = version };
         _members.Add(member);
 
         var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly };
@@ -107,11 +107,12 @@ public sealed partial class DocumentActor
         }
         if (request.User is not null)
         {
-            if (request.User.Name != member.User?.Name)
+            var user = member.Identity.Presenting(request.User);
+            if (user.Name != member.User?.Name)
             {
                 _namedAuthors.Remove(member.AuthorKey); // its next op records the new name
             }
-            member.User = request.User;
+            member.User = user;
         }
         // Positions past the text are clamped to it; the others see what the text allows.
         var length = _sequencer.LengthAt(request.Version);

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Collab.Messages;
 
 namespace CollabServer.Identity;
 
@@ -22,6 +23,17 @@ public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAut
         // Never a name: names are not unique, and the bearer validates that "sub" is present.
         var subject = user.FindFirst("sub")?.Value ?? throw new InvalidOperationException("an authenticated user without a 'sub' claim");
         var scope = string.Join(' ', user.FindAll("scope").Select(c => c.Value).Concat(user.FindAll("scp").Select(c => c.Value)));
-        return new ConnectionIdentity(subject, user.FindFirst("name")?.Value ?? identity.Name, true, Grants.Parse(scope));
+        return new ConnectionIdentity(subject, NameOf(user) ?? identity.Name, true, Grants.Parse(scope));
     }
+
+    /// <summary>The token's display name: its <c>name</c> claim, else its <c>preferred_username</c> (blank ones do not count).</summary>
+    private static string? NameOf(ClaimsPrincipal user) =>
+        new[] { "name", "preferred_username" }.Select(type => user.FindFirst(type)?.Value).FirstOrDefault(value => !string.IsNullOrWhiteSpace(value));
+
+    /// <summary>
+    /// What others see of a member who presents <paramref name="user"/>: the token's name, when it
+    /// has one, instead of the name the client chose (PROTOCOL §8); the colour stays the client's.
+    /// </summary>
+    public UserInfo? Presenting(UserInfo? user) =>
+        Name is null ? user : new UserInfo { Name = Name, Color = user?.Color };
 }

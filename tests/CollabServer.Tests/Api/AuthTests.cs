@@ -5,6 +5,7 @@ using System.Text.Json;
 using Collab;
 using CollabServer.Auth;
 using CollabServer.Tests.Infrastructure;
+using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.IdentityModel.Tokens;
 
 namespace CollabServer.Tests.Api;
@@ -134,6 +135,52 @@ public sealed class AuthTests() : HostedTest(new Dictionary<string, string?>
         var hub = await Assert.ThrowsAnyAsync<Exception>(() => Host.ConnectAsync(token: nameless));
         Assert.Contains("401", hub.ToString());
         Assert.Equal("hers", (await (await SendAsync(HttpMethod.Get, "/api/docs/shared", Token("doc:shared:read"))).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("text").GetString());
+    }
+
+    /// <summary>A correctly signed token with a subject and one more claim (a display name under some claim type).</summary>
+    private static string TokenWith(string scope, string subject, string claimType, string value)
+    {
+        var now = DateTime.UtcNow;
+        return new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Subject = new System.Security.Claims.ClaimsIdentity([new("sub", subject), new(claimType, value), new("scope", scope)]),
+            IssuedAt = now,
+            NotBefore = now,
+            Expires = now + TimeSpan.FromHours(1),
+            SigningCredentials = new SigningCredentials(new SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes(Key)), SecurityAlgorithms.HmacSha256),
+        });
+    }
+
+    private static Dictionary<string, object?> Named(string name, string color) => new() { ["name"] = name, ["color"] = color };
+
+    [Fact]
+    public async Task ATokensNameIsTheMembersNameInPresenceWhateverTheClientSays()
+    {
+        // The editor names everyone after a random animal; a token minted with --name Bob is Bob.
+        var bob = await Host.ConnectAsync(token: TokenCommand.Mint(new SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes(Key)), new AuthOptions(), "bob", "Bob", "doc:names:edit", TimeSpan.FromHours(1)));
+        var ada = await Host.ConnectAsync(token: Token("doc:names:edit", subject: "ada")); // no name claim
+        var adaSees = ada.Collect<Collab.Messages.PresenceMessage>("Presence");
+        var bobSees = bob.Collect<Collab.Messages.PresenceMessage>("Presence");
+        await ada.InvokeAsync<Collab.Messages.JoinResult>("Join", new Dictionary<string, object?> { ["docId"] = "names", ["clientId"] = "ada", ["user"] = Named("Ada's animal", "#00f") }).WaitAsync(Wire.Timeout);
+        var bobJoined = await bob.InvokeAsync<Collab.Messages.JoinResult>("Join", new Dictionary<string, object?> { ["docId"] = "names", ["clientId"] = "bob", ["user"] = Named("random-animal", "#0f0") }).WaitAsync(Wire.Timeout);
+
+        // Without a name in her token, Ada is what her client says; Bob is his token's name, in his client's colour.
+        var ada1 = Assert.Single(bobJoined.Presence).User!;
+        Assert.Equal(("Ada's animal", "#00f"), (ada1.Name, ada1.Color));
+        var joined = await adaSees.NextAsync();
+        Assert.Equal(("bob", "Bob", "#0f0"), (joined.ClientId, joined.User!.Name, joined.User.Color));
+
+        // A later presence with another name stays Bob, and a third member's join result says Bob too.
+        await bob.InvokeAsync("SetPresence", new Dictionary<string, object?> { ["docId"] = "names", ["version"] = 0, ["user"] = Named("another-animal", "#f0f"), ["selection"] = Array.Empty<object>() }).WaitAsync(Wire.Timeout);
+        var moved = await adaSees.NextAsync();
+        Assert.Equal(("Bob", "#f0f"), (moved.User!.Name, moved.User.Color));
+        var carol = await Host.ConnectAsync(token: TokenWith("doc:names:edit", "carol-sub", "preferred_username", "carol"));
+        var carolJoined = await carol.InvokeAsync<Collab.Messages.JoinResult>("Join", new Dictionary<string, object?> { ["docId"] = "names", ["clientId"] = "carol", ["user"] = Named("a-third-animal", "#ff0") }).WaitAsync(Wire.Timeout);
+        Assert.Equal("Bob", carolJoined.Presence.Single(p => p.ClientId == "bob").User!.Name);
+
+        // Without a name in the token, preferred_username is the name.
+        var carolArrived = await bobSees.NextAsync();
+        Assert.Equal(("carol", "carol", "#ff0"), (carolArrived.ClientId, carolArrived.User!.Name, carolArrived.User.Color));
     }
 
     [Fact]
