@@ -15,6 +15,8 @@ interface HistoryEntry {
   readonly fromVersion: number;
   readonly at: string;
   readonly clientId: string;
+  /** Who the server recorded: a member's name, or what a server write was (absent for old ops). */
+  readonly author?: { readonly kind: "member" | "edit" | "restore" | string; readonly name?: string };
 }
 
 export interface HistoryOptions {
@@ -126,12 +128,19 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   remember();
   doc.on("presence", remember);
 
-  function who(clientId: string): { name: string; color?: string; server: boolean; you?: boolean } {
-    if (clientId === "") return { name: "Restore or upload (server)", server: true };
+  function who(entry: HistoryEntry): { name: string; color?: string; server: boolean; you?: boolean } {
+    const { clientId, author } = entry;
+    if (clientId === "") {
+      const by = author?.name ? ` by ${author.name}` : "";
+      if (author?.kind === "restore") return { name: `Restored${by}`, server: true };
+      if (author?.kind === "edit") return { name: `Replaced through the API${by}`, server: true };
+      return { name: "Restore or upload (server)", server: true };
+    }
     if (clientId === options.clientId) return { name: options.me().name, color: options.me().color, server: false, you: true };
     const member = doc.members.find((m) => m.clientId === clientId);
-    if (member) return { name: member.user.name || clientId, color: member.user.color, server: false };
-    return { name: names.get(clientId) ?? clientId, server: false };
+    if (member) return { name: member.user.name || author?.name || clientId, color: member.user.color, server: false };
+    // Someone who has left: the name the server recorded, else the one last seen here.
+    return { name: author?.name ?? names.get(clientId) ?? clientId, server: false };
   }
 
   function showError(text: string | undefined): void {
@@ -153,7 +162,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
   function renderList(): void {
     const focusedVersion = (document.activeElement as HTMLElement | null)?.dataset?.version;
     const items = entries.map((e) => {
-      const person = who(e.clientId);
+      const person = who(e);
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";

@@ -22,9 +22,13 @@ public sealed class EditorPage : IAsyncDisposable
         {
             if (message.Type is "error")
             {
+                // Chromium's "Failed to load resource" names no URL in its text: add the request's.
+                var text = message.Text.StartsWith("Failed to load resource", StringComparison.Ordinal) && message.Location is { Length: > 0 } url
+                    ? $"{message.Text} ({url})"
+                    : message.Text;
                 lock (_consoleErrors)
                 {
-                    _consoleErrors.Add(message.Text);
+                    _consoleErrors.Add(text);
                 }
             }
         };
@@ -40,6 +44,15 @@ public sealed class EditorPage : IAsyncDisposable
     public IPage Page { get; }
 
     public string Name { get; }
+
+    /// <summary>
+    /// Whether a console error is the hub connection's own network failure: Chromium's line for a
+    /// WebSocket that could not connect, or for the request the client sends after one to learn why
+    /// (a failed load of <c>/hubs/collab</c> on <paramref name="server"/>, or any server when null).
+    /// </summary>
+    public static bool IsHubConnectionFailure(string error, Uri? server = null) =>
+        error.StartsWith("WebSocket connection to '" + (server is null ? "" : server.AbsoluteUri.Replace("http:", "ws:", StringComparison.Ordinal)), StringComparison.Ordinal) && error.Contains("/hubs/collab", StringComparison.Ordinal)
+        || error.StartsWith("Failed to load resource: net::ERR_", StringComparison.Ordinal) && error.Contains("(" + (server?.AbsoluteUri ?? "http"), StringComparison.Ordinal) && error.Contains("/hubs/collab", StringComparison.Ordinal);
 
     /// <summary>Errors the page wrote to its console, and uncaught exceptions.</summary>
     public IReadOnlyList<string> ConsoleErrors

@@ -88,7 +88,7 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         output.WriteLine(string.Join(" | ", listed.Select(t => t.ReplaceLineEndings(" "))));
         Assert.Contains("Grace Hopper", listed[0]);
         Assert.Contains(listed, t => t.Contains("Ada Lovelace (you)", StringComparison.Ordinal));
-        Assert.Contains("Restore or upload (server)", listed[^1]);
+        Assert.Contains("Replaced through the API", listed[^1]); // the first PUT, labelled for what it was
         Assert.Contains("version 1", listed[^1]);
 
         // Focus went to the newest entry; the arrow keys reach version 2 (the second PUT), Enter shows it.
@@ -143,7 +143,7 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         await Expect.EventuallyAsync(async () => await ada.TextAsync() == v2, "Ada's live text is the restored text");
         Assert.Equal((before + 1, v2), await ServerAsync(docId));
         await Expect.EventuallyAsync(async () => (await ada.Page.Locator("#history-message").InnerTextAsync()).Contains($"as version {before + 1}"), "the panel says it restored");
-        await Expect.EventuallyAsync(async () => (await entries.First.InnerTextAsync()).Contains("Restore or upload (server)"), "the restore is the newest entry");
+        await Expect.EventuallyAsync(async () => (await entries.First.InnerTextAsync()).Contains("Restored"), "the restore is the newest entry, labelled as one");
         Assert.True(await ada.Page.Locator("#history-error").IsHiddenAsync());
 
         // The slider, by the keyboard: Home is version 0 (empty), End the current version.
@@ -170,6 +170,28 @@ public sealed class HistoryPanelTests(BrowserFixture fixture, ITestOutputHelper 
         await Expect.EventuallyAsync(async () => await grace.TextAsync() == "Restored. " + v2, "Grace sees Ada's edit after the restore");
         Assert.Empty(ada.ConsoleErrors);
         Assert.Empty(grace.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task HistoryNamesAMemberWhoLeftBeforeThePageOpened()
+    {
+        var docId = NewDocId("left");
+        await fixture.PutAsync(docId, "Agenda\n");
+        await using (var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Grace Hopper", GraceColor))
+        {
+            await grace.Page.Keyboard.PressAsync("Control+End");
+            await grace.TypeAsync("- Compilers\n");
+            await grace.WaitSynchronizedAsync();
+        }
+        // Ada's page never saw Grace: only the server can name her.
+        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, BaseUrl, docId, "Ada Lovelace", AdaColor);
+        await ada.Page.Locator("#history-toggle").ClickAsync();
+        var entries = ada.Page.Locator(".history-entry");
+        await Expect.EventuallyAsync(async () => await entries.CountAsync() >= 2, "the panel lists the history");
+        var listed = await entries.AllInnerTextsAsync();
+        output.WriteLine(string.Join(" | ", listed.Select(t => t.ReplaceLineEndings(" "))));
+        Assert.Contains("Grace Hopper", listed[0]);
+        Assert.Contains("Replaced through the API", listed[^1]);
     }
 
     [Fact]
