@@ -129,7 +129,15 @@ public sealed class CollabClient : IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="docId"/> is not a valid document id.</exception>
     /// <exception cref="InvalidOperationException">The document is already open in this client.</exception>
-    /// <exception cref="CollabException">The server refused (for example <c>forbidden</c>) or could not be reached (<c>unavailable</c>).</exception>
+    /// <exception cref="CollabException">
+    /// The server refused or could not be reached; its <see cref="CollabException.Code"/> says why:
+    /// <c>unauthorized</c> (HTTP 401: no token, or the token provider gave none or threw, or an
+    /// expired or refused token), <c>forbidden</c> (HTTP 403, or the join was refused: no access to
+    /// the document; <see cref="CollabException.Reason"/> is <see cref="CollabErrorReason.Origin"/> when
+    /// the server refused the Origin header the client sent), <c>unavailable</c> (5xx, or no answer:
+    /// <see cref="CollabErrorReason.Network"/>), or the join's code (<c>invalid_doc_id</c>, ...).
+    /// <see cref="CollabException.IsRetryable"/> says whether trying again later can help.
+    /// </exception>
     public async Task<CollabDocument> OpenAsync(string docId, CancellationToken cancellationToken = default)
     {
         if (!DocumentId.IsValid(docId))
@@ -170,6 +178,33 @@ public sealed class CollabClient : IAsyncDisposable
         {
             await document.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Tries again now, for every open document (<see cref="CollabDocument.ReconnectNow"/>): after
+    /// the server refused a connection or a join for good, once the cause is fixed (a new token,
+    /// say); connections waiting between reconnect attempts attempt at once.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
+    public void ReconnectNow()
+    {
+        CollabDocument[] documents;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            documents = [.. _documents.Values];
+        }
+        foreach (var document in documents)
+        {
+            try
+            {
+                document.ReconnectNow();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed meanwhile.
+            }
         }
     }
 
@@ -395,6 +430,16 @@ public sealed class CollabClient : IAsyncDisposable
             catch (OperationCanceledException)
             {
                 return; // this client, or that node connection, was disposed
+            }
+            catch (CollabException refused) when (!refused.IsRetryable)
+            {
+                // That node refuses this client for good (a token it does not take, say): so do
+                // the documents, until ReconnectNow.
+                foreach (var document in documents)
+                {
+                    document.OnConnectionFailed(refused);
+                }
+                return;
             }
             catch (Exception ex) when (ex is CollabException or ObjectDisposedException)
             {

@@ -141,6 +141,44 @@ public sealed partial class CollabDocument
         }
     }
 
+    /// <summary>
+    /// The connection stopped retrying: the server refused it for good (<c>unauthorized</c>,
+    /// <c>forbidden</c>, a refused origin). The document is Disconnected and raises
+    /// <see cref="Error"/>; <see cref="ReconnectNow"/> tries again.
+    /// </summary>
+    internal void OnConnectionFailed(CollabException error)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _phase = JoinPhase.Joining;
+            _inflightSent = false;
+            _outstandingSubmit = 0;
+            _failed = true;
+            UpdateStateLocked();
+            Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
+        }
+        Flush();
+    }
+
+    /// <summary>The connection that had stopped retrying is trying again: the document is Reconnecting, not failed.</summary>
+    internal void OnRetrying()
+    {
+        lock (_gate)
+        {
+            if (_disposed || _phase == JoinPhase.Joined)
+            {
+                return;
+            }
+            _failed = false;
+            UpdateStateLocked();
+        }
+        Flush();
+    }
+
     internal void OnConnectionRestored()
     {
         lock (_gate)
@@ -188,7 +226,7 @@ public sealed partial class CollabDocument
     /// brings back, which keeps a reset from applying the op twice.
     /// </summary>
     private bool CanJoinLocked() =>
-        _pendingJoin != JoinKind.None && !_disposed && _transport.State == ConnectionState.Connected && _outstandingSubmit == 0;
+        _pendingJoin != JoinKind.None && !_disposed && !_failed && _transport.State == ConnectionState.Connected && _outstandingSubmit == 0;
 
     /// <summary>Joins until no join is pending; one loop per document at a time.</summary>
     private async Task RunJoinLoopAsync()
@@ -269,6 +307,11 @@ public sealed partial class CollabDocument
                     {
                         _failed = true;
                         _joinLoopRunning = false;
+                        // Kept for ReconnectNow (or the next reconnect), which asks again.
+                        if (kind > _pendingJoin)
+                        {
+                            _pendingJoin = kind;
+                        }
                         UpdateStateLocked();
                         Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));
                     }

@@ -182,8 +182,9 @@ public sealed partial class CollabDocument : IAsyncDisposable
 
     /// <summary>
     /// Connected while the document is joined; Reconnecting while the connection is down or the
-    /// document is joining again; Disconnected after disposal or when joining failed for good
-    /// (see <see cref="Error"/>).
+    /// document is joining again; Disconnected after disposal, or when the server refused the
+    /// connection or the join for good (<c>unauthorized</c>, <c>forbidden</c>, a refused origin:
+    /// <see cref="Error"/> says why). Then nothing is retried until <see cref="ReconnectNow"/>.
     /// </summary>
     public ConnectionState ConnectionState
     {
@@ -260,7 +261,12 @@ public sealed partial class CollabDocument : IAsyncDisposable
     /// </summary>
     public event EventHandler<ResetMessage>? Reset;
 
-    /// <summary>Raised for an error the document handled on its own, such as a rejected submission.</summary>
+    /// <summary>
+    /// Raised for an error the document handled on its own, such as a rejected submission, and when
+    /// the server refused its connection or its join for good (then <see cref="ConnectionState"/> is
+    /// Disconnected and the error's <see cref="CollabException.IsRetryable"/> false: fix the cause,
+    /// for example get a new token, and call <see cref="ReconnectNow"/>).
+    /// </summary>
     public event EventHandler<CollabErrorEventArgs>? Error;
 
     /// <summary>Raised when <see cref="ConnectionState"/> changed.</summary>
@@ -394,6 +400,35 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             throw CollabException.FromHubError(ex);
         }
+    }
+
+    /// <summary>
+    /// Tries again now: after the server refused the connection or the join for good
+    /// (<see cref="ConnectionState"/> Disconnected, see <see cref="Error"/>), reconnects (asking the
+    /// token provider again) and joins; while reconnecting, attempts at once instead of waiting.
+    /// Connected, it does nothing. The outcome shows in <see cref="ConnectionStateChanged"/>, or in
+    /// <see cref="Error"/> if the server refuses again. Unconfirmed local edits are kept meanwhile.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The document was disposed.</exception>
+    public void ReconnectNow()
+    {
+        IDocumentTransport transport;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            transport = _transport;
+            if (_failed && transport.State == ConnectionState.Connected)
+            {
+                // The join was refused for good: ask again.
+                _failed = false;
+                RequestJoinLocked(_pendingJoin == JoinKind.None ? JoinKind.Resume : _pendingJoin);
+            }
+        }
+        if (transport.State != ConnectionState.Connected)
+        {
+            transport.ReconnectNow();
+        }
+        Flush();
     }
 
     /// <summary>

@@ -76,5 +76,10 @@ public class ClientReceiveBenchmarks
         public void Detach(CollabDocument document)
         {
         }
+
+        // The connection's drops and returns are the scenario's to make: nothing to retry here.
+        public void ReconnectNow()
+        {
+        }
     }
 }

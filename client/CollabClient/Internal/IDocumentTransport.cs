@@ -29,4 +29,10 @@ internal interface IDocumentTransport
 
     /// <summary>Stops routing messages to the document (it was disposed or failed to open).</summary>
     void Detach(CollabDocument document);
+
+    /// <summary>
+    /// Tries to connect again now, when not connected: after the server refused for good (the
+    /// document was told with <c>OnConnectionFailed</c>), or cutting a wait between attempts short.
+    /// </summary>
+    void ReconnectNow();
 }

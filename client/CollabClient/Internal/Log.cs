@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Warning, "{From} stopped answering: its {Count} documents go to {To}.")]
     public static partial void FailedOver(ILogger logger, Uri from, Uri to, int count);
+
+    [LoggerMessage(21, LogLevel.Warning, "{BaseUrl} refused the connection for good ({Code}, {Reason}): not retrying until asked to (ReconnectNow, or a new open).")]
+    public static partial void ReconnectStopped(ILogger logger, Uri baseUrl, string code, CollabErrorReason reason, Exception exception);
 }

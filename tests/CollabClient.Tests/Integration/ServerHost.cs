@@ -20,13 +20,18 @@ internal sealed class ServerHost : IAsyncDisposable
     private readonly WebApplicationFactory<Program> _factory;
     private readonly List<CollabClient> _clients = [];
 
-    public ServerHost()
+    /// <summary>Starts the server; <paramref name="settings"/> are more configuration (a signing key, say).</summary>
+    public ServerHost(IReadOnlyDictionary<string, string>? settings = null)
     {
         DataDir = Directory.CreateTempSubdirectory("collab-client-test-").FullName;
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
         {
             b.UseSetting("Collab:DataDir", DataDir);
             b.UseSetting("Collab:Sync", "Off");
+            foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            {
+                b.UseSetting(key, value);
+            }
         });
         Http = _factory.CreateClient();
     }
@@ -40,13 +45,19 @@ internal sealed class ServerHost : IAsyncDisposable
     /// <summary>Error-level log entries written by any client's library code.</summary>
     public ErrorLog Errors { get; } = new();
 
-    public CollabClient CreateClient(CollabProtocol protocol, SocketKiller? killer = null)
+    /// <summary>
+    /// A client of this server. The in-memory WebSocket gets what the default one would send: the
+    /// token of <paramref name="tokens"/> as a bearer token, and the connection's headers
+    /// (<paramref name="configure"/> may add some).
+    /// </summary>
+    public CollabClient CreateClient(CollabProtocol protocol, SocketKiller? killer = null, Func<Task<string?>>? tokens = null, Action<Microsoft.AspNetCore.Http.Connections.Client.HttpConnectionOptions>? configure = null)
     {
         var server = Server;
         var client = new CollabClient(new CollabClientOptions
         {
             ServerUrl = server.BaseAddress,
             Protocol = protocol,
+            AccessTokenProvider = tokens,
             MinReconnectDelay = TimeSpan.FromMilliseconds(20),
             MaxReconnectDelay = TimeSpan.FromMilliseconds(300),
             LoggerFactory = LoggerFactory.Create(b => b.AddProvider(Errors)),
@@ -55,9 +66,23 @@ internal sealed class ServerHost : IAsyncDisposable
                 http.HttpMessageHandlerFactory = _ => server.CreateHandler();
                 http.WebSocketFactory = async (context, ct) =>
                 {
-                    var socket = await server.CreateWebSocketClient().ConnectAsync(context.Uri, ct);
+                    var token = context.Options.AccessTokenProvider is { } provider ? await provider() : null;
+                    var webSockets = server.CreateWebSocketClient();
+                    webSockets.ConfigureRequest = request =>
+                    {
+                        foreach (var (name, value) in context.Options.Headers)
+                        {
+                            request.Headers[name] = value;
+                        }
+                        if (!string.IsNullOrEmpty(token))
+                        {
+                            request.Headers.Authorization = $"Bearer {token}";
+                        }
+                    };
+                    var socket = await webSockets.ConnectAsync(context.Uri, ct);
                     return killer is null ? socket : killer.Track(socket);
                 };
+                configure?.Invoke(http);
             },
         });
         lock (_clients)

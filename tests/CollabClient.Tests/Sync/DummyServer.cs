@@ -417,6 +417,11 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
     {
     }
 
+    // The connection's drops and returns are the scenario's to make: nothing to retry here.
+    public void ReconnectNow()
+    {
+    }
+
     /// <summary>A hub call: the request and the response are each one delivery.</summary>
     private Task<T> Call<T>(string name, Func<int, T> handle)
     {

@@ -278,5 +278,10 @@ public sealed class SyncScenarioTests
         public void Detach(CollabDocument document)
         {
         }
+
+        // The script makes the connection's drops and returns: nothing to retry here.
+        public void ReconnectNow()
+        {
+        }
     }
 }
