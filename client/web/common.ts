@@ -25,6 +25,15 @@ function pick<T>(items: readonly T[]): T {
   return items[Math.floor(Math.random() * items.length)];
 }
 
+/**
+ * This browser's user as remembered: `colorChosen` when the person picked the color in the dialog
+ * (kept whatever others use); otherwise the color is a preference the page may change while
+ * someone else in the document has it (`colorFor`).
+ */
+export interface StoredUser extends UserInfo {
+  readonly colorChosen?: boolean;
+}
+
 function isUser(value: unknown): value is UserInfo {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
@@ -32,10 +41,13 @@ function isUser(value: unknown): value is UserInfo {
 }
 
 /** This browser's user, made up and remembered on the first visit. */
-export function loadUser(): UserInfo {
+export function loadUser(): StoredUser {
   try {
     const stored: unknown = JSON.parse(localStorage.getItem(storageKey) ?? "null");
-    if (isUser(stored)) return { name: stored.name.slice(0, 40), color: stored.color };
+    if (isUser(stored)) {
+      const chosen = (stored as { colorChosen?: unknown }).colorChosen === true;
+      return { name: stored.name.slice(0, 40), color: stored.color, ...(chosen ? { colorChosen: true } : {}) };
+    }
   } catch {
     // Unreadable: make a new one.
   }
@@ -44,7 +56,28 @@ export function loadUser(): UserInfo {
   return user;
 }
 
-export function saveUser(user: UserInfo): void {
+/**
+ * The color to show for `me` among the other members of a document (`others`: clientId and
+ * color). A chosen color is kept. Otherwise `me.color` is kept unless someone else has it and
+ * `me` must yield: when joining (`joining`) the newcomer always yields to those already there;
+ * later, of two with one color the one with the greater clientId (ordinal) yields. Yielding takes
+ * the first palette color no other member has; when all are taken the color stays.
+ */
+export function colorFor(
+  me: StoredUser,
+  current: string,
+  myClientId: string,
+  others: readonly { readonly clientId: string; readonly color: string }[],
+  joining: boolean,
+): string {
+  if (me.colorChosen) return me.color;
+  const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+  const clash = others.some((o) => same(o.color, current) && (joining || o.clientId < myClientId));
+  if (!clash) return current;
+  return palette.find((p) => !others.some((o) => same(o.color, p.color)))?.color ?? current;
+}
+
+export function saveUser(user: StoredUser): void {
   try {
     localStorage.setItem(storageKey, JSON.stringify(user));
   } catch {
@@ -102,12 +135,24 @@ export function formatLength(n: number): string {
   return `${(n / 1_000_000).toFixed(1)}M ${unit}`;
 }
 
+/** Who this page is: the user as remembered, and as shown in this document. */
+export interface Identity {
+  /** The user as remembered in this browser (the preferred color, and whether it was chosen). */
+  readonly stored: StoredUser;
+  /** The user as this page shows it and tells the others: the color may differ from the remembered one (`colorFor`). */
+  readonly current: UserInfo;
+  /** Shows `color` as this page's color, without remembering it. */
+  showColor(color: string): void;
+}
+
 /**
  * Wires the "you" button and its dialog (markup in the page): shows the user, lets them change
- * name and color, remembers the change and reports it to `onChange`.
+ * name and color, remembers the change and reports it to `onChange`. A color picked in the dialog
+ * is remembered as chosen; saving only a new name leaves the color as it was.
  */
-export function setUpIdentity(onChange: (user: UserInfo) => void): UserInfo {
-  let user = loadUser();
+export function setUpIdentity(onChange: (user: UserInfo) => void): Identity {
+  let stored = loadUser();
+  let current: UserInfo = { name: stored.name, color: stored.color };
   const button = byId<HTMLButtonElement>("me-button");
   const dialog = byId<HTMLDialogElement>("me-dialog");
   const form = byId<HTMLFormElement>("me-form");
@@ -131,14 +176,18 @@ export function setUpIdentity(onChange: (user: UserInfo) => void): UserInfo {
   }
 
   const render = () => {
-    button.replaceChildren(avatar(user), Object.assign(document.createElement("span"), { className: "me-name", textContent: user.name }));
-    button.setAttribute("aria-label", `You are ${user.name}. Change your name or color`);
+    button.replaceChildren(avatar(current), Object.assign(document.createElement("span"), { className: "me-name", textContent: current.name }));
+    button.setAttribute("aria-label", `You are ${current.name}. Change your name or color`);
   };
   render();
 
+  // Whether a color was picked this time the dialog is open: only then is it remembered as chosen.
+  let picked = false;
+  swatches.addEventListener("change", () => (picked = true));
   button.addEventListener("click", () => {
-    nameInput.value = user.name;
-    for (const input of swatches.querySelectorAll<HTMLInputElement>("input")) input.checked = input.value === user.color;
+    picked = false;
+    nameInput.value = current.name;
+    for (const input of swatches.querySelectorAll<HTMLInputElement>("input")) input.checked = input.value === current.color;
     dialog.showModal();
     nameInput.select();
   });
@@ -151,15 +200,28 @@ export function setUpIdentity(onChange: (user: UserInfo) => void): UserInfo {
       nameInput.reportValidity();
       return;
     }
-    const color = swatches.querySelector<HTMLInputElement>("input:checked")?.value ?? user.color;
-    user = { name, color };
-    saveUser(user);
+    const color = swatches.querySelector<HTMLInputElement>("input:checked")?.value ?? current.color;
+    stored = picked ? { name, color, colorChosen: true } : { ...stored, name };
+    current = { name, color };
+    saveUser(stored);
     render();
     dialog.close();
-    onChange(user);
+    onChange(current);
   });
   nameInput.addEventListener("input", () => nameInput.setCustomValidity(""));
-  return user;
+  return {
+    get stored() {
+      return stored;
+    },
+    get current() {
+      return current;
+    },
+    showColor(color: string) {
+      if (color === current.color) return;
+      current = { ...current, color };
+      render();
+    },
+  };
 }
 
 const tokenKey = "collab.token";

@@ -28,19 +28,20 @@ import {
 } from "@codemirror/view";
 import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
 import { collab } from "@collabserver/codemirror";
-import { accessToken, avatar, byId, formatLength, setUpIdentity, tokenClaims } from "./common.js";
+import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, tokenClaims, type Identity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
+import { docIdPattern, setUpManage } from "./manage.js";
+import { isMarkdown, setUpPreview, type Preview } from "./preview.js";
 import { highlightStyle } from "./theme.js";
 
 declare global {
   interface Window {
     /** The page's client, document and editor, for debugging and for the browser tests. */
-    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel };
+    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel; preview?: Preview };
   }
 }
 
-const docIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const wrapKey = "collab.wrap";
 
 const statusEl = byId("status");
@@ -59,6 +60,7 @@ const copyButton = byId<HTMLButtonElement>("copy-link");
 
 const docId = decodeURIComponent(location.pathname.replace(/^\/d\//, "").replace(/\/$/, ""));
 let me: UserInfo;
+let identity: Identity;
 let client: CollabClient | undefined;
 
 /** What the banner shows: a connection problem is taken down once connected again. */
@@ -197,10 +199,11 @@ function setUpCopyLink(): void {
 }
 
 async function main(): Promise<void> {
-  me = setUpIdentity((user) => {
+  identity = setUpIdentity((user) => {
     me = user;
     client?.setUser(user);
   });
+  me = identity.current;
   byId("doc-title").textContent = docId;
   document.title = `${docId} · Collab`;
   setUpCopyLink();
@@ -266,6 +269,8 @@ async function main(): Promise<void> {
     };
   })();
 
+  const preview = isMarkdown(docId) ? setUpPreview(() => view) : undefined;
+
   editorEl.replaceChildren();
   editorEl.setAttribute("aria-busy", "false");
   view = new EditorView({
@@ -296,6 +301,7 @@ async function main(): Promise<void> {
         EditorView.contentAttributes.of({ "aria-label": `Text of ${docId}`, "aria-describedby": "editor-help" }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged || update.selectionSet) scheduleRender();
+          if (update.docChanged) preview?.changed();
         }),
         collab(doc),
       ],
@@ -312,9 +318,12 @@ async function main(): Promise<void> {
     // Restoring needs collab:admin with access control on (PROTOCOL §7, §8). The page reads its
     // own token's grants; without a token the server is open (a server that needs one would have
     // refused the connection), and a token it cannot read is left to the server to judge.
-    mayRestore: mayRestore(token),
+    mayRestore: mayAdminister(token),
   });
-  window.collab = { client, doc, view, history: historyPanel };
+  window.collab = { client, doc, view, history: historyPanel, preview };
+  preview?.changed();
+  // Deleting and renaming need collab:admin too (PROTOCOL §7): offered on the same terms as restoring.
+  if (mayAdminister(token)) setUpManage({ docId, doc, client, report: (message) => showBanner(message, "error") });
   renderCursor(view.state);
   view.focus();
 
@@ -343,7 +352,31 @@ async function main(): Promise<void> {
     pending = e.pendingEdits;
     renderStatus(status, pending);
   });
-  doc.on("presence", (e) => renderPeople(e.members));
+  // Colors: differ from the other members' while there are colors to give (common.ts, colorFor).
+  // Joining, the page yields at once to those already here. A clash seen later is settled a second
+  // on, if it is still there: a newcomer that saw this page has moved by then, and of two that
+  // joined at once (neither saw the other) the greater clientId yields.
+  const colorNow = (joining: boolean) =>
+    colorFor(identity.stored, identity.current.color, client?.clientId ?? "", doc.members.map((m) => ({ clientId: m.clientId, color: m.user.color })), joining);
+  const useColor = (color: string) => {
+    if (color === identity.current.color) return;
+    identity.showColor(color);
+    me = identity.current;
+    client?.setUser(me);
+  };
+  let clashCheck: ReturnType<typeof setTimeout> | undefined;
+  const fitColor = () => {
+    if (clashCheck !== undefined || colorNow(false) === identity.current.color) return;
+    clashCheck = setTimeout(() => {
+      clashCheck = undefined;
+      useColor(colorNow(false));
+    }, 1000);
+  };
+  useColor(colorNow(true));
+  doc.on("presence", (e) => {
+    renderPeople(e.members);
+    fitColor();
+  });
   doc.on("joined", (e) => {
     view?.dispatch({ effects: editableSlot.reconfigure(EditorState.readOnly.of(e.readOnly)) });
     if (e.readOnly) showBanner("You can read this document but not edit it.", "info");
@@ -360,8 +393,11 @@ async function main(): Promise<void> {
   });
 }
 
-/** Whether the page offers "Restore this version" (see setUpHistory's `mayRestore`). */
-function mayRestore(token: string | undefined): boolean {
+/**
+ * Whether the page offers what needs `collab:admin`: "Restore this version" (see setUpHistory's
+ * `mayRestore`), "Rename…" and "Delete…".
+ */
+function mayAdminister(token: string | undefined): boolean {
   const claims = token ? tokenClaims(token) : undefined;
   return !claims || claims.grants.includes("collab:admin");
 }

@@ -33,8 +33,8 @@ public sealed class AuthenticatedEditorTests(BrowserFixture fixture) : IAsyncLif
     private string? _dataDir;
     private string _baseUrl = "";
 
-    private static string Token(string scope) =>
-        TokenCommand.Mint(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), new AuthOptions(), "ada", "Ada", scope, TimeSpan.FromHours(1));
+    private static string Token(string scope, string name = "Ada") =>
+        TokenCommand.Mint(new SymmetricSecurityKey(Encoding.UTF8.GetBytes(Key)), new AuthOptions(), name.ToLowerInvariant(), name, scope, TimeSpan.FromHours(1));
 
     /// <summary>A token of the server's key that expired an hour ago.</summary>
     private static string ExpiredToken(string scope)
@@ -180,6 +180,85 @@ public sealed class AuthenticatedEditorTests(BrowserFixture fixture) : IAsyncLif
             && (await (await GetDocumentAsAdminAsync("team-restore")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("text").GetString() == "",
             "the admin's restore emptied the document");
         Assert.Empty(admin.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task RenameAndDeleteAreOfferedToATokenWithCollabAdminOnly()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_baseUrl) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token("collab:admin"));
+        (await http.PutAsJsonAsync("/api/docs/team-minutes.md", new { text = "# Minutes\n\n- agreed on **Friday**\n" })).EnsureSuccessStatusCode();
+        (await http.PutAsJsonAsync("/api/docs/team-taken", new { text = "someone else's" })).EnsureSuccessStatusCode();
+
+        // A member (no collab:admin) is offered neither; she stays on the document meanwhile.
+        await using var member = await EditorPage.OpenAsync(fixture.Browser, $"{_baseUrl}/d/team-minutes.md#token={Token("doc:team-*:edit", "Grace")}", "Grace Hopper", "#0090ff");
+        await member.Page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
+        Assert.True(await member.Page.Locator("#rename-doc").IsHiddenAsync(), "no rename without collab:admin");
+        Assert.True(await member.Page.Locator("#delete-doc").IsHiddenAsync(), "no delete without collab:admin");
+
+        var admin = await EditorPage.OpenAsync(fixture.Browser, $"{_baseUrl}/d/team-minutes.md#token={Token("collab:admin")}", "Ada Lovelace", "#e5484d");
+        await using (admin)
+        {
+            var page = admin.Page;
+            await page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
+            await page.Locator("#rename-doc").ClickAsync();
+            var input = page.Locator("#rename-name");
+            Assert.Equal("team-minutes.md", await input.InputValueAsync());
+            var message = page.Locator("#rename-message");
+            // A name that exists is refused in words, and so is one that is not an id.
+            await input.FillAsync("team-taken");
+            await page.Locator("#rename-confirm").ClickAsync();
+            await Expect.EventuallyAsync(async () => await message.InnerTextAsync() == "“team-taken” already exists: choose another name.", "the taken name is refused");
+            Assert.Equal("true", await input.GetAttributeAsync("aria-invalid"));
+            var shot = Path.Combine(TestArtifacts.Dir(), "rename-taken.png");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot });
+            Assert.True(new FileInfo(shot).Length > 5_000, "the screenshot was written");
+            await input.FillAsync(".hidden");
+            await page.Locator("#rename-confirm").ClickAsync();
+            await Expect.EventuallyAsync(async () => await message.InnerTextAsync() == "Use 1 to 128 letters, digits, dots, dashes or underscores, not starting with a dot.", "an invalid id is refused");
+            Assert.Equal("someone else's", (await http.GetFromJsonAsync<JsonElement>("/api/docs/team-taken")).GetProperty("text").GetString());
+
+            // A free name: the text moves there, the page opens it, the old name is gone.
+            await input.FillAsync("team-decisions.md");
+            await page.Locator("#rename-confirm").ClickAsync();
+            await page.WaitForURLAsync($"{_baseUrl}/d/team-decisions.md");
+            await page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
+            Assert.Equal("# Minutes\n\n- agreed on **Friday**\n", await admin.TextAsync());
+            Assert.Equal("team-decisions.md", await page.Locator("#doc-title").InnerTextAsync());
+            Assert.Equal("# Minutes\n\n- agreed on **Friday**\n", (await http.GetFromJsonAsync<JsonElement>("/api/docs/team-decisions.md")).GetProperty("text").GetString());
+            // The member of the old name was reset: joined again, to an empty document that exists only while she is there.
+            await Expect.EventuallyAsync(async () => await member.TextAsync() == "", "the member's page was reset to an empty document");
+            await member.DisposeAsync();
+            await Expect.EventuallyAsync(async () => (await http.GetAsync("/api/docs/team-minutes.md")).StatusCode == HttpStatusCode.NotFound, "the old name is gone");
+
+            // Delete asks first; Cancel changes nothing.
+            await page.Locator("#delete-doc").ClickAsync();
+            var dialog = page.Locator("#delete-dialog");
+            await dialog.WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Visible });
+            Assert.Contains("“team-decisions.md” and its history are removed for everyone", await page.Locator("#delete-dialog-text").InnerTextAsync());
+            shot = Path.Combine(TestArtifacts.Dir(), "delete-confirm.png");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot });
+            Assert.True(new FileInfo(shot).Length > 5_000, "the screenshot was written");
+            await page.Locator("#delete-cancel").ClickAsync();
+            Assert.True(await dialog.IsHiddenAsync());
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/docs/team-decisions.md")).StatusCode);
+            Assert.Equal(page.Url, $"{_baseUrl}/d/team-decisions.md");
+
+            // Delete, confirmed: the page goes back to the list, and the document is gone.
+            await page.Locator("#delete-doc").ClickAsync();
+            await page.Locator("#delete-confirm").ClickAsync();
+            await page.WaitForURLAsync($"{_baseUrl}/");
+            await Expect.EventuallyAsync(async () => (await http.GetAsync("/api/docs/team-decisions.md")).StatusCode == HttpStatusCode.NotFound, "the deleted document is gone");
+            await Expect.EventuallyAsync(async () => await page.Locator("#doc-list").GetAttributeAsync("aria-busy") == "false", "the list is shown");
+            var listed = await page.Locator("#doc-list").InnerTextAsync();
+            Assert.Contains("team-taken", listed);
+            Assert.DoesNotContain("team-decisions.md", listed);
+            Assert.DoesNotContain("team-minutes.md", listed);
+            // The only console errors: Chromium's lines for the 404 that told the page the new name was free.
+            Assert.All(admin.ConsoleErrors, e => Assert.True(
+                e.StartsWith("Failed to load resource: the server responded with a status of 404", StringComparison.Ordinal) && e.Contains($"({_baseUrl}/api/docs/team-decisions.md:", StringComparison.Ordinal),
+                $"an unexpected console error: {e}"));
+        }
     }
 
     private async Task<HttpResponseMessage> GetDocumentAsAdminAsync(string docId)
