@@ -88,7 +88,16 @@ public sealed class EditorPage : IAsyncDisposable
     public static async Task<EditorPage> OpenDocumentAsync(IBrowser browser, string baseUrl, string docId, string name, string color)
     {
         var editor = await OpenAsync(browser, $"{baseUrl}/d/{docId}", name, color);
-        await editor.Page.WaitForFunctionAsync("() => window.collab && window.collab.view && window.collab.client.status === 'connected'");
+        try
+        {
+            await editor.Page.WaitForFunctionAsync("() => window.collab && window.collab.view && window.collab.client.status === 'connected'");
+        }
+        catch (TimeoutException timeout)
+        {
+            // Say what the page was doing instead.
+            var state = await editor.Page.EvaluateAsync<string>("() => JSON.stringify({ status: window.collab?.client?.status, text: document.querySelector('#status-text')?.innerText, banner: document.querySelector('[role=alert]')?.innerText })");
+            throw new TimeoutException($"{name}'s page on {baseUrl}/d/{docId} did not connect: {state}; console: {string.Join(" | ", editor.ConsoleErrors)}", timeout);
+        }
         return editor;
     }
 

@@ -145,7 +145,7 @@ public static class AuthSetup
                 await Refuse(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, "this server runs without authentication and answers only clients on its own machine");
                 return;
             }
-            if (context.Request.Headers.Origin is { Count: > 0 } origin && !OriginAllowed(context.Request, origin[0], origins) && !ownership.IsNodeOrigin(origin[0]!))
+            if (context.Request.Headers.Origin is { Count: > 0 } origin && !OriginAllowed(context.Request, origin[0], origins) && !await ownership.IsNodeOriginAsync(origin[0]!))
             {
                 await Refuse(context, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden, $"origin {origin[0]} is not allowed (Collab:AllowedOrigins)");
                 return;

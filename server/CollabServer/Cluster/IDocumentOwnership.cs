@@ -46,6 +46,12 @@ public interface IDocumentOwnership
 
     /// <summary>Whether <paramref name="origin"/> (<c>scheme://host:port</c>) is a live node's: a page served by one node may connect to the others.</summary>
     bool IsNodeOrigin(string origin);
+
+    /// <summary>
+    /// <see cref="IsNodeOrigin"/>, but an origin this node does not know yet (a node that joined
+    /// since it last read the registry) is looked up again before the answer is no.
+    /// </summary>
+    ValueTask<bool> IsNodeOriginAsync(string origin) => new(IsNodeOrigin(origin));
 }
 
 /// <summary>One live node, as <c>GET /api/cluster</c> lists it.</summary>

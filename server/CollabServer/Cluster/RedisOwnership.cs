@@ -81,6 +81,7 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
     private long _registeredUntil; // Stopwatch timestamp: the registration is trusted until then
     private volatile bool _draining;
     private volatile HashSet<string> _nodeOrigins = new(StringComparer.OrdinalIgnoreCase);
+    private long _originsReadAt; // Stopwatch timestamp of the last registry read for an unknown origin
 
     private sealed record Held(Lease Lease, string Value, Action Lost);
 
@@ -122,6 +123,37 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
     public string NodeUrl { get; }
 
     public bool IsNodeOrigin(string origin) => _nodeOrigins.Contains(origin.TrimEnd('/'));
+
+    public async ValueTask<bool> IsNodeOriginAsync(string origin)
+    {
+        if (IsNodeOrigin(origin))
+        {
+            return true;
+        }
+        // A page served by a node that registered after this one last read the registry: read it
+        // again, at most once a second however many unknown origins ask (a foreign origin is
+        // refused from the list in memory meanwhile).
+        var now = Stopwatch.GetTimestamp();
+        var last = Interlocked.Read(ref _originsReadAt);
+        if (Stopwatch.GetElapsedTime(last, now) < TimeSpan.FromSeconds(1) || Interlocked.CompareExchange(ref _originsReadAt, now, last) != last)
+        {
+            return false;
+        }
+        try
+        {
+            await RefreshNodeOriginsAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is CollabError or RedisException or TimeoutException)
+        {
+            return false;
+        }
+        return IsNodeOrigin(origin);
+    }
+
+    private async Task RefreshNodeOriginsAsync() =>
+        _nodeOrigins = new HashSet<string>(
+            (await NodesAsync().ConfigureAwait(false)).Select(n => Uri.TryCreate(n.Url, UriKind.Absolute, out var u) ? u.GetLeftPart(UriPartial.Authority) : null).OfType<string>(),
+            StringComparer.OrdinalIgnoreCase);
 
     public bool Ready => !_draining && Stopwatch.GetTimestamp() < Volatile.Read(ref _registeredUntil);
 
@@ -378,9 +410,7 @@ public sealed class RedisOwnership : IDocumentOwnership, IHostedService, IDispos
                     await Task.WhenAll(register, add).ConfigureAwait(false);
                     Volatile.Write(ref _registeredUntil, started + _trustTicks);
                 }
-                _nodeOrigins = new HashSet<string>(
-                    (await NodesAsync().ConfigureAwait(false)).Select(n => Uri.TryCreate(n.Url, UriKind.Absolute, out var u) ? u.GetLeftPart(UriPartial.Authority) : null).OfType<string>(),
-                    StringComparer.OrdinalIgnoreCase);
+                await RefreshNodeOriginsAsync().ConfigureAwait(false);
             }
             catch (CollabError)
             {
