@@ -302,10 +302,20 @@ public sealed class EditorTests(BrowserFixture fixture, ITestOutputHelper output
         var created = NewDocId("created", ".md");
         await ada.Page.GetByLabel("New document").FillAsync(created);
         await ada.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Create" }).ClickAsync();
-        // The navigation, not the new page's load event: what the test needs next is the page's
-        // own state, waited for below (once, on a loaded machine, the load event did not come in
-        // 90 s while the network was idle).
-        await ada.Page.WaitForURLAsync($"{BaseUrl}/d/{created}", new PageWaitForURLOptions { WaitUntil = WaitUntilState.Commit });
+        // The page's URL, polled, rather than a navigation event: once, on a loaded machine, neither
+        // the load event nor the navigation's commit was reported in 90 s while the network was
+        // idle. If the URL does not change either, the failure says what the page showed.
+        var target = $"{BaseUrl}/d/{created}";
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (ada.Page.Url != target)
+        {
+            if (waited.Elapsed > EditorPage.Timeout)
+            {
+                var message = await ada.Page.Locator("#create-message").InnerTextAsync(new LocatorInnerTextOptions { Timeout = 5000 });
+                Assert.Fail($"the page did not go to {target}: it is at {ada.Page.Url} and says \"{message}\"; console: {string.Join(" | ", ada.ConsoleErrors)}");
+            }
+            await Task.Delay(25);
+        }
         await ada.Page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
         await ada.TypeAsync("# A new document");
         await ada.WaitSynchronizedAsync();
