@@ -306,8 +306,8 @@ public sealed class CollabClient : IAsyncDisposable
 
     /// <summary>
     /// A node came up: learns the cluster's other nodes from it (<c>GET /api/cluster</c>), so that
-    /// documents can move on when the node they are on stops answering. A failed ask (no answer, or
-    /// a 5xx: the node busy, Redis slow to answer it) is asked again after 0.5, 1, 2, … s, at most
+    /// documents can move on when the node they are on stops answering. A failed ask (no answer, a
+    /// 429, or a 5xx: the node busy, Redis slow to answer it) is asked again after 0.5, 1, 2, … s, at most
     /// <see cref="LearnNodesAttempts"/> times in all; redirects teach the nodes too.
     /// </summary>
     internal async Task LearnNodesAsync(Uri from)
@@ -350,8 +350,9 @@ public sealed class CollabClient : IAsyncDisposable
             using var response = await _http.SendAsync(request, _disposeCts.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                // A refusal (4xx) is an answer too: only a node in trouble (5xx) is asked again.
-                return (int)response.StatusCode < 500;
+                // A refusal (4xx) is an answer too: only a node in trouble (5xx), or one that asks
+                // for a pause (429, its REST rate limit), is asked again.
+                return (int)response.StatusCode < 500 && response.StatusCode != System.Net.HttpStatusCode.TooManyRequests;
             }
             var nodes = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<List<ClusterNode>>(response.Content, _disposeCts.Token).ConfigureAwait(false);
             lock (_gate)
