@@ -125,8 +125,8 @@ public sealed class RoutingTests
         }
         var keys = cluster.Redis.Cli("--scan", "--pattern", "collab:*never-written-*").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.NotEmpty(keys);
-        // Every key an unwritten document left expires: the lease within its TTL, the epoch counter within a day.
-        Assert.All(keys, key => Assert.InRange(long.Parse(cluster.Redis.Cli("PTTL", key).Trim()), 1, (long)TimeSpan.FromDays(1).TotalMilliseconds));
+        // Every key an unwritten document left has an expiry (PTTL -1 means none; -2, already gone, cannot be listed above).
+        Assert.All(keys, key => Assert.NotEqual("-1", cluster.Redis.Cli("PTTL", key).Trim()));
     }
 
     [Fact]
