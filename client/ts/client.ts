@@ -15,6 +15,7 @@ import { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
 import { CollabError, diagnoseHandshake } from "./errors.js";
 import { Emitter } from "./events.js";
+import { checkUnsent, type UnsentEdits } from "./unsent.js";
 import { isWellFormed, toWellFormed } from "./ot.js";
 import {
   HubNames,
@@ -72,6 +73,16 @@ export interface CollabClientOptions {
   readonly reconnect?: ReconnectPolicy;
   /** Where SignalR's own log goes; by default warnings and worse go to the console as warnings. */
   readonly logger?: ILogger;
+}
+
+export interface OpenOptions {
+  /**
+   * Edits another instance of this client left unsent (`doc.unsent()`, kept by the application):
+   * the document starts from them and sends them again under their clientId and op ids. Restore
+   * them in one client only, and only once the instance that made them is gone (the editor page
+   * holds a Web Lock named after its clientId while it lives).
+   */
+  readonly unsent?: UnsentEdits;
 }
 
 /** How many times the client asks a node for the cluster's nodes before it leaves that to redirects. */
@@ -172,16 +183,32 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
     return ++this.opIds;
   }
 
+  /** @internal */
+  lastOpId(): number {
+    return this.opIds;
+  }
+
   /**
    * Opens a document, creating it if it does not exist, and resolves once it is joined. While
    * the server cannot be reached it keeps trying; reject it yourself with a timeout if you must.
    * It rejects with a `CollabError` when the server refuses for good: the connection
    * (`unauthorized`, `forbidden`, a refused origin) or the join (`forbidden`, `invalid_doc_id`).
+   *
+   * With `unsent` (a `doc.unsent()` kept from another client instance), it resolves at once with
+   * those edits' text and sends them as the connection allows; a refusal then comes as `error`.
+   * It throws a RangeError if they are not for this document or do not fit their text.
    */
-  async open(docId: string): Promise<CollabDocument> {
+  async open(docId: string, options: OpenOptions = {}): Promise<CollabDocument> {
     if (this.closed) throw new Error("The client is closed.");
     if (!isWellFormed(docId)) throw new RangeError("The document id has a lone surrogate.");
-    const doc = new CollabDocument(docId, this);
+    const unsent = options.unsent;
+    if (unsent !== undefined) {
+      const problem = checkUnsent(unsent, docId);
+      if (problem !== null) throw new RangeError(`These unsent edits cannot be restored: ${problem}.`);
+      // Its op ids were this client's or another's under its clientId: count on from above them.
+      this.opIds = Math.max(this.opIds, unsent.opIdsThrough);
+    }
+    const doc = new CollabDocument(docId, this, unsent);
     const opened = doc.opened();
     this.link(this.primaryUrl).add(doc);
     try {

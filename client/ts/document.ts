@@ -35,6 +35,7 @@ import * as ot from "./ot.js";
 import type { TextOperation } from "./ot.js";
 import * as sync from "./sync.js";
 import type { SyncState } from "./sync.js";
+import { restoredState, unsentOf, type UnsentEdits } from "./unsent.js";
 
 export type { ChangeOrigin, DocumentEvents, Member } from "./engine.js";
 
@@ -51,6 +52,8 @@ export interface DocumentHost {
   readonly clientId: string;
   user(): UserInfo | undefined;
   nextOpId(): number;
+  /** The last op id `nextOpId` handed out (0 before the first). */
+  lastOpId(): number;
   /** The document must be joined on the node at `url` instead. */
   redirect(doc: CollabDocument, url: string): void;
 }
@@ -77,14 +80,33 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   /** @internal How many redirects in a row; reset by a join that sticks. */
   redirects = 0;
 
-  /** @internal Created by CollabClient.open. */
+  /** @internal Created by CollabClient.open; `unsent` (checked by then) starts it from edits another client instance left unsent. */
   constructor(
     readonly docId: string,
     private readonly host: DocumentHost,
+    unsent?: UnsentEdits,
   ) {
     super();
-    this.engine = initialState;
-    this.dispatch({ type: "open", docId, clientId: host.clientId, user: host.user(), nowMs: this.now() });
+    if (unsent) {
+      this.engine = restoredState(unsent, host.user());
+    } else {
+      this.engine = initialState;
+      this.dispatch({ type: "open", docId, clientId: host.clientId, user: host.user(), nowMs: this.now() });
+    }
+  }
+
+  /**
+   * The local edits the server has not confirmed, as plain data to keep (in IndexedDB, a file)
+   * and give to `CollabClient.open` after a reload or a crash; undefined when there are none.
+   * Keep the newest: each one holds every unconfirmed edit. See UnsentEdits.
+   */
+  unsent(): UnsentEdits | undefined {
+    return unsentOf(this.engine, this.host.lastOpId(), this.now());
+  }
+
+  /** The clientId this document joins with: the client's, or that of the unsent edits it was opened with. */
+  get clientId(): string {
+    return this.engine.clientId;
   }
 
   /**
@@ -200,6 +222,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
 
   /** @internal Resolves after the first join, rejects if it fails for good. */
   opened(): Promise<void> {
+    // A document restored from unsent edits has its text already: it joins in the background.
     if (this.engine.version >= 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.firstJoin = { resolve, reject };

@@ -17,8 +17,10 @@ export {
   CollabClient,
   type ClientEvents,
   type CollabClientOptions,
+  type OpenOptions,
   type ConnectionStatus,
 } from "./client.js";
+export { checkUnsent, type UnsentEdits } from "./unsent.js";
 export { CollabError, classifyHandshake, type FailureReason } from "./errors.js";
 export { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
 export { errorCodeInfo, isBeforeDuplicateCheck, retryOf, type ErrorRetry } from "./error-codes.js";

@@ -28,12 +28,13 @@ import {
 } from "@codemirror/view";
 import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
 import { collab } from "@collabserver/codemirror";
-import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, tokenClaims, type Identity } from "./common.js";
+import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
 import { docIdPattern, setUpManage } from "./manage.js";
 import { isMarkdown, setUpPreview, type Preview } from "./preview.js";
 import { highlightStyle } from "./theme.js";
+import { canKeepUnsent, claim, discard, keepUnsent } from "./unsent.js";
 
 declare global {
   interface Window {
@@ -120,6 +121,9 @@ function plural(n: number, one: string, many: string): string {
   return `${n.toLocaleString()} ${n === 1 ? one : many}`;
 }
 
+/** Whether the unsent edits, as they are now, are kept in this browser (unsent.ts). */
+let kept = false;
+
 /** Connection state and unsent edits, in the header pill and the status bar. */
 function renderStatus(status: ConnectionStatus, pending: number): void {
   const unsent = pending > 0 ? ` — ${plural(pending, "unsent edit", "unsent edits")}` : "";
@@ -135,7 +139,12 @@ function renderStatus(status: ConnectionStatus, pending: number): void {
   statusText.textContent = text[status];
   retryButton.hidden = status !== "offline";
   const connected = status === "connected";
-  savedEl.textContent = pending === 0 ? "All changes saved" : connected ? "Saving…" : plural(pending, "edit not yet sent", "edits not yet sent");
+  savedEl.textContent =
+    pending === 0
+      ? "All changes saved"
+      : connected
+        ? "Saving…"
+        : `${plural(pending, "edit not yet sent", "edits not yet sent")}${kept ? ", kept in this browser" : ""}`;
   savedEl.dataset.pending = String(pending);
 }
 
@@ -216,7 +225,10 @@ async function main(): Promise<void> {
   }
 
   const token = accessToken();
-  client = new CollabClient({ serverUrl: location.origin, user: me, accessTokenFactory: token ? () => token : undefined });
+  // The clientId: that of unsent edits a closed or crashed page left for this document (taken
+  // over with them), or a new one.
+  const claimed = await claim(docId);
+  client = new CollabClient({ serverUrl: location.origin, user: me, clientId: claimed.clientId, accessTokenFactory: token ? () => token : undefined });
   let pending = 0;
   let status: ConnectionStatus = client.status;
   const renderConnection = (error: CollabError | undefined) => {
@@ -233,8 +245,22 @@ async function main(): Promise<void> {
   renderStatus(status, 0);
 
   let doc: CollabDocument;
+  let restored = claimed.unsent;
   try {
-    doc = await client.open(docId);
+    if (restored) {
+      try {
+        doc = await client.open(docId, { unsent: restored });
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        // Damaged or not this document's: nothing can be done with it.
+        console.warn(`[collab] the unsent edits kept for ${docId} were dropped: ${error.message}`);
+        void discard(restored);
+        restored = undefined;
+        doc = await client.open(docId);
+      }
+    } else {
+      doc = await client.open(docId);
+    }
   } catch (error) {
     // Refused for good: retrying cannot help, so the page stops and says why.
     offStatus();
@@ -352,6 +378,29 @@ async function main(): Promise<void> {
     pending = e.pendingEdits;
     renderStatus(status, pending);
   });
+  pending = doc.pendingEdits;
+  renderStatus(status, pending);
+  // Unsent edits are kept in this browser (IndexedDB) as they change, so a crash loses none.
+  let keepFailed = !canKeepUnsent();
+  keepUnsent(doc, {
+    kept(edits) {
+      kept = edits > 0;
+      renderStatus(status, pending);
+    },
+    failed(error) {
+      keepFailed = true;
+      kept = false;
+      renderStatus(status, pending);
+      console.warn("[collab] unsent edits could not be kept in this browser:", error);
+    },
+  });
+  if (restored) {
+    const edits = doc.pendingEdits;
+    showBanner(
+      `Restored ${plural(edits, "unsent edit", "unsent edits")} this browser kept when the page was last closed (${timeAgo(new Date(restored.savedAt))}): ${edits === 1 ? "it is" : "they are"} sent as soon as the server can be reached.`,
+      "info",
+    );
+  }
   // Colors: differ from the other members' while there are colors to give (common.ts, colorFor).
   // Joining, the page yields at once to those already here. A clash seen later is settled a second
   // on, if it is still there: a newcomer that saw this page has moved by then, and of two that
@@ -388,8 +437,9 @@ async function main(): Promise<void> {
   renderPeople(doc.members);
   if (doc.readOnly) showBanner("You can read this document but not edit it.", "info");
 
+  // Unsent edits kept in this browser are sent when the document is opened again; others would be lost.
   window.addEventListener("beforeunload", (event) => {
-    if (doc.pendingEdits > 0) event.preventDefault();
+    if (doc.pendingEdits > 0 && (keepFailed || !kept)) event.preventDefault();
   });
 }
 

@@ -11,11 +11,13 @@ public sealed class EditorPage : IAsyncDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
 
     private readonly IBrowserContext _context;
+    private readonly bool _ownsContext;
     private readonly List<string> _consoleErrors = [];
 
-    private EditorPage(IBrowserContext context, IPage page, string name)
+    private EditorPage(IBrowserContext context, IPage page, string name, bool ownsContext = true)
     {
         _context = context;
+        _ownsContext = ownsContext;
         Page = page;
         Name = name;
         page.Console += (_, message) =>
@@ -101,6 +103,31 @@ public sealed class EditorPage : IAsyncDisposable
         return editor;
     }
 
+    /// <summary>
+    /// Opens <paramref name="docId"/> in another tab of this person's browser (the same storage:
+    /// IndexedDB, localStorage) and waits until it shows the document. Disposing it closes the tab only.
+    /// </summary>
+    public async Task<EditorPage> NewTabAsync(string baseUrl, string docId)
+    {
+        var page = await _context.NewPageAsync();
+        page.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
+        var tab = new EditorPage(_context, page, Name, ownsContext: false);
+        await page.GotoAsync($"{baseUrl}/d/{docId}");
+        await page.WaitForFunctionAsync("() => window.collab && window.collab.view");
+        return tab;
+    }
+
+    /// <summary>Crashes the tab's renderer, as a killed tab or a crash does: no unload handler runs.</summary>
+    public async Task CrashAsync()
+    {
+        var crashed = new TaskCompletionSource();
+        Page.Crash += (_, _) => crashed.TrySetResult();
+        var cdp = await _context.NewCDPSessionAsync(Page);
+        // The answer never comes: the renderer is gone.
+        _ = cdp.SendAsync("Page.crash").ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+        await crashed.Task.WaitAsync(Timeout);
+    }
+
     /// <summary>The editor's text.</summary>
     public Task<string> TextAsync() => Page.EvaluateAsync<string>("() => window.collab.view.state.doc.toString()");
 
@@ -124,7 +151,17 @@ public sealed class EditorPage : IAsyncDisposable
         await Expect.EventuallyAsync(async () => await Page.Locator("#saved").InnerTextAsync() == "All changes saved", $"{Name}'s page says all changes are saved");
     }
 
-    public async ValueTask DisposeAsync() => await _context.CloseAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsContext)
+        {
+            await _context.CloseAsync();
+        }
+        else
+        {
+            await Page.CloseAsync();
+        }
+    }
 }
 
 /// <summary>Waiting for a condition with a deadline, failing with what was last seen.</summary>

@@ -6,7 +6,9 @@ namespace CollabBrowser.Tests;
 /// <summary>
 /// A TCP forwarder in front of the server. <see cref="Cut"/> drops every connection through it
 /// (so a page's WebSocket really dies, as on a network failure) and refuses new ones until
-/// <see cref="Restore"/>.
+/// <see cref="Restore"/>. <see cref="HoldReplies"/> keeps back what the server sends on the
+/// connections open now while letting their requests through, as a network that fails one way: the
+/// server acts on a request whose answer is lost. New connections are not held.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
@@ -15,6 +17,8 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private readonly List<(TcpClient Inbound, TcpClient Outbound)> _pairs = [];
+    /// <summary>Per open connection: completed while its replies flow.</summary>
+    private readonly Dictionary<TcpClient, TaskCompletionSource> _replies = [];
     private readonly Task _acceptLoop;
     private volatile bool _cut;
 
@@ -45,8 +49,51 @@ public sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>Accepts connections again.</summary>
-    public void Restore() => _cut = false;
+    /// <summary>Accepts connections again, and lets held replies flow.</summary>
+    public void Restore()
+    {
+        _cut = false;
+        lock (_gate)
+        {
+            foreach (var flow in _replies.Values)
+            {
+                flow.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>From now on, what the server sends on the connections open now is kept back (until <see cref="Restore"/>); what clients send still arrives.</summary>
+    public void HoldReplies()
+    {
+        lock (_gate)
+        {
+            foreach (var inbound in _replies.Keys.ToList())
+            {
+                if (_replies[inbound].Task.IsCompleted)
+                {
+                    _replies[inbound] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+        }
+    }
+
+    /// <summary>Copies the server's bytes to the client; while its replies are held, each waits.</summary>
+    private async Task RepliesAsync(TcpClient inbound, NetworkStream server, NetworkStream client)
+    {
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await server.ReadAsync(buffer, _stop.Token)) > 0)
+        {
+            // Looked up after the read: a read already waiting when the hold began must not slip through.
+            Task flowing;
+            lock (_gate)
+            {
+                flowing = _replies.TryGetValue(inbound, out var flow) ? flow.Task : Task.CompletedTask;
+            }
+            await flowing.WaitAsync(_stop.Token);
+            await client.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+        }
+    }
 
     private static void Abort(TcpClient client)
     {
@@ -107,12 +154,15 @@ public sealed class TcpProxy : IAsyncDisposable
         lock (_gate)
         {
             _pairs.Add((inbound, outbound));
+            var flowing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            flowing.SetResult();
+            _replies[inbound] = flowing;
         }
         try
         {
             var a = inbound.GetStream();
             var b = outbound.GetStream();
-            await Task.WhenAny(a.CopyToAsync(b, _stop.Token), b.CopyToAsync(a, _stop.Token));
+            await Task.WhenAny(a.CopyToAsync(b, _stop.Token), RepliesAsync(inbound, b, a));
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
@@ -123,6 +173,7 @@ public sealed class TcpProxy : IAsyncDisposable
             lock (_gate)
             {
                 _pairs.Remove((inbound, outbound));
+                _replies.Remove(inbound);
             }
             inbound.Dispose();
             outbound.Dispose();

@@ -17,6 +17,7 @@ await build({
       export * as sync from "./client/ts/sync.ts";
       export * as engine from "./client/ts/engine.ts";
       export { CollabDocument } from "./client/ts/document.ts";
+      export { checkUnsent } from "./client/ts/unsent.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { CollabError, classifyHandshake, reasonOfCode } from "./client/ts/errors.ts";
       export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
@@ -38,7 +39,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, engine, CollabDocument, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
+export const { ot, sync, engine, CollabDocument, checkUnsent, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */
