@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Playwright;
 
 using static CollabBrowser.Tests.BrowserFixture;
 
@@ -60,6 +61,7 @@ public sealed class UnsentEditsTests(BrowserFixture fixture)
             async () => (await ada.Page.Locator("#saved").InnerTextAsync()).EndsWith("kept in this browser", StringComparison.Ordinal),
             "the page says its unsent edits are kept in this browser");
         Assert.Equal("sent+buffer", await KeptAsync(ada, docId));
+        await ada.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(TestArtifacts.Dir(), "unsent-kept.png") });
 
         // The tab dies without a chance to say anything; someone else edits meanwhile.
         await ada.CrashAsync();
@@ -73,6 +75,7 @@ public sealed class UnsentEditsTests(BrowserFixture fixture)
         await Expect.EventuallyAsync(
             async () => (await again.Page.Locator("#banner-text").InnerTextAsync()).StartsWith("Restored ", StringComparison.Ordinal),
             "the page says it restored the unsent edits");
+        await again.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(TestArtifacts.Dir(), "unsent-restored.png") });
         await again.WaitSynchronizedAsync();
         await Expect.EventuallyAsync(async () => await ServerTextAsync(docId) == await again.TextAsync() && await again.TextAsync() == await grace.TextAsync(), "both pages show the server's text");
         var text = await ServerTextAsync(docId);
