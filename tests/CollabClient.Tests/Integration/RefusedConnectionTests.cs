@@ -6,20 +6,22 @@ using Microsoft.IdentityModel.Tokens;
 namespace Collab.Client.Tests.Integration;
 
 /// <summary>
-/// Why a connection or a join fails (issue 22, PROTOCOL §8): OpenAsync throws a typed
-/// CollabException, and an open document whose reconnect is refused for good stops retrying
-/// until ReconnectNow. Against the real server with a signing key (in-memory transport).
+/// Why a connection or a join fails (PROTOCOL §8): OpenAsync throws a typed CollabException, and
+/// an open document whose reconnect is refused for good stops retrying until ReconnectNow. Against
+/// the real server with a signing key, over the in-memory transport and (the refusals at the
+/// handshake) over real sockets: Kestrel on 127.0.0.1 and the client's own ClientWebSocket, whose
+/// failed handshake hides the status code that the in-memory transport shows.
 /// </summary>
 public sealed class RefusedConnectionTests
 {
     private const string Key = "client-test-signing-key-of-at-least-32-bytes";
     private static readonly TimeSpan s_timeout = ServerHost.Timeout;
 
-    private static ServerHost NewProtectedHost() => new(new Dictionary<string, string>
+    private static ServerHost NewProtectedHost(bool realSockets = false) => new(new Dictionary<string, string>
     {
         ["Collab:Auth:SigningKey"] = Key,
         ["Collab:AllowedOrigins:0"] = "https://editor.example",
-    });
+    }, realSockets);
 
     private static string Token(string scope, TimeSpan? lifetime = null) =>
         TokenCommand.Mint(new SymmetricSecurityKey(System.Text.Encoding.UTF8.GetBytes(Key)), new AuthOptions(), "ada", null, scope, lifetime ?? TimeSpan.FromHours(1));
@@ -27,11 +29,13 @@ public sealed class RefusedConnectionTests
     private static Func<Task<string?>> Tokens(string? token) => () => Task.FromResult(token);
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task OpenWithoutATokenIsUnauthorizedAndNotRetryable(bool providerGivesNone)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task OpenWithoutATokenIsUnauthorizedAndNotRetryable(bool providerGivesNone, bool realSockets)
     {
-        await using var host = NewProtectedHost();
+        await using var host = NewProtectedHost(realSockets);
         var client = host.CreateClient(CollabProtocol.MessagePack, tokens: providerGivesNone ? Tokens(null) : null);
 
         var error = await Assert.ThrowsAsync<CollabException>(() => client.OpenAsync("notes")).WaitAsync(s_timeout);
@@ -43,23 +47,28 @@ public sealed class RefusedConnectionTests
         Assert.Empty(client.Documents);
     }
 
-    [Fact]
-    public async Task OpenWithAnExpiredTokenIsUnauthorized()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OpenWithAnExpiredTokenIsUnauthorized(bool realSockets)
     {
-        await using var host = NewProtectedHost();
+        await using var host = NewProtectedHost(realSockets);
         var client = host.CreateClient(CollabProtocol.MessagePack, tokens: Tokens(Token("doc:*:edit", TimeSpan.FromMinutes(-5))));
 
         var error = await Assert.ThrowsAsync<CollabException>(() => client.OpenAsync("notes")).WaitAsync(s_timeout);
 
         Assert.Equal(ErrorCodes.Unauthorized, error.Code);
         Assert.Equal(CollabErrorReason.Unauthorized, error.Reason);
+        Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
         Assert.False(error.IsRetryable);
     }
 
-    [Fact]
-    public async Task OpenWithATokenWithoutTheDocumentsGrantIsForbidden()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OpenWithATokenWithoutTheDocumentsGrantIsForbidden(bool realSockets)
     {
-        await using var host = NewProtectedHost();
+        await using var host = NewProtectedHost(realSockets);
         var client = host.CreateClient(CollabProtocol.MessagePack, tokens: Tokens(Token("doc:other:edit")));
 
         var error = await Assert.ThrowsAsync<CollabException>(() => client.OpenAsync("notes")).WaitAsync(s_timeout);
@@ -73,10 +82,12 @@ public sealed class RefusedConnectionTests
         Assert.Equal(ConnectionState.Connected, other.ConnectionState);
     }
 
-    [Fact]
-    public async Task OpenWithAnOriginTheServerDoesNotAllowIsForbiddenWithTheReasonOrigin()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OpenWithAnOriginTheServerDoesNotAllowIsForbiddenWithTheReasonOrigin(bool realSockets)
     {
-        await using var host = NewProtectedHost();
+        await using var host = NewProtectedHost(realSockets);
         var client = host.CreateClient(
             CollabProtocol.MessagePack,
             tokens: Tokens(Token("doc:*:edit")),

@@ -2,16 +2,20 @@ using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Collab.Client.Tests.Integration;
 
 /// <summary>
-/// The real server in this process (in-memory transport) on a temporary data directory, and
-/// <see cref="CollabClient"/>s wired to it through <see cref="CollabClientOptions.ConfigureHttp"/>.
-/// Disposing stops the server and deletes the directory.
+/// The real server in this process on a temporary data directory, and <see cref="CollabClient"/>s
+/// wired to it: through the in-memory transport (<see cref="CollabClientOptions.ConfigureHttp"/>),
+/// or, with <c>realSockets</c>, on a Kestrel port of 127.0.0.1 that the clients reach with their
+/// own HttpClient and ClientWebSocket. Disposing stops the server and deletes the directory.
 /// </summary>
 internal sealed class ServerHost : IAsyncDisposable
 {
@@ -20,8 +24,10 @@ internal sealed class ServerHost : IAsyncDisposable
     private readonly WebApplicationFactory<Program> _factory;
     private readonly List<CollabClient> _clients = [];
 
+    private readonly Uri? _kestrelUrl;
+
     /// <summary>Starts the server; <paramref name="settings"/> are more configuration (a signing key, say).</summary>
-    public ServerHost(IReadOnlyDictionary<string, string>? settings = null)
+    public ServerHost(IReadOnlyDictionary<string, string>? settings = null, bool realSockets = false)
     {
         DataDir = Directory.CreateTempSubdirectory("collab-client-test-").FullName;
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(b =>
@@ -33,7 +39,18 @@ internal sealed class ServerHost : IAsyncDisposable
                 b.UseSetting(key, value);
             }
         });
-        Http = _factory.CreateClient();
+        if (realSockets)
+        {
+            _factory.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+            _factory.StartServer();
+            var addresses = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+            _kestrelUrl = new Uri(addresses.First());
+            Http = new HttpClient { BaseAddress = _kestrelUrl };
+        }
+        else
+        {
+            Http = _factory.CreateClient();
+        }
     }
 
     public string DataDir { get; }
@@ -52,6 +69,19 @@ internal sealed class ServerHost : IAsyncDisposable
     /// </summary>
     public CollabClient CreateClient(CollabProtocol protocol, SocketKiller? killer = null, Func<Task<string?>>? tokens = null, Action<Microsoft.AspNetCore.Http.Connections.Client.HttpConnectionOptions>? configure = null)
     {
+        if (_kestrelUrl is { } url)
+        {
+            return Track(new CollabClient(new CollabClientOptions
+            {
+                ServerUrl = url,
+                Protocol = protocol,
+                AccessTokenProvider = tokens,
+                MinReconnectDelay = TimeSpan.FromMilliseconds(20),
+                MaxReconnectDelay = TimeSpan.FromMilliseconds(300),
+                LoggerFactory = LoggerFactory.Create(b => b.AddProvider(Errors)),
+                ConfigureHttp = configure,
+            }));
+        }
         var server = Server;
         var client = new CollabClient(new CollabClientOptions
         {
@@ -85,6 +115,11 @@ internal sealed class ServerHost : IAsyncDisposable
                 configure?.Invoke(http);
             },
         });
+        return Track(client);
+    }
+
+    private CollabClient Track(CollabClient client)
+    {
         lock (_clients)
         {
             _clients.Add(client);
