@@ -73,6 +73,15 @@ internal sealed class CollabOptionsValidator : IValidateOptions<CollabOptions>
             Require(o.Backup.Interval > TimeSpan.Zero, "Backup:Interval", o.Backup.Interval, "must be above zero");
             Require(o.Backup.MaxBatchBytes >= 1024, "Backup:MaxBatchBytes", o.Backup.MaxBatchBytes, "must be at least 1024");
         }
+        var rest = o.Rest;
+        Require(rest.RequestsPerSecond > 0, "Rest:" + nameof(rest.RequestsPerSecond), rest.RequestsPerSecond, "must be above zero");
+        Require(rest.RequestsBurst >= 1, "Rest:" + nameof(rest.RequestsBurst), rest.RequestsBurst, "must be at least 1");
+        Require(rest.DocumentsCreatedPerMinute >= 0, "Rest:" + nameof(rest.DocumentsCreatedPerMinute), rest.DocumentsCreatedPerMinute, "must not be negative (zero: PUT only writes documents that exist)");
+        Require(rest.PastReads >= 1, "Rest:" + nameof(rest.PastReads), rest.PastReads, "must be at least 1");
+        Require(rest.PastReadQueue >= 0, "Rest:" + nameof(rest.PastReadQueue), rest.PastReadQueue, "must not be negative");
+        Require(rest.PastReadsPerSubject >= 1, "Rest:" + nameof(rest.PastReadsPerSubject), rest.PastReadsPerSubject, "must be at least 1");
+        Require(rest.PastReadQueuePerSubject >= 0, "Rest:" + nameof(rest.PastReadQueuePerSubject), rest.PastReadQueuePerSubject, "must not be negative");
+        Require(rest.PastReadBytes >= 1024 * 1024, "Rest:" + nameof(rest.PastReadBytes), rest.PastReadBytes, "must be at least 1048576");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

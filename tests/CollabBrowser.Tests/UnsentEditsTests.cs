@@ -36,13 +36,29 @@ public sealed class UnsentEditsTests(BrowserFixture fixture)
         })
         """, docId);
 
+    /// <summary>A new document with <paramref name="text"/>, and Ada's page on it through a proxy the test can cut.</summary>
+    private async Task<(string DocId, TcpProxy Proxy, EditorPage Ada)> OpenBehindProxyAsync(string name, string text)
+    {
+        var docId = NewDocId(name);
+        await fixture.PutAsync(docId, text);
+        var proxy = new TcpProxy(new Uri(fixture.BaseUrl));
+        try
+        {
+            return (docId, proxy, await EditorPage.OpenDocumentAsync(fixture.Browser, proxy.Url, docId, "Ada Lovelace", AdaColor));
+        }
+        catch
+        {
+            await proxy.DisposeAsync();
+            throw;
+        }
+    }
+
     [Fact]
     public async Task EditsATabCrashedWithAreSentOnceWhenTheDocumentIsOpenedAgain()
     {
-        var docId = NewDocId("unsent");
-        await fixture.PutAsync(docId, "Line one.\n");
-        await using var proxy = new TcpProxy(new Uri(fixture.BaseUrl));
-        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, proxy.Url, docId, "Ada Lovelace", AdaColor);
+        var (docId, proxy, ada) = await OpenBehindProxyAsync("unsent", "Line one.\n");
+        await using var _ = proxy;
+        await using var __ = ada;
         await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, fixture.BaseUrl, docId, "Grace Hopper", GraceColor);
         await ada.Page.Keyboard.PressAsync("Control+End");
         await ada.TypeAsync("[sent]");
@@ -91,10 +107,9 @@ public sealed class UnsentEditsTests(BrowserFixture fixture)
     [Fact]
     public async Task ASecondTabDoesNotTakeTheUnsentEditsOfATabThatIsStillOpen()
     {
-        var docId = NewDocId("unsent-live");
-        await fixture.PutAsync(docId, "Text.\n");
-        await using var proxy = new TcpProxy(new Uri(fixture.BaseUrl));
-        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, proxy.Url, docId, "Ada Lovelace", AdaColor);
+        var (docId, proxy, ada) = await OpenBehindProxyAsync("unsent-live", "Text.\n");
+        await using var _ = proxy;
+        await using var __ = ada;
         await ada.Page.Keyboard.PressAsync("Control+End");
         // The first tab's edit is sent and its answer held back, so its next ones wait unsent.
         proxy.HoldReplies();

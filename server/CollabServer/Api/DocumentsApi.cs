@@ -163,7 +163,6 @@ public static partial class DocumentsApi
         }
     }
 
-    /// <summary>Refuses the request unless its identity may do <paramref name="needed"/> with the document (PROTOCOL §8).</summary>
     /// <summary>A server write of <paramref name="kind"/> on behalf of the request's caller, as history records it.</summary>
     internal static OpAuthorship By(HttpContext http, string kind)
     {
@@ -171,6 +170,7 @@ public static partial class DocumentsApi
         return new OpAuthorship(kind, identity.Subject, identity.Name);
     }
 
+    /// <summary>Refuses the request unless its identity may do <paramref name="needed"/> with the document (PROTOCOL §8).</summary>
     internal static void Require(HttpContext http, string id, DocumentAccess needed)
     {
         CheckId(id);

@@ -19,7 +19,6 @@ public static class RestLimits
     /// <summary>Registers the limits; called once from <see cref="CollabServerSetup.AddCollabServer"/>.</summary>
     public static IServiceCollection AddRestLimits(this IServiceCollection services)
     {
-        services.AddSingleton<IValidateOptions<CollabOptions>, RestLimitsValidator>();
         services.AddSingleton<PastReadLimits>();
         services.AddSingleton<CreationBudget>();
         services.AddRateLimiter(limiter =>
@@ -237,31 +236,5 @@ internal sealed class HeldResult(IResult inner, params IDisposable?[] leases) : 
                 lease?.Dispose();
             }
         }
-    }
-}
-
-/// <summary>Checks <c>Collab:Rest:</c> at start like <see cref="CollabOptionsValidator"/> does the rest.</summary>
-internal sealed class RestLimitsValidator : IValidateOptions<CollabOptions>
-{
-    public ValidateOptionsResult Validate(string? name, CollabOptions options)
-    {
-        var o = options.Rest;
-        var failures = new List<string>();
-        void Require(bool ok, string setting, object value, string rule)
-        {
-            if (!ok)
-            {
-                failures.Add($"Collab:Rest:{setting} {rule} (it is {value}).");
-            }
-        }
-        Require(o.RequestsPerSecond > 0, nameof(o.RequestsPerSecond), o.RequestsPerSecond, "must be above zero");
-        Require(o.RequestsBurst >= 1, nameof(o.RequestsBurst), o.RequestsBurst, "must be at least 1");
-        Require(o.DocumentsCreatedPerMinute >= 0, nameof(o.DocumentsCreatedPerMinute), o.DocumentsCreatedPerMinute, "must not be negative (zero: PUT only writes documents that exist)");
-        Require(o.PastReads >= 1, nameof(o.PastReads), o.PastReads, "must be at least 1");
-        Require(o.PastReadQueue >= 0, nameof(o.PastReadQueue), o.PastReadQueue, "must not be negative");
-        Require(o.PastReadsPerSubject >= 1, nameof(o.PastReadsPerSubject), o.PastReadsPerSubject, "must be at least 1");
-        Require(o.PastReadQueuePerSubject >= 0, nameof(o.PastReadQueuePerSubject), o.PastReadQueuePerSubject, "must not be negative");
-        Require(o.PastReadBytes >= 1024 * 1024, nameof(o.PastReadBytes), o.PastReadBytes, "must be at least 1048576");
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

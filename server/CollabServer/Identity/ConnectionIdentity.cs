@@ -34,6 +34,7 @@ public sealed record ConnectionIdentity(string Subject, string? Name, bool IsAut
     /// What others see of a member who presents <paramref name="user"/>: the token's name, when it
     /// has one, instead of the name the client chose (PROTOCOL §8); the colour stays the client's.
     /// </summary>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(user))]
     public UserInfo? Presenting(UserInfo? user) =>
         Name is null ? user : new UserInfo { Name = Name, Color = user?.Color };
 }

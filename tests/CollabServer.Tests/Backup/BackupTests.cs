@@ -270,30 +270,11 @@ public sealed class BackupTests
         }
     }
 
-    /// <summary>Runs the server dll in this test's bin with <paramref name="args"/> to its end (killed by its PID if it takes over two minutes).</summary>
+    /// <summary>Runs the server's command line with <paramref name="args"/> to its end.</summary>
     private static async Task<(int ExitCode, string Output)> RunServerDllAsync(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "CollabServer.dll"));
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        try
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-            return (process.ExitCode, await stdout + await stderr);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
+        var run = await Tool.RunServerAsync(args);
+        return (run.ExitCode, run.Output);
     }
 
     private static async Task<List<OpMessage>> ReadAllOpsAsync(HttpClient http, string doc)

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Collab.Testing;
 using System.Text.Json;
 using CollabServer.Backup;
 using CollabServer.Storage;
@@ -112,30 +112,7 @@ public sealed class RebuildValidationTests
 
     private static async Task<(int ExitCode, string Output)> RunServerDllAsync(long? heapLimit, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (heapLimit is { } limit)
-        {
-            info.Environment["DOTNET_GCHeapHardLimit"] = $"0x{limit:X}";
-        }
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "CollabServer.dll"));
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(info)!;
-        try
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-            return (process.ExitCode, await stdout + await stderr);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
+        var run = await Tool.RunServerAsync(args, heapLimit is { } limit ? new Dictionary<string, string?> { ["DOTNET_GCHeapHardLimit"] = $"0x{limit:X}" } : null);
+        return (run.ExitCode, run.Output);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -134,7 +133,7 @@ public sealed class CommandLineTests : IDisposable
     private static Regex DocumentedCapture(string name) => new($@"^{name}=\$\((?<command>dotnet run [^\n]*)\)\s*(#.*)?$", RegexOptions.Multiline);
 
     /// <summary>Runs a documented <c>dotnet run</c> command line from the repository's root, without building.</summary>
-    private async Task<Run> DotnetRunAsync(string commandLine, Dictionary<string, string> variables)
+    private async Task<Tool.Run> DotnetRunAsync(string commandLine, Dictionary<string, string> variables)
     {
         var words = ShellWords(commandLine).Select(w => variables.Aggregate(w, (text, v) => text.Replace(v.Key, v.Value, StringComparison.Ordinal))).ToList();
         Assert.True(words is ["dotnet", "run", ..], commandLine);
@@ -191,7 +190,7 @@ public sealed class CommandLineTests : IDisposable
     }
 
     /// <summary>What <c>$(...)</c> would capture must be one line and nothing else: its only line.</summary>
-    private static string OneLine(Run run)
+    private static string OneLine(Tool.Run run)
     {
         Assert.True(run.ExitCode == 0, run.ToString());
         var lines = run.Stdout.Split('\n');
@@ -220,54 +219,25 @@ public sealed class CommandLineTests : IDisposable
         }
     }
 
-    private sealed record Run(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}\n--- stdout:\n{Stdout}\n--- stderr:\n{Stderr}";
-    }
-
-    private Task<Run> RunAsync(string[] args) => RunAsync("dotnet", _work, [ServerProcess.ServerDll, .. args]);
+    private Task<Tool.Run> RunAsync(string[] args) => RunAsync("dotnet", _work, [ServerProcess.ServerDll, .. args]);
 
     /// <summary>
     /// Runs to its end: a command must exit by itself. If it is still running after a generous
     /// while (a server it should not have started), it is killed by its PID and the test fails.
     /// Any server it starts by mistake listens on a free loopback port, never :5000.
     /// </summary>
-    private static async Task<Run> RunAsync(string file, string workingDirectory, IEnumerable<string> args)
-    {
-        var info = new ProcessStartInfo(file)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ServerProcess.FreePort()}";
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        foreach (var inherited in info.Environment.Keys.Where(k => k.StartsWith("Collab__", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            info.Environment.Remove(inherited);
-        }
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{file} did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            Assert.Fail($"{file} {string.Join(' ', info.ArgumentList)} was still running after 2 minutes (it should exit by itself):\n{await stdout}\n{await stderr}");
-        }
-        return new Run(process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<Tool.Run> RunAsync(string file, string workingDirectory, IEnumerable<string> args) =>
+        Tool.ExecAsync(
+            file,
+            workingDirectory,
+            args,
+            TimeSpan.FromMinutes(2),
+            new Dictionary<string, string?>
+            {
+                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ServerProcess.FreePort()}",
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            },
+            removePrefixes: ["Collab__"]);
 
     public void Dispose()
     {

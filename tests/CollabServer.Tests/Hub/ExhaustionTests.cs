@@ -165,11 +165,11 @@ public sealed class WriteBudgetTests() : HostedTest(new Dictionary<string, strin
     ["Collab:DocumentWriteBytesBurst"] = "8192",
 })
 {
-    private static readonly string Chunk = new('w', 900);
+    private static readonly string s_chunk = new('w', 900);
 
     // An op of 900 inserted characters costs about 1.9 KB of budget: two fit in a writer's 4 KB, four in a document's 8 KB.
     private static Task<SubmitResult> WriteAsync(HubConnection c, string docId, int version, long opId) =>
-        c.SubmitAsync(docId, version, version == 0 ? [Chunk] : [Chunk, version * Chunk.Length], opId);
+        c.SubmitAsync(docId, version, version == 0 ? [s_chunk] : [s_chunk, version * s_chunk.Length], opId);
 
     [Fact]
     public async Task OneWriterTakesItsBytesAndThenIsRateLimitedOthersAreNot()
