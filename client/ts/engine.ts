@@ -560,6 +560,12 @@ class Step {
     // O(length), as receiving the whole text is.
     const serverChange = ot.diff(s.serverText.toString(), serverText);
     const { state, op } = sync.rebase(s.sync, serverChange, () => this.newOpId());
+    this.adopt(serverText, version, state, op);
+  }
+
+  /** The server's whole text at `version` becomes the base, with `state` pending and `op` taking the local text there. */
+  private adopt(serverText: string, version: number, state: SyncState, op: TextOperation): void {
+    const s = this.s;
     this.dropQueuedThrough(version);
     s.recent = noRecent;
     s.version = version;
@@ -595,15 +601,9 @@ class Step {
   private reconcile(serverText: string, version: number): void {
     const s = this.s;
     const { state, op } = sync.reconcile(s.sync, serverText, s.text.toString(), () => this.newOpId());
-    this.dropQueuedThrough(version);
     s.diverged = false;
     s.everSentOpId = undefined;
-    s.recent = noRecent;
-    s.version = version;
-    s.serverText = ot.toText(serverText);
-    s.sync = state;
-    this.applyRemote(op, "resync", undefined);
-    this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
+    this.adopt(serverText, version, state, op);
   }
 
   /** The resubmission of `settling` was answered: the op is in the server's text; join again for that text. */
