@@ -12,6 +12,13 @@ internal abstract class Work
 {
     /// <summary>Completes the message with an error (the actor refused it or closed).</summary>
     public abstract void Fail(Exception error);
+
+    /// <summary>
+    /// Whether it must find every op sequenced before it committed (it writes or reads the store,
+    /// or replaces the whole text). Until then the loop parks it, and whatever comes after it, and
+    /// goes on committing: it never waits for a commit itself.
+    /// </summary>
+    public virtual bool NeedsCommitted => false;
 }
 
 /// <summary>A message whose answer the sender awaits.</summary>
@@ -81,6 +88,8 @@ internal sealed class ReadSummary : Request<DocumentSummary?>;
 /// <summary>Committed ops after <see cref="From"/>, at most <see cref="Limit"/>; null if the document does not exist.</summary>
 internal sealed class ReadOps(int from, int limit) : Request<List<OpMessage>?>
 {
+    public override bool NeedsCommitted => true;
+
     public int From { get; } = from;
 
     public int Limit { get; } = limit;
@@ -89,6 +98,8 @@ internal sealed class ReadOps(int from, int limit) : Request<List<OpMessage>?>
 /// <summary>Makes the text <see cref="Text"/> with one op of the server's; answers the version after it.</summary>
 internal sealed class ReplaceText(string text, OpAuthorship? by = null) : Request<int>
 {
+    public override bool NeedsCommitted => true;
+
     public string Text { get; } = text;
 
     /// <summary>What the write is (a REST edit, a restore) and on whose behalf, for history; null records nothing.</summary>
@@ -96,7 +107,10 @@ internal sealed class ReplaceText(string text, OpAuthorship? by = null) : Reques
 }
 
 /// <summary>Deletes the document; false if it did not exist.</summary>
-internal sealed class DeleteDocument : Request<bool>;
+internal sealed class DeleteDocument : Request<bool>
+{
+    public override bool NeedsCommitted => true;
+}
 
 /// <summary>Loads the document on this node (claiming it in a cluster when nobody holds it).</summary>
 internal sealed class LoadDocument : Request<bool>;
@@ -104,18 +118,24 @@ internal sealed class LoadDocument : Request<bool>;
 /// <summary>Hands the document to node <see cref="NodeId"/>; false if this node no longer owned it.</summary>
 internal sealed class MoveDocument(string nodeId) : Request<bool>
 {
+    public override bool NeedsCommitted => true;
+
     public string NodeId { get; } = nodeId;
 }
 
 /// <summary>Retention: writes the fold planned off the loop, fenced like a commit; false if it does not apply (any more).</summary>
 internal sealed class FoldHistory(FoldPlan plan) : Request<bool>
 {
+    public override bool NeedsCommitted => true;
+
     public FoldPlan Plan { get; } = plan;
 }
 
 /// <summary>Retention: deletes up to a thousand folded ops at or below <see cref="Boundary"/>; answers how many went (0: done).</summary>
 internal sealed class DeleteFolded(int boundary) : Request<int>
 {
+    public override bool NeedsCommitted => true;
+
     public int Boundary { get; } = boundary;
 }
 

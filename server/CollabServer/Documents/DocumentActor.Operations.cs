@@ -159,10 +159,9 @@ public sealed partial class DocumentActor
     private DocumentSummary? Summary() =>
         Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null;
 
-    /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist.</summary>
+    /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist. Runs with nothing uncommitted (parked until then).</summary>
     private List<OpMessage>? ReadOps(int from, int limit)
     {
-        Flush();
         if (_database.OpenIfExists() is not { } store)
         {
             return Exists ? [] : null;
@@ -185,11 +184,14 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>
-    /// Makes the text <paramref name="text"/> with one op (creating the document if needed),
-    /// sequenced and committed exactly as a member's submit is; returns the version after it.
+    /// Makes the document's text the one <paramref name="replace"/> gives, with one op (creating the document if needed),
+    /// sequenced and committed exactly as a member's submit is, and answers the version after it
+    /// once that op is committed. Runs with nothing uncommitted (parked until then), so the op is
+    /// the difference from the committed text.
     /// </summary>
-    private int Replace(string text, OpAuthorship? by)
+    private void Replace(ReplaceText replace)
     {
+        var text = replace.Text;
         if (text.Length > _options.MaxDocumentLength)
         {
             throw new CollabError(ErrorCodes.TooLarge, $"the document would be longer than {_options.MaxDocumentLength} code units");
@@ -198,25 +200,36 @@ public sealed partial class DocumentActor
         {
             throw CollabError.InvalidOp("the text contains a lone surrogate");
         }
-        Flush();
         _database.Open();
         var op = TextOperation.Diff(_sequencer.Text.ToString(), text);
         if (op.IsNoop)
         {
-            return _sequencer.Version;
+            replace.Answer(_sequencer.Version);
+            return;
         }
         // The server's ops are numbered by the version they were made at, so each is new.
-        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 }) { ServerWrite = by };
+        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 }) { ServerWrite = replace.By };
         Sequence(work);
-        Flush();
-        // Flush completed or failed the work synchronously.
-        return work.Task.IsCompletedSuccessfully ? work.Task.Result.Version : throw work.Task.Exception!.InnerException!;
+        work.Task.ContinueWith(
+            done =>
+            {
+                if (done.IsCompletedSuccessfully)
+                {
+                    replace.Answer(done.Result.Version);
+                }
+                else
+                {
+                    replace.Fail(done.Exception!.InnerException!);
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
-    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist. The actor then closes.</summary>
+    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist. The actor then closes. Runs with nothing uncommitted (parked until then).</summary>
     private bool Delete()
     {
-        Flush();
         if (!Exists)
         {
             return false;
@@ -249,12 +262,11 @@ public sealed partial class DocumentActor
     /// <summary>
     /// A live move: commits what is sequenced, writes a snapshot so the target loads quickly,
     /// hands the lease to node <paramref name="nodeId"/> and sends the members there (they get
-    /// <c>Reset</c>, join here again and are redirected). The loop does nothing else meanwhile.
+    /// <c>Reset</c>, join here again and are redirected). Runs with nothing uncommitted (parked until then).
     /// False if this node no longer owned the document (its members rejoin all the same).
     /// </summary>
     private bool MoveTo(string nodeId)
     {
-        Flush();
         if (!_lease.IsValid)
         {
             throw CollabError.Unavailable($"this node cannot hand document '{DocId}' over now: its lease is not current");
@@ -276,11 +288,10 @@ public sealed partial class DocumentActor
     /// <summary>Deletes up to a thousand folded ops, so edits wait at most for one short transaction.</summary>
     private int DeleteFoldedOps(int boundary) => RetentionWrite(store => store.DeleteFolded(boundary, 1000, _lease.Fence), 0);
 
-    /// <summary>A retention write on the loop's store, once the commit in flight has settled; <paramref name="otherwise"/> when there is no database or the lease is not ours any more (the new owner's retention does it).</summary>
+    /// <summary>A retention write on the loop's store, with nothing committing (parked until then); <paramref name="otherwise"/> when there is no database or the lease is not ours any more (the new owner's retention does it).</summary>
     private T RetentionWrite<T>(Func<IDocumentStore, T> write, T otherwise)
     {
-        DrainCommit(); // the store is the loop's again
-        if (_database.OpenIfExists() is not { } store)
+        if (_database.OpenIfExists() is not { } store) // nothing is committing: parked until then
         {
             return otherwise;
         }

@@ -50,6 +50,8 @@ public sealed partial class DocumentActor
     private readonly DocumentDatabase _database;
     private Sequencer _sequencer = null!; // made by Load
     private readonly CommitPipeline _pipeline;
+    /// <summary>Messages waiting, in arrival order, behind one that needs every sequenced op committed (see <see cref="Work.NeedsCommitted"/>).</summary>
+    private readonly Queue<Work> _parked = new();
     private readonly Membership _members;
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _updatedAtMs;
@@ -156,19 +158,19 @@ public sealed partial class DocumentActor
                 {
                     _lastActivity = Stopwatch.GetTimestamp();
                 }
-                try
+                if (work is CommitDone or IdleCheck or StopWork or LeaseLostWork)
                 {
-                    Handle(work);
+                    // Never parked: a commit's completion is what lets parked work go on.
+                    Run(work);
+                    RunParked();
                 }
-                catch (CollabError refused)
+                else if (_parked.Count > 0 || (work.NeedsCommitted && !_pipeline.IsIdle))
                 {
-                    work.Fail(refused); // the request was wrong, and changed nothing
+                    _parked.Enqueue(work);
                 }
-                catch (Exception ex)
+                else
                 {
-                    // One bad message must not take the document down.
-                    Log.ActorFault(_logger, DocId, ex);
-                    work.Fail(CollabError.Unavailable("the server failed to handle the request"));
+                    Run(work);
                 }
             }
             // The queue is empty: commit what was sequenced, unless a commit is still in flight,
@@ -182,7 +184,7 @@ public sealed partial class DocumentActor
                 Log.ActorFault(_logger, DocId, ex);
             }
             var closing = _state is DocumentState.Stopping or DocumentState.Deleted or DocumentState.Moved || (_state is DocumentState.Idle && _members.Count == 0);
-            if (closing && _pipeline.IsIdle)
+            if (closing && _pipeline.IsIdle && _parked.Count == 0)
             {
                 // From here on the queue takes nothing new; whatever is still in it goes back to
                 // the registry, which waits for this actor to close and gives it to a new one.
@@ -195,6 +197,44 @@ public sealed partial class DocumentActor
         }
 
         Shutdown();
+    }
+
+    /// <summary>Handles one message; a refusal or a fault fails that message only.</summary>
+    private void Run(Work work)
+    {
+        try
+        {
+            Handle(work);
+        }
+        catch (CollabError refused)
+        {
+            work.Fail(refused); // the request was wrong, and changed nothing
+        }
+        catch (Exception ex)
+        {
+            // One bad message must not take the document down.
+            Log.ActorFault(_logger, DocId, ex);
+            work.Fail(CollabError.Unavailable("the server failed to handle the request"));
+        }
+    }
+
+    /// <summary>
+    /// Runs parked work in arrival order, as far as it can: a message that needs every op
+    /// committed waits (with all after it) until the pipeline is idle. Closed meanwhile, the rest
+    /// goes back to the registry.
+    /// </summary>
+    private void RunParked()
+    {
+        while (_parked.TryPeek(out var next) && (!next.NeedsCommitted || _pipeline.IsIdle || Closed))
+        {
+            _parked.Dequeue();
+            if (Closed)
+            {
+                next.Fail(ActorClosedException.Instance);
+                continue;
+            }
+            Run(next);
+        }
     }
 
     /// <summary>Every message the actor takes, in one place (see ActorMessages.cs).</summary>
@@ -228,7 +268,7 @@ public sealed partial class DocumentActor
                 ops.Answer(ReadOps(ops.From, ops.Limit));
                 break;
             case ReplaceText replace:
-                replace.Answer(Replace(replace.Text, replace.By));
+                Replace(replace);
                 break;
             case DeleteDocument delete:
                 delete.Answer(Delete());
@@ -328,6 +368,10 @@ public sealed partial class DocumentActor
 
     private void Shutdown()
     {
+        while (_parked.TryDequeue(out var parked))
+        {
+            parked.Fail(ActorClosedException.Instance); // the registry hands it to the next actor
+        }
         Flush();
         if (_state is not (DocumentState.Deleted or DocumentState.Moved))
         {

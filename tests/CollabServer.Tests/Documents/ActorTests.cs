@@ -28,10 +28,10 @@ public sealed class ActorTests : IAsyncDisposable
 
     public ActorTests() => _registry = NewRegistry();
 
-    private DocumentRegistry NewRegistry()
+    private DocumentRegistry NewRegistry(ICommitLog? log = null)
     {
         var options = Options.Create(new CollabOptions { DataDir = "unused", IdleTimeout = TimeSpan.FromMinutes(10) });
-        return new DocumentRegistry(options, NullLogger<DocumentActor>.Instance, new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _storage, new DocumentFileLog(), [], new SingleNodeOwnership(options));
+        return new DocumentRegistry(options, NullLogger<DocumentActor>.Instance, new CollabMetrics(_meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), _storage, log ?? new DocumentFileLog(), [], new SingleNodeOwnership(options));
     }
 
     private async Task<T> Ask<T>(string docId, Func<Request<T>> request) => await _registry.AskAsync(docId, request).WaitAsync(s_timeout);
@@ -120,6 +120,56 @@ public sealed class ActorTests : IAsyncDisposable
         Assert.False(_storage.Exists("doc"));
         Assert.Null(await Ask("doc", () => new ReadText()));
         await Assert.ThrowsAsync<CollabError>(() => SubmitAsync(ada, "doc", 1, TextOperation.Insert(0, "x"), 2)); // not a member any more
+    }
+
+    [Fact]
+    public async Task AReplaceThatArrivesWhileACommitIsInFlightWaitsForItAndKeepsItsPlaceInLine()
+    {
+        var log = new HeldCommitLog();
+        await _registry.DisposeAsync();
+        _registry = NewRegistry(log);
+        var (ada, _) = await JoinAsync("doc", "ada");
+        var first = SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "hello"), 1);
+        await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the first op's commit waits for the log");
+
+        // A REST write needs the committed text, so it waits for that commit; what comes after it waits behind it.
+        var replace = _registry.AskAsync("doc", () => new ReplaceText("hello world"));
+        var after = SubmitAsync(ada, "doc", 1, TextOperation.Insert(0, ">"), 2);
+        var read = _registry.AskAsync("doc", () => new ReadText());
+        Assert.False(replace.IsCompleted || after.IsCompleted || read.IsCompleted);
+
+        // Each commit in turn: the loop took every one of them while the replace waited.
+        while (!(replace.IsCompleted && after.IsCompleted))
+        {
+            log.Release();
+            await Task.WhenAny(Task.WhenAll(replace, after), Task.Delay(10));
+        }
+        Assert.Equal(1, (await first).Version);
+        Assert.Equal(2, await replace.WaitAsync(s_timeout));
+        Assert.Equal(3, (await after).Version);
+        Assert.Equal((1, "hello"), await read.WaitAsync(s_timeout)); // read in line, after the first op and before the replace committed
+        Assert.Equal((3, ">hello world"), await Ask("doc", () => new ReadText()));
+        Assert.Equal([1, 2, 3], log.Appended.SelectMany(b => b.Ops).Select(o => o.Version));
+    }
+
+    [Fact]
+    public async Task ADeleteThatArrivesWhileACommitIsInFlightWaitsForItThenDeletes()
+    {
+        var log = new HeldCommitLog();
+        await _registry.DisposeAsync();
+        _registry = NewRegistry(log);
+        var (ada, _) = await JoinAsync("doc", "ada");
+        var first = SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "hello"), 1);
+        await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the first op's commit waits for the log");
+
+        var delete = _registry.AskAsync("doc", () => new DeleteDocument());
+        Assert.False(delete.IsCompleted);
+
+        log.Release();
+        Assert.Equal(1, (await first).Version); // acknowledged: it was committed before the delete
+        Assert.True(await delete.WaitAsync(s_timeout));
+        Assert.Equal("deleted", Assert.Single(ada.Resets).Reason);
+        Assert.False(_storage.Exists("doc"));
     }
 
     public async ValueTask DisposeAsync()
