@@ -49,11 +49,14 @@ public static partial class ErrorCodes
     /// <summary>REST only: no such document.</summary>
     public const string NotFound = "not_found";
 
+    /// <summary>REST only: a precondition on the document's version failed (DELETE ?version=V when its head is not V); read it again, then decide.</summary>
+    public const string Conflict = "conflict";
+
     /// <summary>Client only: the server has lost or changed edits this client had seen acknowledged (a resume answered with a version below the one the client knew, or a server op that does not fit the client's text); the client joins again for the whole text, keeps it, and sends the text it lacks again as new edits.</summary>
     public const string Diverged = "diverged";
 
     /// <summary>Every code the server sends (the protocol's; not those the clients raise themselves).</summary>
-    public static IReadOnlyList<string> All { get; } = [InvalidDocId, InvalidOp, UnknownVersion, NotJoined, Forbidden, Unauthorized, TooLarge, RateLimited, Unavailable, NotFound];
+    public static IReadOnlyList<string> All { get; } = [InvalidDocId, InvalidOp, UnknownVersion, NotJoined, Forbidden, Unauthorized, TooLarge, RateLimited, Unavailable, NotFound, Conflict];
 
     /// <summary>What a client does after <paramref name="code"/>; <see cref="ErrorRetry.Never"/> for a code it does not know.</summary>
     public static ErrorRetry RetryOf(string? code) => code switch
@@ -62,6 +65,7 @@ public static partial class ErrorCodes
         NotJoined => ErrorRetry.Rejoin,
         RateLimited => ErrorRetry.Later,
         Unavailable => ErrorRetry.Later,
+        Conflict => ErrorRetry.Rejoin,
         Diverged => ErrorRetry.Rejoin,
         _ => ErrorRetry.Never,
     };
@@ -81,6 +85,7 @@ public static partial class ErrorCodes
         RateLimited => 429,
         Unavailable => 503,
         NotFound => 404,
+        Conflict => 409,
         _ => 400,
     };
 }

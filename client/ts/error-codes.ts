@@ -12,6 +12,7 @@ export type ErrorCode =
   | "rate_limited"
   | "unavailable"
   | "not_found"
+  | "conflict"
   | "diverged";
 
 /** What a client does after an error: send again later, join again (resuming), or give up. */
@@ -34,6 +35,7 @@ export const errorCodeInfo: Readonly<
   rate_limited: { retry: "later", beforeDuplicateCheck: true, http: 429 },
   unavailable: { retry: "later", beforeDuplicateCheck: true, http: 503 },
   not_found: { retry: "never", beforeDuplicateCheck: false, http: 404 },
+  conflict: { retry: "rejoin", beforeDuplicateCheck: false, http: 409 },
   diverged: { retry: "rejoin", beforeDuplicateCheck: false, clientOnly: true },
 };
 

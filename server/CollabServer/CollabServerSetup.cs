@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Collab;
 using CollabServer.Api;
 using CollabServer.Auth;
 using CollabServer.Backup;
@@ -56,10 +57,12 @@ public static class CollabServerSetup
             services.AddSingleton<ICommitLog>(provider => provider.GetRequiredService<PostgresCommitLog>());
             services.AddSingleton<PostgresStorage>();
             services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<PostgresStorage>());
+            services.AddSingleton<IDocumentRedirects, PostgresRedirects>();
         }
         else
         {
             services.AddSingleton<IDocumentStorage>(provider => provider.GetRequiredService<DocumentCatalog>());
+            services.AddSingleton<IDocumentRedirects, FileRedirects>();
         }
         services.TryAddSingleton<ICommitLog>(provider =>
         {
@@ -132,7 +135,12 @@ public static class CollabServerSetup
         app.UseStaticFiles();
 
         app.MapGet("/", () => Page(app, "index.html"));
-        app.MapGet("/d/{docId}", (string docId) => Page(app, "doc.html"));
+        // A renamed document's old address leads to its new one (PROTOCOL §7, DELETE ?movedTo=);
+        // 302, not 301: the old name may be used again, and then it no longer redirects.
+        app.MapGet("/d/{docId}", (string docId, DocumentRegistry registry) =>
+            DocumentId.IsValid(docId) && registry.MovedTo(docId) is { } target
+                ? Results.Redirect($"/d/{Uri.EscapeDataString(target)}")
+                : Page(app, "doc.html"));
         var hub = app.MapHub<CollabHub>(Collab.Messages.HubNames.Path, o =>
         {
             o.Transports = HttpTransportType.WebSockets | HttpTransportType.LongPolling;

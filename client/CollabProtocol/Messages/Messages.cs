@@ -101,6 +101,9 @@ public sealed class ResetMessage
 {
     [Key("docId")] public string DocId { get; set; } = "";
     [Key("reason")] public string Reason { get; set; } = "";
+
+    /// <summary>With reason <c>renamed</c>: the document's new id (PROTOCOL §4); null otherwise.</summary>
+    [Key("movedTo")] public string? MovedTo { get; set; }
 }
 
 /// <summary>Names of the hub's methods and messages.</summary>

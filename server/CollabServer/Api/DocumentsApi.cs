@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Collab;
 using CollabServer.Documents;
@@ -67,7 +68,7 @@ public static partial class DocumentsApi
             {
                 return await AnswerPastAsync(http, id, version, at, registry, catalog);
             }
-            var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id);
+            var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id, registry.MovedTo(id));
             return Results.Ok(new { id, version = doc.Version, text = doc.Text });
         });
 
@@ -96,16 +97,39 @@ public static partial class DocumentsApi
             return Results.Ok(new { id, version });
         });
 
-        docs.MapDelete("/{id}", async (string id, HttpContext http, DocumentRegistry registry) =>
+        // ?version=V: only if the head is V (else 409 conflict), checked on the document's loop.
+        // ?movedTo=NEW: a rename; {id} then redirects to NEW (PROTOCOL §7).
+        docs.MapDelete("/{id}", async (string id, string? version, string? movedTo, HttpContext http, DocumentRegistry registry) =>
         {
             RequireAdmin(http);
             CheckExists(id, registry);
-            if (registry.DeleteIfQuarantined(id))
+            int? expected = null;
+            if (version is not null)
             {
-                return Results.NoContent();
+                expected = int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+                    ? v
+                    : throw CollabError.InvalidOp("version is a whole number, 0 or more");
             }
-            var deleted = await registry.AskAsync(id, () => new DeleteDocument());
-            return deleted ? Results.NoContent() : throw CollabError.NotFound(id);
+            if (movedTo is not null)
+            {
+                if (!DocumentId.IsValid(movedTo) || movedTo == id)
+                {
+                    throw CollabError.InvalidOp("movedTo is the id of another document");
+                }
+                if (!registry.Exists(movedTo))
+                {
+                    throw CollabError.InvalidOp($"movedTo names document '{movedTo}', which does not exist: write it first");
+                }
+            }
+            if (registry.IsQuarantined(id))
+            {
+                // No actor loads it, and its version is unknown: only a delete without a version removes it.
+                return expected is not null
+                    ? throw new CollabError(ErrorCodes.Conflict, $"document '{id}' is quarantined: its version is unknown; delete it without ?version=")
+                    : registry.DeleteIfQuarantined(id, movedTo) ? Results.NoContent() : throw CollabError.NotFound(id);
+            }
+            var deleted = await registry.AskAsync(id, () => new DeleteDocument(expected, movedTo));
+            return deleted ? Results.NoContent() : throw CollabError.NotFound(id, registry.MovedTo(id));
         });
 
         MapHistory(docs);
@@ -218,7 +242,8 @@ public static partial class DocumentsApi
         CheckId(id);
         if (!registry.Exists(id))
         {
-            throw CollabError.NotFound(id);
+            // A renamed document's 404 says where it went (movedTo).
+            throw CollabError.NotFound(id, registry.MovedTo(id));
         }
     }
 }

@@ -106,9 +106,17 @@ internal sealed class ReplaceText(string text, OpAuthorship? by = null) : Reques
     public OpAuthorship? By { get; } = by;
 }
 
-/// <summary>Deletes the document; false if it did not exist.</summary>
-internal sealed class DeleteDocument : Request<bool>
+/// <summary>
+/// Deletes the document; false if it did not exist. With <see cref="Version"/>, only if its head
+/// is that version (else <c>conflict</c>); with <see cref="MovedTo"/>, records that it was renamed
+/// to that id and tells the members so (Reset <c>renamed</c>).
+/// </summary>
+internal sealed class DeleteDocument(int? version = null, string? movedTo = null) : Request<bool>
 {
+    public int? Version { get; } = version;
+
+    public string? MovedTo { get; } = movedTo;
+
     public override bool NeedsCommitted => true;
 }
 

@@ -9,13 +9,16 @@ namespace CollabServer.Documents;
 /// storage in its writer's role, the commit log, who owns which document, the metrics, and the listeners told of
 /// every durable commit.
 /// </summary>
-internal sealed class ActorServices(CollabOptions options, IDocumentStorage storage, ICommitLog commitLog, IDocumentOwnership ownership, CollabMetrics metrics, IEnumerable<ICommitListener> listeners, ILogger logger)
+internal sealed class ActorServices(CollabOptions options, IDocumentStorage storage, ICommitLog commitLog, IDocumentOwnership ownership, CollabMetrics metrics, IEnumerable<ICommitListener> listeners, ILogger logger, IDocumentRedirects redirects)
 {
     private readonly ICommitListener[] _listeners = [.. listeners];
 
     public CollabOptions Options { get; } = options;
 
     public IDocumentStorage Storage { get; } = storage;
+
+    /// <summary>Where renamed documents went: recorded by a delete with <c>movedTo</c>, removed when the document is made again.</summary>
+    public IDocumentRedirects Redirects { get; } = redirects;
 
     /// <summary>Where a committed batch is made durable before it is acknowledged.</summary>
     public ICommitLog CommitLog { get; } = commitLog;

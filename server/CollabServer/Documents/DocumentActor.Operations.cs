@@ -227,36 +227,74 @@ public sealed partial class DocumentActor
             TaskScheduler.Default);
     }
 
-    /// <summary>Deletes the document's files and tells every member to join again; false if it does not exist. The actor then closes. Runs with nothing uncommitted (parked until then).</summary>
-    private bool Delete()
+    /// <summary>
+    /// Deletes the document's files and tells every member to join again; false if it does not
+    /// exist. The actor then closes. Runs with nothing uncommitted (parked until then). With <paramref name="version"/>, only if everything sequenced
+    /// is committed at exactly that version (else <c>conflict</c>, and nothing changes): on the
+    /// loop, so no op can come between the check and the delete. With <paramref name="movedTo"/>,
+    /// records the rename before the files go (so a failed record deletes nothing) and the members'
+    /// <c>Reset</c> is <c>renamed</c> with it.
+    /// </summary>
+    private bool Delete(int? version, string? movedTo)
     {
         if (!Exists)
         {
             return false;
         }
+        if (version is int expected && expected != _sequencer.Version)
+        {
+            throw CollabError.VersionConflict(DocId, expected, _sequencer.Version);
+        }
+        if (_database.Exists && _lease.Epoch != 0)
+        {
+            // In a cluster the files are shared: only a current owner deletes them, checked
+            // the way a commit is (a newer owner's epoch, or a lease run out, refuses it).
+            try
+            {
+                _database.Open().Fence(_lease.Fence);
+            }
+            catch (FencedException fenced)
+            {
+                throw CollabError.Unavailable($"this node cannot delete document '{DocId}' now ({fenced.Message}); try again");
+            }
+        }
+        if (movedTo is not null)
+        {
+            _services.Redirects.Set(DocId, movedTo);
+        }
         if (_database.Exists)
         {
-            if (_lease.Epoch != 0)
+            try
             {
-                // In a cluster the files are shared: only a current owner deletes them, checked
-                // the way a commit is (a newer owner's epoch, or a lease run out, refuses it).
-                try
-                {
-                    _database.Open().Fence(_lease.Fence);
-                }
-                catch (FencedException fenced)
-                {
-                    throw CollabError.Unavailable($"this node cannot delete document '{DocId}' now ({fenced.Message}); try again");
-                }
+                _database.Delete();
             }
-            _database.Delete();
+            catch when (movedTo is not null)
+            {
+                TryForgetRedirect(); // still there: it must not redirect
+                throw;
+            }
             _services.Deleted(DocId);
         }
-        _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = "deleted" }, except: null);
+        var reset = movedTo is null
+            ? new ResetMessage { DocId = DocId, Reason = "deleted" }
+            : new ResetMessage { DocId = DocId, Reason = "renamed", MovedTo = movedTo };
+        _members.Broadcast(HubNames.Reset, reset, except: null);
         _members.Clear();
         _state = DocumentState.Deleted;
         Log.DocumentDeleted(_logger, DocId);
         return true;
+    }
+
+    private void TryForgetRedirect()
+    {
+        try
+        {
+            _services.Redirects.Remove(DocId);
+        }
+        catch (Exception ex)
+        {
+            Log.ActorFault(_logger, DocId, ex);
+        }
     }
 
     /// <summary>

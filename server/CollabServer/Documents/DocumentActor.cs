@@ -66,7 +66,7 @@ public sealed partial class DocumentActor
         _options = services.Options;
         _writeBytes = new TokenBucket(_options.DocumentWriteBytesPerSecond, _options.DocumentWriteBytesBurst);
         _logger = services.Logger;
-        _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout);
+        _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout, services.Redirects);
         _pipeline = new CommitPipeline(docId, services.CommitLog, _options.SnapshotInterval, _options.MaxBatch);
         _members = new Membership(docId, services.Metrics);
     }
@@ -271,7 +271,7 @@ public sealed partial class DocumentActor
                 Replace(replace);
                 break;
             case DeleteDocument delete:
-                delete.Answer(Delete());
+                delete.Answer(Delete(delete.Version, delete.MovedTo));
                 break;
             case LoadDocument load:
                 load.Answer(true); // loaded (and claimed) before any message is handled

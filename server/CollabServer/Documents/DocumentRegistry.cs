@@ -19,10 +19,10 @@ public sealed class DocumentRegistry : IAsyncDisposable
     private readonly TimeSpan _idleTimeout;
     private readonly Timer _sweeper;
 
-    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, IDocumentStorage storage, ICommitLog commitLog, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership)
+    public DocumentRegistry(IOptions<CollabOptions> options, ILogger<DocumentActor> logger, CollabMetrics metrics, IDocumentStorage storage, ICommitLog commitLog, IEnumerable<ICommitListener> commitListeners, IDocumentOwnership ownership, IDocumentRedirects? redirects = null)
     {
         var settings = options.Value;
-        _services = new ActorServices(settings, storage, commitLog, ownership, metrics, commitListeners, logger);
+        _services = new ActorServices(settings, storage, commitLog, ownership, metrics, commitListeners, logger, redirects ?? new InMemoryRedirects());
         _idleTimeout = settings.IdleTimeout;
         metrics.ObserveDocuments(() => ActiveCount, () => MemberCount, () => _actors.Values.Sum(a => a.OpWindowBytes));
         var shortest = Math.Min(settings.IdleTimeout.Ticks, settings.DatabaseIdleTimeout.Ticks);
@@ -36,15 +36,22 @@ public sealed class DocumentRegistry : IAsyncDisposable
     /// <summary>Total members over all live documents.</summary>
     public int MemberCount => _actors.Values.Sum(a => a.MemberCount);
 
+    /// <summary>Whether the document's storage was set aside as damaged (no actor loads it).</summary>
+    internal bool IsQuarantined(string docId) => _services.Storage.IsQuarantined(docId);
+
     /// <summary>
     /// Deletes a quarantined document's storage, which no actor loads, and tells the listeners;
-    /// false if the document is not quarantined.
+    /// false if the document is not quarantined. With <paramref name="movedTo"/>, records first that it moved there.
     /// </summary>
-    internal bool DeleteIfQuarantined(string docId)
+    internal bool DeleteIfQuarantined(string docId, string? movedTo = null)
     {
         if (!_services.Storage.IsQuarantined(docId))
         {
             return false;
+        }
+        if (movedTo is not null)
+        {
+            _services.Redirects.Set(docId, movedTo);
         }
         _services.Storage.Delete(docId);
         _services.Deleted(docId);
@@ -72,6 +79,12 @@ public sealed class DocumentRegistry : IAsyncDisposable
 
     /// <summary>Whether a document exists, live or on disk.</summary>
     public bool Exists(string docId) => _actors.ContainsKey(docId) || _services.Storage.Exists(docId);
+
+    /// <summary>
+    /// Where a document that does not exist was renamed to (its redirect records followed, see
+    /// <see cref="Redirects.Resolve"/>); null when it exists or has no (usable) record.
+    /// </summary>
+    public string? MovedTo(string docId) => Exists(docId) ? null : Redirects.Resolve(_services.Redirects, docId, Exists);
 
     /// <summary>
     /// Asks the document's actor (created if needed) and awaits its answer. <paramref name="request"/>

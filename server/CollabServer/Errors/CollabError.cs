@@ -22,8 +22,11 @@ public sealed class CollabError(string code, string sentence) : Exception($"{cod
     /// <summary>The hub's form: SignalR sends a HubException's message to the caller.</summary>
     public HubException ToHubException() => new(Message);
 
-    /// <summary>The REST form: problem details whose <c>type</c> is the code and <c>title</c> the sentence.</summary>
-    public IResult ToProblem() => Results.Problem(type: Code, title: Sentence, statusCode: HttpStatus);
+    /// <summary>More members of the REST form (RFC 9457 extensions), such as a 404's <c>movedTo</c>; null for none.</summary>
+    public IDictionary<string, object?>? Extensions { get; init; }
+
+    /// <summary>The REST form: problem details whose <c>type</c> is the code and <c>title</c> the sentence, with <see cref="Extensions"/>.</summary>
+    public IResult ToProblem() => Results.Problem(type: Code, title: Sentence, statusCode: HttpStatus, extensions: Extensions);
 
     public static CollabError InvalidOp(string sentence) => new(ErrorCodes.InvalidOp, sentence);
 
@@ -35,6 +38,15 @@ public sealed class CollabError(string code, string sentence) : Exception($"{cod
         Unavailable($"document '{docId}' is quarantined: its database is damaged; an admin can delete it");
 
     public static CollabError NotFound(string docId) => new(ErrorCodes.NotFound, $"document '{docId}' does not exist");
+
+    /// <summary>A missing document; <paramref name="movedTo"/>, when it was renamed, is the id it moved to (the problem's <c>movedTo</c>, PROTOCOL §7).</summary>
+    public static CollabError NotFound(string docId, string? movedTo) => movedTo is null
+        ? NotFound(docId)
+        : new(ErrorCodes.NotFound, $"document '{docId}' does not exist: it was renamed to '{movedTo}'") { Extensions = new Dictionary<string, object?> { ["movedTo"] = movedTo } };
+
+    /// <summary>A <c>DELETE ?version=</c> whose version is not the head (<paramref name="head"/>, the problem's <c>version</c>).</summary>
+    public static CollabError VersionConflict(string docId, int expected, int head) =>
+        new(ErrorCodes.Conflict, $"document '{docId}' is at version {head}, not {expected}: it changed meanwhile") { Extensions = new Dictionary<string, object?> { ["version"] = head } };
 
     public static CollabError InvalidDocId() => new(ErrorCodes.InvalidDocId, "a document id is 1 to 128 characters from A-Z a-z 0-9 . _ - and does not start with a dot");
 }

@@ -9,7 +9,7 @@ namespace CollabServer.Storage;
 /// <see cref="CollabOptions.DatabaseIdleTimeout"/> and opened again by the next write; the text
 /// stays in the actor's memory. Used only on the actor's loop.
 /// </summary>
-internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, TimeSpan idleTimeout) : IDisposable
+internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, TimeSpan idleTimeout, IDocumentRedirects? redirects = null) : IDisposable
 {
     private IDocumentStore? _store;
     private long _lastWrite; // long ago: a database opened only to load or create is closed at once
@@ -25,11 +25,18 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
         return _store;
     }
 
-    /// <summary>The open database, opening it, or creating the document, first.</summary>
+    /// <summary>
+    /// The open database, opening it, or creating the document, first. A document made (again)
+    /// redirects no more: its redirect record goes first, so if that fails nothing is made.
+    /// </summary>
     public IDocumentStore Open()
     {
         if (_store is null)
         {
+            if (!Exists)
+            {
+                redirects?.Remove(docId);
+            }
             _store = Exists
                 ? storage.OpenExisting(docId) ?? throw new FileNotFoundException($"The database of '{docId}' is gone.")
                 : storage.Create(docId);

@@ -44,6 +44,9 @@ public sealed class TestHost : IAsyncDisposable
 
     public IServiceProvider Services => _factory.Services;
 
+    /// <summary>A client of the server that does not follow redirects (to see them).</summary>
+    public HttpClient CreateClientWithoutRedirects() => _factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+
     public static string NewDataDir() => Directory.CreateTempSubdirectory("collab-test-").FullName;
 
     public async Task<HubConnection> ConnectAsync(WireProtocol protocol = WireProtocol.MessagePack, string? token = null)

@@ -63,6 +63,13 @@ public sealed class PostgresDatabase : IAsyncDisposable
         ALTER TABLE collab_documents ADD COLUMN retained_from integer NOT NULL DEFAULT 0;
         ALTER TABLE collab_documents ADD COLUMN retained_from_at bigint NOT NULL DEFAULT 0;
         """,
+        // 3: where renamed documents went (IDocumentRedirects).
+        """
+        CREATE TABLE collab_redirects (
+            id         text COLLATE "C" PRIMARY KEY,
+            moved_to   text COLLATE "C" NOT NULL,
+            created_at bigint NOT NULL);
+        """,
     ];
 
     /// <summary>
@@ -471,6 +478,35 @@ public sealed class PostgresDatabase : IAsyncDisposable
         }
         return result;
     }, retry: true);
+
+    /// <summary>The id <paramref name="docId"/> was renamed to (<see cref="IDocumentRedirects"/>), or null.</summary>
+    public string? FindRedirect(string docId) => Run(() =>
+    {
+        using var command = _source.CreateCommand("SELECT moved_to FROM collab_redirects WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        return command.ExecuteScalar() as string;
+    }, retry: true);
+
+    /// <summary>Records that <paramref name="docId"/> moved to <paramref name="movedTo"/>, replacing an earlier record.</summary>
+    public void SetRedirect(string docId, string movedTo) => Run(() =>
+    {
+        using var command = _source.CreateCommand("""
+            INSERT INTO collab_redirects (id, moved_to, created_at) VALUES ($1, $2, $3)
+            ON CONFLICT (id) DO UPDATE SET moved_to = $2, created_at = $3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = movedTo });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+        return command.ExecuteNonQuery();
+    });
+
+    /// <summary>Forgets where <paramref name="docId"/> moved.</summary>
+    public void RemoveRedirect(string docId) => Run(() =>
+    {
+        using var command = _source.CreateCommand("DELETE FROM collab_redirects WHERE id = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
+        return command.ExecuteNonQuery();
+    });
 
     /// <summary>Whether an error means PostgreSQL could not be reached or answered (then the call may succeed later), not a bug.</summary>
     public static bool IsUnavailable(Exception error) => error is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException;

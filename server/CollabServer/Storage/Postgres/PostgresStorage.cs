@@ -109,6 +109,16 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
     }
 }
 
+/// <summary>Redirect records (<see cref="IDocumentRedirects"/>) in PostgreSQL's <c>collab_redirects</c>, seen by every node.</summary>
+public sealed class PostgresRedirects(PostgresDatabase database) : IDocumentRedirects
+{
+    public string? Get(string docId) => database.FindRedirect(docId);
+
+    public void Set(string docId, string movedTo) => database.SetRedirect(docId, movedTo);
+
+    public void Remove(string docId) => database.RemoveRedirect(docId);
+}
+
 /// <summary>
 /// A document's working copy in SQLite, with PostgreSQL behind it: fencing writes the epoch to
 /// PostgreSQL first, loading catches the copy up with PostgreSQL first, and each commit records
