@@ -208,6 +208,43 @@ public sealed class PostgresTierTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task ARenameOnOneNodeRedirectsOnEveryNodeUntilTheOldIdIsWrittenAgain()
+    {
+        using var postgres = PostgresServer.Start();
+        // Each node has a data directory of its own: only PostgreSQL can tell the others about the rename.
+        await using var cluster = await TestCluster.StartWithPostgresAsync(postgres.ConnectionString, nodes: 2);
+        using var pages = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(30) };
+        foreach (var (id, text) in new[] { ("plan", "v1"), ("plan", "v2"), ("plan-2026", "v2") })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await cluster.Http.PutAsJsonAsync(new Uri(cluster.Url(0), $"/api/docs/{id}"), new { text })).StatusCode);
+        }
+
+        // Asked of the node that does not own it: forwarded to the owner, query and all.
+        var stale = await cluster.Http.DeleteAsync(new Uri(cluster.Url(1), "/api/docs/plan?version=1&movedTo=plan-2026"));
+        Assert.Equal(HttpStatusCode.Conflict, stale.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await cluster.Http.DeleteAsync(new Uri(cluster.Url(1), "/api/docs/plan?version=2&movedTo=plan-2026"))).StatusCode);
+
+        for (var node = 0; node < 2; node++)
+        {
+            var page = await pages.GetAsync(new Uri(cluster.Url(node), "/d/plan"));
+            Assert.True(page.StatusCode == HttpStatusCode.Found, $"{TestCluster.NodeId(node)}: {(int)page.StatusCode}");
+            Assert.Equal("/d/plan-2026", page.Headers.Location?.OriginalString);
+            var missing = await cluster.Http.GetAsync(new Uri(cluster.Url(node), "/api/docs/plan"));
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+            Assert.Equal("plan-2026", (await missing.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("movedTo").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await cluster.Http.PutAsJsonAsync(new Uri(cluster.Url(1), "/api/docs/plan"), new { text = "new plan" })).StatusCode);
+        for (var node = 0; node < 2; node++)
+        {
+            // Served, not redirected (these processes run without the pages in their content root, so the page itself is a 500).
+            var page = await pages.GetAsync(new Uri(cluster.Url(node), "/d/plan"));
+            Assert.True(page.StatusCode != HttpStatusCode.Found && page.Headers.Location is null, $"{TestCluster.NodeId(node)}: {(int)page.StatusCode} {page.Headers.Location}");
+            Assert.Equal("new plan", await TextAsync(cluster, node, "plan"));
+        }
+    }
+
     /// <summary>
     /// The document as node <paramref name="via"/> serves it over REST, checked against its op log:
     /// versions 1..N each once, and the ops replayed give the text. Returns the text.
