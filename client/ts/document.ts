@@ -258,8 +258,16 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.dispatch({ type: "presenceRemote", message, nowMs: this.now() });
   }
 
-  /** @internal A `Reset` message for this document: join again, without `sinceVersion`. */
-  receiveReset(_message: ResetMessage): void {
+  /**
+   * @internal A `Reset` message for this document: tells the `reset` listeners (who may close it),
+   * then joins again, without `sinceVersion`.
+   */
+  receiveReset(message: ResetMessage): void {
+    if (this.engine.closed) return;
+    const pending = sync.pendingOp(this.state);
+    const unconfirmed = pending.length > 0 ? { op: pending, serverText: this.engine.serverText.toString() } : undefined;
+    this.emit("reset", { reason: message.reason, movedTo: message.movedTo, unconfirmed });
+    if (this.engine.closed) return;
     this.dispatch({ type: "reset", nowMs: this.now() });
   }
 

@@ -116,6 +116,16 @@ export interface DocumentEvents {
    * acknowledged; the document has recovered as well as it could and goes on syncing.
    */
   error: { readonly code: ErrorCode | undefined; readonly message: string };
+  /**
+   * A `Reset` (PROTOCOL §4), raised before the document joins again, so a listener may `close` it
+   * instead (reason `renamed`: open `movedTo`). `unconfirmed`: the local edits the server has not
+   * confirmed, as one op on `serverText` (the server's text at the version held), if there are any.
+   */
+  reset: {
+    readonly reason: string;
+    readonly movedTo: string | undefined;
+    readonly unconfirmed: { readonly op: TextOperation; readonly serverText: string } | undefined;
+  };
 }
 
 /** How many recent server ops are kept to map presence that refers to an older version. */

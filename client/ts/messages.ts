@@ -73,7 +73,10 @@ export interface PresenceRequest {
 
 export interface ResetMessage {
   readonly docId: string;
+  /** `deleted`, `moved`, `renamed` (PROTOCOL §4); treat any other as a reason to join again. */
   readonly reason: string;
+  /** With `renamed`: the document's new id. */
+  readonly movedTo?: string;
 }
 
 /** Names of the hub's methods and messages, as in C# `HubNames`. */
@@ -180,7 +183,8 @@ export function readPresenceMessage(value: unknown): PresenceMessage {
 /** Reads a `Reset` message. */
 export function readResetMessage(value: unknown): ResetMessage {
   const o = object(value, "Reset message");
-  return { docId: str(o.docId, "docId"), reason: optionalStr(o.reason, "reason") ?? "" };
+  const movedTo = optionalStr(o.movedTo, "movedTo") || undefined;
+  return { docId: str(o.docId, "docId"), reason: optionalStr(o.reason, "reason") ?? "", ...(movedTo ? { movedTo } : {}) };
 }
 
 /** Reads the result of `Join`. */

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { CollabDocument, errorCode, ot, readJoinResult, readOpMessage, readPresenceMessage, reconnectDelay } from "./lib.mjs";
+import { CollabDocument, errorCode, ot, readJoinResult, readOpMessage, readPresenceMessage, readResetMessage, reconnectDelay } from "./lib.mjs";
 
 const host = (clientId = "me") => {
   let n = 0;
@@ -35,6 +35,45 @@ describe("protocol client", () => {
     assert.equal(presence.selection, null);
     assert.equal(presence.user, undefined);
     assert.deepEqual(readOpMessage({ docId: "d", version: 1n, op: [2, "x", 0, 1], clientId: "c", opId: 7 }).op, [2, "x"]);
+  });
+
+  test("a Reset's movedTo is read when present (renamed), absent when nil or missing", () => {
+    assert.deepEqual(readResetMessage({ docId: "old", reason: "renamed", movedTo: "new" }), { docId: "old", reason: "renamed", movedTo: "new" });
+    assert.deepEqual(readResetMessage({ docId: "d", reason: "deleted", movedTo: null }), { docId: "d", reason: "deleted" });
+    assert.deepEqual(readResetMessage({ docId: "d", reason: "moved" }), { docId: "d", reason: "moved" });
+  });
+
+  test("a Reset tells the reset listeners why, with the unconfirmed edits, before the document joins again", async () => {
+    const doc = new CollabDocument("d", host());
+    const opened = doc.opened();
+    const invoker = fakeInvoker((kind) => (kind === "join" ? joinResult({ version: 2, text: "ab" }) : new Promise(() => undefined)));
+    doc.attach(invoker);
+    await opened;
+    doc.insert(2, "c");
+    const resets = [];
+    doc.on("reset", (e) => resets.push({ ...e, joinsBefore: invoker.calls.filter((c) => c[0] === "join").length }));
+    doc.receiveReset({ docId: "d", reason: "deleted" });
+    await settle();
+    assert.deepEqual(resets, [{ reason: "deleted", movedTo: undefined, unconfirmed: { op: [2, "c"], serverText: "ab" }, joinsBefore: 1 }]);
+    assert.equal(invoker.calls.filter((c) => c[0] === "join").length, 2, "it joins again after telling");
+  });
+
+  test("a reset listener that closes the document (a rename) keeps it from joining the old id again", async () => {
+    const doc = new CollabDocument("old", host());
+    const opened = doc.opened();
+    const invoker = fakeInvoker((kind) => (kind === "join" ? joinResult({ docId: "old", version: 1, text: "x" }) : { version: 2 }));
+    doc.attach(invoker);
+    await opened;
+    const seen = [];
+    doc.on("reset", (e) => {
+      seen.push([e.reason, e.movedTo, e.unconfirmed]);
+      void doc.close();
+    });
+    doc.receiveReset({ docId: "old", reason: "renamed", movedTo: "new" });
+    doc.receiveReset({ docId: "old", reason: "renamed", movedTo: "new" }); // closed: not told again
+    await settle();
+    assert.deepEqual(seen, [["renamed", "new", undefined]]);
+    assert.deepEqual(invoker.calls.map((c) => c[0]), ["join", "leave"]);
   });
 
   test("a malformed op from the server is refused, not applied", () => {

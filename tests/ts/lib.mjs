@@ -20,7 +20,7 @@ await build({
       export { checkUnsent } from "./client/ts/unsent.ts";
       export { reconnectDelay } from "./client/ts/backoff.ts";
       export { CollabError, classifyHandshake, reasonOfCode } from "./client/ts/errors.ts";
-      export { errorCode, readJoinResult, readOpMessage, readPresenceMessage } from "./client/ts/messages.ts";
+      export { errorCode, readJoinResult, readOpMessage, readPresenceMessage, readResetMessage } from "./client/ts/messages.ts";
       export { HeldEdits, loneSurrogates } from "./client/codemirror/held.ts";
       export { changesSince, applyChanges } from "./client/web/pastdiff.ts";
       export { ChangeSet, EditorState } from "@codemirror/state";
@@ -39,7 +39,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, engine, CollabDocument, checkUnsent, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
+export const { ot, sync, engine, CollabDocument, checkUnsent, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, readResetMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */
