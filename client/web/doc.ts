@@ -31,7 +31,7 @@ import { collab } from "@collabserver/codemirror";
 import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
-import { docIdPattern, setUpManage } from "./manage.js";
+import { docIdPattern, followRenames, mayAdminister, setUpManage } from "./manage.js";
 import { isMarkdown, setUpPreview, type Preview } from "./preview.js";
 import { highlightStyle } from "./theme.js";
 import { canKeepUnsent, claim, discard, keepUnsent } from "./unsent.js";
@@ -350,6 +350,8 @@ async function main(): Promise<void> {
   preview?.changed();
   // Deleting and renaming need collab:admin too (PROTOCOL §7): offered on the same terms as restoring.
   if (mayAdminister(token)) setUpManage({ docId, doc, client, report: (message) => showBanner(message, "error") });
+  // Renamed or deleted by someone else: say so; a rename opens the new id (manage.ts).
+  followRenames({ docId, doc, client, view, show: showBanner });
   renderCursor(view.state);
   view.focus();
 
@@ -441,15 +443,6 @@ async function main(): Promise<void> {
   window.addEventListener("beforeunload", (event) => {
     if (doc.pendingEdits > 0 && (keepFailed || !kept)) event.preventDefault();
   });
-}
-
-/**
- * Whether the page offers what needs `collab:admin`: "Restore this version" (see setUpHistory's
- * `mayRestore`), "Rename…" and "Delete…".
- */
-function mayAdminister(token: string | undefined): boolean {
-  const claims = token ? tokenClaims(token) : undefined;
-  return !claims || claims.grants.includes("collab:admin");
 }
 
 void main();

@@ -1,8 +1,10 @@
 // The home page, /: every document with its size and last change, a filter, and a form that
-// creates (or opens) a document by name.
+// creates (or opens) a document by name; for those who may (manage.ts), "Rename…" and "Delete…"
+// on each row, with the document page's dialogs.
 
 import "./styles.css";
-import { authHeaders, byId, formatLength, setUpIdentity, timeAgo } from "./common.js";
+import { accessToken, authHeaders, byId, formatLength, setUpIdentity, timeAgo } from "./common.js";
+import { deleteDialog, deleteDocument, docIdPattern, mayAdminister, renameDialog, renameDocument, serverSource } from "./manage.js";
 
 interface DocSummary {
   readonly id: string;
@@ -11,8 +13,6 @@ interface DocSummary {
   readonly updatedAt: string;
 }
 
-const docIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
-
 const listEl = byId<HTMLUListElement>("doc-list");
 const emptyEl = byId("empty");
 const filterInput = byId<HTMLInputElement>("filter");
@@ -20,6 +20,46 @@ const form = byId<HTMLFormElement>("create-form");
 const nameInput = byId<HTMLInputElement>("new-name");
 const messageEl = byId("create-message");
 const countEl = byId("doc-count");
+const listMessage = byId("list-message");
+
+// Listing needs collab:admin (PROTOCOL §7), and so do rename and delete: offered on the document page's terms.
+const manage = mayAdminister(accessToken()) ? { deletion: deleteDialog(), renaming: renameDialog() } : undefined;
+
+function sayAboutList(text: string, kind: "info" | "error" = "info"): void {
+  listMessage.textContent = text;
+  listMessage.className = kind === "info" ? "message info" : "message";
+  listMessage.hidden = text === "";
+}
+
+/** "Rename…" and "Delete…" for one row. */
+function rowActions(id: string): HTMLElement {
+  const actions = Object.assign(document.createElement("div"), { className: "doc-actions" });
+  const rename = Object.assign(document.createElement("button"), { type: "button", className: "ghost small", textContent: "Rename…" });
+  rename.setAttribute("aria-label", `Rename ${id}`);
+  const remove = Object.assign(document.createElement("button"), { type: "button", className: "ghost small danger", textContent: "Delete…" });
+  remove.setAttribute("aria-label", `Delete ${id}`);
+  rename.addEventListener("click", () =>
+    manage?.renaming.open(id, async (newId, say) => {
+      const refused = await renameDocument(id, newId, serverSource(id), say);
+      if (refused === undefined) {
+        sayAboutList(`“${id}” was renamed to “${newId}”; links to “${id}” lead there.`);
+        await load();
+      }
+      return refused;
+    }),
+  );
+  remove.addEventListener("click", () =>
+    manage?.deletion.open(id, async () => {
+      const refused = await deleteDocument(id);
+      if (refused !== undefined) return sayAboutList(refused, "error");
+      sayAboutList(`“${id}” was deleted.`);
+      docs = docs.filter((d) => d.id !== id);
+      render();
+    }),
+  );
+  actions.append(rename, remove);
+  return actions;
+}
 
 let docs: DocSummary[] = [];
 
@@ -51,6 +91,7 @@ function render(): void {
     meta.title = `${d.version.toLocaleString()} changes, last ${updated.toLocaleString()}`;
     a.append(badge, name, meta);
     li.append(a);
+    if (manage) li.append(rowActions(d.id));
     return li;
   });
   listEl.replaceChildren(...items);

@@ -226,10 +226,17 @@ public sealed class AuthenticatedEditorTests(BrowserFixture fixture) : IAsyncLif
             Assert.Equal("# Minutes\n\n- agreed on **Friday**\n", await admin.TextAsync());
             Assert.Equal("team-decisions.md", await page.Locator("#doc-title").InnerTextAsync());
             Assert.Equal("# Minutes\n\n- agreed on **Friday**\n", (await http.GetFromJsonAsync<JsonElement>("/api/docs/team-decisions.md")).GetProperty("text").GetString());
-            // The member of the old name was reset: joined again, to an empty document that exists only while she is there.
-            await Expect.EventuallyAsync(async () => await member.TextAsync() == "", "the member's page was reset to an empty document");
+            // The member of the old name is taken to the new one (her token's grants cover it) and told why.
+            await member.Page.WaitForURLAsync($"{_baseUrl}/d/team-decisions.md");
+            await member.Page.WaitForFunctionAsync("() => window.collab && window.collab.client.status === 'connected'");
+            Assert.Equal("# Minutes\n\n- agreed on **Friday**\n", await member.TextAsync());
+            Assert.Equal("“team-minutes.md” was renamed to “team-decisions.md” by someone; this is it now.", await member.Page.Locator("#banner-text").InnerTextAsync());
+            Assert.Empty(member.ConsoleErrors);
             await member.DisposeAsync();
-            await Expect.EventuallyAsync(async () => (await http.GetAsync("/api/docs/team-minutes.md")).StatusCode == HttpStatusCode.NotFound, "the old name is gone");
+            // The old name is gone (nobody joined it again), and its 404 says where it went.
+            var old = await http.GetAsync("/api/docs/team-minutes.md");
+            Assert.Equal(HttpStatusCode.NotFound, old.StatusCode);
+            Assert.Equal("team-decisions.md", (await old.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("movedTo").GetString());
 
             // Delete asks first; Cancel changes nothing.
             await page.Locator("#delete-doc").ClickAsync();

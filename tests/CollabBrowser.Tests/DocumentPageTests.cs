@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 
@@ -8,7 +11,9 @@ namespace CollabBrowser.Tests;
 /// <summary>
 /// The document page's colors and Markdown preview: two people who remembered the same color get
 /// different ones in one document; a Markdown document's preview follows everyone's edits and
-/// never makes HTML written in the text part of the page.
+/// never makes HTML written in the text part of the page. Renames and deletes: a member typing while
+/// someone renames the document loses none of her text and is taken to the new id with a message,
+/// old links lead there, and the home page renames and deletes per row.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed class DocumentPageTests(BrowserFixture fixture, ITestOutputHelper output)
@@ -145,5 +150,116 @@ public sealed class DocumentPageTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.True(await ada.Page.Locator("#preview").IsHiddenAsync());
         Assert.Empty(ada.ConsoleErrors);
         Assert.Empty(grace.ConsoleErrors);
+    }
+
+    private const string Connected = "() => window.collab && window.collab.view && window.collab.client.status === 'connected'";
+
+    /// <summary>The 404 Chromium logs when the rename asks whether the new name is free: the only console error a renaming page may have.</summary>
+    private static void AssertOnlyTheFreeNameCheck(EditorPage page, string baseUrl, string newId) =>
+        Assert.All(page.ConsoleErrors, e => Assert.True(
+            e.StartsWith("Failed to load resource: the server responded with a status of 404", StringComparison.Ordinal) && e.Contains($"({baseUrl}/api/docs/{newId}:", StringComparison.Ordinal),
+            $"an unexpected console error: {e}"));
+
+    private async Task<JsonElement> ProblemAsync(string docId)
+    {
+        using var response = await fixture.Http.GetAsync($"/api/docs/{docId}");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    [Fact]
+    public async Task ARenameWhileAMemberTypesKeepsAllHerTextTakesHerToTheNewIdWithAMessageAndOldLinksFollow()
+    {
+        var oldId = NewDocId("plan");
+        var newId = NewDocId("plan-final");
+        await fixture.PutAsync(oldId, "Plan:\n");
+        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, fixture.BaseUrl, oldId, "Ada Lovelace", AdaColor);
+        await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, fixture.BaseUrl, oldId, "Grace Hopper", GraceColor);
+
+        // Grace types; once her first keys are on the server, Ada renames the document meanwhile.
+        const string Typed = "grace keeps typing while ada renames this document";
+        await grace.SetCursorAsync(6);
+        var typing = grace.TypeAsync(Typed, 25);
+        await Expect.EventuallyAsync(async () =>
+            (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{oldId}")).GetProperty("version").GetInt32() > 2, "Grace's typing reached the server");
+        await ada.Page.Locator("#rename-doc").ClickAsync();
+        await ada.Page.Locator("#rename-name").FillAsync(newId);
+        await ada.Page.Locator("#rename-confirm").ClickAsync();
+        await typing;
+
+        // Both end on the new id, with all of Grace's text; Grace is told why.
+        await ada.Page.WaitForURLAsync($"{fixture.BaseUrl}/d/{newId}");
+        await grace.Page.WaitForURLAsync($"{fixture.BaseUrl}/d/{newId}");
+        foreach (var page in new[] { ada, grace })
+        {
+            await page.Page.WaitForFunctionAsync(Connected);
+            await Expect.EventuallyAsync(async () => await page.TextAsync() == "Plan:\n" + Typed, $"{page.Name}'s page shows all of Grace's text in {newId}");
+        }
+        Assert.Equal(newId, await grace.Page.Locator("#doc-title").InnerTextAsync());
+        Assert.StartsWith($"“{oldId}” was renamed to “{newId}” by someone; this is it now.", await grace.Page.Locator("#banner-text").InnerTextAsync());
+        Assert.True(await grace.Page.Locator("#banner").IsVisibleAsync(), "Grace sees why she is on another document");
+        Assert.True(await ada.Page.Locator("#banner").IsHiddenAsync(), "Ada renamed it herself: nothing to tell her");
+        await grace.WaitSynchronizedAsync();
+        Assert.Equal("Plan:\n" + Typed, (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{newId}")).GetProperty("text").GetString());
+
+        // The old id is gone (no member joined it again), its 404 names the new one, and its link opens the new one.
+        Assert.Equal(newId, (await ProblemAsync(oldId)).GetProperty("movedTo").GetString());
+        await using var link = await EditorPage.OpenAsync(fixture.Browser, $"{fixture.BaseUrl}/d/{oldId}", "Grace Hopper", GraceColor);
+        await link.Page.WaitForFunctionAsync(Connected);
+        Assert.Equal($"{fixture.BaseUrl}/d/{newId}", link.Page.Url);
+        Assert.Equal("Plan:\n" + Typed, await link.TextAsync());
+        Assert.Equal(newId, await link.Page.Locator("#doc-title").InnerTextAsync());
+
+        AssertOnlyTheFreeNameCheck(ada, fixture.BaseUrl, newId);
+        Assert.Empty(grace.ConsoleErrors);
+        Assert.Empty(link.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task TheHomePageRenamesAndDeletesPerRowAndAMemberOfADeletedDocumentIsToldWhy()
+    {
+        var oldId = NewDocId("list-old");
+        var newId = NewDocId("list-new");
+        await fixture.PutAsync(oldId, "listed text");
+        await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, fixture.BaseUrl, oldId, "Grace Hopper", GraceColor);
+        await using var home = await EditorPage.OpenAsync(fixture.Browser, $"{fixture.BaseUrl}/", "Ada Lovelace", AdaColor);
+        var page = home.Page;
+        await Expect.EventuallyAsync(async () => await page.Locator("#doc-list").GetAttributeAsync("aria-busy") == "false", "the list is shown");
+
+        // Rename from the list: the row is renamed, Grace (who has it open) is taken to the new id.
+        await page.Locator($"button[aria-label='Rename {oldId}']").ClickAsync();
+        Assert.Equal(oldId, await page.Locator("#rename-name").InputValueAsync());
+        await page.Locator("#rename-name").FillAsync(newId);
+        await page.Locator("#rename-confirm").ClickAsync();
+        await Expect.EventuallyAsync(async () => await page.Locator("#list-message").InnerTextAsync() == $"“{oldId}” was renamed to “{newId}”; links to “{oldId}” lead there.", "the list says it was renamed");
+        Assert.True(await page.Locator("#rename-dialog").IsHiddenAsync(), "the dialog closed");
+        await Expect.EventuallyAsync(async () =>
+        {
+            var listed = await page.Locator("#doc-list").InnerTextAsync();
+            return listed.Contains(newId, StringComparison.Ordinal) && !listed.Contains(oldId, StringComparison.Ordinal);
+        }, "the list shows the new name instead of the old one");
+        Assert.Equal("listed text", (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{newId}")).GetProperty("text").GetString());
+        Assert.Equal(newId, (await ProblemAsync(oldId)).GetProperty("movedTo").GetString());
+        await grace.Page.WaitForURLAsync($"{fixture.BaseUrl}/d/{newId}");
+        await grace.Page.WaitForFunctionAsync(Connected);
+
+        // Delete from the list asks first; Cancel keeps it.
+        await page.Locator($"button[aria-label='Delete {newId}']").ClickAsync();
+        Assert.Contains($"“{newId}” and its history are removed for everyone", await page.Locator("#delete-dialog-text").InnerTextAsync());
+        await page.Locator("#delete-cancel").ClickAsync();
+        Assert.True(await page.Locator("#delete-dialog").IsHiddenAsync());
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Http.GetAsync($"/api/docs/{newId}")).StatusCode);
+
+        // Confirmed: gone from the list and the server; Grace, who has it open, is told in words.
+        await page.Locator($"button[aria-label='Delete {newId}']").ClickAsync();
+        await page.Locator("#delete-confirm").ClickAsync();
+        await Expect.EventuallyAsync(async () => await page.Locator("#list-message").InnerTextAsync() == $"“{newId}” was deleted.", "the list says it was deleted");
+        Assert.DoesNotContain(newId, await page.Locator("#doc-list").InnerTextAsync());
+        await Expect.EventuallyAsync(async () =>
+            await grace.Page.Locator("#banner-text").InnerTextAsync() == $"“{newId}” was deleted by someone: its text is no longer on the server, so this page now shows it empty. Typing here creates it again.",
+            "Grace's page says the document was deleted");
+        await Expect.EventuallyAsync(async () => await grace.TextAsync() == "", "Grace's page shows what the server has: nothing");
+        Assert.Empty(grace.ConsoleErrors);
+        AssertOnlyTheFreeNameCheck(home, fixture.BaseUrl, newId);
     }
 }
