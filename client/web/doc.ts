@@ -34,7 +34,7 @@ import { languageFor } from "./languages.js";
 import { docIdPattern, followRenames, mayAdminister, setUpManage } from "./manage.js";
 import { isMarkdown, setUpPreview, type Preview } from "./preview.js";
 import { highlightStyle } from "./theme.js";
-import { canKeepUnsent, claim, discard, keepUnsent } from "./unsent.js";
+import { canKeepUnsent, claim, forget, keepUnsent } from "./unsent.js";
 
 declare global {
   interface Window {
@@ -254,7 +254,7 @@ async function main(): Promise<void> {
         if (!(error instanceof RangeError)) throw error;
         // Damaged or not this document's: nothing can be done with it.
         console.warn(`[collab] the unsent edits kept for ${docId} were dropped: ${error.message}`);
-        void discard(restored);
+        void forget(docId, restored.clientId);
         restored = undefined;
         doc = await client.open(docId);
       }
@@ -351,7 +351,7 @@ async function main(): Promise<void> {
   // Deleting and renaming need collab:admin too (PROTOCOL §7): offered on the same terms as restoring.
   if (mayAdminister(token)) setUpManage({ docId, doc, client, report: (message) => showBanner(message, "error") });
   // Renamed or deleted by someone else: say so; a rename opens the new id (manage.ts).
-  followRenames({ docId, doc, client, view, show: showBanner });
+  followRenames({ docId, doc, client, view, show: showBanner, carriedAway: () => forget(docId, doc.clientId) });
   renderCursor(view.state);
   view.focus();
 

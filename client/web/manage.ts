@@ -323,6 +323,8 @@ export interface FollowOptions {
   readonly view: EditorView;
   /** Shows a message in the page's banner. */
   show(message: string, kind: "error" | "info"): void;
+  /** The page leaves for the new id with the old one's unconfirmed edits: what was kept of them for the old id is not needed any more. */
+  carriedAway?(): Promise<void>;
 }
 
 /**
@@ -352,7 +354,8 @@ export function followRenames(options: FollowOptions): void {
         }
       }
       show(`“${docId}” was renamed to “${to}” by someone; opening it…`, "info");
-      void client.close().finally(() => location.assign(pageUrl(to)));
+      const forgotten = options.carriedAway?.().catch(() => undefined);
+      void Promise.all([client.close(), forgotten]).finally(() => location.assign(pageUrl(to)));
       return;
     }
     if (e.reason === "deleted" && !deleting) {

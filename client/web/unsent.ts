@@ -102,10 +102,11 @@ export async function claim(docId: string): Promise<Claim> {
   return { clientId, unsent: undefined };
 }
 
-/** Forgets a record that could not be restored (it does not fit its document), keeping nothing else. */
-export async function discard(unsent: UnsentEdits): Promise<void> {
+/** Forgets what is kept for `docId` under `clientId`: it could not be restored, or its edits went elsewhere (a rename carried them to the new id). */
+export async function forget(docId: string, clientId: string): Promise<void> {
+  if (!canKeepUnsent()) return;
   const tx = (await database()).transaction(storeName, "readwrite");
-  tx.objectStore(storeName).delete([unsent.docId, unsent.clientId]);
+  tx.objectStore(storeName).delete([docId, clientId]);
   await committed(tx);
 }
 

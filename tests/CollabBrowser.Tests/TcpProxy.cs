@@ -7,8 +7,9 @@ namespace CollabBrowser.Tests;
 /// A TCP forwarder in front of the server. <see cref="Cut"/> drops every connection through it
 /// (so a page's WebSocket really dies, as on a network failure) and refuses new ones until
 /// <see cref="Restore"/>. <see cref="HoldReplies"/> keeps back what the server sends on the
-/// connections open now while letting their requests through, as a network that fails one way: the
-/// server acts on a request whose answer is lost. New connections are not held.
+/// WebSockets open now while letting their requests through, as a network that fails one way: the
+/// server acts on a request whose answer is lost. Plain HTTP connections (which the browser reuses
+/// for the next page) and new connections are not held.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
@@ -19,6 +20,8 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly List<(TcpClient Inbound, TcpClient Outbound)> _pairs = [];
     /// <summary>Per open connection: completed while its replies flow.</summary>
     private readonly Dictionary<TcpClient, TaskCompletionSource> _replies = [];
+    /// <summary>The connections that were upgraded to a WebSocket (their first request asked for it).</summary>
+    private readonly HashSet<TcpClient> _webSockets = [];
     private readonly Task _acceptLoop;
     private volatile bool _cut;
 
@@ -62,18 +65,41 @@ public sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>From now on, what the server sends on the connections open now is kept back (until <see cref="Restore"/>); what clients send still arrives.</summary>
+    /// <summary>From now on, what the server sends on the WebSockets open now is kept back (until <see cref="Restore"/>); what clients send still arrives.</summary>
     public void HoldReplies()
     {
         lock (_gate)
         {
-            foreach (var inbound in _replies.Keys.ToList())
+            foreach (var inbound in _webSockets)
             {
                 if (_replies[inbound].Task.IsCompleted)
                 {
                     _replies[inbound] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
             }
+        }
+    }
+
+    /// <summary>Copies the client's bytes to the server, noting a connection whose first request asks for a WebSocket.</summary>
+    private async Task RequestsAsync(TcpClient inbound, NetworkStream client, NetworkStream server)
+    {
+        var buffer = new byte[16 * 1024];
+        var first = true;
+        int read;
+        while ((read = await client.ReadAsync(buffer, _stop.Token)) > 0)
+        {
+            if (first)
+            {
+                first = false;
+                if (System.Text.Encoding.ASCII.GetString(buffer, 0, read).Contains("upgrade: websocket", StringComparison.OrdinalIgnoreCase))
+                {
+                    lock (_gate)
+                    {
+                        _webSockets.Add(inbound);
+                    }
+                }
+            }
+            await server.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
         }
     }
 
@@ -162,7 +188,7 @@ public sealed class TcpProxy : IAsyncDisposable
         {
             var a = inbound.GetStream();
             var b = outbound.GetStream();
-            await Task.WhenAny(a.CopyToAsync(b, _stop.Token), RepliesAsync(inbound, b, a));
+            await Task.WhenAny(RequestsAsync(inbound, a, b), RepliesAsync(inbound, b, a));
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
@@ -174,6 +200,7 @@ public sealed class TcpProxy : IAsyncDisposable
             {
                 _pairs.Remove((inbound, outbound));
                 _replies.Remove(inbound);
+                _webSockets.Remove(inbound);
             }
             inbound.Dispose();
             outbound.Dispose();
