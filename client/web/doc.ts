@@ -351,7 +351,19 @@ async function main(): Promise<void> {
   // Deleting and renaming need collab:admin too (PROTOCOL §7): offered on the same terms as restoring.
   if (mayAdminister(token)) setUpManage({ docId, doc, client, report: (message) => showBanner(message, "error") });
   // Renamed or deleted by someone else: say so; a rename opens the new id (manage.ts).
-  followRenames({ docId, doc, client, view, show: showBanner, carriedAway: () => forget(docId, doc.clientId) });
+  // Set when a rename takes the page, with its unconfirmed edits, to the new id: nothing to warn about then.
+  let leaving = false;
+  followRenames({
+    docId,
+    doc,
+    client,
+    view,
+    show: showBanner,
+    carriedAway: () => {
+      leaving = true;
+      return forget(docId, doc.clientId);
+    },
+  });
   renderCursor(view.state);
   view.focus();
 
@@ -441,7 +453,7 @@ async function main(): Promise<void> {
 
   // Unsent edits kept in this browser are sent when the document is opened again; others would be lost.
   window.addEventListener("beforeunload", (event) => {
-    if (doc.pendingEdits > 0 && (keepFailed || !kept)) event.preventDefault();
+    if (doc.pendingEdits > 0 && (keepFailed || !kept) && !leaving) event.preventDefault();
   });
 }
 

@@ -176,7 +176,43 @@ export async function renameDocument(docId: string, newId: string, source: Renam
 }
 
 /** The delete confirmation (markup `#delete-dialog` in the page): asks about `docId`, runs `onDelete` if confirmed. */
+/** The delete and rename dialogs, added to the page the first time either is asked for (the list and the document page share them). */
+function insertDialogs(): void {
+  if (document.getElementById("delete-dialog")) return;
+  // Static markup: nothing in it comes from the user or the server.
+  document.body.insertAdjacentHTML(
+    "beforeend",
+    `
+<dialog id="delete-dialog" aria-labelledby="delete-dialog-title" aria-describedby="delete-dialog-text">
+  <form method="dialog">
+    <h2 id="delete-dialog-title">Delete this document?</h2>
+    <p id="delete-dialog-text"></p>
+    <div class="actions">
+      <button id="delete-cancel" type="submit" value="cancel" autofocus>Cancel</button>
+      <button id="delete-confirm" class="danger-solid" type="submit" value="delete">Delete</button>
+    </div>
+  </form>
+</dialog>
+
+<dialog id="rename-dialog" aria-labelledby="rename-dialog-title">
+  <form id="rename-form" novalidate>
+    <h2 id="rename-dialog-title">Rename this document</h2>
+    <label for="rename-name">New name</label>
+    <input id="rename-name" name="name" type="text" maxlength="128" autocomplete="off" spellcheck="false" aria-describedby="rename-help rename-message" required>
+    <p id="rename-help" class="dialog-help">The text moves to the new name and the old name is deleted, with its history. Links to the old name lead to the new one, and anyone who has it open is taken there.</p>
+    <p id="rename-message" class="message" role="alert" hidden></p>
+    <div class="actions">
+      <button id="rename-cancel" type="button">Cancel</button>
+      <button id="rename-confirm" class="primary" type="submit">Rename</button>
+    </div>
+  </form>
+</dialog>
+`,
+  );
+}
+
 export function deleteDialog(): { open(docId: string, onDelete: () => void): void } {
+  insertDialogs();
   const dialog = byId<HTMLDialogElement>("delete-dialog");
   let confirmed: (() => void) | undefined;
   dialog.addEventListener("close", () => {
@@ -202,6 +238,7 @@ export function deleteDialog(): { open(docId: string, onDelete: () => void): voi
 export function renameDialog(): {
   open(docId: string, rename: (newId: string, say: (text: string) => void) => Promise<string | undefined>): void;
 } {
+  insertDialogs();
   const dialog = byId<HTMLDialogElement>("rename-dialog");
   const form = byId<HTMLFormElement>("rename-form");
   const input = byId<HTMLInputElement>("rename-name");

@@ -122,8 +122,8 @@ public sealed class ActorTests : IAsyncDisposable
         await Assert.ThrowsAsync<CollabError>(() => SubmitAsync(ada, "doc", 1, TextOperation.Insert(0, "x"), 2)); // not a member any more
     }
 
-    [Fact]
-    public async Task AReplaceThatArrivesWhileACommitIsInFlightWaitsForItAndKeepsItsPlaceInLine()
+    /// <summary>A registry whose commits wait for the test's word (a <see cref="HeldCommitLog"/>), Ada joined, and her first op's commit waiting for it.</summary>
+    private async Task<(HeldCommitLog Log, FakeMember Ada, Task<SubmitResult> First)> CommitHeldByTheLogAsync()
     {
         var log = new HeldCommitLog();
         await _registry.DisposeAsync();
@@ -131,6 +131,13 @@ public sealed class ActorTests : IAsyncDisposable
         var (ada, _) = await JoinAsync("doc", "ada");
         var first = SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "hello"), 1);
         await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the first op's commit waits for the log");
+        return (log, ada, first);
+    }
+
+    [Fact]
+    public async Task AReplaceThatArrivesWhileACommitIsInFlightWaitsForItAndKeepsItsPlaceInLine()
+    {
+        var (log, ada, first) = await CommitHeldByTheLogAsync();
 
         // A REST write needs the committed text, so it waits for that commit; what comes after it waits behind it.
         var replace = _registry.AskAsync("doc", () => new ReplaceText("hello world"));
@@ -155,12 +162,7 @@ public sealed class ActorTests : IAsyncDisposable
     [Fact]
     public async Task ADeleteThatArrivesWhileACommitIsInFlightWaitsForItThenDeletes()
     {
-        var log = new HeldCommitLog();
-        await _registry.DisposeAsync();
-        _registry = NewRegistry(log);
-        var (ada, _) = await JoinAsync("doc", "ada");
-        var first = SubmitAsync(ada, "doc", 0, TextOperation.Insert(0, "hello"), 1);
-        await Collab.Testing.Eventually.TrueAsync(() => Task.FromResult(log.Waiting == 1), "the first op's commit waits for the log");
+        var (log, ada, first) = await CommitHeldByTheLogAsync();
 
         var delete = _registry.AskAsync("doc", () => new DeleteDocument());
         Assert.False(delete.IsCompleted);
