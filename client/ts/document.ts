@@ -264,11 +264,16 @@ export class CollabDocument extends Emitter<DocumentEvents> {
    */
   receiveReset(message: ResetMessage): void {
     if (this.engine.closed) return;
-    const pending = sync.pendingOp(this.state);
-    const unconfirmed = pending.length > 0 ? { op: pending, serverText: this.engine.serverText.toString() } : undefined;
-    this.emit("reset", { reason: message.reason, movedTo: message.movedTo, unconfirmed });
+    this.emitReset(message.reason, message.movedTo);
     if (this.engine.closed) return;
     this.dispatch({ type: "reset", nowMs: this.now() });
+  }
+
+  /** Raises `reset` with the unconfirmed local edits; a listener may close the document. */
+  private emitReset(reason: string, movedTo: string | undefined): void {
+    const pending = sync.pendingOp(this.state);
+    const unconfirmed = pending.length > 0 ? { op: pending, serverText: this.engine.serverText.toString() } : undefined;
+    this.emit("reset", { reason, movedTo, unconfirmed });
   }
 
   /**
@@ -340,8 +345,18 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     if (!invoker) return;
     call(() => invoker.join(request)).then(
       (result) => {
+        const current = session === this.engine.session && this.engine.phase === "joining";
+        if (current && result.movedTo && !result.redirect && this.engine.version >= 0) {
+          // Renamed away while this document was not joined (it missed the Reset): said as that
+          // Reset would have. A listener that closes the document leaves the new, empty one.
+          this.emitReset("renamed", result.movedTo);
+          if (this.engine.closed) {
+            call(() => invoker.leave(request.docId)).catch(() => undefined);
+            return;
+          }
+        }
         // A join the engine takes (this session's, while joining) and that stays on this node ends a run of redirects.
-        if (!result.redirect && session === this.engine.session && this.engine.phase === "joining") this.redirects = 0;
+        if (!result.redirect && current) this.redirects = 0;
         this.dispatch({ type: "joinResult", session, result, nowMs: this.now() });
       },
       (error: unknown) =>

@@ -51,6 +51,8 @@ export interface JoinResult {
   readonly readOnly: boolean;
   readonly redirect: string | undefined;
   readonly presence: readonly PresenceMessage[];
+  /** Set when the document did not exist and its id was renamed away: the id its text went to. */
+  readonly movedTo?: string;
 }
 
 export interface SubmitRequest {
@@ -202,6 +204,7 @@ export function readJoinResult(value: unknown): JoinResult {
     readOnly: o.readOnly === true,
     redirect: optionalStr(o.redirect, "redirect") || undefined,
     presence: presence.map(readPresenceMessage),
+    ...(typeof o.movedTo === "string" && o.movedTo !== "" ? { movedTo: o.movedTo } : {}),
   };
 }
 

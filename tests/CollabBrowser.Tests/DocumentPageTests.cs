@@ -199,6 +199,7 @@ public sealed class DocumentPageTests(BrowserFixture fixture, ITestOutputHelper 
         Assert.StartsWith($"“{oldId}” was renamed to “{newId}” by someone; this is it now.", await grace.Page.Locator("#banner-text").InnerTextAsync());
         Assert.True(await grace.Page.Locator("#banner").IsVisibleAsync(), "Grace sees why she is on another document");
         Assert.True(await ada.Page.Locator("#banner").IsHiddenAsync(), "Ada renamed it herself: nothing to tell her");
+        await grace.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(TestArtifacts.Dir(), "renamed-member.png") });
         await grace.WaitSynchronizedAsync();
         Assert.Equal("Plan:\n" + Typed, (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{newId}")).GetProperty("text").GetString());
 
@@ -213,6 +214,40 @@ public sealed class DocumentPageTests(BrowserFixture fixture, ITestOutputHelper 
         AssertOnlyTheFreeNameCheck(ada, fixture.BaseUrl, newId);
         Assert.Empty(grace.ConsoleErrors);
         Assert.Empty(link.ConsoleErrors);
+    }
+
+    [Fact]
+    public async Task AMemberWhoWasOfflineDuringARenameFollowsItWhenBackAndHerOfflineEditsLandInTheNewDocument()
+    {
+        var oldId = NewDocId("away");
+        var newId = NewDocId("away-renamed");
+        await fixture.PutAsync(oldId, "Plan:\n");
+        await using var proxy = new TcpProxy(new Uri(fixture.BaseUrl));
+        await using var grace = await EditorPage.OpenDocumentAsync(fixture.Browser, proxy.Url, oldId, "Grace Hopper", GraceColor);
+        await using var ada = await EditorPage.OpenDocumentAsync(fixture.Browser, fixture.BaseUrl, oldId, "Ada Lovelace", AdaColor);
+
+        // Grace's network goes; she types on.
+        await grace.Page.Keyboard.PressAsync("Control+End");
+        proxy.Cut();
+        await Expect.EventuallyAsync(async () => (await grace.StatusAsync()).StartsWith("Offline", StringComparison.Ordinal), "Grace's page shows it is offline");
+        await grace.TypeAsync("typed offline");
+
+        // Meanwhile Ada renames the document: Grace gets no Reset.
+        await ada.Page.Locator("#rename-doc").ClickAsync();
+        await ada.Page.Locator("#rename-name").FillAsync(newId);
+        await ada.Page.Locator("#rename-confirm").ClickAsync();
+        await ada.Page.WaitForURLAsync($"{fixture.BaseUrl}/d/{newId}");
+
+        // Back online, Grace's page resumes the old id, learns where it went, and takes her edits there.
+        proxy.Restore();
+        await grace.Page.WaitForURLAsync($"{proxy.Url}/d/{newId}");
+        await grace.Page.WaitForFunctionAsync(Connected);
+        await Expect.EventuallyAsync(async () => await grace.TextAsync() == "Plan:\ntyped offline" && await grace.PendingEditsAsync() == 0, "Grace's page shows her offline edits in the new document");
+        Assert.StartsWith($"“{oldId}” was renamed to “{newId}” by someone; this is it now. Your edits that were not saved yet were added here.", await grace.Page.Locator("#banner-text").InnerTextAsync());
+        Assert.Equal("Plan:\ntyped offline", (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{newId}")).GetProperty("text").GetString());
+        await Expect.EventuallyAsync(async () => await ada.TextAsync() == "Plan:\ntyped offline", "Ada sees them too");
+        // The old id was not made again by her return: it still points to the new one.
+        Assert.Equal(newId, (await ProblemAsync(oldId)).GetProperty("movedTo").GetString());
     }
 
     [Fact]
@@ -238,6 +273,7 @@ public sealed class DocumentPageTests(BrowserFixture fixture, ITestOutputHelper 
             var listed = await page.Locator("#doc-list").InnerTextAsync();
             return listed.Contains(newId, StringComparison.Ordinal) && !listed.Contains(oldId, StringComparison.Ordinal);
         }, "the list shows the new name instead of the old one");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(TestArtifacts.Dir(), "list-renamed.png") });
         Assert.Equal("listed text", (await fixture.Http.GetFromJsonAsync<JsonElement>($"/api/docs/{newId}")).GetProperty("text").GetString());
         Assert.Equal(newId, (await ProblemAsync(oldId)).GetProperty("movedTo").GetString());
         await grace.Page.WaitForURLAsync($"{fixture.BaseUrl}/d/{newId}");

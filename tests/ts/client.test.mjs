@@ -76,6 +76,42 @@ describe("protocol client", () => {
     assert.deepEqual(invoker.calls.map((c) => c[0]), ["join", "leave"]);
   });
 
+  test("a resume whose JoinResult names movedTo (renamed while away) is told as a Reset renamed; closing then leaves the new, empty one", async () => {
+    const doc = new CollabDocument("old", host());
+    const opened = doc.opened();
+    let joins = 0;
+    const invoker = fakeInvoker((kind) =>
+      kind === "join" ? (++joins === 1 ? joinResult({ docId: "old", version: 1, text: "x" }) : joinResult({ docId: "old", version: 0, text: "", movedTo: "new" })) : new Promise(() => undefined),
+    );
+    doc.attach(invoker);
+    await opened;
+    doc.detach();
+    doc.insert(1, "y"); // typed while away
+    const seen = [];
+    doc.on("reset", (e) => {
+      seen.push([e.reason, e.movedTo, e.unconfirmed]);
+      void doc.close();
+    });
+    doc.attach(invoker);
+    await settle();
+    await settle();
+    assert.deepEqual(seen, [["renamed", "new", { op: [1, "y"], serverText: "x" }]]);
+    assert.deepEqual(invoker.calls.map((c) => c[0]), ["join", "join", "leave"], "it left the old id instead of taking the join");
+    assert.equal(doc.text, "xy", "the edits are still there to carry");
+  });
+
+  test("a first join that names movedTo raises nothing: only a document that was joined missed a Reset", async () => {
+    const doc = new CollabDocument("old", host());
+    const opened = doc.opened();
+    const seen = [];
+    doc.on("reset", (e) => seen.push(e));
+    doc.attach(fakeInvoker((kind) => (kind === "join" ? joinResult({ docId: "old", version: 0, text: "", movedTo: "new" }) : new Promise(() => undefined))));
+    await opened;
+    assert.deepEqual(seen, []);
+    assert.equal(readJoinResult({ docId: "d", version: 0, text: "", presence: [], movedTo: "n" }).movedTo, "n");
+    assert.equal("movedTo" in readJoinResult({ docId: "d", version: 0, text: "", presence: [], movedTo: null }), false);
+  });
+
   test("a malformed op from the server is refused, not applied", () => {
     assert.throws(() => readOpMessage({ docId: "d", version: 1, op: [1.5], clientId: "c", opId: 1 }), /Op message/);
     assert.throws(() => readOpMessage({ docId: "d", version: 1, op: "x", clientId: "c", opId: 1 }), /Op message/);

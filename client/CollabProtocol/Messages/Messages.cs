@@ -43,6 +43,8 @@ public sealed class JoinResult
     [Key("readOnly")] public bool ReadOnly { get; set; }
     [Key("redirect")] public string? Redirect { get; set; }
     [Key("presence")] public List<PresenceMessage> Presence { get; set; } = [];
+    /// <summary>Set when the document did not exist and its id was renamed away: the id its text went to (PROTOCOL §3).</summary>
+    [Key("movedTo")] public string? MovedTo { get; set; }
 }
 
 /// <summary>Argument of <c>Submit</c>.</summary>

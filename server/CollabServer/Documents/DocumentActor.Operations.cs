@@ -44,10 +44,13 @@ public sealed partial class DocumentActor
             _state = DocumentState.Live;
         }
         var version = _sequencer.Version;
+        // Joining an id that was renamed away (and not written again) makes a new, empty document;
+        // the result says where the text went, so a client that missed the Reset can follow.
+        var movedTo = _database.Exists ? null : _services.Redirects.Get(DocId);
         var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = version };
         _members.Add(member);
 
-        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly };
+        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly, MovedTo = movedTo };
         if (ops is not null && request.SinceVersion <= version)
         {
             // Only committed ops: the ones still in flight reach this member as broadcasts.

@@ -81,10 +81,12 @@ public sealed class DocumentRegistry : IAsyncDisposable
     public bool Exists(string docId) => _actors.ContainsKey(docId) || _services.Storage.Exists(docId);
 
     /// <summary>
-    /// Where a document that does not exist was renamed to (its redirect records followed, see
-    /// <see cref="Redirects.Resolve"/>); null when it exists or has no (usable) record.
+    /// Where a document that was never written since its rename was renamed to (its redirect
+    /// records followed, see <see cref="Redirects.Resolve"/>); null when it is stored or has no
+    /// (usable) record. A live actor does not count: members that join a renamed id are told
+    /// where it went, and the first write removes the record.
     /// </summary>
-    public string? MovedTo(string docId) => Exists(docId) ? null : Redirects.Resolve(_services.Redirects, docId, Exists);
+    public string? MovedTo(string docId) => _services.Storage.Exists(docId) ? null : Redirects.Resolve(_services.Redirects, docId, _services.Storage.Exists);
 
     /// <summary>
     /// Asks the document's actor (created if needed) and awaits its answer. <paramref name="request"/>

@@ -126,6 +126,14 @@ public sealed class RenameTests() : HostedTest
         Assert.Equal("/d/new", page.Headers.Location?.OriginalString);
         Assert.Equal(HttpStatusCode.OK, (await pages.GetAsync("/d/new")).StatusCode);
         Assert.Equal((1, "the text"), await Host.GetDocAsync("new"));
+
+        // A member that missed the Reset (it was away) and joins the old id again learns where the text went.
+        var late = await Host.ConnectAsync();
+        var rejoined = await late.JoinAsync("old", "late", sinceVersion: 1);
+        Assert.Equal(("new", 0), (rejoined.MovedTo, rejoined.Version));
+        var jsonLate = await Host.ConnectAsync(WireProtocol.Json);
+        Assert.Equal("new", (await jsonLate.JoinAsync("old", "late-json")).MovedTo);
+        Assert.Null((await late.JoinAsync("new", "late")).MovedTo);
     }
 
     [Fact]
@@ -162,10 +170,12 @@ public sealed class RenameTests() : HostedTest
         // Joined but never written: it exists only while joined, and still redirects no page (the page route asks whether it exists).
         await member.SubmitAsync("by-edit", 0, ["again"], opId: 1);
 
+        var other = await Host.ConnectAsync();
         foreach (var old in new[] { "by-put", "by-edit" })
         {
             Assert.Equal(HttpStatusCode.OK, (await pages.GetAsync($"/d/{old}")).StatusCode);
             Assert.Equal("again", (await Host.GetDocAsync(old)).Text);
+            Assert.Null((await other.JoinAsync(old, "other")).MovedTo); // made again: a join no longer points away
         }
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(Host.DataDir, "redirects")));
     }
