@@ -265,7 +265,16 @@ public sealed class BackupTests
         {
             if (Directory.Exists(dir))
             {
-                Directory.Delete(dir, recursive: true);
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (IOException ex)
+                {
+                    // Something still wrote there after the server stopped: say what.
+                    var left = Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Select(e => $"{e} ({File.GetLastWriteTimeUtc(e):HH:mm:ss.fff})");
+                    throw new IOException($"{ex.Message}; still there at {DateTime.UtcNow:HH:mm:ss.fff}: {string.Join(", ", left)}", ex);
+                }
             }
         }
     }
