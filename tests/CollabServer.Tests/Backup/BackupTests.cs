@@ -144,6 +144,7 @@ public sealed class BackupTests
         }
         finally
         {
+            await host.DisposeAsync(); // again, if a failure came first: nothing may write while the folders go
             host.DeleteData();
             Delete(backupDir, Path.GetDirectoryName(target)!);
         }
@@ -171,16 +172,24 @@ public sealed class BackupTests
             Delete(backupDir, dataDir);
         }
 
+        // Stopped also when an assertion fails: a server left running would go on writing in the
+        // folders the finally above deletes, and its "Directory not empty" would hide the failure.
         static async Task WriteOpsAsync(TestHost host, int from, int count)
         {
-            var c = await host.ConnectAsync();
-            var version = (await c.JoinAsync("resume", "r")).Version;
-            Assert.Equal(from, version);
-            for (var i = 0; i < count; i++)
+            try
             {
-                version = (await c.SubmitAsync("resume", version, [$"{from + i} "], from + i + 1)).Version;
+                var c = await host.ConnectAsync();
+                var version = (await c.JoinAsync("resume", "r")).Version;
+                Assert.Equal(from, version);
+                for (var i = 0; i < count; i++)
+                {
+                    version = (await c.SubmitAsync("resume", version, [$"{from + i} "], from + i + 1)).Version;
+                }
             }
-            await host.DisposeAsync();
+            finally
+            {
+                await host.DisposeAsync();
+            }
         }
     }
 
