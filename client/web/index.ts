@@ -43,7 +43,8 @@ function rowActions(id: string): HTMLElement {
       const refused = await renameDocument(id, newId, serverSource(id), say);
       if (refused === undefined) {
         sayAboutList(`“${id}” was renamed to “${newId}”; links to “${id}” lead there.`);
-        await load();
+        // The dialog closes with the message; the list follows when it has loaded again.
+        void load();
       }
       return refused;
     }),
