@@ -122,14 +122,20 @@ public sealed partial class CollabDocument
             {
                 return;
             }
-            _phase = JoinPhase.Joining;
-            // Its outcome, if it ever comes, is a failure; the resume learns whether the op was
-            // committed from the ops it brings, and otherwise sends it again with the same id.
-            _inflightSent = false;
-            _outstandingSubmit = 0;
+            DropConnectionLocked();
             UpdateStateLocked();
         }
         Flush();
+    }
+
+    /// <summary>The connection is gone: the document joins again once there is one.</summary>
+    private void DropConnectionLocked()
+    {
+        _phase = JoinPhase.Joining;
+        // Its outcome, if it ever comes, is a failure; the resume learns whether the op was
+        // committed from the ops it brings, and otherwise sends it again with the same id.
+        _inflightSent = false;
+        _outstandingSubmit = 0;
     }
 
     /// <summary>Its node stopped answering and the client moved it to <paramref name="transport"/>; <see cref="OnConnectionRestored"/> follows once that is up.</summary>
@@ -154,9 +160,7 @@ public sealed partial class CollabDocument
             {
                 return;
             }
-            _phase = JoinPhase.Joining;
-            _inflightSent = false;
-            _outstandingSubmit = 0;
+            DropConnectionLocked();
             _failed = true;
             UpdateStateLocked();
             Enqueue(new CollabErrorEventArgs(error, localChangesDiscarded: false));

@@ -175,7 +175,7 @@ export async function renameDocument(docId: string, newId: string, source: Renam
   }
 }
 
-/** The delete confirmation (markup `#delete-dialog` in the page): asks about `docId`, runs `onDelete` if confirmed. */
+/** The delete confirmation (`#delete-dialog`, see insertDialogs): asks about `docId`, runs `onDelete` if confirmed. */
 /** The delete and rename dialogs, added to the page the first time either is asked for (the list and the document page share them). */
 function insertDialogs(): void {
   if (document.getElementById("delete-dialog")) return;
@@ -232,7 +232,7 @@ export function deleteDialog(): { open(docId: string, onDelete: () => void): voi
 }
 
 /**
- * The rename dialog (markup `#rename-dialog` in the page): asks for a new name for `docId`, checks
+ * The rename dialog (`#rename-dialog`, see insertDialogs): asks for a new name for `docId`, checks
  * it, and runs `rename`, which says how it goes and answers undefined when done or why not.
  */
 export function renameDialog(): {
@@ -302,7 +302,7 @@ let renamingTo: string | undefined;
 /** Whether this page is deleting its document: its own `Reset` is then no news. */
 let deleting = false;
 
-/** Offers "Rename…" and "Delete…" in the document page's header and wires their dialogs (markup in doc.html). */
+/** Offers "Rename…" and "Delete…" in the document page's header and wires their dialogs. */
 export function setUpManage(options: ManageOptions): void {
   const { docId, doc, client } = options;
   const deleteButton = byId<HTMLButtonElement>("delete-doc");

@@ -44,9 +44,10 @@ public sealed partial class DocumentActor
             _state = DocumentState.Live;
         }
         var version = _sequencer.Version;
-        // Joining an id that was renamed away (and not written again) makes a new, empty document;
-        // the result says where the text went, so a client that missed the Reset can follow.
-        var movedTo = _database.Exists ? null : _services.Redirects.Get(DocId);
+        // Resuming an id that was renamed away (and not written again) makes a new, empty document;
+        // the result says where the text went, so a client that missed the Reset can follow. Only
+        // a resume asks: a first join of a new document pays nothing for it.
+        var movedTo = request.SinceVersion is null || _database.Exists ? null : _services.Redirects.Get(DocId);
         var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = version };
         _members.Add(member);
 

@@ -178,6 +178,13 @@ public sealed partial class DocumentActor
             try
             {
                 StartCommit();
+                if (_parked.Count > 0 && _pipeline.IsIdle)
+                {
+                    // A commit that could not even open its store completes at once, with no
+                    // CommitDone to let parked work go on: it goes on here.
+                    RunParked();
+                    StartCommit();
+                }
             }
             catch (Exception ex)
             {

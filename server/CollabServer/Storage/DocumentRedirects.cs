@@ -83,6 +83,10 @@ public sealed class FileRedirects(IOptions<CollabOptions> options) : IDocumentRe
 
     public string? Get(string docId)
     {
+        if (!File.Exists(PathFor(docId)))
+        {
+            return null; // the common case, without the cost of an exception
+        }
         try
         {
             var target = File.ReadAllText(PathFor(docId), Encoding.UTF8).Trim();

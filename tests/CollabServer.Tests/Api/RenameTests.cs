@@ -132,8 +132,9 @@ public sealed class RenameTests() : HostedTest
         var rejoined = await late.JoinAsync("old", "late", sinceVersion: 1);
         Assert.Equal(("new", 0), (rejoined.MovedTo, rejoined.Version));
         var jsonLate = await Host.ConnectAsync(WireProtocol.Json);
-        Assert.Equal("new", (await jsonLate.JoinAsync("old", "late-json")).MovedTo);
-        Assert.Null((await late.JoinAsync("new", "late")).MovedTo);
+        Assert.Equal("new", (await jsonLate.JoinAsync("old", "late-json", sinceVersion: 1)).MovedTo);
+        Assert.Null((await jsonLate.JoinAsync("old", "first-join")).MovedTo); // only a resume asks
+        Assert.Null((await late.JoinAsync("new", "late", sinceVersion: 1)).MovedTo);
     }
 
     [Fact]
@@ -175,7 +176,7 @@ public sealed class RenameTests() : HostedTest
         {
             Assert.Equal(HttpStatusCode.OK, (await pages.GetAsync($"/d/{old}")).StatusCode);
             Assert.Equal("again", (await Host.GetDocAsync(old)).Text);
-            Assert.Null((await other.JoinAsync(old, "other")).MovedTo); // made again: a join no longer points away
+            Assert.Null((await other.JoinAsync(old, "other", sinceVersion: 0)).MovedTo); // made again: a resume no longer points away
         }
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(Host.DataDir, "redirects")));
     }
