@@ -31,6 +31,24 @@ internal abstract class Request<T> : Work
     public void Answer(T value) => _answer.TrySetResult(value);
 
     public override void Fail(Exception error) => _answer.TrySetException(error);
+
+    /// <summary>Answers with what <paramref name="other"/> comes to, once it completes (its error, if it fails).</summary>
+    public void AnswerWhen<TOther>(Task<TOther> other, Func<TOther, T> answer) =>
+        other.ContinueWith(
+            done =>
+            {
+                if (done.IsCompletedSuccessfully)
+                {
+                    Answer(answer(done.Result));
+                }
+                else
+                {
+                    Fail(done.Exception!.InnerException!);
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 }
 
 /// <summary>A message that needs no answer; an error is dropped.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Collab.Ot;
+using CollabServer.Errors;
 using CollabServer.Storage;
 
 namespace CollabServer.Documents;
@@ -153,6 +154,28 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     }
 
     /// <summary>
+    /// Writes a whole snapshot at <paramref name="version"/>, outside of an op commit (with none in
+    /// flight), unless the document has none or one at least as new; a failure is logged, since the
+    /// next load only replays more.
+    /// </summary>
+    public void WriteSnapshot(DocumentDatabase database, int version, Rope text, FenceToken fence, ILogger logger)
+    {
+        if (!database.Exists || version <= SnapshotVersion)
+        {
+            return;
+        }
+        try
+        {
+            database.Open().WriteSnapshot(version, text, fence);
+            SnapshotVersion = version;
+        }
+        catch (Exception ex)
+        {
+            Log.SnapshotFailed(logger, docId, ex);
+        }
+    }
+
+    /// <summary>
     /// Takes a finished commit off the pipeline: false if it was taken already (by
     /// <see cref="Drain"/>). On failure every waiting op is handed back through
     /// <paramref name="rejected"/> too, since it was transformed over the failed batch.
@@ -252,6 +275,19 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
         public StoredOp[] Ops { get; }
 
         public void Fail(Exception error) => Error = error;
+
+        /// <summary>
+        /// Whether the failure ends this actor's ownership: a newer owner wrote its epoch, or the
+        /// log has versions this actor never saw (SQLITE_CONSTRAINT: written by another node), or
+        /// the commit log failed after the store took the batch (the file holds ops this actor
+        /// rolled back). The members join again, and the next actor loads what is on disk.
+        /// </summary>
+        public bool EndsOwnership => Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } or CommitLogException;
+
+        /// <summary>What the failed batch's ops (and every op sequenced after them) are answered.</summary>
+        public CollabError Refusal(string docId) => Error is FencedException fenced
+            ? CollabError.Unavailable($"this node cannot write document '{docId}' now ({fenced.Message}); resubmit it")
+            : CollabError.Unavailable("the op could not be stored; resubmit it");
 
         /// <summary>Writes the batch to the document's store in one transaction; never throws.</summary>
         public void Run(IDocumentStore store)

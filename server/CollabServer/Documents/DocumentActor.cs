@@ -39,19 +39,16 @@ public sealed partial class DocumentActor
     private readonly CollabOptions _options;
     private readonly TokenBucket _writeBytes;
 
-    /// <summary>Author keys whose name this actor has had stored with one of their ops (<see cref="AuthorshipOf"/>).</summary>
-    private readonly HashSet<string> _namedAuthors = new(StringComparer.Ordinal);
     private readonly ILogger _logger;
     private int _started;
 
     // State below is touched only by the loop.
     private DocumentState _state = DocumentState.Loading;
-    private Lease _lease = null!; // claimed before the load; see ClaimAndLoadAsync
+    private Lease _lease = null!; // claimed before the load; see ActorStart
     private readonly DocumentDatabase _database;
     private Sequencer _sequencer = null!; // made by Load
     private readonly CommitPipeline _pipeline;
-    /// <summary>Messages waiting, in arrival order, behind one that needs every sequenced op committed (see <see cref="Work.NeedsCommitted"/>).</summary>
-    private readonly Queue<Work> _parked = new();
+    private readonly ParkedWork _parked = new();
     private readonly Membership _members;
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _updatedAtMs;
@@ -111,35 +108,12 @@ public sealed partial class DocumentActor
         var reader = _queue.Reader;
         try
         {
-            await ClaimAndLoadAsync().ConfigureAwait(false);
+            Load(await ActorStart.ClaimAndLoadAsync(DocId, _services, _database, () => TryPost(new LeaseLostWork())).ConfigureAwait(false));
         }
         catch (Exception ex)
         {
-            Exception error = CollabError.Unavailable("the document could not be loaded; try again later");
             _database.Dispose();
-            if (_lease is not null)
-            {
-                _services.Ownership.Release(_lease);
-            }
-            if (ex is CollabError or NotOwnerException)
-            {
-                error = ex; // refused, or owned by another node: the hub redirects
-            }
-            else if (DocumentCatalog.IsDamage(ex) && TryQuarantine(ex))
-            {
-                error = CollabError.Quarantined(DocId);
-            }
-            else
-            {
-                Log.DocumentLoadFailed(_logger, DocId, ex);
-            }
-            _queue.Writer.TryComplete();
-            while (reader.TryRead(out var work))
-            {
-                work.Fail(error is NotOwnerException owner && work is SubmitWork
-                    ? new CollabError(ErrorCodes.NotJoined, $"document '{DocId}' is owned by the node at {owner.Url}; join it there")
-                    : error);
-            }
+            ActorStart.FailWaiting(DocId, _services, ex, _queue);
             _closed(this);
             return;
         }
@@ -164,11 +138,7 @@ public sealed partial class DocumentActor
                     Run(work);
                     RunParked();
                 }
-                else if (_parked.Count > 0 || (work.NeedsCommitted && !_pipeline.IsIdle))
-                {
-                    _parked.Enqueue(work);
-                }
-                else
+                else if (!_parked.Park(work, committing: !_pipeline.IsIdle))
                 {
                     Run(work);
                 }
@@ -178,7 +148,7 @@ public sealed partial class DocumentActor
             try
             {
                 StartCommit();
-                if (_parked.Count > 0 && _pipeline.IsIdle)
+                if (!_parked.IsEmpty && _pipeline.IsIdle)
                 {
                     // A commit that could not even open its store completes at once, with no
                     // CommitDone to let parked work go on: it goes on here.
@@ -191,7 +161,7 @@ public sealed partial class DocumentActor
                 Log.ActorFault(_logger, DocId, ex);
             }
             var closing = _state is DocumentState.Stopping or DocumentState.Deleted or DocumentState.Moved || (_state is DocumentState.Idle && _members.Count == 0);
-            if (closing && _pipeline.IsIdle && _parked.Count == 0)
+            if (closing && _pipeline.IsIdle && _parked.IsEmpty)
             {
                 // From here on the queue takes nothing new; whatever is still in it goes back to
                 // the registry, which waits for this actor to close and gives it to a new one.
@@ -225,24 +195,7 @@ public sealed partial class DocumentActor
         }
     }
 
-    /// <summary>
-    /// Runs parked work in arrival order, as far as it can: a message that needs every op
-    /// committed waits (with all after it) until the pipeline is idle. Closed meanwhile, the rest
-    /// goes back to the registry.
-    /// </summary>
-    private void RunParked()
-    {
-        while (_parked.TryPeek(out var next) && (!next.NeedsCommitted || _pipeline.IsIdle || Closed))
-        {
-            _parked.Dequeue();
-            if (Closed)
-            {
-                next.Fail(ActorClosedException.Instance);
-                continue;
-            }
-            Run(next);
-        }
-    }
+    private void RunParked() => _parked.RunReady(() => _pipeline.IsIdle, () => Closed, Run);
 
     /// <summary>Every message the actor takes, in one place (see ActorMessages.cs).</summary>
     private void Handle(Work work)
@@ -260,16 +213,17 @@ public sealed partial class DocumentActor
                 join.Answer(Join(join.Connection, join.Request, join.ReadOnly));
                 break;
             case LeaveDocument leave:
-                leave.Answer(Leave(leave.ConnectionId));
+                leave.Answer(_members.Leave(leave.ConnectionId, _sequencer.Version));
                 break;
             case UpdatePresence presence:
-                presence.Answer(SetPresence(presence.ConnectionId, presence.Request));
+                _members.SetPresence(presence.ConnectionId, presence.Request, _sequencer, _options.PresenceMapBudget);
+                presence.Answer(true);
                 break;
             case ReadText read:
-                read.Answer(Read());
+                read.Answer(Exists ? (_sequencer.Version, _sequencer.TextString()) : null);
                 break;
             case ReadSummary summary:
-                summary.Answer(Summary());
+                summary.Answer(Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null);
                 break;
             case ReadOps ops:
                 ops.Answer(ReadOps(ops.From, ops.Limit));
@@ -286,11 +240,11 @@ public sealed partial class DocumentActor
             case MoveDocument move:
                 move.Answer(MoveTo(move.NodeId));
                 break;
-            case FoldHistory fold:
-                fold.Answer(WriteFold(fold.Plan));
+            case FoldHistory fold: // retention's writes: through this owner's store, under its lease
+                fold.Answer(_database.RetentionWrite(store => store.WriteFold(fold.Plan, _lease.Fence), false));
                 break;
-            case DeleteFolded delete:
-                delete.Answer(DeleteFoldedOps(delete.Boundary));
+            case DeleteFolded delete: // a thousand at a time, so edits wait at most for one short transaction
+                delete.Answer(_database.RetentionWrite(store => store.DeleteFolded(delete.Boundary, 1000, _lease.Fence), 0));
                 break;
             case IdleCheck idle:
                 StopIfIdle(idle.IdleTimeout);
@@ -309,76 +263,25 @@ public sealed partial class DocumentActor
         }
     }
 
-    /// <summary>
-    /// Sets a damaged database aside once, so the document never costs a failed load again and
-    /// never stops the others; an admin inspects or deletes it. False when even that fails (then
-    /// the next request tries the load again).
-    /// </summary>
-    private bool TryQuarantine(Exception damage)
+    /// <summary>Takes the claimed lease and the loaded document: the actor is live.</summary>
+    private void Load((Lease Lease, LoadedDocument Loaded) start)
     {
-        try
-        {
-            _services.Storage.Quarantine(DocId);
-            Log.DocumentQuarantined(_logger, DocId, damage);
-            return true;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            Log.DocumentLoadFailed(_logger, DocId, new AggregateException(damage, ex));
-            return false;
-        }
-    }
-
-    /// <summary>
-    /// Claims the document for this node (see <see cref="IDocumentOwnership"/>), then loads it. In
-    /// a cluster the claim's epoch is above the one the database records, and is written into it
-    /// before anything is served, so the previous owner can commit nothing more.
-    /// </summary>
-    private async Task ClaimAndLoadAsync()
-    {
-        var started = Stopwatch.GetTimestamp();
-        if (_services.Storage.IsQuarantined(DocId))
-        {
-            throw CollabError.Quarantined(DocId);
-        }
-        var store = _database.OpenForLoad();
-        var ownership = _services.Ownership;
-        _lease = ownership.Clustered
-            ? await ownership.ClaimAsync(DocId, store?.StoredEpoch() ?? 0, () => TryPost(new LeaseLostWork())).ConfigureAwait(false)
-            : Lease.SingleNode(DocId);
-        if (_lease.Epoch != 0)
-        {
-            try
-            {
-                store?.Fence(_lease.Fence);
-            }
-            catch (FencedException)
-            {
-                throw CollabError.Unavailable("the document was just claimed by another node; try again");
-            }
-        }
-        var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
+        var (lease, loaded) = start;
+        _lease = lease;
         _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
         // Loaded from a snapshot at the newest version, no op was replayed: read the newest one's time.
         var newest = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1]
-            : loaded.Version > 0 && store is not null ? store.ReadOps(loaded.Version - 1, loaded.Version).FirstOrDefault() : null;
+            : loaded.Version > 0 ? _database.OpenIfExists()?.ReadOps(loaded.Version - 1, loaded.Version).FirstOrDefault() : null;
         _updatedAtMs = newest?.CreatedAtMs ?? 0;
         _clockMs = _updatedAtMs;
         _database.CloseIfUnused(busy: false);
         _state = DocumentState.Live;
-        if (store is not null)
-        {
-            Log.DocumentLoaded(_logger, DocId, loaded.Version, loaded.Text.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        }
     }
 
     private void Shutdown()
     {
-        while (_parked.TryDequeue(out var parked))
-        {
-            parked.Fail(ActorClosedException.Instance); // the registry hands it to the next actor
-        }
+        _parked.FailAll();
         Flush();
         if (_state is not (DocumentState.Deleted or DocumentState.Moved))
         {
@@ -390,22 +293,7 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Writes a snapshot at the current version if there is none: the next load (here or on another node) reads it instead of replaying.</summary>
-    private void WriteSnapshot()
-    {
-        if (!_database.Exists || _sequencer.Version <= _pipeline.SnapshotVersion)
-        {
-            return;
-        }
-        try
-        {
-            _database.Open().WriteSnapshot(_sequencer.Version, _sequencer.Text, _lease.Fence);
-            _pipeline.SnapshotVersion = _sequencer.Version;
-        }
-        catch (Exception ex)
-        {
-            Log.SnapshotFailed(_logger, DocId, ex);
-        }
-    }
+    private void WriteSnapshot() => _pipeline.WriteSnapshot(_database, _sequencer.Version, _sequencer.Text, _lease.Fence, _logger);
 
     /// <summary>
     /// This node owns the document no more (its lease was lost, or handed over in a move): every
@@ -421,8 +309,7 @@ public sealed partial class DocumentActor
         // What is sequenced is committed now (or refused by its fence, if the lease is gone), so
         // every op this actor took is answered before its members are sent away.
         Flush();
-        _members.Broadcast(HubNames.Reset, new ResetMessage { DocId = DocId, Reason = reason }, except: null);
-        _members.Clear();
+        _members.ResetAll(reason);
     }
 
     /// <summary>The committed op log for reads on the loop: first settles the commit in flight, which uses the same database.</summary>
@@ -438,23 +325,8 @@ public sealed partial class DocumentActor
     /// <summary>Sequences one submit into the current batch: who it is from, then the sequencer's dedupe, transform and apply.</summary>
     private void Sequence(SubmitWork work)
     {
-        string clientId;
-        if (work.Connection is null)
-        {
-            clientId = ServerClientId; // the server's own op (REST)
-        }
-        else if (!_members.TryGet(work.Connection.ConnectionId, out var member))
-        {
-            throw new CollabError(ErrorCodes.NotJoined, $"join document '{DocId}' before submitting to it");
-        }
-        else if (member.ReadOnly)
-        {
-            throw new CollabError(ErrorCodes.Forbidden, $"you may read document '{DocId}' but not edit it");
-        }
-        else
-        {
-            clientId = member.AuthorKey;
-        }
+        var member = work.Connection is { } connection ? _members.Writer(connection.ConnectionId) : null;
+        var clientId = member?.AuthorKey ?? ServerClientId; // the server's own ops (REST) have no member
         // A write that would create the document (a join creates nothing on disk) spends the
         // connection's creation budget, once it is known to be a valid op.
         var creates = !_database.Exists && _pipeline.IsIdle;
@@ -468,20 +340,20 @@ public sealed partial class DocumentActor
         // Op times never go backwards (a clock stepped back stamps the previous time), so the
         // history reader finds the version at an instant by binary search over versions.
         _clockMs = Math.Max(_clockMs, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        var authorship = AuthorshipOf(work, clientId);
+        var authorship = member is null ? work.ServerWrite : _members.NameToRecord(member);
         Sequenced result;
         try
         {
             result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, _clockMs, authorship);
         }
-        catch (CollabError) when (authorship?.Kind == OpAuthorship.Member)
+        catch (CollabError) when (member is not null && authorship is not null)
         {
-            _namedAuthors.Remove(clientId); // refused: its next op records the name
+            _members.NameNotRecorded(clientId); // refused: its next op records the name
             throw;
         }
-        if (result.Outcome != SequenceOutcome.Sequenced && authorship?.Kind == OpAuthorship.Member)
+        if (result.Outcome != SequenceOutcome.Sequenced && member is not null && authorship is not null)
         {
-            _namedAuthors.Remove(clientId);
+            _members.NameNotRecorded(clientId);
         }
         switch (result.Outcome)
         {
@@ -489,7 +361,7 @@ public sealed partial class DocumentActor
                 if (creates && work.Connection is { } creator && !creator.TryTakeCreation())
                 {
                     _sequencer.Rollback(); // nothing else is uncommitted: the pipeline was idle
-                    _namedAuthors.Clear();
+                    _members.NamesNotRecorded();
                     throw new CollabError(ErrorCodes.RateLimited, $"this connection created more than {_options.DocumentsCreatedPerMinute} documents in a minute");
                 }
                 _pipeline.Add(new Pending(result.Op!, work));
@@ -502,24 +374,6 @@ public sealed partial class DocumentActor
                 work.Complete(result.Version);
                 break;
         }
-    }
-
-    /// <summary>
-    /// What history should record about who made this op: a server write's kind every time; a
-    /// member's name the first time its author key writes in this actor's life (or after it
-    /// changed its name), so the database holds one row per author, not one per op.
-    /// </summary>
-    private OpAuthorship? AuthorshipOf(SubmitWork work, string authorKey)
-    {
-        if (work.Connection is null)
-        {
-            return work.ServerWrite;
-        }
-        if (!_members.TryGet(work.Connection.ConnectionId, out var member) || !_namedAuthors.Add(authorKey))
-        {
-            return null;
-        }
-        return new OpAuthorship(OpAuthorship.Member, member.Identity.Subject, member.Identity.Name ?? member.User?.Name);
     }
 
     /// <summary>Hands the sequenced batch to a commit, unless one is in flight (see <see cref="CommitPipeline.Start"/>).</summary>
@@ -564,28 +418,20 @@ public sealed partial class DocumentActor
         }
         if (commit.Error is not null)
         {
-            var error = CollabError.Unavailable("the op could not be stored; resubmit it");
-            if (commit.Error is FencedException fenced)
+            if (commit.Error is FencedException)
             {
                 _services.Metrics.FencedCommit();
-                error = CollabError.Unavailable($"this node cannot write document '{DocId}' now ({fenced.Message}); resubmit it");
             }
             else
             {
                 Log.CommitFailed(_logger, DocId, commit.Batch.Length, commit.Error);
             }
-            foreach (var p in rejected)
-            {
-                p.Fail(error);
-            }
+            var error = commit.Refusal(DocId);
+            rejected.ForEach(p => p.Fail(error));
             _sequencer.Rollback();
-            _namedAuthors.Clear(); // the names in the rolled-back ops were not stored: record them again
-            if (commit.Error is FencedException { Expired: false } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } or CommitLogException)
+            _members.NamesNotRecorded(); // the names in the rolled-back ops were not stored
+            if (commit.EndsOwnership)
             {
-                // A newer owner wrote its epoch, or the log has versions this actor never saw
-                // (SQLITE_CONSTRAINT: written by another node), or the commit log failed after the
-                // store took the batch (the file holds ops this actor rolled back): ours is over;
-                // the members join again, and the next actor loads what is on disk.
                 Relinquish("moved");
             }
             return;
@@ -598,7 +444,7 @@ public sealed partial class DocumentActor
         foreach (var p in commit.Batch)
         {
             p.Complete();
-            _members.Broadcast(HubNames.Op, ToMessage(p.Op), except: p.Work.Connection?.ConnectionId);
+            _members.Broadcast(HubNames.Op, p.Op.ToMessage(DocId), except: p.Work.Connection?.ConnectionId);
         }
     }
 }

@@ -79,6 +79,20 @@ internal sealed class Sequencer
     /// <summary>The committed version.</summary>
     public int Version { get; private set; }
 
+    /// <summary>The committed text as a string, made once per version: many joins and reads at one version share it.</summary>
+    public string TextString()
+    {
+        if (_textString is null || _textStringVersion != Version)
+        {
+            _textString = Text.ToString();
+            _textStringVersion = Version;
+        }
+        return _textString;
+    }
+
+    private string? _textString;
+    private int _textStringVersion;
+
     /// <summary>The text with every sequenced op applied, committed or not.</summary>
     public Rope WorkText { get; private set; }
 
@@ -170,6 +184,53 @@ internal sealed class Sequencer
             throw new CollabError(Collab.ErrorCodes.TooLarge, $"the document would be longer than {_maxDocumentLength} code units");
         }
         return op;
+    }
+
+    /// <summary>
+    /// What a member resuming from <paramref name="since"/> lacks: the committed ops after it, or
+    /// null when it needs the whole text (not a resume, a version it cannot have, more than
+    /// <paramref name="maxOps"/> behind, or ops no longer kept). Reading old ops may first settle
+    /// the commit in flight, which moves <see cref="Version"/>: callers read it after this.
+    /// </summary>
+    public List<StoredOp>? CommittedSince(int? since, int maxOps)
+    {
+        if (since is not int from || from < 0 || from > WorkVersion || WorkVersion - from > maxOps)
+        {
+            return null;
+        }
+        List<StoredOp> ops;
+        try
+        {
+            ops = OpsSince(from);
+        }
+        catch (CollabError)
+        {
+            return null;
+        }
+        if (from > Version)
+        {
+            return null;
+        }
+        // Only committed ops: the ones still in flight reach the member as broadcasts.
+        ops.RemoveAll(o => o.Version > Version);
+        return ops;
+    }
+
+    /// <summary>
+    /// The op that makes the committed text <paramref name="text"/> (a no-op when it is already);
+    /// throws the protocol's error for a text that is too long or not well-formed.
+    /// </summary>
+    public TextOperation DiffTo(string text)
+    {
+        if (text.Length > _maxDocumentLength)
+        {
+            throw new CollabError(Collab.ErrorCodes.TooLarge, $"the document would be longer than {_maxDocumentLength} code units");
+        }
+        if (!TextOperation.IsWellFormed(text))
+        {
+            throw CollabError.InvalidOp("the text contains a lone surrogate");
+        }
+        return TextOperation.Diff(TextString(), text);
     }
 
     /// <summary>Every op after <paramref name="baseVersion"/> up to the working version, oldest first.</summary>

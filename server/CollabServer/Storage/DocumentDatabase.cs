@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CollabServer.Errors;
 
 namespace CollabServer.Storage;
 
@@ -9,7 +10,7 @@ namespace CollabServer.Storage;
 /// <see cref="CollabOptions.DatabaseIdleTimeout"/> and opened again by the next write; the text
 /// stays in the actor's memory. Used only on the actor's loop.
 /// </summary>
-internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, TimeSpan idleTimeout, IDocumentRedirects? redirects = null) : IDisposable
+internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, TimeSpan idleTimeout, IDocumentRedirects redirects) : IDisposable
 {
     private IDocumentStore? _store;
     private long _lastWrite; // long ago: a database opened only to load or create is closed at once
@@ -35,7 +36,7 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
         {
             if (!Exists)
             {
-                redirects?.Remove(docId);
+                redirects.Remove(docId);
             }
             _store = Exists
                 ? storage.OpenExisting(docId) ?? throw new FileNotFoundException($"The database of '{docId}' is gone.")
@@ -60,12 +61,89 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
         }
     }
 
-    /// <summary>Closes the database and deletes the document's files.</summary>
-    public void Delete()
+    /// <summary>
+    /// The committed ops after <paramref name="after"/> through <paramref name="upTo"/> (at most
+    /// <paramref name="limit"/>), with nothing committing; null when the document has no database.
+    /// Ops folded by retention make "every op after N" unanswerable: <c>unknown_version</c>, not half an answer.
+    /// </summary>
+    public List<StoredOp>? ReadCommittedOps(int after, int upTo, int limit)
     {
-        Close();
-        storage.Delete(docId);
-        Exists = false;
+        if (OpenIfExists() is not { } store)
+        {
+            return null;
+        }
+        var ops = store.ReadOps(after, upTo, limit);
+        if (ops.Count > 0 && ops[0].Version > after + 1)
+        {
+            throw CollabError.UnknownVersion($"the ops after version {after} are past the retention period; the oldest version kept is {ops[0].Version - 1}");
+        }
+        return ops;
+    }
+
+    /// <summary>
+    /// A retention write on the owner's store, with nothing committing; <paramref name="otherwise"/>
+    /// when there is no database or <paramref name="write"/>'s fence is stale (the new owner's
+    /// retention does it).
+    /// </summary>
+    public T RetentionWrite<T>(Func<IDocumentStore, T> write, T otherwise)
+    {
+        if (OpenIfExists() is not { } store)
+        {
+            return otherwise;
+        }
+        try
+        {
+            return write(store);
+        }
+        catch (FencedException)
+        {
+            return otherwise;
+        }
+        finally
+        {
+            Written();
+        }
+    }
+
+    /// <summary>
+    /// Deletes the document's files, if it has any, under <paramref name="fence"/>: in a cluster
+    /// the files are shared, so only a current owner deletes them, checked the way a commit is
+    /// (<see cref="FencedException"/>, changing nothing). With <paramref name="movedTo"/>, the
+    /// rename's redirect is recorded first, so a failed record deletes nothing, and a failed delete
+    /// takes it back.
+    /// </summary>
+    public void Delete(FenceToken fence, string? movedTo)
+    {
+        if (Exists && fence.Epoch != 0)
+        {
+            Open().Fence(fence);
+        }
+        if (movedTo is not null)
+        {
+            redirects.Set(docId, movedTo);
+        }
+        if (!Exists)
+        {
+            return;
+        }
+        try
+        {
+            Close();
+            storage.Delete(docId);
+            Exists = false;
+        }
+        catch (Exception failed) when (movedTo is not null)
+        {
+            try
+            {
+                redirects.Remove(docId); // the text is still here: it must not redirect
+            }
+            catch (Exception forget)
+            {
+                throw new AggregateException(failed, forget);
+            }
+            throw;
+        }
     }
 
     private void Close()

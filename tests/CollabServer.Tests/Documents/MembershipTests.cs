@@ -106,6 +106,54 @@ public sealed class MembershipTests : IDisposable
         Assert.Equal((1, 15), (presence.Selection![0].Anchor, presence.Selection[0].Head));
     }
 
+    [Fact]
+    public void AJoinerGetsTheOthersPresenceAndTheOthersAreToldOfIt()
+    {
+        var ada = Join("ada", presenceVersion: 4, (1, 2));
+        var bob = new Member(new RecordingConnection("bob"), "bob", new UserInfo { Name = "bob" }, readOnly: false) { PresenceVersion = 4 };
+
+        var others = _members.Join(bob, Document(), budget: 1000);
+
+        Assert.Equal("ada", Assert.Single(others).ClientId);
+        Assert.Equal([HubNames.Presence], Targets(ada));
+        Assert.Empty(Targets(bob));
+        Assert.True(_members.Leave(bob.Connection.ConnectionId, version: 4));
+        Assert.False(_members.Leave(bob.Connection.ConnectionId, version: 4));
+        Assert.Equal([HubNames.Presence, HubNames.Presence], Targets(ada));
+    }
+
+    [Fact]
+    public void OnlyAJoinedMemberThatMayEditIsAWriter()
+    {
+        var reader = new Member(new RecordingConnection("reader"), "reader", null, readOnly: true);
+        _members.Add(reader);
+        var writer = Join("writer");
+
+        Assert.Same(writer, _members.Writer(writer.Connection.ConnectionId));
+        Assert.Equal(Collab.ErrorCodes.Forbidden, Assert.Throws<CollabServer.Errors.CollabError>(() => _members.Writer(reader.Connection.ConnectionId)).Code);
+        Assert.Equal(Collab.ErrorCodes.NotJoined, Assert.Throws<CollabServer.Errors.CollabError>(() => _members.Writer("conn-stranger")).Code);
+    }
+
+    [Fact]
+    public void AnAuthorsNameIsToBeStoredOnceUntilItIsNotRecordedOrChanges()
+    {
+        var ada = Join("ada");
+        var document = Document();
+
+        var first = _members.NameToRecord(ada);
+        Assert.Equal((OpAuthorship.Member, "ada"), (first!.Kind, first.Name));
+        Assert.Null(_members.NameToRecord(ada));
+
+        _members.NameNotRecorded(ada.AuthorKey); // its op was refused
+        Assert.NotNull(_members.NameToRecord(ada));
+
+        _members.SetPresence(ada.Connection.ConnectionId, new PresenceRequest { DocId = "doc", Version = 4, User = new UserInfo { Name = "Ada L." } }, document, budget: 1000);
+        Assert.Equal("Ada L.", _members.NameToRecord(ada)!.Name);
+
+        _members.NamesNotRecorded(); // a commit rolled back
+        Assert.NotNull(_members.NameToRecord(ada));
+    }
+
     public void Dispose() => _meters.Dispose();
 
     private sealed class RecordingConnection(string clientId) : IMemberConnection
