@@ -64,7 +64,7 @@ public sealed class PostgresStorageTests : IDisposable
         using var copy = b.OpenToLoad("nul")!;
         var loaded = copy.Load();
         Assert.Equal(1, loaded.SnapshotVersion);
-        Assert.Equal(text + "!", loaded.Text.ToString());
+        Assert.Equal(text + "!", loaded.Content.PlainText());
     }
 
     [Fact]
@@ -83,14 +83,14 @@ public sealed class PostgresStorageTests : IDisposable
         using (var storeB = b.OpenToLoad("doc")!)
         {
             var loaded = storeB.Load();
-            Assert.Equal((1, "hello"), (loaded.Version, loaded.Text.ToString()));
+            Assert.Equal((1, "hello"), (loaded.Version, loaded.Content.PlainText()));
             Assert.Null(await CommitAsync(storeB, logB, "doc", 0, 11, Op(2, 5, " world")));
         }
 
         // Node A loads it again: its version 2 goes, PostgreSQL's comes in.
         using var again = a.OpenToLoad("doc")!;
         var mended = again.Load();
-        Assert.Equal((2, "hello world"), (mended.Version, mended.Text.ToString()));
+        Assert.Equal((2, "hello world"), (mended.Version, mended.Content.PlainText()));
         Assert.Null(again.FindOp("ghost", 2));
         Assert.Equal(2, again.FindOp("c", 2));
     }
@@ -106,7 +106,7 @@ public sealed class PostgresStorageTests : IDisposable
         Assert.Null(await CommitAsync(store, logA, "folded", 0, 3, Op(3, 2, "c")));
 
         // Folded up to version 2 (committed at 1002): its text "ab" becomes the oldest version kept.
-        Assert.True(store.WriteFold(new FoldPlan(2, 1002, "ab"), FenceToken.None));
+        Assert.True(store.WriteFold(new FoldPlan(2, 1002, Rope.FromString("ab")), FenceToken.None));
         Assert.Equal("3", _postgres.Psql("SELECT string_agg(version::text, ',') FROM collab_ops WHERE doc_id = 'folded'"));
         Assert.Equal("2", _postgres.Psql("SELECT string_agg(version::text, ',') FROM collab_snapshots WHERE doc_id = 'folded'"));
         store.Dispose();
@@ -114,7 +114,7 @@ public sealed class PostgresStorageTests : IDisposable
         // A node with an empty disk makes its copy from the fold: the snapshot at 2, then op 3.
         using var copy = b.OpenToLoad("folded")!;
         var loaded = copy.Load();
-        Assert.Equal((3, "abc", 2), (loaded.Version, loaded.Text.ToString(), loaded.SnapshotVersion));
+        Assert.Equal((3, "abc", 2), (loaded.Version, loaded.Content.PlainText(), loaded.SnapshotVersion));
         Assert.Equal([3], copy.ReadOps(0, 3).Select(o => o.Version));
     }
 
@@ -136,7 +136,7 @@ public sealed class PostgresStorageTests : IDisposable
         Assert.Equal(["one", "two"], catalog.ListIds().Order(StringComparer.Ordinal));
         using var two = catalog.OpenExisting("two")!;
         var loaded = two.Load();
-        Assert.Equal((2, "a\0b!"), (loaded.Version, loaded.Text.ToString()));
+        Assert.Equal((2, "a\0b!"), (loaded.Version, loaded.Content.PlainText()));
         // Not into a directory that has something in it.
         Assert.Equal(2, CollabServer.Backup.RebuildCommand.Run(["--from-postgres", _postgres.ConnectionString, "--to", to]));
     }
@@ -189,7 +189,7 @@ public sealed class PostgresStorageTests : IDisposable
         Assert.Null(await CommitAsync(second, logB, "again", 0, 3, Op(1, 0, "new")));
         second.Dispose();
         using var copy = a.OpenToLoad("again")!;
-        Assert.Equal("new", copy.Load().Text.ToString());
+        Assert.Equal("new", copy.Load().Content.PlainText());
     }
 
     public void Dispose()

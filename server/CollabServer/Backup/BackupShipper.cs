@@ -266,11 +266,7 @@ public sealed class BackupShipper : ICommitListener, IHostedService, IDisposable
         long bytes = 0;
         foreach (var op in ops)
         {
-            bytes += 32 + op.ClientId.Length + 4L * op.Op.Count;
-            foreach (var c in op.Op.Components)
-            {
-                bytes += c.IsInsert ? c.Text?.Length ?? 0 : 0;
-            }
+            bytes += 32 + op.ClientId.Length + op.Json.Length;
         }
         return bytes;
     }

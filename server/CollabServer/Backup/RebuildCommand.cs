@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Collab;
-using Collab.Ot;
 using CollabServer.Storage;
 using Microsoft.Extensions.Options;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Backup;
 
@@ -20,6 +20,9 @@ namespace CollabServer.Backup;
 /// </summary>
 public static class RebuildCommand
 {
+    /// <summary>The type of every document a shipped backup holds: its batch files carry ops only, which only text documents are shipped as.</summary>
+    private static readonly DocumentType s_backupType = DocumentType.Text;
+
     public static int Run(string[] args)
     {
         try
@@ -143,7 +146,7 @@ public static class RebuildCommand
             }
             var batches = BackupFormat.ListBatches(dir);
             long expected = 1;
-            var text = Rope.Empty;
+            var text = s_backupType.Empty;
             var opIds = new HashSet<(string ClientId, long OpId)>();
             foreach (var (path, first, last) in batches)
             {
@@ -162,10 +165,10 @@ public static class RebuildCommand
                 }
                 foreach (var row in rows)
                 {
-                    TextOperation op;
+                    DocOp op;
                     try
                     {
-                        op = SqliteDocumentStore.ParseOp(row.Version, row.Op);
+                        op = SqliteDocumentStore.ParseOp(s_backupType, row.Version, row.Op);
                     }
                     catch (Exception ex) when (ex is InvalidDataException or System.Text.Json.JsonException or NotSupportedException or ArgumentException or NullReferenceException)
                     {
@@ -207,9 +210,9 @@ public static class RebuildCommand
         var snapshotEvery = Math.Max(1, options.SnapshotInterval);
         foreach (var (id, batches) in documents)
         {
-            var text = Rope.Empty;
+            var text = s_backupType.Empty;
             var version = 0;
-            using (var store = catalog.Create(id))
+            using (var store = catalog.Create(id, s_backupType))
             {
                 var group = new List<StoredOp>(snapshotEvery);
                 void CommitGroup()
@@ -222,7 +225,7 @@ public static class RebuildCommand
                     // Checked above; read again so only one document's ops are in memory at a time.
                     foreach (var row in BackupFormat.Read(path, first, last))
                     {
-                        var op = SqliteDocumentStore.ParseOp(row.Version, row.Op);
+                        var op = SqliteDocumentStore.ParseOp(s_backupType, row.Version, row.Op);
                         text = op.Apply(text);
                         version = row.Version;
                         group.Add(new StoredOp(row.Version, op, row.ClientId, row.OpId, row.CreatedAtMs));
@@ -273,13 +276,13 @@ public static class RebuildCommand
                         continue; // deleted since it was listed
                     }
                     var (rows, chunks, snapshots) = database.ReadAfter(row.Id, 0);
-                    using (var store = catalog.Create(row.Id, row.Incarnation))
+                    using (var store = catalog.Create(row.Id, row.Incarnation, row.Type))
                     {
                         store.CatchUp(0, rows, chunks, snapshots, row.Version, row.Epoch, row.CreatedAtMs, (row.RetainedFrom, row.RetainedFromAtMs));
                         var loaded = store.Load();
-                        if (loaded.Version != row.Version || loaded.Text.Length != row.Length)
+                        if (loaded.Version != row.Version || loaded.Content.Length != row.Length)
                         {
-                            Console.Error.WriteLine($"'{row.Id}': PostgreSQL has version {row.Version}, {row.Length} chars; its ops load as version {loaded.Version}, {loaded.Text.Length} chars.");
+                            Console.Error.WriteLine($"'{row.Id}': PostgreSQL has version {row.Version}, {row.Length} chars; its ops load as version {loaded.Version}, {loaded.Content.Length} chars.");
                             return 1;
                         }
                     }

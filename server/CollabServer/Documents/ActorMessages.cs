@@ -1,5 +1,6 @@
 using Collab.Messages;
 using CollabServer.Storage;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Documents;
 
@@ -92,6 +93,9 @@ internal sealed class SubmitWork(IMemberConnection? connection, SubmitRequest re
     /// <summary>For an op the server makes: what it is and for whom (history).</summary>
     public OpAuthorship? ServerWrite { get; init; }
 
+    /// <summary>For an op the server makes: the op itself (a member's comes in <see cref="Request"/>, in its type's wire form).</summary>
+    public DocOp? ServerOp { get; init; }
+
     public SubmitRequest Request { get; } = request;
 
     public void Complete(int version) => Answer(new SubmitResult { Version = version });
@@ -113,12 +117,19 @@ internal sealed class ReadOps(int from, int limit) : Request<List<OpMessage>?>
     public int Limit { get; } = limit;
 }
 
-/// <summary>Makes the text <see cref="Text"/> with one op of the server's; answers the version after it.</summary>
-internal sealed class ReplaceText(string text, OpAuthorship? by = null) : Request<int>
+/// <summary>Makes the document's content <see cref="Content"/> with one op of the server's; answers the version after it.</summary>
+internal sealed class ReplaceText(Func<DocContent> content, OpAuthorship? by = null) : Request<int>
 {
+    /// <summary>Makes a text document's text <paramref name="text"/>.</summary>
+    public ReplaceText(string text, OpAuthorship? by = null)
+        : this(() => TextType.FromText(text), by)
+    {
+    }
+
     public override bool NeedsCommitted => true;
 
-    public string Text { get; } = text;
+    /// <summary>The content to write, made on the actor's loop (a refusal of it fails this request only).</summary>
+    public Func<DocContent> Content { get; } = content;
 
     /// <summary>What the write is (a REST edit, a restore) and on whose behalf, for history; null records nothing.</summary>
     public OpAuthorship? By { get; } = by;

@@ -40,10 +40,10 @@ internal static class ActorStart
                     throw CollabError.Unavailable("the document was just claimed by another node; try again");
                 }
             }
-            var loaded = store?.Load() ?? new LoadedDocument(Collab.Ot.Rope.Empty, 0, 0, []);
+            var loaded = store?.Load() ?? new LoadedDocument(Types.DocumentType.Text.Empty, 0, 0, []);
             if (store is not null)
             {
-                Log.DocumentLoaded(services.Logger, docId, loaded.Version, loaded.Text.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                Log.DocumentLoaded(services.Logger, docId, loaded.Version, loaded.Content.Length, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             return (lease, loaded);
         }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Collab.Ot;
 using CollabServer.Errors;
 using CollabServer.Storage;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Documents;
 
@@ -66,7 +67,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     }
 
     /// <summary>
-    /// Starts committing the waiting batch, which leads to <paramref name="text"/> at
+    /// Starts committing the waiting batch, which leads to <paramref name="content"/> at
     /// <paramref name="version"/>, unless a commit is in flight (then it all goes in the next one).
     /// <paramref name="inline"/> commits on this thread and returns the finished commit; otherwise
     /// <paramref name="onDone"/> is called, from another thread, once the commit is durable or failed.
@@ -76,18 +77,18 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     /// then, unless that commit made the batch durable (<see cref="ICommitLog.DurableOnStoreCommit"/>),
     /// the <see cref="ICommitLog"/> does, and the commit completes when it says so.
     /// </remarks>
-    public Commit? Start(Rope text, int version, Func<IDocumentStore> openStore, FenceToken fence, bool inline, Action<Commit> onDone)
+    public Commit? Start(DocContent content, int version, Func<IDocumentStore> openStore, FenceToken fence, bool inline, Action<Commit> onDone)
     {
         if (InFlight is not null || _pending.Count == 0)
         {
             return null;
         }
-        if (_snapshotting is null && version - SnapshotVersion >= Math.Max(snapshotInterval, text.Length / 1024))
+        if (_snapshotting is null && version - SnapshotVersion >= Math.Max(snapshotInterval, content.Length / 1024))
         {
-            // The rope is immutable: capturing it is free; its chunks go out with the next commits.
-            _snapshotting = new SnapshotProgress(text, version);
+            // The content is immutable: capturing it is free; its chunks go out with the next commits.
+            _snapshotting = new SnapshotProgress(content, version);
         }
-        var commit = new Commit([.. _pending], text, version, _snapshotting, fence);
+        var commit = new Commit([.. _pending], content, version, _snapshotting, fence);
         _pending.Clear();
         InFlight = commit;
         IDocumentStore store;
@@ -127,7 +128,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     private Task AppendToLog(Commit commit, IDocumentStore store, FenceToken fence, bool inline, Action<Commit> onDone)
     {
         var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops) { Length = commit.Text.Length, Snapshot = commit.Chunk }, error =>
+        log.Append(new LogBatch(docId, store.Incarnation, fence.Epoch, commit.Ops) { Length = commit.Content.Length, Snapshot = commit.Chunk }, error =>
         {
             commit.Durable(error);
             durable.SetResult();
@@ -158,7 +159,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     /// flight), unless the document has none or one at least as new; a failure is logged, since the
     /// next load only replays more.
     /// </summary>
-    public void WriteSnapshot(DocumentDatabase database, int version, Rope text, FenceToken fence, ILogger logger)
+    public void WriteSnapshot(DocumentDatabase database, int version, DocContent content, FenceToken fence, ILogger logger)
     {
         if (!database.Exists || version <= SnapshotVersion)
         {
@@ -166,7 +167,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
         }
         try
         {
-            database.Open().WriteSnapshot(version, text, fence);
+            database.Open().WriteSnapshot(version, content, fence);
             SnapshotVersion = version;
         }
         catch (Exception ex)
@@ -213,8 +214,9 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
     }
 
     /// <summary>A snapshot being written a chunk per commit.</summary>
-    internal sealed class SnapshotProgress(Rope text, int version)
+    internal sealed class SnapshotProgress(DocContent content, int version)
     {
+        private readonly Rope _text = content.Snapshot;
         private int _seq;
         private int _offset;
 
@@ -223,8 +225,8 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
         /// <summary>The next chunk to write; built off the loop.</summary>
         public SnapshotChunk Next()
         {
-            var length = SqliteDocumentStore.ChunkLengthAt(text, _offset);
-            return new SnapshotChunk(version, _seq, text.Substring(_offset, length), _offset + length >= text.Length, text.Length);
+            var length = SqliteDocumentStore.ChunkLengthAt(_text, _offset);
+            return new SnapshotChunk(version, _seq, _text.Substring(_offset, length), _offset + length >= _text.Length, content.Length);
         }
 
         public void Written(SnapshotChunk chunk)
@@ -234,17 +236,17 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
         }
     }
 
-    /// <summary>One group commit: the batch, the text and version it leads to, and maybe a snapshot chunk.</summary>
+    /// <summary>One group commit: the batch, the content and version it leads to, and maybe a snapshot chunk.</summary>
     internal sealed class Commit
     {
         private readonly SnapshotProgress? _snapshot;
         private readonly FenceToken _fence;
 
-        internal Commit(Pending[] batch, Rope text, int version, SnapshotProgress? snapshot, FenceToken fence)
+        internal Commit(Pending[] batch, DocContent content, int version, SnapshotProgress? snapshot, FenceToken fence)
         {
             Batch = batch;
             Ops = Array.ConvertAll(batch, p => p.Op);
-            Text = text;
+            Content = content;
             Version = version;
             _snapshot = snapshot;
             _fence = fence;
@@ -252,7 +254,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
 
         public Pending[] Batch { get; }
 
-        public Rope Text { get; }
+        public DocContent Content { get; }
 
         public int Version { get; }
 
@@ -296,7 +298,7 @@ internal sealed class CommitPipeline(string docId, ICommitLog log, int snapshotI
             try
             {
                 Chunk = _snapshot?.Next();
-                store.Commit(Ops, Text.Length, Chunk is null ? [] : [Chunk], _fence);
+                store.Commit(Ops, Content.Length, Chunk is null ? [] : [Chunk], _fence);
             }
             catch (Exception ex)
             {

@@ -34,7 +34,7 @@ public sealed partial class DocumentActor
         }
         else
         {
-            result.Text = _sequencer.TextString();
+            _sequencer.Content.WriteTo(result);
         }
         var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = version };
         result.Presence.AddRange(_members.Join(member, _sequencer, _options.PresenceMapBudget));
@@ -63,7 +63,7 @@ public sealed partial class DocumentActor
     /// </summary>
     private void Replace(ReplaceText replace)
     {
-        var op = _sequencer.DiffTo(replace.Text);
+        var op = _sequencer.DiffTo(replace.Content());
         _database.Open();
         if (op.IsNoop)
         {
@@ -71,7 +71,7 @@ public sealed partial class DocumentActor
             return;
         }
         // The server's ops are numbered by the version they were made at, so each is new.
-        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, Op = op, OpId = _sequencer.Version + 1 }) { ServerWrite = replace.By };
+        var work = new SubmitWork(null, new SubmitRequest { DocId = DocId, BaseVersion = _sequencer.Version, OpId = _sequencer.Version + 1 }) { ServerWrite = replace.By, ServerOp = op };
         Sequence(work);
         replace.AnswerWhen(work.Task, result => result.Version);
     }

@@ -220,10 +220,10 @@ public sealed partial class DocumentActor
                 presence.Answer(true);
                 break;
             case ReadText read:
-                read.Answer(Exists ? (_sequencer.Version, _sequencer.TextString()) : null);
+                read.Answer(Exists ? (_sequencer.Version, _sequencer.Content.PlainText()) : null);
                 break;
             case ReadSummary summary:
-                summary.Answer(Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Text.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null);
+                summary.Answer(Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Content.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null);
                 break;
             case ReadOps ops:
                 ops.Answer(ReadOps(ops.From, ops.Limit));
@@ -293,7 +293,7 @@ public sealed partial class DocumentActor
     }
 
     /// <summary>Writes a snapshot at the current version if there is none: the next load (here or on another node) reads it instead of replaying.</summary>
-    private void WriteSnapshot() => _pipeline.WriteSnapshot(_database, _sequencer.Version, _sequencer.Text, _lease.Fence, _logger);
+    private void WriteSnapshot() => _pipeline.WriteSnapshot(_database, _sequencer.Version, _sequencer.Content, _lease.Fence, _logger);
 
     /// <summary>
     /// This node owns the document no more (its lease was lost, or handed over in a move): every
@@ -331,7 +331,8 @@ public sealed partial class DocumentActor
         // connection's creation budget, once it is known to be a valid op.
         var creates = !_database.Exists && _pipeline.IsIdle;
         var request = work.Request;
-        if (work.Connection is not null && !_writeBytes.TryTake(OpSize.Of(request.Op!)))
+        var op = work.ServerOp ?? _sequencer.Type.FromSubmit(request);
+        if (work.Connection is not null && !_writeBytes.TryTake(op.Size))
         {
             // However many writers it has, a document grows its log at a bounded rate.
             _services.Metrics.LimitRefused("document_write_bytes");
@@ -344,7 +345,7 @@ public sealed partial class DocumentActor
         Sequenced result;
         try
         {
-            result = _sequencer.Sequence(clientId, request.OpId, request.Op!, request.BaseVersion, _clockMs, authorship);
+            result = _sequencer.Sequence(clientId, request.OpId, op, request.BaseVersion, _clockMs, authorship);
         }
         catch (CollabError) when (member is not null && authorship is not null)
         {
@@ -380,7 +381,7 @@ public sealed partial class DocumentActor
     private void StartCommit(bool inline = false)
     {
         var done = _pipeline.Start(
-            _sequencer.WorkText,
+            _sequencer.WorkContent,
             _sequencer.WorkVersion,
             _database.Open,
             _lease.Fence, // refused in the commit's transaction if the lease was lost or ran out
@@ -437,7 +438,7 @@ public sealed partial class DocumentActor
             return;
         }
 
-        _sequencer.Committed(commit.Version, commit.Text);
+        _sequencer.Committed(commit.Version, commit.Content);
         _database.Written();
         _updatedAtMs = commit.Batch[^1].Op.CreatedAtMs;
         _services.Committed(new CommittedBatch(DocId, commit.Ops, commit.Duration));

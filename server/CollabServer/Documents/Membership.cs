@@ -203,7 +203,7 @@ internal sealed class Membership(string docId, CollabMetrics metrics)
             }
             else
             {
-                var length = sequencer.Text.Length;
+                var length = sequencer.Content.Length;
                 foreach (var range in member.Selection)
                 {
                     mapped.Add(new SelectionRange { Anchor = Math.Clamp(range.Anchor, 0, length), Head = Math.Clamp(range.Head, 0, length) });

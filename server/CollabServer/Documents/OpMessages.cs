@@ -11,13 +11,17 @@ internal static class OpMessages
     /// not the author key it is stored under. <paramref name="withTime"/>: with the time it was
     /// committed, as reads of the op log answer.
     /// </summary>
-    public static OpMessage ToMessage(this StoredOp op, string docId, bool withTime = false) => new()
+    public static OpMessage ToMessage(this StoredOp op, string docId, bool withTime = false)
     {
-        DocId = docId,
-        Version = op.Version,
-        Op = op.Op,
-        ClientId = OpAuthor.ClientIdOf(op.ClientId),
-        OpId = op.OpId,
-        CreatedAt = withTime ? DateTimeOffset.FromUnixTimeMilliseconds(op.CreatedAtMs) : null,
-    };
+        var message = new OpMessage
+        {
+            DocId = docId,
+            Version = op.Version,
+            ClientId = OpAuthor.ClientIdOf(op.ClientId),
+            OpId = op.OpId,
+            CreatedAt = withTime ? DateTimeOffset.FromUnixTimeMilliseconds(op.CreatedAtMs) : null,
+        };
+        op.Op.WriteTo(message);
+        return message;
+    }
 }

@@ -1,4 +1,4 @@
-using Collab.Ot;
+using CollabServer.Documents.Types;
 using CollabServer.Errors;
 using CollabServer.Storage;
 
@@ -24,7 +24,7 @@ internal readonly record struct Sequenced(SequenceOutcome Outcome, int Version, 
 /// The ordering of one document's ops, with no I/O of its own: it deduplicates submits by
 /// (clientId, opId), transforms each from its base version to the working version (PROTOCOL §1,
 /// the incoming op wins ties), validates it and applies it to the working text. It tracks two
-/// versions: the committed one (<see cref="Version"/>, <see cref="Text"/>) and the working one,
+/// versions: the committed one (<see cref="Version"/>, <see cref="Content"/>) and the working one,
 /// which includes every op sequenced but not yet committed. Commits move the first forward
 /// (<see cref="Committed"/>); a failed commit drops everything uncommitted (<see cref="Rollback"/>).
 /// Older ops than the in-memory window come from an <see cref="IOpLog"/>, which the actor opens
@@ -61,7 +61,7 @@ internal sealed class Sequencer
         _opWindowBytes = opWindowBytes;
         _maxDocumentLength = maxDocumentLength;
         _maxTransformOps = maxTransformOps;
-        Text = WorkText = loaded.Text;
+        Content = WorkContent = loaded.Content;
         Version = WorkVersion = loaded.Version;
         foreach (var op in loaded.RecentOps)
         {
@@ -73,28 +73,17 @@ internal sealed class Sequencer
     /// <summary>The estimated bytes the in-memory window holds.</summary>
     public long WindowBytes => Volatile.Read(ref _windowBytes);
 
-    /// <summary>The committed text.</summary>
-    public Rope Text { get; private set; }
+    /// <summary>The committed content.</summary>
+    public DocContent Content { get; private set; }
+
+    /// <summary>The document's type: its content's, fixed when it was created.</summary>
+    public DocumentType Type => Content.Type;
 
     /// <summary>The committed version.</summary>
     public int Version { get; private set; }
 
-    /// <summary>The committed text as a string, made once per version: many joins and reads at one version share it.</summary>
-    public string TextString()
-    {
-        if (_textString is null || _textStringVersion != Version)
-        {
-            _textString = Text.ToString();
-            _textStringVersion = Version;
-        }
-        return _textString;
-    }
-
-    private string? _textString;
-    private int _textStringVersion;
-
-    /// <summary>The text with every sequenced op applied, committed or not.</summary>
-    public Rope WorkText { get; private set; }
+    /// <summary>The content with every sequenced op applied, committed or not.</summary>
+    public DocContent WorkContent { get; private set; }
 
     public int WorkVersion { get; private set; }
 
@@ -108,7 +97,7 @@ internal sealed class Sequencer
     /// Sequences one op from <paramref name="clientId"/> made at <paramref name="baseVersion"/>.
     /// Throws <see cref="CollabError"/> (changing nothing) if the op cannot be taken.
     /// </summary>
-    public Sequenced Sequence(string clientId, long opId, TextOperation op, int baseVersion, long createdAtMs, OpAuthorship? authorship = null)
+    public Sequenced Sequence(string clientId, long opId, DocOp op, int baseVersion, long createdAtMs, OpAuthorship? authorship = null)
     {
         var key = (clientId, opId);
         if (_uncommittedIds.TryGetValue(key, out var pending))
@@ -121,7 +110,7 @@ internal sealed class Sequencer
         }
         op = Transform(op, baseVersion);
         var stored = new StoredOp(WorkVersion + 1, op, clientId, opId, createdAtMs) { Authorship = authorship };
-        WorkText = op.Apply(WorkText);
+        WorkContent = op.Apply(WorkContent);
         WorkVersion = stored.Version;
         _uncommitted.Add(stored);
         _uncommittedIds[key] = stored.Version;
@@ -146,11 +135,15 @@ internal sealed class Sequencer
     }
 
     /// <summary>Rewrites an op made at <paramref name="baseVersion"/> to apply on the working text; throws the protocol's error if it can't.</summary>
-    private TextOperation Transform(TextOperation op, int baseVersion)
+    private DocOp Transform(DocOp op, int baseVersion)
     {
         if (op.Error is not null)
         {
             throw CollabError.InvalidOp(op.Error);
+        }
+        if (op.Type != Type)
+        {
+            throw CollabError.InvalidOp($"the document is {Type.Name}; the op is {op.Type.Name}");
         }
         if (baseVersion < 0 || baseVersion > WorkVersion)
         {
@@ -162,7 +155,7 @@ internal sealed class Sequencer
             throw CollabError.UnknownVersion($"base version {baseVersion} is more than {_maxTransformOps} ops behind the current version {WorkVersion}; join again and rebase");
         }
         var since = OpsSince(baseVersion);
-        var baseLength = WorkText.Length;
+        var baseLength = WorkContent.Length;
         foreach (var applied in since)
         {
             baseLength -= applied.Op.LengthDelta;
@@ -173,13 +166,13 @@ internal sealed class Sequencer
         }
         foreach (var applied in since)
         {
-            op = TextOperation.Transform(op, applied.Op, aWinsTies: true);
+            op = op.Transform(applied.Op, winsTies: true);
         }
-        if (op.Validate(WorkText) is string problem)
+        if (op.Validate(WorkContent) is string problem)
         {
             throw CollabError.InvalidOp(problem);
         }
-        if ((long)WorkText.Length + op.LengthDelta > _maxDocumentLength)
+        if ((long)WorkContent.Length + op.LengthDelta > _maxDocumentLength)
         {
             throw new CollabError(Collab.ErrorCodes.TooLarge, $"the document would be longer than {_maxDocumentLength} code units");
         }
@@ -217,20 +210,20 @@ internal sealed class Sequencer
     }
 
     /// <summary>
-    /// The op that makes the committed text <paramref name="text"/> (a no-op when it is already);
-    /// throws the protocol's error for a text that is too long or not well-formed.
+    /// The op that makes the committed content <paramref name="target"/> (a no-op when it is
+    /// already); throws the protocol's error for content of another type or too long.
     /// </summary>
-    public TextOperation DiffTo(string text)
+    public DocOp DiffTo(DocContent target)
     {
-        if (text.Length > _maxDocumentLength)
+        if (target.Type != Type)
+        {
+            throw CollabError.InvalidOp($"the document is {Type.Name}, not {target.Type.Name}");
+        }
+        if (target.Length > _maxDocumentLength)
         {
             throw new CollabError(Collab.ErrorCodes.TooLarge, $"the document would be longer than {_maxDocumentLength} code units");
         }
-        if (!TextOperation.IsWellFormed(text))
-        {
-            throw CollabError.InvalidOp("the text contains a lone surrogate");
-        }
-        return TextOperation.Diff(TextString(), text);
+        return Type.Diff(Content, target);
     }
 
     /// <summary>Every op after <paramref name="baseVersion"/> up to the working version, oldest first.</summary>
@@ -266,8 +259,8 @@ internal sealed class Sequencer
         return result;
     }
 
-    /// <summary>The uncommitted ops up to <paramref name="version"/> are durable; <paramref name="text"/> is the text after them.</summary>
-    public void Committed(int version, Rope text)
+    /// <summary>The uncommitted ops up to <paramref name="version"/> are durable; <paramref name="content"/> is the content after them.</summary>
+    public void Committed(int version, DocContent content)
     {
         var count = 0;
         while (count < _uncommitted.Count && _uncommitted[count].Version <= version)
@@ -281,7 +274,7 @@ internal sealed class Sequencer
             }
         }
         _uncommitted.RemoveRange(0, count);
-        Text = text;
+        Content = content;
         Version = version;
         TrimWindow();
     }
@@ -291,7 +284,7 @@ internal sealed class Sequencer
     {
         _uncommitted.Clear();
         _uncommittedIds.Clear();
-        WorkText = Text;
+        WorkContent = Content;
         WorkVersion = Version;
     }
 
@@ -306,7 +299,7 @@ internal sealed class Sequencer
         {
             position = _window[i].Op.TransformPosition(position);
         }
-        return Math.Clamp(position, 0, Text.Length);
+        return Math.Clamp(position, 0, Content.Length);
     }
 
     /// <summary>How many op components mapping a position from <paramref name="version"/> walks (<see cref="long.MaxValue"/> when the ops since are not in memory).</summary>
@@ -327,7 +320,7 @@ internal sealed class Sequencer
     /// <summary>The committed text's length at <paramref name="version"/> (the current length when the ops since are not in memory).</summary>
     public int LengthAt(int version)
     {
-        var length = Text.Length;
+        var length = Content.Length;
         if (version >= WindowStart)
         {
             for (var i = Math.Max(0, version - WindowStart); i < _window.Count; i++)
@@ -341,7 +334,7 @@ internal sealed class Sequencer
     private void AddToWindow(StoredOp op)
     {
         _window.Add(op);
-        _windowBytes += OpSize.Of(op.Op);
+        _windowBytes += op.Op.Size;
         _recentIds[(op.ClientId, op.OpId)] = op.Version;
     }
 
@@ -358,12 +351,12 @@ internal sealed class Sequencer
         var bytes = _windowBytes;
         for (var i = 0; i < excess; i++)
         {
-            bytes -= OpSize.Of(_window[i].Op);
+            bytes -= _window[i].Op.Size;
         }
         var forSize = false;
         while (bytes > _opWindowBytes && excess < _window.Count)
         {
-            bytes -= OpSize.Of(_window[excess++].Op);
+            bytes -= _window[excess++].Op.Size;
             forSize = true;
         }
         if (excess == 0)

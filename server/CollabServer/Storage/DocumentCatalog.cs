@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Collab;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -89,11 +90,11 @@ public sealed class DocumentCatalog(IOptions<CollabOptions> options) : IDocument
     public IDocumentStore? OpenExisting(string docId) => SqliteDocumentStore.OpenExisting(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint);
 
     /// <summary>Creates the document's (empty) database.</summary>
-    public IDocumentStore Create(string docId) => Create(docId, null);
+    public IDocumentStore Create(string docId, DocumentType? type = null) => Create(docId, null, type);
 
     /// <summary>Creates the document's (empty) database for the given life of it (a copy of a document PostgreSQL holds), or a new one.</summary>
-    internal SqliteDocumentStore Create(string docId, long? incarnation) =>
-        SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint, incarnation);
+    internal SqliteDocumentStore Create(string docId, long? incarnation, DocumentType? type) =>
+        SqliteDocumentStore.Create(PathFor(docId), _options.DocumentSync, _options.History.SnapshotSpacing, AutoCheckpoint, incarnation, type);
 
     /// <summary>
     /// Opens the document's database for reading its past on a connection of its own (read-only;

@@ -1,6 +1,6 @@
-using Collab.Ot;
 using CollabServer.Identity;
 using Microsoft.Data.Sqlite;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -35,7 +35,8 @@ public sealed class HistoryReader : IDisposable
                    (SELECT value FROM meta WHERE key = 'created_at'),
                    (SELECT created_at FROM ops ORDER BY version LIMIT 1),
                    (SELECT value FROM meta WHERE key = 'retained_from'),
-                   (SELECT value FROM meta WHERE key = 'retained_from_at')
+                   (SELECT value FROM meta WHERE key = 'retained_from_at'),
+                   (SELECT value FROM meta WHERE key = 'type')
             """);
         using var reader = command.ExecuteReader();
         reader.Read();
@@ -46,9 +47,14 @@ public sealed class HistoryReader : IDisposable
         OldestVersion = reader.IsDBNull(3) ? 0 : reader.GetInt32(3);
         _oldestAtMs = reader.IsDBNull(4) ? CreatedAtMs : reader.GetInt64(4);
         Version = Math.Max(Version, OldestVersion);
+        var typeName = reader.IsDBNull(5) ? null : reader.GetString(5);
+        Type = DocumentType.Named(typeName) ?? throw new InvalidDataException($"The document is of type '{typeName}', which this server does not know.");
     }
 
     private readonly long _oldestAtMs;
+
+    /// <summary>The document's type.</summary>
+    public DocumentType Type { get; }
 
     /// <summary>
     /// The oldest version that can still be read: 0, or the boundary the retention pass folded
@@ -170,7 +176,13 @@ public sealed class HistoryReader : IDisposable
     /// The text at <paramref name="version"/> (0…<see cref="Version"/>): the nearest complete
     /// snapshot at or below it, then the ops after that snapshot replayed onto it.
     /// </summary>
-    public string TextAt(int version)
+    public string TextAt(int version) => ContentAt(version).PlainText();
+
+    /// <summary>
+    /// The content at <paramref name="version"/> (0…<see cref="Version"/>): the nearest complete
+    /// snapshot at or below it, then the ops after that snapshot replayed onto it.
+    /// </summary>
+    public DocContent ContentAt(int version)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(version);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(version, Version);
@@ -178,16 +190,12 @@ public sealed class HistoryReader : IDisposable
         {
             throw PastRetention($"version {version}");
         }
-        var text = Rope.Empty;
+        var content = Type.Empty;
         var at = 0;
         if (SqliteDocumentStore.ReadSnapshot(_connection, _transaction, version) is { } snapshot)
         {
-            if (snapshot.Version == version)
-            {
-                return snapshot.Text;
-            }
             at = snapshot.Version;
-            text = Rope.FromString(snapshot.Text);
+            content = Type.ParseSnapshot(snapshot.Text);
         }
         using (var command = Command("SELECT version, op FROM ops WHERE version > $a AND version <= $b ORDER BY version"))
         {
@@ -201,11 +209,11 @@ public sealed class HistoryReader : IDisposable
                 {
                     throw new InvalidDataException($"The op log jumps from version {at} to {v}.");
                 }
-                text = SqliteDocumentStore.ParseOp(v, reader.GetString(1)).Apply(text);
+                content = SqliteDocumentStore.ParseOp(Type, v, reader.GetString(1)).Apply(content);
                 at = v;
             }
         }
-        return at == version ? text.ToString() : throw new InvalidDataException($"The op log ends at version {at}, before {version}.");
+        return at == version ? content : throw new InvalidDataException($"The op log ends at version {at}, before {version}.");
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using CollabServer.Documents.Types;
+
 namespace CollabServer.Storage;
 
 /// <summary>
@@ -24,8 +26,8 @@ public interface IDocumentStorage
     /// <summary>Opens the document's store to load it (once per actor, before its claim); null when it has none.</summary>
     IDocumentStore? OpenToLoad(string docId) => OpenExisting(docId);
 
-    /// <summary>Creates the document's store.</summary>
-    IDocumentStore Create(string docId);
+    /// <summary>Creates the document's store, for a document of <paramref name="type"/> (null: text).</summary>
+    IDocumentStore Create(string docId, DocumentType? type = null);
 
     /// <summary>Deletes a closed document's storage.</summary>
     void Delete(string docId);

@@ -1,14 +1,12 @@
-using Collab.Ot;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
 /// <summary>An op as stored: the version it produced, who sent it, and when.</summary>
-public sealed record StoredOp(int Version, TextOperation Op, string ClientId, long OpId, long CreatedAtMs)
+public sealed record StoredOp(int Version, DocOp Op, string ClientId, long OpId, long CreatedAtMs)
 {
-    private string? _json;
-
     /// <summary>The op as the logs store it (its JSON text), made once however many write it (the document's store, the node log, the backup).</summary>
-    public string Json => _json ??= Op.ToString();
+    public string Json => Op.Json;
 
     /// <summary>
     /// Who made it, for history, when the document's store should record that with this op: a
@@ -36,8 +34,8 @@ public sealed record OpAuthorship(string Kind, string Subject, string? Name)
 /// </summary>
 public sealed record SnapshotChunk(int Version, int Seq, string Text, bool IsLast, int Length);
 
-/// <summary>What loading a document found: the text and version, and the ops replayed onto the newest snapshot.</summary>
-public sealed record LoadedDocument(Rope Text, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
+/// <summary>What loading a document found: the content and version, and the ops replayed onto the newest snapshot.</summary>
+public sealed record LoadedDocument(DocContent Content, int Version, int SnapshotVersion, IReadOnlyList<StoredOp> RecentOps);
 
 /// <summary>A document's state as REST lists it.</summary>
 public sealed record DocumentSummary(string Id, int Version, int Length, DateTimeOffset UpdatedAt)
@@ -114,6 +112,9 @@ public interface IOpLog
 /// </summary>
 public interface IDocumentStore : IOpLog, IDisposable
 {
+    /// <summary>The document's type, fixed when it was created.</summary>
+    DocumentType Type { get; }
+
     /// <summary>Reads the newest snapshot and replays the ops after it.</summary>
     LoadedDocument Load();
 
@@ -135,7 +136,7 @@ public interface IDocumentStore : IOpLog, IDisposable
     void Commit(IReadOnlyList<StoredOp> ops, int length, IReadOnlyList<SnapshotChunk> snapshot, FenceToken fence);
 
     /// <summary>Writes a whole snapshot in one transaction, outside of an op commit (on shutdown).</summary>
-    void WriteSnapshot(int version, Rope text, FenceToken fence);
+    void WriteSnapshot(int version, DocContent content, FenceToken fence);
 
     /// <summary>
     /// Records a new owner's epoch before it serves anything, so the owner before it can commit
@@ -157,10 +158,10 @@ public interface IDocumentStore : IOpLog, IDisposable
     int DeleteFolded(int boundary, int limit, FenceToken fence);
 }
 
-/// <summary>What retention folds in one document: the ops up to <see cref="Boundary"/> (committed at <see cref="BoundaryAtMs"/>) into a snapshot of <see cref="Text"/>.</summary>
-public sealed record FoldPlan(int Boundary, long BoundaryAtMs, string Text)
+/// <summary>What retention folds in one document: the ops up to <see cref="Boundary"/> (committed at <see cref="BoundaryAtMs"/>) into a snapshot of <see cref="Content"/>.</summary>
+public sealed record FoldPlan(int Boundary, long BoundaryAtMs, DocContent Content)
 {
-    /// <summary>The text cut into snapshot chunks off the loop, so the owner's write only inserts them.</summary>
+    /// <summary>The content cut into snapshot chunks off the loop, so the owner's write only inserts them.</summary>
     internal IReadOnlyList<SnapshotChunk>? Chunks { get; init; }
 }
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Collab.Ot;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -29,8 +29,8 @@ public sealed class InMemoryStorage : IDocumentStorage
     public IDocumentStore? OpenExisting(string docId) =>
         _documents.TryGetValue(docId, out var data) ? new InMemoryDocumentStore(data, () => _failures.GetValueOrDefault(docId)) : null;
 
-    public IDocumentStore Create(string docId) =>
-        new InMemoryDocumentStore(_documents.GetOrAdd(docId, _ => new InMemoryDocumentStore.Data()), () => _failures.GetValueOrDefault(docId));
+    public IDocumentStore Create(string docId, DocumentType? type = null) =>
+        new InMemoryDocumentStore(_documents.GetOrAdd(docId, _ => new InMemoryDocumentStore.Data { Type = type ?? DocumentType.Text }), () => _failures.GetValueOrDefault(docId));
 
     public void Delete(string docId)
     {
@@ -81,9 +81,13 @@ public sealed class InMemoryDocumentStore : IDocumentStore
         public int RetainedFrom { get; set; } = -1;
 
         public long Incarnation { get; } = Random.Shared.NextInt64(1, long.MaxValue);
+
+        public DocumentType Type { get; init; } = DocumentType.Text;
     }
 
     public long Incarnation => _data.Incarnation;
+
+    public DocumentType Type => _data.Type;
 
     public int Replay(IReadOnlyList<LogBatch> batches)
     {
@@ -112,14 +116,14 @@ public sealed class InMemoryDocumentStore : IDocumentStore
     {
         lock (_data)
         {
-            var text = _data.Snapshot is { } snapshot ? Rope.FromString(snapshot.Text) : Rope.Empty;
+            var content = _data.Snapshot is { } snapshot ? Type.ParseSnapshot(snapshot.Text) : Type.Empty;
             var snapshotVersion = _data.Snapshot?.Version ?? 0;
             var ops = ReadOps(snapshotVersion, int.MaxValue);
             foreach (var op in ops)
             {
-                text = op.Op.Apply(text);
+                content = op.Op.Apply(content);
             }
-            return new LoadedDocument(text, ops.Count > 0 ? ops[^1].Version : snapshotVersion, snapshotVersion, ops);
+            return new LoadedDocument(content, ops.Count > 0 ? ops[^1].Version : snapshotVersion, snapshotVersion, ops);
         }
     }
 
@@ -177,12 +181,12 @@ public sealed class InMemoryDocumentStore : IDocumentStore
         }
     }
 
-    public void WriteSnapshot(int version, Rope text, FenceToken fence)
+    public void WriteSnapshot(int version, DocContent content, FenceToken fence)
     {
         lock (_data)
         {
             Write(fence);
-            _data.Snapshot = (version, text.ToString());
+            _data.Snapshot = (version, content.Snapshot.ToString());
         }
     }
 
@@ -214,7 +218,7 @@ public sealed class InMemoryDocumentStore : IDocumentStore
             _data.RetainedFrom = plan.Boundary;
             if (_data.Snapshot is not { } newest || newest.Version < plan.Boundary)
             {
-                _data.Snapshot = (plan.Boundary, plan.Text);
+                _data.Snapshot = (plan.Boundary, plan.Content.Snapshot.ToString());
             }
             return true;
         }

@@ -4,6 +4,7 @@ using System.IO.Hashing;
 using System.Text;
 using CollabServer.Diagnostics;
 using Microsoft.Win32.SafeHandles;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -362,7 +363,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             var clientId = reader.ReadString();
             var opId = reader.ReadInt64();
             var createdAt = reader.ReadInt64();
-            ops[i] = new StoredOp(version, SqliteDocumentStore.ParseOp(version, reader.ReadString()), clientId, opId, createdAt);
+            ops[i] = new StoredOp(version, SqliteDocumentStore.ParseOp(DocumentType.Text, version, reader.ReadString()), clientId, opId, createdAt);
         }
         return new LogBatch(docId, incarnation, epoch, ops);
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Collab.Ot;
+using CollabServer.Documents.Types;
 using Microsoft.Data.Sqlite;
 
 namespace CollabServer.Storage;
@@ -23,6 +24,9 @@ public sealed class SqliteDocumentStore : IDocumentStore
     private readonly SqliteCommand _writeConfirmed;
 
     private readonly int _historySpacing;
+
+    /// <summary>The document's type, fixed when it was created (meta row <c>type</c>; none for text).</summary>
+    public DocumentType Type { get; private init; } = DocumentType.Text;
 
     private SqliteDocumentStore(SqliteConnection connection, int historySpacing)
     {
@@ -61,7 +65,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
             }
             check.CommandText = "SELECT COALESCE((SELECT value FROM meta WHERE key = 'incarnation'), (SELECT value FROM meta WHERE key = 'created_at'), 0)";
             var incarnation = Convert.ToInt64(check.ExecuteScalar());
-            return new SqliteDocumentStore(connection, historySpacing) { Incarnation = incarnation };
+            check.CommandText = "SELECT value FROM meta WHERE key = 'type'";
+            var typeName = check.ExecuteScalar() as string;
+            var type = DocumentType.Named(typeName) ?? throw new InvalidDataException($"{path} holds a document of type '{typeName}', which this server does not know.");
+            return new SqliteDocumentStore(connection, historySpacing) { Incarnation = incarnation, Type = type };
         }
         catch
         {
@@ -74,8 +81,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
     /// Creates a new, empty document database. It is built under a temporary name and renamed
     /// into place when complete, so a crash never leaves a database without its schema.
     /// </summary>
-    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true, long? incarnation = null)
+    internal static SqliteDocumentStore Create(string path, SyncMode sync, int historySpacing = 0, bool autoCheckpoint = true, long? incarnation = null, DocumentType? type = null)
     {
+        // A text document records no type (its files are as they were before there were types).
+        var typeRow = type is null || type == DocumentType.Text ? "" : $", ('type', '{type.Name}')";
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".new";
         DeleteFiles(temporary);
@@ -104,7 +113,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
                     text       TEXT NOT NULL,
                     PRIMARY KEY (version, seq));
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY);
-                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('incarnation', {incarnation ?? Random.Shared.NextInt64(1, long.MaxValue)});
+                INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', {SchemaVersion}), ('created_at', {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}), ('incarnation', {incarnation ?? Random.Shared.NextInt64(1, long.MaxValue)}){typeRow};
                 COMMIT;
                 """;
             command.ExecuteNonQuery();
@@ -206,7 +215,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
     public LoadedDocument Load()
     {
         var snapshot = ReadSnapshot(_connection, null, int.MaxValue);
-        var text = snapshot is { } found ? Rope.FromString(found.Text) : Rope.Empty;
+        var content = snapshot is { } found ? Type.ParseSnapshot(found.Text) : Type.Empty;
         var snapshotVersion = snapshot?.Version ?? 0;
         var ops = ReadOps(snapshotVersion, int.MaxValue);
         var version = snapshotVersion;
@@ -216,10 +225,10 @@ public sealed class SqliteDocumentStore : IDocumentStore
             {
                 throw new InvalidDataException($"The op log jumps from version {version} to {op.Version}.");
             }
-            text = op.Op.Apply(text);
+            content = op.Op.Apply(content);
             version = op.Version;
         }
-        return new LoadedDocument(text, version, snapshotVersion, ops);
+        return new LoadedDocument(content, version, snapshotVersion, ops);
     }
 
     /// <summary>
@@ -259,16 +268,22 @@ public sealed class SqliteDocumentStore : IDocumentStore
         var result = new List<StoredOp>();
         while (reader.Read())
         {
-            result.Add(new StoredOp(reader.GetInt32(0), ParseOp(reader.GetInt32(0), reader.GetString(3)), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4)));
+            result.Add(new StoredOp(reader.GetInt32(0), ParseOp(Type, reader.GetInt32(0), reader.GetString(3)), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(4)));
         }
         return result;
     }
 
     /// <summary>An op as the log stores it (JSON); throws <see cref="InvalidDataException"/> if it is malformed.</summary>
-    internal static TextOperation ParseOp(int version, string json)
+    internal static DocOp ParseOp(DocumentType type, int version, string json)
     {
-        var op = JsonSerializer.Deserialize<TextOperation>(json)!;
-        return op.Error is null ? op : throw new InvalidDataException($"Op {version} in the log is malformed: {op.Error}.");
+        try
+        {
+            return type.ParseOp(json);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or JsonException)
+        {
+            throw new InvalidDataException($"Op {version} in the log is malformed: {ex.Message}", ex);
+        }
     }
 
     /// <inheritdoc/>
@@ -515,19 +530,20 @@ public sealed class SqliteDocumentStore : IDocumentStore
     }
 
     /// <inheritdoc/>
-    public void WriteSnapshot(int version, Rope text, FenceToken fence)
+    public void WriteSnapshot(int version, DocContent content, FenceToken fence)
     {
-        Commit([], text.Length, ChunksOf(version, text), fence);
+        Commit([], content.Length, ChunksOf(version, content), fence);
     }
 
-    /// <summary>A whole snapshot of <paramref name="text"/> at <paramref name="version"/>, cut into chunks to write in one commit.</summary>
-    public static List<SnapshotChunk> ChunksOf(int version, Rope text)
+    /// <summary>A whole snapshot of <paramref name="content"/> at <paramref name="version"/>, cut into chunks to write in one commit.</summary>
+    public static List<SnapshotChunk> ChunksOf(int version, DocContent content)
     {
+        var text = content.Snapshot;
         var chunks = new List<SnapshotChunk>();
         for (var offset = 0; offset < text.Length || chunks.Count == 0;)
         {
             var n = ChunkLengthAt(text, offset);
-            chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, text.Length));
+            chunks.Add(new SnapshotChunk(version, chunks.Count, text.Substring(offset, n), offset + n >= text.Length, content.Length));
             offset += n;
         }
         return chunks;
@@ -599,8 +615,8 @@ public sealed class SqliteDocumentStore : IDocumentStore
         {
             return null;
         }
-        var text = history.TextAt(boundary);
-        return new FoldPlan(boundary, history.CommittedAtMs(boundary), text) { Chunks = ChunksOf(boundary, Rope.FromString(text)) };
+        var content = history.ContentAt(boundary);
+        return new FoldPlan(boundary, history.CommittedAtMs(boundary), content) { Chunks = ChunksOf(boundary, content) };
     }
 
     /// <inheritdoc/>
@@ -619,7 +635,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             return false;
         }
         command.CommandText = "INSERT OR REPLACE INTO snapshot_chunks (version, seq, text) VALUES ($v, $s, $t)";
-        var chunks = plan.Chunks ?? ChunksOf(plan.Boundary, Rope.FromString(plan.Text));
+        var chunks = plan.Chunks ?? ChunksOf(plan.Boundary, plan.Content);
         foreach (var chunk in chunks)
         {
             command.Parameters.Clear();
@@ -636,7 +652,7 @@ public sealed class SqliteDocumentStore : IDocumentStore
             DELETE FROM snapshot_chunks WHERE version < $v;
             """;
         command.Parameters.AddWithValue("$v", plan.Boundary);
-        command.Parameters.AddWithValue("$l", plan.Text.Length);
+        command.Parameters.AddWithValue("$l", plan.Content.Length);
         command.Parameters.AddWithValue("$n", chunks.Count);
         command.Parameters.AddWithValue("$c", plan.BoundaryAtMs);
         command.ExecuteNonQuery();

@@ -1,4 +1,5 @@
 using Collab.Ot;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -18,7 +19,7 @@ internal static class Warmup
             using (var store = SqliteDocumentStore.Create(path, sync))
             {
                 var op = TextOperation.Insert(0, "warm");
-                store.Commit([new StoredOp(1, op, "warmup", 1, 0)], 4, [new SnapshotChunk(1, 0, op.Apply(""), true, 4)], new FenceToken(1));
+                store.Commit([new StoredOp(1, new TextOp(op), "warmup", 1, 0)], 4, [new SnapshotChunk(1, 0, op.Apply(""), true, 4)], new FenceToken(1));
                 store.FindOp("warmup", 1);
                 store.MaxOpId("warmup");
             }

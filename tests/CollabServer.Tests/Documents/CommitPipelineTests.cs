@@ -81,7 +81,7 @@ public sealed class CommitPipelineTests
         Assert.True(pipeline.Finish(commit, 2, out _));
         Assert.Equal(2, pipeline.SnapshotVersion);
         var loaded = _storage.OpenExisting("doc")!.Load();
-        Assert.Equal((2, 2, "xx"), (loaded.Version, loaded.SnapshotVersion, loaded.Text.ToString()));
+        Assert.Equal((2, 2, "xx"), (loaded.Version, loaded.SnapshotVersion, loaded.Content.PlainText()));
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class MembershipTests : IDisposable
         {
             s.Sequence("x", 1, new TextOperation.Builder().Insert("abc").Retain(10).Build(), 2, 0);
             s.Sequence("x", 2, new TextOperation.Builder().Insert("de").Retain(13).Build(), 3, 0);
-            s.Committed(s.WorkVersion, s.WorkText);
+            s.Committed(s.WorkVersion, s.WorkContent);
         }
         return s;
     }

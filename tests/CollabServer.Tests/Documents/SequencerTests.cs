@@ -38,7 +38,7 @@ public sealed class SequencerTests
     private static StoredOp Commit(Sequencer s)
     {
         var last = s.OpsSince(s.Version)[^1];
-        s.Committed(s.WorkVersion, s.WorkText);
+        s.Committed(s.WorkVersion, s.WorkContent);
         return last;
     }
 
@@ -50,10 +50,10 @@ public sealed class SequencerTests
         // Made at version 0 too: it is transformed over X and, arriving later, wins the tie (PROTOCOL §1).
         var second = s.Sequence("y", 1, TextOperation.Insert(1, "Y"), 0, 0);
         Assert.Equal(2, second.Version);
-        Assert.Equal("aYXb", s.WorkText.ToString());
-        Assert.Equal("ab", s.Text.ToString()); // nothing is committed yet
-        s.Committed(2, s.WorkText);
-        Assert.Equal((2, "aYXb"), (s.Version, s.Text.ToString()));
+        Assert.Equal("aYXb", s.WorkContent.ToString());
+        Assert.Equal("ab", s.Content.PlainText()); // nothing is committed yet
+        s.Committed(2, s.WorkContent);
+        Assert.Equal((2, "aYXb"), (s.Version, s.Content.PlainText()));
     }
 
     [Fact]
@@ -66,9 +66,9 @@ public sealed class SequencerTests
 
         var first = s.Sequence("c", 8, TextOperation.Insert(1, "b"), 1, 0);
         Assert.Equal(new Sequenced(SequenceOutcome.AlreadyPending, 2, null), s.Sequence("c", 8, TextOperation.Insert(1, "b"), 1, 0));
-        s.Committed(2, s.WorkText);
+        s.Committed(2, s.WorkContent);
         Assert.Equal(new Sequenced(SequenceOutcome.AlreadyCommitted, first.Version, null), s.Sequence("c", 8, TextOperation.Insert(1, "b"), 1, 0));
-        Assert.Equal("ab", s.WorkText.ToString());
+        Assert.Equal("ab", s.WorkContent.ToString());
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class SequencerTests
         var s = Make("ab", version: 1, recent: [new StoredOp(1, TextOperation.Insert(0, "ab"), "c", 1, 0)]);
         var error = Assert.Throws<CollabError>(() => s.Sequence("c", 2, TextOperation.Insert(0, "x"), baseVersion, 0));
         Assert.Equal(ErrorCodes.UnknownVersion, error.Code);
-        Assert.Equal((1, "ab"), (s.WorkVersion, s.WorkText.ToString()));
+        Assert.Equal((1, "ab"), (s.WorkVersion, s.WorkContent.ToString()));
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public sealed class SequencerTests
         var s = Make("hello world", opWindow: 0, version: 2, log: new ListLog(ops));
         // Made at version 1 ("hello"): an insert at the end lands before " world".
         s.Sequence("x", 1, TextOperation.Insert(5, "!"), 1, 0);
-        Assert.Equal("hello! world", s.WorkText.ToString());
+        Assert.Equal("hello! world", s.WorkContent.ToString());
     }
 
     [Theory]
@@ -146,7 +146,7 @@ public sealed class SequencerTests
         var s = Make("\ud83d\ude00", maxLength: 10);
         var error = Assert.Throws<CollabError>(() => s.Sequence("c", 1, System.Text.Json.JsonSerializer.Deserialize<TextOperation>(op)!, 0, 0));
         Assert.Equal(code, error.Code);
-        Assert.Equal((0, "\ud83d\ude00"), (s.WorkVersion, s.WorkText.ToString()));
+        Assert.Equal((0, "\ud83d\ude00"), (s.WorkVersion, s.WorkContent.ToString()));
         // The same op id is still free: nothing was recorded.
         Assert.Equal(SequenceOutcome.Sequenced, s.Sequence("c", 1, TextOperation.Insert(0, "ok"), 0, 0).Outcome);
     }
@@ -160,7 +160,7 @@ public sealed class SequencerTests
         s.Sequence("c", 2, TextOperation.Insert(0, "2"), 1, 0);
         s.Sequence("d", 1, TextOperation.Insert(0, "3"), 1, 0);
         s.Rollback();
-        Assert.Equal((1, "1base"), (s.WorkVersion, s.WorkText.ToString()));
+        Assert.Equal((1, "1base"), (s.WorkVersion, s.WorkContent.ToString()));
         Assert.Equal(SequenceOutcome.Sequenced, s.Sequence("c", 2, TextOperation.Insert(0, "2"), 1, 0).Outcome);
         Assert.Equal(2, s.WorkVersion);
     }

@@ -30,7 +30,7 @@ public sealed class DocumentCatalogTests : IDisposable
         using (var store = _catalog.OpenExisting("notes")!)
         {
             var loaded = store.Load();
-            Assert.Equal((2, "ab"), (loaded.Version, loaded.Text.ToString()));
+            Assert.Equal((2, "ab"), (loaded.Version, loaded.Content.PlainText()));
         }
         _catalog.Delete("notes");
         Assert.False(_catalog.Exists("notes"));
@@ -54,7 +54,7 @@ public sealed class DocumentCatalogTests : IDisposable
         using var again = _catalog.OpenExisting("emoji")!;
         var loaded = again.Load();
         Assert.Equal(1, loaded.SnapshotVersion);
-        Assert.Equal(text, loaded.Text.ToString());
+        Assert.Equal(text, loaded.Content.PlainText());
     }
 
     [Fact]

@@ -95,7 +95,7 @@ public sealed class NodeCommitLogTests : IDisposable
     private string TextOfDocument()
     {
         using var store = _catalog.OpenExisting("doc")!;
-        return store.Load().Text.ToString();
+        return store.Load().Content.PlainText();
     }
 
     [Fact]

@@ -1,12 +1,16 @@
 using CollabServer.Errors;
 using System.Runtime.InteropServices;
 using Npgsql;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage.Postgres;
 
 /// <summary>A document's row in PostgreSQL: which life of it, the newest owner epoch, its head version and length.</summary>
 public sealed record PostgresDocument(string Id, long Incarnation, long Epoch, int Version, int Length, long CreatedAtMs, long UpdatedAtMs, bool Deleted)
 {
+    /// <summary>The document's type, fixed when its life began.</summary>
+    public DocumentType Type { get; init; } = DocumentType.Text;
+
     /// <summary>The version retention folded the ops up to (its snapshot is the oldest version kept), and when it was committed; 0 when nothing was folded.</summary>
     public int RetainedFrom { get; init; }
 
@@ -69,6 +73,10 @@ public sealed class PostgresDatabase : IAsyncDisposable
             id         text COLLATE "C" PRIMARY KEY,
             moved_to   text COLLATE "C" NOT NULL,
             created_at bigint NOT NULL);
+        """,
+        // 4: each document's type (DocumentType), fixed when its life begins.
+        """
+        ALTER TABLE collab_documents ADD COLUMN type text NOT NULL DEFAULT 'text';
         """,
     ];
 
@@ -304,7 +312,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// <summary>The document's row; null when PostgreSQL never had it.</summary>
     public PostgresDocument? Find(string docId) => Run(() =>
     {
-        using var command = _source.CreateCommand("SELECT incarnation, epoch, version, length, created_at, updated_at, deleted, retained_from, retained_from_at FROM collab_documents WHERE id = $1");
+        using var command = _source.CreateCommand("SELECT incarnation, epoch, version, length, created_at, updated_at, deleted, retained_from, retained_from_at, type FROM collab_documents WHERE id = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
         using var reader = command.ExecuteReader();
         return reader.Read()
@@ -312,6 +320,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
             {
                 RetainedFrom = reader.GetInt32(7),
                 RetainedFromAtMs = reader.GetInt64(8),
+                Type = DocumentType.Named(reader.GetString(9)) ?? throw new InvalidDataException($"document '{docId}' in PostgreSQL is of type '{reader.GetString(9)}', which this server does not know"),
             }
             : null;
     }, retry: true);
@@ -320,16 +329,17 @@ public sealed class PostgresDatabase : IAsyncDisposable
     /// Makes the document's row for a new life of it (a deleted one's row is taken over: a write of
     /// the old life is refused by its incarnation, so its epoch starts again). False when a live document of that id is there already.
     /// </summary>
-    public bool Create(string docId, long incarnation, long createdAtMs) => Run(() =>
+    public bool Create(string docId, long incarnation, DocumentType type, long createdAtMs) => Run(() =>
     {
         using var command = _source.CreateCommand("""
-            INSERT INTO collab_documents (id, incarnation, created_at, updated_at) VALUES ($1, $2, $3, $3)
-            ON CONFLICT (id) DO UPDATE SET incarnation = $2, epoch = 0, version = 0, length = 0, created_at = $3, updated_at = $3, deleted = false
+            INSERT INTO collab_documents (id, incarnation, created_at, updated_at, type) VALUES ($1, $2, $3, $3, $4)
+            ON CONFLICT (id) DO UPDATE SET incarnation = $2, epoch = 0, version = 0, length = 0, created_at = $3, updated_at = $3, deleted = false, type = $4
             WHERE collab_documents.deleted
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = docId });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = incarnation });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = createdAtMs });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = type.Name });
         return command.ExecuteNonQuery() == 1;
     });
 
@@ -416,7 +426,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         p.Add(new NpgsqlParameter<long> { TypedValue = plan.BoundaryAtMs });
         p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. chunks.Select(c => c.Seq)] });
         p.Add(new NpgsqlParameter<byte[][]> { TypedValue = [.. chunks.Select(c => ChunkBytes(c.Text))] });
-        p.Add(new NpgsqlParameter<int> { TypedValue = plan.Text.Length });
+        p.Add(new NpgsqlParameter<int> { TypedValue = plan.Content.Length });
         p.Add(new NpgsqlParameter<int> { TypedValue = chunks.Count });
         return Convert.ToInt64(command.ExecuteScalar()) == 1;
     });

@@ -1,5 +1,5 @@
-using Collab.Ot;
 using CollabServer.Errors;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage.Postgres;
 
@@ -56,22 +56,23 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
             local.Delete(docId); // a copy of an earlier life of the document
             store = null;
         }
-        store ??= local.Create(docId, row.Incarnation);
+        store ??= local.Create(docId, row.Incarnation, row.Type);
         return new PostgresDocumentStore(store, row, database, log, docId);
     }
 
-    public IDocumentStore Create(string docId)
+    public IDocumentStore Create(string docId, DocumentType? type = null)
     {
+        type ??= DocumentType.Text;
         var incarnation = Random.Shared.NextInt64(1, long.MaxValue);
         if (local.Exists(docId))
         {
             local.Delete(docId); // a leftover copy of a deleted life
         }
         // The copy first: if PostgreSQL then refuses, the copy goes; a copy PostgreSQL does not know goes at its next load anyway.
-        var store = local.Create(docId, incarnation);
+        var store = local.Create(docId, incarnation, type);
         try
         {
-            if (!database.Create(docId, incarnation, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
+            if (!database.Create(docId, incarnation, type, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()))
             {
                 // A live row is there: ours, made by an attempt whose answer was lost, if nothing was
                 // ever written to it (only this document's owner makes it); then it is taken as is.
@@ -81,7 +82,7 @@ public sealed class PostgresStorage(DocumentCatalog local, PostgresDatabase data
                 }
                 store.Dispose();
                 local.Delete(docId);
-                store = local.Create(docId, row.Incarnation);
+                store = local.Create(docId, row.Incarnation, row.Type);
             }
         }
         catch
@@ -130,6 +131,8 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
     private long _epoch = row?.Epoch ?? 0;
 
     public long Incarnation => copy.Incarnation;
+
+    public DocumentType Type => copy.Type;
 
     /// <summary>
     /// Brings the copy up to date with PostgreSQL, then loads it. What the copy holds up to the
@@ -184,10 +187,10 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
         copy.Commit(ops, length, snapshot, fence with { ValidUntil = long.MaxValue });
     }
 
-    public void WriteSnapshot(int version, Rope text, FenceToken fence)
+    public void WriteSnapshot(int version, DocContent content, FenceToken fence)
     {
         copy.ConfirmedMark = log.DurableVersion(docId);
-        copy.WriteSnapshot(version, text, fence);
+        copy.WriteSnapshot(version, content, fence);
     }
 
     public int Replay(IReadOnlyList<LogBatch> batches) => copy.Replay(batches);
@@ -209,7 +212,7 @@ internal sealed class PostgresDocumentStore(SqliteDocumentStore copy, PostgresDo
         {
             return false;
         }
-        database.Fold(docId, copy.Incarnation, fence.Epoch, plan, plan.Chunks ?? SqliteDocumentStore.ChunksOf(plan.Boundary, Rope.FromString(plan.Text)));
+        database.Fold(docId, copy.Incarnation, fence.Epoch, plan, plan.Chunks ?? SqliteDocumentStore.ChunksOf(plan.Boundary, plan.Content));
         return true;
     }
 
