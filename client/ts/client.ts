@@ -12,13 +12,15 @@ import {
 } from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { reconnectDelay, type ReconnectPolicy } from "./backoff.js";
-import { CollabDocument, type DocumentHost, type HubInvoker } from "./document.js";
+import { CollabDocument, type AnySyncedDocument, type DocumentHost, type HubInvoker } from "./document.js";
 import { CollabError, diagnoseHandshake } from "./errors.js";
 import { Emitter } from "./events.js";
-import { checkUnsent, type UnsentEdits } from "./unsent.js";
+import { checkUnsent, type RichTextUnsentEdits, type UnsentEdits } from "./unsent.js";
 import { isWellFormed, toWellFormed } from "./ot.js";
+import { RichTextDocument } from "./rich-document.js";
 import {
   HubNames,
+  docIdOf,
   readJoinResult,
   readOpMessage,
   readPresenceMessage,
@@ -76,6 +78,8 @@ export interface CollabClientOptions {
 }
 
 export interface OpenOptions {
+  /** The document's type: `text` (the default) is the only one a text document has. */
+  readonly type?: "text";
   /**
    * Edits another instance of this client left unsent (`doc.unsent()`, kept by the application):
    * the document starts from them and sends them again under their clientId and op ids. Restore
@@ -83,6 +87,17 @@ export interface OpenOptions {
    * holds a Web Lock named after its clientId while it lives).
    */
   readonly unsent?: UnsentEdits;
+}
+
+/** How to open a rich-text document (`RichTextDocument`). */
+export interface RichTextOpenOptions {
+  /**
+   * Used if the document does not exist yet, which creates it as rich text; an existing document
+   * of another type is refused (`invalid_op`).
+   */
+  readonly type: "rich-text";
+  /** As OpenOptions' `unsent`: `doc.unsent()` of a rich-text document. */
+  readonly unsent?: RichTextUnsentEdits;
 }
 
 /** How many times the client asks a node for the cluster's nodes before it leaves that to redirects. */
@@ -197,18 +212,27 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
    * With `unsent` (a `doc.unsent()` kept from another client instance), it resolves at once with
    * those edits' text and sends them as the connection allows; a refusal then comes as `error`.
    * It throws a RangeError if they are not for this document or do not fit their text.
+   *
+   * With `type: "rich-text"` it opens a RichTextDocument, creating the document as rich text if
+   * it does not exist. A document of another type than the one asked for is refused with
+   * `invalid_op`: `open` rejects with a `CollabError` of that code.
    */
-  async open(docId: string, options: OpenOptions = {}): Promise<CollabDocument> {
+  open(docId: string, options?: OpenOptions): Promise<CollabDocument>;
+  open(docId: string, options: RichTextOpenOptions): Promise<RichTextDocument>;
+  async open(docId: string, options: OpenOptions | RichTextOpenOptions = {}): Promise<CollabDocument | RichTextDocument> {
     if (this.closed) throw new Error("The client is closed.");
     if (!isWellFormed(docId)) throw new RangeError("The document id has a lone surrogate.");
     const unsent = options.unsent;
     if (unsent !== undefined) {
-      const problem = checkUnsent(unsent, docId);
+      const problem = checkUnsent(unsent, docId, options.type ?? "text");
       if (problem !== null) throw new RangeError(`These unsent edits cannot be restored: ${problem}.`);
       // Its op ids were this client's or another's under its clientId: count on from above them.
       this.opIds = Math.max(this.opIds, unsent.opIdsThrough);
     }
-    const doc = new CollabDocument(docId, this, unsent);
+    const doc =
+      options.type === "rich-text"
+        ? new RichTextDocument(docId, this, options.unsent)
+        : new CollabDocument(docId, this, (options as OpenOptions).unsent);
     const opened = doc.opened();
     this.link(this.primaryUrl).add(doc);
     try {
@@ -237,7 +261,7 @@ export class CollabClient extends Emitter<ClientEvents> implements DocumentHost 
   }
 
   /** @internal */
-  redirect(doc: CollabDocument, url: string): void {
+  redirect(doc: AnySyncedDocument, url: string): void {
     for (const link of this.links.values()) link.docs.delete(doc);
     const usable = this.usableNodeUrl(url);
     if (!usable) {
@@ -355,7 +379,7 @@ function normalizeUrl(url: string): string {
 
 /** One SignalR connection to one node and the documents joined over it. */
 class Link implements HubInvoker {
-  readonly docs = new Set<CollabDocument>();
+  readonly docs = new Set<AnySyncedDocument>();
   status: ConnectionStatus = "connecting";
   retryAt: number | undefined;
   /** Why the last attempt failed; cleared once connected. */
@@ -382,8 +406,9 @@ class Link implements HubInvoker {
     if ((options.protocol ?? "messagepack") === "messagepack") builder.withHubProtocol(new MessagePackHubProtocol());
     this.connection = builder.build();
     this.connection.on(HubNames.op, (raw: unknown) => {
-      const message = readOpMessage(raw);
-      this.find(message.docId)?.receiveOp(message);
+      // The op is read by the type of the document it is for.
+      const doc = this.find(docIdOf(raw));
+      doc?.receiveOp(readOpMessage(raw, doc.docType.parse));
     });
     this.connection.on(HubNames.presence, (raw: unknown) => {
       const message = readPresenceMessage(raw);
@@ -396,7 +421,7 @@ class Link implements HubInvoker {
     this.connection.onclose(() => this.lost());
   }
 
-  add(doc: CollabDocument): void {
+  add(doc: AnySyncedDocument): void {
     this.docs.add(doc);
     if (this.connection.state === HubConnectionState.Connected) doc.attach(this);
     this.client.linkStatusChanged();
@@ -434,7 +459,7 @@ class Link implements HubInvoker {
     await this.connection.stop();
   }
 
-  private find(docId: string): CollabDocument | undefined {
+  private find(docId: string): AnySyncedDocument | undefined {
     for (const doc of this.docs) if (doc.docId === docId && !doc.isClosed) return doc;
     return undefined;
   }
@@ -515,11 +540,11 @@ class Link implements HubInvoker {
     this.client.linkStatusChanged();
   }
 
-  async join(request: JoinRequest): Promise<JoinResult> {
+  async join(request: JoinRequest): Promise<JoinResult<unknown>> {
     return readJoinResult(await this.connection.invoke(HubNames.join, request));
   }
 
-  async submit(request: SubmitRequest): Promise<SubmitResult> {
+  async submit(request: SubmitRequest<unknown>): Promise<SubmitResult> {
     return readSubmitResult(await this.connection.invoke(HubNames.submit, request));
   }
 

@@ -3,10 +3,14 @@
 // results and timer firings into engine events, and carrying out the commands each event gives
 // (calling the HubInvoker, setting timers, raising events) in order. It does no I/O of its own:
 // a HubInvoker sends its requests and CollabClient feeds it what arrives.
+//
+// SyncedDocument is that shell for a document of any type (doctype.ts); CollabDocument adds the
+// text API, RichTextDocument (rich-document.ts) the Delta API.
 
 import type { Text } from "@codemirror/state";
+import { textType, type DocType } from "./doctype.js";
 import {
-  initialState,
+  initialStateOf,
   opIdReserve,
   step,
   type Command,
@@ -35,14 +39,16 @@ import * as ot from "./ot.js";
 import type { TextOperation } from "./ot.js";
 import * as sync from "./sync.js";
 import type { SyncState } from "./sync.js";
-import { restoredState, unsentOf, type UnsentEdits } from "./unsent.js";
+import { restoredState, unsentOf, type AnyUnsentEdits, type UnsentEdits } from "./unsent.js";
 
 export type { ChangeOrigin, DocumentEvents, Member } from "./engine.js";
 
 /** The hub methods a document calls; CollabClient implements it over one SignalR connection. */
 export interface HubInvoker {
-  join(request: JoinRequest): Promise<JoinResult>;
-  submit(request: SubmitRequest): Promise<SubmitResult>;
+  /** The result's ops and document are read by its `type` (readJoinResult). */
+  join(request: JoinRequest): Promise<JoinResult<unknown>>;
+  /** `request.op` is in its wire form: a TextOperation, or an array of Delta ops. */
+  submit(request: SubmitRequest<unknown>): Promise<SubmitResult>;
   setPresence(request: PresenceRequest): Promise<void>;
   leave(docId: string): Promise<void>;
 }
@@ -55,42 +61,51 @@ export interface DocumentHost {
   /** The last op id `nextOpId` handed out (0 before the first). */
   lastOpId(): number;
   /** The document must be joined on the node at `url` instead. */
-  redirect(doc: CollabDocument, url: string): void;
+  redirect(doc: AnySyncedDocument, url: string): void;
 }
 
+/** A document of any type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySyncedDocument = SyncedDocument<any, any, any>;
+
 /**
- * A document opened with `CollabClient.open`. Make local edits with `applyLocal` (or `insert`,
- * `delete`); listen to `change` for everyone else's. All positions are UTF-16 code units.
+ * A document opened with `CollabClient.open`, of any type: `Doc` its documents, `Op` its ops,
+ * `Snapshot` a document as `reset` gives it. Its subclasses add the edits of their type; listen
+ * to `change` for everyone else's.
  */
-export class CollabDocument extends Emitter<DocumentEvents> {
+export class SyncedDocument<Doc, Op, Snapshot> extends Emitter<DocumentEvents<Op, Snapshot>> {
   /** Everything the document knows; replaced by each engine step, never changed in place. */
-  private engine: EngineState;
+  protected engine: EngineState<Doc, Op>;
   /** The connection attached, if any: the engine's send commands go to it. */
   private invoker: HubInvoker | undefined;
   private readonly timers = new Map<TimerName, ReturnType<typeof setTimeout>>();
   /** The shell's clock: Date.now(), but never before a timer that has fired, nor before an earlier reading. */
   private clock = 0;
   /** Commands not carried out yet: an event raised while carrying out a step may cause another step, whose commands wait their turn. */
-  private readonly work: Command[] = [];
+  private readonly work: Command<Op>[] = [];
   private working = false;
-  /** `text` as a string: made by the first read after a change. */
-  private textString: { readonly of: Text; readonly string: string } | undefined;
   private firstJoin: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private leaving: Promise<void> | undefined;
   /** @internal How many redirects in a row; reset by a join that sticks. */
   redirects = 0;
 
-  /** @internal Created by CollabClient.open; `unsent` (checked by then) starts it from edits another client instance left unsent. */
+  /**
+   * @internal Created by CollabClient.open; `unsent` (checked by then, of `docType`) starts it
+   * from edits another client instance left unsent. `snapshot` gives a document as `reset` does.
+   */
   constructor(
     readonly docId: string,
     private readonly host: DocumentHost,
-    unsent?: UnsentEdits,
+    /** The document's type, fixed when the document was created. */
+    readonly docType: DocType<Doc, Op>,
+    private readonly snapshot: (doc: Doc) => Snapshot,
+    unsent?: AnyUnsentEdits,
   ) {
     super();
     if (unsent) {
-      this.engine = restoredState(unsent, host.user());
+      this.engine = restoredState(unsent, host.user(), docType);
     } else {
-      this.engine = initialState;
+      this.engine = initialStateOf(docType);
       this.dispatch({ type: "open", docId, clientId: host.clientId, user: host.user(), nowMs: this.now() });
     }
   }
@@ -100,24 +115,13 @@ export class CollabDocument extends Emitter<DocumentEvents> {
    * and give to `CollabClient.open` after a reload or a crash; undefined when there are none.
    * Keep the newest: each one holds every unconfirmed edit. See UnsentEdits.
    */
-  unsent(): UnsentEdits | undefined {
+  unsent(): AnyUnsentEdits | undefined {
     return unsentOf(this.engine, this.host.lastOpId(), this.now());
   }
 
   /** The clientId this document joins with: the client's, or that of the unsent edits it was opened with. */
   get clientId(): string {
     return this.engine.clientId;
-  }
-
-  /**
-   * The local text: the server's text at `version` with the pending local edits applied. The
-   * first read after a change builds the string, O(length); later reads return it until the
-   * next change. To follow changes, apply each `change` event's op rather than reading this.
-   */
-  get text(): string {
-    const text = this.engine.text;
-    if (this.textString?.of !== text) this.textString = { of: text, string: text.toString() };
-    return this.textString.string;
   }
 
   /** The version of the server state the local text is based on; -1 before the first join. */
@@ -146,7 +150,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   }
 
   /** The unconfirmed edits (sync.ts); the shared sync scenarios read it. */
-  private get state(): SyncState {
+  private get state(): SyncState<Op> {
     return this.engine.sync;
   }
 
@@ -164,29 +168,19 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   }
 
   /**
-   * A local edit: applies `op` to the local text and sends it when it can. `op` must apply to
-   * the current `text`: its retains and deletes must not run past the end, and it must leave no
-   * lone surrogate (it may not split a surrogate pair nor insert half of one). Otherwise it
-   * throws a RangeError, changing and sending nothing: the server would refuse it as
-   * `invalid_op` (PROTOCOL §1).
+   * A local edit, `raw` in any wire form and `op` its canonical form: applies it and sends it when
+   * it can. Throws an Error when the document is closed or read-only, and a RangeError, changing
+   * and sending nothing, when `raw` does not apply to the local document (the server would refuse
+   * it as `invalid_op`, PROTOCOL §1).
    */
-  applyLocal(op: TextOperation): void {
+  protected edit(raw: unknown, op: (raw: unknown) => Op): void {
     if (this.engine.closed) throw new Error(`Document ${this.docId} is closed.`);
     if (this.engine.readOnly) throw new Error(`Document ${this.docId} is read-only.`);
-    const reason = ot.validate(this.engine.text, op);
+    const reason = this.docType.validate(this.engine.text, raw);
     if (reason !== null) throw new RangeError(`The edit does not apply to document ${this.docId}: ${reason}.`);
-    if (op.length === 0) return;
-    this.dispatch({ type: "localEdit", op, nowMs: this.now() });
-  }
-
-  /** Inserts `text` at `position`; throws a RangeError if `text` has a lone surrogate. */
-  insert(position: number, text: string): void {
-    this.applyLocal(ot.insert(position, text));
-  }
-
-  /** Deletes `length` code units at `position`. */
-  delete(position: number, length: number): void {
-    this.applyLocal(ot.del(position, length));
+    const canonical = op(raw);
+    if (this.docType.isNoop(canonical)) return;
+    this.dispatch({ type: "localEdit", op: canonical, nowMs: this.now() });
   }
 
   /** Sets this member's selection (positions in the local text); sent to the others, throttled. */
@@ -248,8 +242,8 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     this.dispatch({ type: "disconnected", nowMs: this.now() });
   }
 
-  /** @internal An `Op` message for this document. */
-  receiveOp(message: OpMessage): void {
+  /** @internal An `Op` message for this document, its op read by the document's type. */
+  receiveOp(message: OpMessage<Op>): void {
     this.dispatch({ type: "serverOp", message, nowMs: this.now() });
   }
 
@@ -271,8 +265,8 @@ export class CollabDocument extends Emitter<DocumentEvents> {
 
   /** Raises `reset` with the unconfirmed local edits; a listener may close the document. */
   private emitReset(reason: string, movedTo: string | undefined): void {
-    const pending = sync.pendingOp(this.state);
-    const unconfirmed = pending.length > 0 ? { op: pending, serverText: this.engine.serverText.toString() } : undefined;
+    const pending = sync.pendingOp(this.state, this.docType);
+    const unconfirmed = this.docType.isNoop(pending) ? undefined : { op: pending, serverText: this.snapshot(this.engine.serverText) };
     this.emit("reset", { reason, movedTo, unconfirmed });
   }
 
@@ -280,7 +274,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
    * Runs one engine step at the shell's time, then its commands; while an earlier step's
    * commands are being carried out (an event handler made another change), after those.
    */
-  private dispatch(event: EngineEvent): void {
+  private dispatch(event: EngineEvent<Op>): void {
     if (this.engine.opIds.length < opIdReserve) {
       const ids: number[] = [];
       while (this.engine.opIds.length + ids.length < opIdReserve) ids.push(this.host.nextOpId());
@@ -302,7 +296,7 @@ export class CollabDocument extends Emitter<DocumentEvents> {
     }
   }
 
-  private run(command: Command): void {
+  private run(command: Command<Op>): void {
     switch (command.type) {
       case "sendJoin":
         return this.sendJoin(command.session, command.request);
@@ -357,14 +351,15 @@ export class CollabDocument extends Emitter<DocumentEvents> {
         }
         // A join the engine takes (this session's, while joining) and that stays on this node ends a run of redirects.
         if (!result.redirect && current) this.redirects = 0;
-        this.dispatch({ type: "joinResult", session, result, nowMs: this.now() });
+        // Its ops and document were read by its own type, which the engine checks is this one's.
+        this.dispatch({ type: "joinResult", session, result: result as JoinResult<Op>, nowMs: this.now() });
       },
       (error: unknown) =>
         this.dispatch({ type: "joinFailed", session, code: errorCode(error), message: messageOf(error), random: Math.random(), nowMs: this.now() }),
     );
   }
 
-  private sendSubmit(session: number, request: SubmitRequest): void {
+  private sendSubmit(session: number, request: SubmitRequest<unknown>): void {
     const invoker = this.invoker;
     if (!invoker) return;
     const opId = request.opId;
@@ -390,6 +385,56 @@ export class CollabDocument extends Emitter<DocumentEvents> {
   private now(): number {
     this.clock = Math.max(this.clock, Date.now());
     return this.clock;
+  }
+}
+
+/**
+ * A text document opened with `CollabClient.open`. Make local edits with `applyLocal` (or
+ * `insert`, `delete`); listen to `change` for everyone else's. All positions are UTF-16 code units.
+ */
+export class CollabDocument extends SyncedDocument<Text, TextOperation, string> {
+  /** `text` as a string: made by the first read after a change. */
+  private textString: { readonly of: Text; readonly string: string } | undefined;
+
+  /** @internal Created by CollabClient.open; `unsent` (checked by then) starts it from edits another client instance left unsent. */
+  constructor(docId: string, host: DocumentHost, unsent?: UnsentEdits) {
+    super(docId, host, textType, (text) => text.toString(), unsent);
+  }
+
+  override unsent(): UnsentEdits | undefined {
+    return super.unsent() as UnsentEdits | undefined;
+  }
+
+  /**
+   * The local text: the server's text at `version` with the pending local edits applied. The
+   * first read after a change builds the string, O(length); later reads return it until the
+   * next change. To follow changes, apply each `change` event's op rather than reading this.
+   */
+  get text(): string {
+    const text = this.engine.text;
+    if (this.textString?.of !== text) this.textString = { of: text, string: text.toString() };
+    return this.textString.string;
+  }
+
+  /**
+   * A local edit: applies `op` to the local text and sends it when it can. `op` must apply to
+   * the current `text`: its retains and deletes must not run past the end, and it must leave no
+   * lone surrogate (it may not split a surrogate pair nor insert half of one). Otherwise it
+   * throws a RangeError, changing and sending nothing: the server would refuse it as
+   * `invalid_op` (PROTOCOL §1).
+   */
+  applyLocal(op: TextOperation): void {
+    this.edit(op, () => op);
+  }
+
+  /** Inserts `text` at `position`; throws a RangeError if `text` has a lone surrogate. */
+  insert(position: number, text: string): void {
+    this.applyLocal(ot.insert(position, text));
+  }
+
+  /** Deletes `length` code units at `position`. */
+  delete(position: number, length: number): void {
+    this.applyLocal(ot.del(position, length));
   }
 }
 

@@ -64,8 +64,16 @@
 // client's counter: before every other event the shell tops `state.opIds` up to `opIdReserve`
 // with an `opIds` event, and the engine takes them in order, at most one per event. A document
 // alone on its client numbers its ops as the counter does (the vectors count from 1).
+//
+// Document types: the state holds its type (doctype.ts, fixed by initialStateOf), and every
+// document and op passes through it, so one engine syncs text (`text`, `serverText` are CodeMirror
+// `Text`s, ops those of PROTOCOL §1) and rich text (Quill Deltas). Joins name the type (a text
+// join names none: absent means text) and a join result of another type is refused with
+// `invalid_op`, as the server refuses a join naming the wrong type: the shell's `failOpen` on the
+// first join, an `error` otherwise, and the document leaves.
 
 import type { Text } from "@codemirror/state";
+import { textType, type DocType } from "./doctype.js";
 import { isBeforeDuplicateCheck, retryOf, type ErrorCode } from "./error-codes.js";
 import type {
   JoinRequest,
@@ -77,7 +85,6 @@ import type {
   SubmitRequest,
   UserInfo,
 } from "./messages.js";
-import * as ot from "./ot.js";
 import type { TextOperation } from "./ot.js";
 import * as sync from "./sync.js";
 import type { SyncState } from "./sync.js";
@@ -102,9 +109,13 @@ export type ChangeOrigin =
   /** Local edits the server refused (read-only, invalid) were taken back. */
   | "revert";
 
-export interface DocumentEvents {
+/**
+ * A document's events; `Op` is its type's op and `Snapshot` its documents as plain data (text:
+ * TextOperation and string; rich text: Delta and Delta).
+ */
+export interface DocumentEvents<Op = TextOperation, Snapshot = string> {
   /** The local text changed by something other than `applyLocal`: apply `op` to the text you show. */
-  change: { readonly op: TextOperation; readonly origin: ChangeOrigin; readonly clientId: string | undefined };
+  change: { readonly op: Op; readonly origin: ChangeOrigin; readonly clientId: string | undefined };
   /** The members or their selections changed. */
   presence: { readonly members: readonly Member[] };
   /** The number of local edits not yet confirmed by the server changed. */
@@ -124,7 +135,7 @@ export interface DocumentEvents {
   reset: {
     readonly reason: string;
     readonly movedTo: string | undefined;
-    readonly unconfirmed: { readonly op: TextOperation; readonly serverText: string } | undefined;
+    readonly unconfirmed: { readonly op: Op; readonly serverText: Snapshot } | undefined;
   };
 }
 
@@ -155,12 +166,12 @@ export type TimerName = "gap" | "retry" | "presence";
 export type Phase = "offline" | "joining" | "settling" | "joined";
 
 /** An op or an acknowledgement waiting for its version's turn. */
-export type Queued = { readonly kind: "op"; readonly message: OpMessage } | { readonly kind: "ack"; readonly opId: number };
+export type Queued<Op = TextOperation> = { readonly kind: "op"; readonly message: OpMessage<Op> } | { readonly kind: "ack"; readonly opId: number };
 
 /** A server op kept to map presence made at an older version. */
-export interface RecentOp {
+export interface RecentOp<Op = TextOperation> {
   readonly version: number;
-  readonly op: TextOperation;
+  readonly op: Op;
 }
 
 /**
@@ -168,28 +179,31 @@ export interface RecentOp {
  * share one array: a step appends in place only when no other state appended past its `end`,
  * else it copies, so the range a state sees never changes. (Any persistent list will do.)
  */
-export interface RecentOps {
-  readonly entries: readonly RecentOp[];
+export interface RecentOps<Op = TextOperation> {
+  readonly entries: readonly RecentOp<Op>[];
   readonly start: number;
   readonly end: number;
 }
 
-export interface EngineState {
+/** `Doc` and `Op`: the document type's (text: CodeMirror `Text` and TextOperation). */
+export interface EngineState<Doc = Text, Op = TextOperation> {
+  /** The document's type, fixed by initialStateOf. */
+  readonly docType: DocType<Doc, Op>;
   readonly docId: string;
   readonly clientId: string;
   readonly user: UserInfo | undefined;
   /** The latest `nowMs` an event carried. */
   readonly nowMs: number;
   readonly closed: boolean;
-  /** The local text: `serverText` with the pending edits (`sync`) applied. */
-  readonly text: Text;
-  /** The server's text at `version`. */
-  readonly serverText: Text;
+  /** The local document: `serverText` with the pending edits (`sync`) applied. */
+  readonly text: Doc;
+  /** The server's document at `version`. */
+  readonly serverText: Doc;
   /** The version `serverText` is; -1 before the first join. */
   readonly version: number;
   readonly readOnly: boolean;
   /** The unconfirmed local edits (sync.ts); the outstanding op applies to `serverText`. */
-  readonly sync: SyncState;
+  readonly sync: SyncState<Op>;
   /** Op ids given by the shell, not used yet; taken from the front. */
   readonly opIds: readonly number[];
   readonly session: number;
@@ -201,8 +215,8 @@ export interface EngineState {
   /** The last op id submitted on any session: until confirmed it may or may not be committed. */
   readonly everSentOpId: number | undefined;
   /** Ops and acknowledgements after `version`, by version, applied once the versions before them are. */
-  readonly queue: ReadonlyMap<number, Queued>;
-  readonly recent: RecentOps;
+  readonly queue: ReadonlyMap<number, Queued<Op>>;
+  readonly recent: RecentOps<Op>;
   /** The other members, by client id, their selections in `text`. */
   readonly members: ReadonlyMap<string, Member>;
   /** Presence made at a version after `version`, placed once it is reached. */
@@ -225,15 +239,15 @@ export interface EngineState {
   readonly diverged: boolean;
 }
 
-export type EngineEvent = { readonly nowMs?: number } & (
+export type EngineEvent<Op = TextOperation> = { readonly nowMs?: number } & (
   | { readonly type: "open"; readonly docId: string; readonly clientId: string; readonly user: UserInfo | undefined }
   | { readonly type: "opIds"; readonly ids: readonly number[] }
   | { readonly type: "connected"; readonly resume?: boolean }
   | { readonly type: "disconnected" }
-  | { readonly type: "joinResult"; readonly session: number; readonly result: JoinResult }
+  | { readonly type: "joinResult"; readonly session: number; readonly result: JoinResult<Op> }
   | { readonly type: "joinFailed"; readonly session: number; readonly code: ErrorCode | undefined; readonly message: string; readonly random: number }
-  | { readonly type: "localEdit"; readonly op: TextOperation }
-  | { readonly type: "serverOp"; readonly message: OpMessage }
+  | { readonly type: "localEdit"; readonly op: Op }
+  | { readonly type: "serverOp"; readonly message: OpMessage<Op> }
   | { readonly type: "submitResult"; readonly session: number; readonly opId: number; readonly version: number }
   | {
       readonly type: "submitFailed";
@@ -254,35 +268,47 @@ export type EngineEvent = { readonly nowMs?: number } & (
 /** The document events the engine raises through `emit`; `change` comes as `applyRemote`. */
 export type EmittedEvent = Exclude<keyof DocumentEvents, "change">;
 
-export type Command =
+/** `request.op` of `sendSubmit` is the op in its wire form (the type's `opToWire`). */
+export type Command<Op = TextOperation> =
   | { readonly type: "sendJoin"; readonly session: number; readonly request: JoinRequest }
-  | { readonly type: "sendSubmit"; readonly session: number; readonly request: SubmitRequest }
+  | { readonly type: "sendSubmit"; readonly session: number; readonly request: SubmitRequest<unknown> }
   | { readonly type: "sendPresence"; readonly request: PresenceRequest }
   | { readonly type: "sendLeave"; readonly docId: string }
-  | { readonly type: "applyRemote"; readonly op: TextOperation; readonly origin: ChangeOrigin; readonly clientId: string | undefined }
-  | { [K in EmittedEvent]: { readonly type: "emit"; readonly event: K; readonly payload: DocumentEvents[K] } }[EmittedEvent]
+  | { readonly type: "applyRemote"; readonly op: Op; readonly origin: ChangeOrigin; readonly clientId: string | undefined }
+  | { [K in EmittedEvent]: { readonly type: "emit"; readonly event: K; readonly payload: DocumentEvents<Op, unknown>[K] } }[EmittedEvent]
   | { readonly type: "setTimer"; readonly name: TimerName; readonly dueMs: number }
   | { readonly type: "clearTimer"; readonly name: TimerName }
   | { readonly type: "redirect"; readonly url: string }
   | { readonly type: "failOpen"; readonly code: ErrorCode; readonly message: string };
 
-export interface StepResult {
-  readonly state: EngineState;
-  readonly commands: readonly Command[];
+export interface StepResult<Doc = Text, Op = TextOperation> {
+  readonly state: EngineState<Doc, Op>;
+  readonly commands: readonly Command<Op>[];
 }
 
-const noRecent: RecentOps = { entries: [], start: 0, end: 0 };
-const noCommands: readonly Command[] = [];
+const noRecent: RecentOps<never> = { entries: [], start: 0, end: 0 };
+const noCommands: readonly Command<never>[] = [];
 
-/** The state before `open`. */
+/** The state of a document of `docType` before `open`. */
+export function initialStateOf<Doc, Op>(docType: DocType<Doc, Op>): EngineState<Doc, Op> {
+  return {
+    ...initialState,
+    docType,
+    text: docType.empty,
+    serverText: docType.empty,
+  } as EngineState<Doc, Op>;
+}
+
+/** The state of a text document before `open`. */
 export const initialState: EngineState = {
+  docType: textType,
   docId: "",
   clientId: "",
   user: undefined,
   nowMs: 0,
   closed: false,
-  text: ot.toText(""),
-  serverText: ot.toText(""),
+  text: textType.empty,
+  serverText: textType.empty,
   version: -1,
   readOnly: false,
   sync: sync.synchronized,
@@ -306,14 +332,14 @@ export const initialState: EngineState = {
 };
 
 /** The next state after `event`, and what the shell is to do, in order. Never changes `state`. */
-export function step(state: EngineState, event: EngineEvent): StepResult {
+export function step<Doc = Text, Op = TextOperation>(state: EngineState<Doc, Op>, event: EngineEvent<Op>): StepResult<Doc, Op> {
   const run = new Step(state, event.nowMs);
   run.handle(event);
   return { state: run.s, commands: run.out ?? noCommands };
 }
 
 /** Every server op kept in `recent`, oldest first. */
-export function recentOps(state: EngineState): readonly RecentOp[] {
+export function recentOps<Op>(state: EngineState<unknown, Op>): readonly RecentOp<Op>[] {
   return state.recent.entries.slice(state.recent.start, state.recent.end);
 }
 
@@ -323,8 +349,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * A shallow copy, field by field: V8 copies a literal of this shape an order of magnitude faster
  * than a spread of so many fields, and a step makes one for every event (every received op).
  */
-function copyState(s: EngineState): Mutable<EngineState> {
+function copyState<Doc, Op>(s: EngineState<Doc, Op>): Mutable<EngineState<Doc, Op>> {
   return {
+    docType: s.docType,
     docId: s.docId,
     clientId: s.clientId,
     user: s.user,
@@ -359,20 +386,23 @@ function copyState(s: EngineState): Mutable<EngineState> {
  * One step's work on a shallow copy of the state. Collections are copied the first time the
  * step changes them, so the state it started from stays as it was.
  */
-class Step {
-  readonly s: Mutable<EngineState>;
+class Step<Doc, Op> {
+  readonly s: Mutable<EngineState<Doc, Op>>;
+  /** The document's type. */
+  private readonly t: DocType<Doc, Op>;
   /** The commands so far; most events give one or none, so the list starts at its first. */
-  out: Command[] | undefined;
-  private queue: Map<number, Queued> | undefined;
+  out: Command<Op>[] | undefined;
+  private queue: Map<number, Queued<Op>> | undefined;
   private members: Map<string, Member> | undefined;
   private future: Map<string, PresenceMessage> | undefined;
 
-  constructor(state: EngineState, nowMs: number | undefined) {
+  constructor(state: EngineState<Doc, Op>, nowMs: number | undefined) {
     this.s = copyState(state);
+    this.t = state.docType;
     if (nowMs !== undefined && nowMs > state.nowMs) this.s.nowMs = nowMs;
   }
 
-  handle(event: EngineEvent): void {
+  handle(event: EngineEvent<Op>): void {
     const s = this.s;
     if (event.type === "opIds") {
       s.opIds = [...s.opIds, ...event.ids];
@@ -472,6 +502,7 @@ class Step {
     s.phase = "joining";
     s.resume = resume;
     const request: JoinRequest = { docId: s.docId, clientId: s.clientId };
+    if (this.t.name !== "text") request.type = this.t.name;
     if (resume && s.version >= 0 && !s.diverged) request.sinceVersion = s.version;
     if (s.user) request.user = s.user;
     this.command({ type: "sendJoin", session: s.session, request });
@@ -491,34 +522,41 @@ class Step {
     // Without a code the connection failed: the shell sends `connected` when it is back.
   }
 
-  private joined(result: JoinResult): void {
+  private joined(result: JoinResult<Op>): void {
     const s = this.s;
+    const t = this.t;
     if (result.redirect) {
       this.detach();
       this.command({ type: "redirect", url: result.redirect });
       return;
     }
+    const type = result.type ?? "text";
+    if (type !== t.name) {
+      this.refuseType(type);
+      return;
+    }
     s.retryDelayMs = 0;
     s.readOnly = result.readOnly;
     const resumed = s.version >= 0;
+    const whole = t.joined(result);
     if (!resumed) {
-      s.serverText = s.text = ot.toText(result.text ?? "");
+      s.serverText = s.text = whole ?? t.empty;
       s.version = result.version;
     } else if (s.diverged) {
       // Only the whole text can be merged (a join without sinceVersion gets it).
-      if (typeof result.text !== "string") {
+      if (whole === undefined) {
         this.join(false);
         return;
       }
-      this.reconcile(result.text, result.version);
+      this.reconcile(whole, result.version);
     } else if (s.resume && result.version < s.version) {
       this.diverge(`The server answered a resume from version ${s.version} with version ${result.version}`);
       return;
     } else if (result.ops) {
       for (const message of result.ops) this.queueOp(message);
       if (!this.applyQueued()) return;
-    } else if (result.text !== undefined) {
-      if (s.resume && result.version === s.version && result.text !== s.serverText.toString()) {
+    } else if (whole !== undefined) {
+      if (s.resume && result.version === s.version && !t.docEquals(whole, s.serverText)) {
         this.diverge(`The server's text at version ${s.version} is not the one this client knew`);
         return;
       }
@@ -531,11 +569,11 @@ class Step {
         this.command({
           type: "sendSubmit",
           session: s.session,
-          request: { docId: s.docId, baseVersion: s.version, op: outstanding.op, opId: outstanding.opId },
+          request: { docId: s.docId, baseVersion: s.version, op: t.opToWire(outstanding.op), opId: outstanding.opId },
         });
         return;
       }
-      this.resync(result.text, result.version);
+      this.resync(whole, result.version);
     }
     // Whatever was queued up to the joined version is in the text now.
     this.dropQueuedThrough(result.version);
@@ -559,27 +597,37 @@ class Step {
     if (s.selection) this.schedulePresence();
   }
 
+  /** The document joined is of another type than this one: leave it, and say so as the server would. */
+  private refuseType(type: string): void {
+    const s = this.s;
+    const message = `invalid_op: Document ${s.docId} is of type ${type}, not ${this.t.name}; a document's type is fixed when it is created.`;
+    this.detach();
+    this.command({ type: "sendLeave", docId: s.docId });
+    if (s.version < 0) this.command({ type: "failOpen", code: "invalid_op", message });
+    this.emit("error", { code: "invalid_op", message });
+  }
+
   /**
    * The server sent its whole text instead of the missed ops. Reconcile the local edits with it
    * as if the server's changes were one edit: the difference between the text we last knew
    * and the server's. Edits in the same place may then merge less neatly than with real ops,
    * but none is lost.
    */
-  private resync(serverText: string, version: number): void {
+  private resync(serverText: Doc, version: number): void {
     const s = this.s;
     // O(length), as receiving the whole text is.
-    const serverChange = ot.diff(s.serverText.toString(), serverText);
-    const { state, op } = sync.rebase(s.sync, serverChange, () => this.newOpId());
+    const serverChange = this.t.diff(s.serverText, serverText);
+    const { state, op } = sync.rebase(s.sync, serverChange, () => this.newOpId(), this.t);
     this.adopt(serverText, version, state, op);
   }
 
   /** The server's whole text at `version` becomes the base, with `state` pending and `op` taking the local text there. */
-  private adopt(serverText: string, version: number, state: SyncState, op: TextOperation): void {
+  private adopt(serverText: Doc, version: number, state: SyncState<Op>, op: Op): void {
     const s = this.s;
     this.dropQueuedThrough(version);
     s.recent = noRecent;
     s.version = version;
-    s.serverText = ot.toText(serverText);
+    s.serverText = serverText;
     s.sync = state;
     this.applyRemote(op, "resync", undefined);
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
@@ -608,9 +656,9 @@ class Step {
    * new op (sync.reconcile). The outstanding op is not settled first: it was made on a text the
    * server does not have, and its text is in the local text anyway.
    */
-  private reconcile(serverText: string, version: number): void {
+  private reconcile(serverText: Doc, version: number): void {
     const s = this.s;
-    const { state, op } = sync.reconcile(s.sync, serverText, s.text.toString(), () => this.newOpId());
+    const { state, op } = sync.reconcile(s.sync, serverText, s.text, () => this.newOpId(), this.t);
     s.diverged = false;
     s.everSentOpId = undefined;
     this.adopt(serverText, version, state, op);
@@ -620,8 +668,8 @@ class Step {
   private settled(opId: number): void {
     const s = this.s;
     if (s.sync.kind === "Synchronized" || s.sync.outstanding.opId !== opId) return;
-    s.serverText = ot.applyToText(s.serverText, s.sync.outstanding.op);
-    s.sync = sync.serverAck(s.sync, () => this.newOpId());
+    s.serverText = this.t.apply(s.serverText, s.sync.outstanding.op);
+    s.sync = sync.serverAck(s.sync, () => this.newOpId(), this.t);
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.join(false);
   }
@@ -642,12 +690,12 @@ class Step {
 
   // --- Local edits and submitting ---
 
-  private localEdit(op: TextOperation): void {
+  private localEdit(op: Op): void {
     const s = this.s;
-    if (s.readOnly || op.length === 0) return;
-    s.text = ot.applyToText(s.text, op);
+    if (s.readOnly || this.t.isNoop(op)) return;
+    s.text = this.t.apply(s.text, op);
     this.mapMembers(op, undefined);
-    s.sync = sync.applyClient(s.sync, op, () => this.newOpId());
+    s.sync = sync.applyClient(s.sync, op, () => this.newOpId(), this.t);
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.flush();
   }
@@ -662,7 +710,7 @@ class Step {
     this.command({
       type: "sendSubmit",
       session: s.session,
-      request: { docId: s.docId, baseVersion: s.version, op: outstanding.op, opId: outstanding.opId },
+      request: { docId: s.docId, baseVersion: s.version, op: this.t.opToWire(outstanding.op), opId: outstanding.opId },
     });
   }
 
@@ -702,9 +750,9 @@ class Step {
   /** Local edits the server will never accept: take them back so the text matches the server's. */
   private revert(): void {
     const s = this.s;
-    const pending = sync.pendingOp(s.sync);
+    const pending = sync.pendingOp(s.sync, this.t);
     s.sync = sync.synchronized;
-    this.applyRemote(ot.invert(pending, s.serverText), "revert", undefined);
+    this.applyRemote(this.t.invert(pending, s.serverText), "revert", undefined);
     this.emit("pending", { pendingEdits: 0 });
   }
 
@@ -726,7 +774,7 @@ class Step {
 
   // --- Server ops, in version order ---
 
-  private queueOp(message: OpMessage): void {
+  private queueOp(message: OpMessage<Op>): void {
     const s = this.s;
     if (message.version <= s.version) return;
     // An op replaces an acknowledgement of the same version: it says whose op it is.
@@ -740,7 +788,7 @@ class Step {
   }
 
   /** Applies queued ops and acknowledgements in version order while the next one is there; `next` is the op after `version`, if not queued. */
-  private drain(next?: OpMessage): void {
+  private drain(next?: OpMessage<Op>): void {
     const s = this.s;
     const edits = sync.pendingEdits(s.sync);
     const kind = s.sync.kind;
@@ -753,8 +801,9 @@ class Step {
   }
 
   /** False when the queue turned out wrong and a new session was started instead. */
-  private applyQueued(first?: OpMessage): boolean {
+  private applyQueued(first?: OpMessage<Op>): boolean {
     const s = this.s;
+    const t = this.t;
     for (let given = first; ; given = undefined) {
       // The slot after `version`: another member's op, or ours (its Op, or the Submit result naming it).
       let message = given;
@@ -770,25 +819,26 @@ class Step {
       const own = message ? message.clientId === s.clientId && message.opId === outstanding?.opId : ackOpId === outstanding?.opId;
       if (own && outstanding) {
         s.version++;
-        const state = sync.serverAck(s.sync, () => this.newOpId());
+        const state = sync.serverAck(s.sync, () => this.newOpId(), t);
         // With nothing left pending the local text is the server's: share it rather than apply the op again.
-        s.serverText = state.kind === "Synchronized" ? s.text : ot.applyToText(s.serverText, outstanding.op);
+        s.serverText = state.kind === "Synchronized" ? s.text : t.apply(s.serverText, outstanding.op);
         this.remember(s.version, outstanding.op);
         s.sync = state;
         s.sentOpId = undefined;
         this.flush();
         if (s.presenceApproximate && s.sync.kind === "Synchronized") this.schedulePresence();
       } else if (message) {
-        const base = ot.baseLength(message.op);
-        if (base > s.serverText.length) {
-          this.diverge(`Op ${message.version} runs ${base} code units, past the end of the text of version ${s.version} (length ${s.serverText.length})`);
+        const base = t.baseLength(message.op);
+        const length = t.length(s.serverText);
+        if (base > length) {
+          this.diverge(`Op ${message.version} runs ${base} code units, past the end of the text of version ${s.version} (length ${length})`);
           return false;
         }
         const wasSynchronized = s.sync.kind === "Synchronized";
-        const { state, op } = sync.applyServer(s.sync, message.op);
+        const { state, op } = sync.applyServer(s.sync, message.op, t);
         s.sync = state;
         s.version++;
-        s.serverText = ot.applyToText(s.serverText, message.op);
+        s.serverText = t.apply(s.serverText, message.op);
         this.remember(s.version, message.op);
         // Nothing pending: the local text was the server's and `op` is the server's op, so the
         // local text is the new server text and need not be built a second time.
@@ -804,23 +854,24 @@ class Step {
   }
 
   /** `after` is the local text after `op` when the caller has it already. */
-  private applyRemote(op: TextOperation, origin: ChangeOrigin, clientId: string | undefined, after?: Text): void {
+  private applyRemote(op: Op, origin: ChangeOrigin, clientId: string | undefined, after?: Doc): void {
     const s = this.s;
-    if (op.length === 0) return;
-    s.text = after ?? ot.applyToText(s.text, op);
+    const t = this.t;
+    if (t.isNoop(op)) return;
+    s.text = after ?? t.apply(s.text, op);
     // Our own selection is kept in local positions too: move it with the text (the others
     // map it themselves, so this is not news to send).
     s.selection = s.selection?.map((r) => ({
-      anchor: ot.transformPosition(op, r.anchor),
-      head: ot.transformPosition(op, r.head),
+      anchor: t.transformPosition(op, r.anchor),
+      head: t.transformPosition(op, r.head),
     }));
     this.mapMembers(op, clientId);
     this.command({ type: "applyRemote", op, origin, clientId });
   }
 
-  private remember(version: number, op: TextOperation): void {
+  private remember(version: number, op: Op): void {
     const r = this.s.recent;
-    let entries = r.entries as RecentOp[];
+    let entries = r.entries as RecentOp<Op>[];
     let start = r.start;
     let end = r.end;
     if (end === 0 || entries.length !== end || start > 4 * presenceHistory) {
@@ -850,11 +901,11 @@ class Step {
     if (s.phase !== "joined") return;
     s.lastPresenceMs = s.nowMs;
     // The server reads positions in its text at `version`: map them back through the pending edits.
-    const pending = sync.pendingOp(s.sync);
-    s.presenceApproximate = pending.length > 0;
+    const pending = sync.pendingOp(s.sync, this.t);
+    s.presenceApproximate = !this.t.isNoop(pending);
     const selection = (s.selection ?? []).map((r) => ({
-      anchor: ot.transformPositionBack(pending, r.anchor),
-      head: ot.transformPositionBack(pending, r.head),
+      anchor: this.t.transformPositionBack(pending, r.anchor),
+      head: this.t.transformPositionBack(pending, r.head),
     }));
     const request: PresenceRequest = { docId: s.docId, version: s.version, selection };
     if (s.user) request.user = s.user;
@@ -896,16 +947,17 @@ class Step {
   /** Maps a presence message's selection from its version to the local text and stores it. */
   private placePresence(message: PresenceMessage): void {
     const s = this.s;
-    const ops: TextOperation[] = [];
+    const t = this.t;
+    const ops: Op[] = [];
     const { entries, start, end } = s.recent;
     const oldest = end > start ? entries[start]!.version : s.version + 1;
     if (message.version >= oldest - 1) {
       for (let i = start; i < end; i++) if (entries[i]!.version > message.version) ops.push(entries[i]!.op);
     }
-    ops.push(sync.pendingOp(s.sync));
-    const length = s.text.length;
+    ops.push(sync.pendingOp(s.sync, t));
+    const length = t.length(s.text);
     const map = (p: number) => {
-      for (const op of ops) p = ot.transformPosition(op, p);
+      for (const op of ops) p = t.transformPosition(op, p);
       return Math.max(0, Math.min(p, length));
     };
     const previous = s.members.get(message.clientId);
@@ -917,7 +969,7 @@ class Step {
   }
 
   /** Moves the members' selections through a change of the local text. The author's cursor moves past its own insert. */
-  private mapMembers(op: TextOperation, author: string | undefined): void {
+  private mapMembers(op: Op, author: string | undefined): void {
     const s = this.s;
     if (s.members.size === 0) return;
     const members = this.membersMut();
@@ -927,8 +979,8 @@ class Step {
       members.set(clientId, {
         ...m,
         selection: m.selection.map((r) => ({
-          anchor: ot.transformPosition(op, r.anchor, stick),
-          head: ot.transformPosition(op, r.head, stick),
+          anchor: this.t.transformPosition(op, r.anchor, stick),
+          head: this.t.transformPosition(op, r.head, stick),
         })),
       });
     }
@@ -988,7 +1040,7 @@ class Step {
 
   // --- Copy on write ---
 
-  private queueMut(): Map<number, Queued> {
+  private queueMut(): Map<number, Queued<Op>> {
     if (!this.queue) this.s.queue = this.queue = new Map(this.s.queue);
     return this.queue;
   }
@@ -1003,11 +1055,11 @@ class Step {
     return this.future;
   }
 
-  private emit<K extends EmittedEvent>(event: K, payload: DocumentEvents[K]): void {
-    this.command({ type: "emit", event, payload } as Command);
+  private emit<K extends EmittedEvent>(event: K, payload: DocumentEvents<Op, unknown>[K]): void {
+    this.command({ type: "emit", event, payload } as Command<Op>);
   }
 
-  private command(command: Command): void {
+  private command(command: Command<Op>): void {
     if (this.out) this.out.push(command);
     else this.out = [command];
   }

@@ -1,9 +1,11 @@
 // The wire types of PROTOCOL §3–4 (C#: client/CollabProtocol/Messages/Messages.cs) and the
 // reading of what arrives: MessagePack sends absent optional fields as nil, so null and
-// undefined are treated alike, and every op is checked and canonicalized on the way in.
+// undefined are treated alike, and every op is checked and canonicalized on the way in, by the
+// document's type (text by default: a result without `type` is of a server older than rich text).
 
 import { errorCodeInfo, type ErrorCode } from "./error-codes.js";
 import { parse, type TextOperation } from "./ot.js";
+import { parse as parseDelta, parseDocument, type Delta } from "./rich-text.js";
 
 export type { ErrorCode } from "./error-codes.js";
 
@@ -22,14 +24,17 @@ export interface SelectionRange {
 export interface JoinRequest {
   docId: string;
   clientId: string;
+  /** The type of a document the join creates (`text` when absent); another type than an existing document's is refused with `invalid_op`. */
+  type?: string;
   sinceVersion?: number;
   user?: UserInfo;
 }
 
-export interface OpMessage {
+/** An op of another member; `Op` is the document type's (text: TextOperation, rich text: a Delta). */
+export interface OpMessage<Op = TextOperation> {
   readonly docId: string;
   readonly version: number;
-  readonly op: TextOperation;
+  readonly op: Op;
   readonly clientId: string;
   readonly opId: number;
 }
@@ -43,11 +48,16 @@ export interface PresenceMessage {
   readonly selection: readonly SelectionRange[] | null;
 }
 
-export interface JoinResult {
+export interface JoinResult<Op = TextOperation> {
   readonly docId: string;
   readonly version: number;
+  /** The document's type; absent: `text`. */
+  readonly type?: string;
+  /** A text document's whole text (a join without a resume, or one too far behind). */
   readonly text: string | undefined;
-  readonly ops: readonly OpMessage[] | undefined;
+  /** A rich-text document's whole contents, instead of `text`. */
+  readonly delta?: Delta;
+  readonly ops: readonly OpMessage<Op>[] | undefined;
   readonly readOnly: boolean;
   readonly redirect: string | undefined;
   readonly presence: readonly PresenceMessage[];
@@ -55,10 +65,11 @@ export interface JoinResult {
   readonly movedTo?: string;
 }
 
-export interface SubmitRequest {
+/** `Wire`: the op as sent (text: a TextOperation; rich text: an array of Delta ops). */
+export interface SubmitRequest<Wire = TextOperation> {
   docId: string;
   baseVersion: number;
-  op: TextOperation;
+  op: Wire;
   opId: number;
 }
 
@@ -156,10 +167,12 @@ function readSelection(value: unknown): SelectionRange[] | null {
   });
 }
 
-/** Reads an `Op` message. */
-export function readOpMessage(value: unknown): OpMessage {
+/** Reads an `Op` message, its op with `parseOp` (the document type's; text by default). */
+export function readOpMessage(value: unknown): OpMessage;
+export function readOpMessage<Op>(value: unknown, parseOp: (raw: unknown) => Op | string): OpMessage<Op>;
+export function readOpMessage(value: unknown, parseOp: (raw: unknown) => unknown = parse): OpMessage<unknown> {
   const o = object(value, "Op message");
-  const op = parse(o.op);
+  const op = parseOp(o.op);
   if (typeof op === "string") throw new ProtocolError(`Op message: ${op}`);
   return {
     docId: str(o.docId, "docId"),
@@ -189,9 +202,20 @@ export function readResetMessage(value: unknown): ResetMessage {
   return { docId: str(o.docId, "docId"), reason: optionalStr(o.reason, "reason") ?? "", ...(movedTo ? { movedTo } : {}) };
 }
 
-/** Reads the result of `Join`. */
-export function readJoinResult(value: unknown): JoinResult {
+/** The document id of a message, to find the document (and its type) before reading the rest; "" if it has none. */
+export function docIdOf(value: unknown): string {
+  return value !== null && typeof value === "object" && typeof (value as Raw).docId === "string" ? ((value as Raw).docId as string) : "";
+}
+
+/**
+ * Reads the result of `Join`: its ops and whole document by its `type` (absent: text). A type this
+ * client does not know is kept, without ops or document, for the document to refuse.
+ */
+export function readJoinResult(value: unknown): JoinResult<unknown> {
   const o = object(value, "JoinResult");
+  const type = optionalStr(o.type, "type");
+  const rich = type === "rich-text";
+  const known = type === undefined || type === "text" || rich;
   const ops = o.ops === null || o.ops === undefined ? undefined : o.ops;
   if (ops !== undefined && !Array.isArray(ops)) throw new ProtocolError("JoinResult.ops is not an array");
   const presence = o.presence === null || o.presence === undefined ? [] : o.presence;
@@ -199,16 +223,24 @@ export function readJoinResult(value: unknown): JoinResult {
   return {
     docId: optionalStr(o.docId, "docId") ?? "",
     version: int(o.version ?? 0, "version"),
-    text: optionalStr(o.text, "text"),
-    ops: ops?.map(readOpMessage),
+    text: rich || !known ? undefined : optionalStr(o.text, "text"),
+    ops: known ? ops?.map((m) => readOpMessage<unknown>(m, rich ? parseDelta : parse)) : undefined,
     readOnly: o.readOnly === true,
     redirect: optionalStr(o.redirect, "redirect") || undefined,
     presence: presence.map(readPresenceMessage),
     ...(typeof o.movedTo === "string" && o.movedTo !== "" ? { movedTo: o.movedTo } : {}),
+    ...(type !== undefined ? { type } : {}),
+    ...(rich && o.delta !== null && o.delta !== undefined ? { delta: readDelta(o.delta) } : {}),
   };
 }
 
 /** Reads the result of `Submit`. */
 export function readSubmitResult(value: unknown): SubmitResult {
   return { version: int(object(value, "SubmitResult").version, "version") };
+}
+
+function readDelta(value: unknown): Delta {
+  const delta = parseDocument(value);
+  if (typeof delta === "string") throw new ProtocolError(`JoinResult.delta: ${delta}`);
+  return delta;
 }

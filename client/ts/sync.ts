@@ -14,28 +14,35 @@
 //   v               v
 //   . ------------> .
 //        op'
+//
+// The ops are of a document type (doctype.ts): every function takes the type last, text by default.
 
-import { Builder, compose, diff, split, transform, type TextOperation } from "./ot.js";
+import type { Text } from "@codemirror/state";
+import { textType, type DocType, type OpType } from "./doctype.js";
+import type { TextOperation } from "./ot.js";
 
 /** An op sent to the server and not yet confirmed; `edits` counts the local edits folded into it. */
-export interface Outstanding {
-  readonly op: TextOperation;
+export interface Outstanding<Op = TextOperation> {
+  readonly op: Op;
   readonly opId: number;
   readonly edits: number;
 }
 
 /** Local edits made while an op was outstanding, composed into one op. */
-export interface Buffer {
-  readonly op: TextOperation;
+export interface Buffer<Op = TextOperation> {
+  readonly op: Op;
   readonly edits: number;
 }
 
-export type SyncState =
+export type SyncState<Op = TextOperation> =
   | { readonly kind: "Synchronized" }
-  | { readonly kind: "AwaitingConfirm"; readonly outstanding: Outstanding }
-  | { readonly kind: "AwaitingWithBuffer"; readonly outstanding: Outstanding; readonly buffer: Buffer };
+  | { readonly kind: "AwaitingConfirm"; readonly outstanding: Outstanding<Op> }
+  | { readonly kind: "AwaitingWithBuffer"; readonly outstanding: Outstanding<Op>; readonly buffer: Buffer<Op> };
 
-export const synchronized: SyncState = Object.freeze({ kind: "Synchronized" });
+export const synchronized: SyncState<never> = Object.freeze({ kind: "Synchronized" });
+
+/** The text type, as the default of the functions below (for callers that name no type). */
+const text = textType as DocType<never, never>;
 
 /**
  * The most code units one submitted op inserts. Larger edits are sent as several ops, one after
@@ -45,71 +52,71 @@ export const synchronized: SyncState = Object.freeze({ kind: "Synchronized" });
 export const maxInsertPerOp = 200_000;
 
 /** Makes `op` the outstanding op, splitting it when it is too large to send at once. */
-function send(op: TextOperation, edits: number, newOpId: () => number): SyncState {
-  const parts = split(op, maxInsertPerOp);
+function send<Op>(op: Op, edits: number, newOpId: () => number, type: OpType<Op>): SyncState<Op> {
+  const parts = type.split(op, maxInsertPerOp);
   if (parts.length === 1) return { kind: "AwaitingConfirm", outstanding: { op, opId: newOpId(), edits } };
-  let rest = parts[1];
-  for (let i = 2; i < parts.length; i++) rest = compose(rest, parts[i]);
+  let rest = parts[1] as Op;
+  for (let i = 2; i < parts.length; i++) rest = type.compose(rest, parts[i] as Op);
   return {
     kind: "AwaitingWithBuffer",
-    outstanding: { op: parts[0], opId: newOpId(), edits: 0 },
+    outstanding: { op: parts[0] as Op, opId: newOpId(), edits: 0 },
     buffer: { op: rest, edits },
   };
 }
 
 /** A local edit: returns the next state. */
-export function applyClient(state: SyncState, op: TextOperation, newOpId: () => number): SyncState {
+export function applyClient<Op = TextOperation>(state: SyncState<Op>, op: Op, newOpId: () => number, type: OpType<Op> = text): SyncState<Op> {
   switch (state.kind) {
     case "Synchronized":
-      return send(op, 1, newOpId);
+      return send(op, 1, newOpId, type);
     case "AwaitingConfirm":
       return { kind: "AwaitingWithBuffer", outstanding: state.outstanding, buffer: { op, edits: 1 } };
     case "AwaitingWithBuffer":
       return {
         kind: "AwaitingWithBuffer",
         outstanding: state.outstanding,
-        buffer: { op: compose(state.buffer.op, op), edits: state.buffer.edits + 1 },
+        buffer: { op: type.compose(state.buffer.op, op), edits: state.buffer.edits + 1 },
       };
   }
 }
 
 /** A server op from another member: returns the next state and the op to apply to the local text. */
-export function applyServer(state: SyncState, op: TextOperation): { state: SyncState; op: TextOperation } {
+export function applyServer<Op = TextOperation>(state: SyncState<Op>, op: Op, type: OpType<Op> = text): { state: SyncState<Op>; op: Op } {
   switch (state.kind) {
     case "Synchronized":
       return { state, op };
     case "AwaitingConfirm": {
-      const outstanding = transform(state.outstanding.op, op, true);
+      const outstanding = type.transform(state.outstanding.op, op, true);
       return {
         state: { kind: "AwaitingConfirm", outstanding: { ...state.outstanding, op: outstanding } },
-        op: transform(op, state.outstanding.op, false),
+        op: type.transform(op, state.outstanding.op, false),
       };
     }
     case "AwaitingWithBuffer": {
-      const outstanding = transform(state.outstanding.op, op, true);
-      const op1 = transform(op, state.outstanding.op, false);
-      const buffer = transform(state.buffer.op, op1, true);
+      const outstanding = type.transform(state.outstanding.op, op, true);
+      const op1 = type.transform(op, state.outstanding.op, false);
+      const buffer = type.transform(state.buffer.op, op1, true);
       return {
         state: {
           kind: "AwaitingWithBuffer",
           outstanding: { ...state.outstanding, op: outstanding },
           buffer: { ...state.buffer, op: buffer },
         },
-        op: transform(op1, state.buffer.op, false),
+        op: type.transform(op1, state.buffer.op, false),
       };
     }
   }
 }
 
 /** The server confirmed the outstanding op: returns the next state (with the buffer, if any, now outstanding). */
-export function serverAck(state: SyncState, newOpId: () => number): SyncState {
+export function serverAck<Op = TextOperation>(state: SyncState<Op>, newOpId: () => number, type: OpType<Op> = text): SyncState<Op> {
   switch (state.kind) {
     case "Synchronized":
       throw new Error("There is no outstanding operation to confirm.");
     case "AwaitingConfirm":
       return synchronized;
     case "AwaitingWithBuffer":
-      return send(state.buffer.op, state.buffer.edits, newOpId);
+      return send(state.buffer.op, state.buffer.edits, newOpId, type);
   }
 }
 
@@ -119,11 +126,16 @@ export function serverAck(state: SyncState, newOpId: () => number): SyncState {
  * with every pending edit rebased over the change as one new op (a new opId), and the op to apply
  * to the local text.
  */
-export function rebase(state: SyncState, serverChange: TextOperation, newOpId: () => number): { state: SyncState; op: TextOperation } {
-  const pending = pendingOp(state);
-  const op = transform(serverChange, pending, false);
-  const rebased = transform(pending, serverChange, true);
-  return { state: rebased.length === 0 ? synchronized : send(rebased, pendingEdits(state), newOpId), op };
+export function rebase<Op = TextOperation>(
+  state: SyncState<Op>,
+  serverChange: Op,
+  newOpId: () => number,
+  type: OpType<Op> = text,
+): { state: SyncState<Op>; op: Op } {
+  const pending = pendingOp(state, type);
+  const op = type.transform(serverChange, pending, false);
+  const rebased = type.transform(pending, serverChange, true);
+  return { state: type.isNoop(rebased) ? synchronized : send(rebased, pendingEdits(state), newOpId, type), op };
 }
 
 /**
@@ -135,47 +147,31 @@ export function rebase(state: SyncState, serverChange: TextOperation, newOpId: (
  * state (its edits: the pending ones, or one when none was pending but text is restored) and the
  * op to apply to the local text, which inserts the server's text the local text lacks.
  */
-export function reconcile(
-  state: SyncState,
-  serverText: string,
-  localText: string,
+export function reconcile<Doc = Text | string, Op = TextOperation>(
+  state: SyncState<Op>,
+  serverText: Doc,
+  localText: Doc,
   newOpId: () => number,
-): { state: SyncState; op: TextOperation } {
-  const restore = new Builder();
-  const local = new Builder();
-  let pos = 0;
-  for (const c of diff(serverText, localText)) {
-    if (typeof c === "string") {
-      restore.insert(c);
-      local.retain(c.length);
-    } else if (c > 0) {
-      restore.retain(c);
-      local.retain(c);
-      pos += c;
-    } else {
-      restore.retain(-c);
-      local.insert(serverText.slice(pos, pos - c));
-      pos -= c;
-    }
-  }
-  const op = restore.build();
-  return { state: op.length === 0 ? synchronized : send(op, Math.max(1, pendingEdits(state)), newOpId), op: local.build() };
+  type: DocType<Doc, Op> = text,
+): { state: SyncState<Op>; op: Op } {
+  const { restore, local } = type.merge(serverText, localText);
+  return { state: type.isNoop(restore) ? synchronized : send(restore, Math.max(1, pendingEdits(state)), newOpId, type), op: local };
 }
 
 /** Everything not yet confirmed, as one op from the last known server state to the local text. */
-export function pendingOp(state: SyncState): TextOperation {
+export function pendingOp<Op = TextOperation>(state: SyncState<Op>, type: OpType<Op> = text): Op {
   switch (state.kind) {
     case "Synchronized":
-      return [];
+      return type.noop;
     case "AwaitingConfirm":
       return state.outstanding.op;
     case "AwaitingWithBuffer":
-      return compose(state.outstanding.op, state.buffer.op);
+      return type.compose(state.outstanding.op, state.buffer.op);
   }
 }
 
 /** How many local edits are not yet confirmed. */
-export function pendingEdits(state: SyncState): number {
+export function pendingEdits(state: SyncState<unknown>): number {
   switch (state.kind) {
     case "Synchronized":
       return 0;
