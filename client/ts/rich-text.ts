@@ -87,7 +87,9 @@ export function parse(raw: unknown): Delta | string {
 export function parseDocument(raw: unknown): Delta | string {
   const delta = parse(raw);
   if (typeof delta === "string") return delta;
-  if (!isDocument(delta)) return "a rich-text document has inserts only";
+  // The raw form: a trailing retain, which canonical form drops, is no insert either.
+  const list = raw instanceof Delta ? raw.ops : (raw as Op[]);
+  if (!list.every((c) => c.insert !== undefined && c.insert !== null)) return "a rich-text document has inserts only";
   return delta;
 }
 
