@@ -14,6 +14,10 @@ await build({
   stdin: {
     contents: `
       export * as ot from "./client/ts/ot.ts";
+      export * as richText from "./client/ts/rich-text.ts";
+      export { Delta } from "./client/ts/rich-text.ts";
+      export { docTypes, richTextType, textType } from "./client/ts/doctype.ts";
+      export { RichTextDocument } from "./client/ts/rich-document.ts";
       export * as sync from "./client/ts/sync.ts";
       export * as engine from "./client/ts/engine.ts";
       export { CollabDocument } from "./client/ts/document.ts";
@@ -39,7 +43,7 @@ await build({
 const lib = await import(pathToFileURL(outfile).href);
 rmSync(dir, { recursive: true, force: true });
 
-export const { ot, sync, engine, CollabDocument, checkUnsent, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, readResetMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
+export const { ot, richText, Delta, docTypes, richTextType, textType, RichTextDocument, sync, engine, CollabDocument, checkUnsent, reconnectDelay, CollabError, classifyHandshake, reasonOfCode, errorCode, readJoinResult, readOpMessage, readPresenceMessage, readResetMessage, HeldEdits, loneSurrogates, changesSince, applyChanges, ChangeSet, EditorState } = lib;
 export const repoRoot = root;
 
 /** A small seeded random number generator (mulberry32), so a failing case can be replayed. */

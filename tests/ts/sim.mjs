@@ -2,17 +2,40 @@
 // in-memory server with the real server's rules, over a simulated network with random delays
 // and dropped connections: ops in flight and buffered, resubmission with the same opId after a
 // reconnect, resume from sinceVersion or from the whole text.
+//
+// The server holds a document of one type (`type`: text by default, or rich-text, sequenced with
+// quill-delta through rich-text.ts as the real server sequences with its Delta); a join naming
+// another type is refused with invalid_op. Rich text travels in its wire form (arrays of Delta
+// ops) and is read on arrival as the client's Link reads it.
 
 import assert from "node:assert/strict";
 import { mock } from "node:test";
-import { CollabDocument, boundaries, ot, rng } from "./lib.mjs";
+import { CollabDocument, Delta, RichTextDocument, boundaries, ot, readJoinResult, readOpMessage, richText, rng } from "./lib.mjs";
 
 export const docId = "sim";
 
+/** The rich-text server's op functions, named as ot's, over Deltas. */
+const richOps = {
+  canonicalize: (op) => {
+    const delta = richText.parse(op);
+    if (typeof delta === "string") throw new Error(`invalid_op: ${delta}`);
+    return delta;
+  },
+  transform: richText.transform,
+  validate: richText.validate,
+  apply: richText.apply,
+  transformPosition: richText.transformPosition,
+  length: (doc) => doc.length(),
+};
+
+const textOps = { ...ot, length: (doc) => doc.length };
+
 /** The server's rules (PROTOCOL §3–4): dedupe by (clientId, opId), transform from the base, broadcast to the other connections. */
 export class DummyServer {
-  constructor({ maxResumeOps, echo }) {
-    this.text = "";
+  constructor({ maxResumeOps, echo, type = "text" }) {
+    this.type = type;
+    this.ops = type === "rich-text" ? richOps : textOps;
+    this.text = type === "rich-text" ? new Delta() : "";
     this.history = [];
     this.committed = new Map();
     this.members = new Set();
@@ -23,16 +46,20 @@ export class DummyServer {
     return this.history.length;
   }
   join(conn, request) {
+    if ((request.type ?? "text") !== this.type) throw new Error(`invalid_op: document '${docId}' is ${this.type}, not ${request.type ?? "text"}`);
     this.members.add(conn);
     conn.clientId = request.clientId;
     conn.presence = { version: this.version, selection: [] };
     const presence = [...this.members].filter((m) => m !== conn && m.presence).map((m) => this.presenceOf(m));
     const since = request.sinceVersion;
     const result = { docId, version: this.version, text: null, ops: null, readOnly: false, redirect: null, presence };
+    if (this.type !== "text") result.type = this.type;
     const joined = this.presenceOf(conn);
     for (const member of this.members) if (member !== conn) member.deliver("Presence", joined);
     if (since !== undefined && since <= this.version && this.version - since <= this.maxResumeOps) {
-      result.ops = this.history.slice(since);
+      result.ops = this.history.slice(since).map((m) => this.wire(m));
+    } else if (this.type === "rich-text") {
+      result.delta = this.text.ops;
     } else {
       result.text = this.text;
     }
@@ -42,8 +69,8 @@ export class DummyServer {
   presenceOf(conn) {
     const { version, selection } = conn.presence;
     const map = (p) => {
-      for (const applied of this.history.slice(version)) p = ot.transformPosition(applied.op, p);
-      return Math.min(p, this.text.length);
+      for (const applied of this.history.slice(version)) p = this.ops.transformPosition(applied.op, p);
+      return Math.min(p, this.ops.length(this.text));
     };
     const mapped = selection.map((r) => ({ anchor: map(r.anchor), head: map(r.head) }));
     conn.presence = { version: this.version, selection: mapped };
@@ -65,16 +92,20 @@ export class DummyServer {
     const key = `${conn.clientId}/${request.opId}`;
     if (this.committed.has(key)) return { version: this.committed.get(key) };
     if (request.baseVersion < 0 || request.baseVersion > this.version) throw new Error("unknown_version: bad base");
-    let op = ot.canonicalize(request.op);
-    for (const applied of this.history.slice(request.baseVersion)) op = ot.transform(op, applied.op, true);
-    const problem = ot.validate(this.text, op);
+    let op = this.ops.canonicalize(request.op);
+    for (const applied of this.history.slice(request.baseVersion)) op = this.ops.transform(op, applied.op, true);
+    const problem = this.ops.validate(this.text, op);
     if (problem) throw new Error(`invalid_op: ${problem}`);
-    this.text = ot.apply(this.text, op);
+    this.text = this.ops.apply(this.text, op);
     const message = { docId, version: this.version + 1, op, clientId: conn.clientId, opId: request.opId };
     this.history.push(message);
     this.committed.set(key, message.version);
-    for (const member of this.members) if (member !== conn || this.echo) member.deliver("Op", message);
+    for (const member of this.members) if (member !== conn || this.echo) member.deliver("Op", this.wire(message));
     return { version: message.version };
+  }
+  /** A message as it travels: a rich-text op as its array of Delta ops. */
+  wire(message) {
+    return this.type === "rich-text" ? { ...message, op: message.op.ops } : message;
   }
 }
 
@@ -135,7 +166,7 @@ export class Connection {
     this.down = Math.max(this.down, this.world.now) + this.delay();
     this.world.at(this.down, () => {
       if (!this.alive) return;
-      if (method === "Op") this.doc.receiveOp(payload);
+      if (method === "Op") this.doc.receiveOp(this.rich ? readOpMessage(structuredClone(payload), richText.parse) : payload);
       else if (method === "Presence") this.doc.receivePresence(payload);
     });
   }
@@ -164,8 +195,12 @@ export class Connection {
       });
     });
   }
+  get rich() {
+    return this.world.server.type === "rich-text";
+  }
   join(request) {
-    return this.invoke(() => this.world.server.join(this, structuredClone(request)));
+    const joined = this.invoke(() => this.world.server.join(this, structuredClone(request)));
+    return this.rich ? joined.then((result) => readJoinResult(structuredClone(result))) : joined;
   }
   submit(request) {
     return this.invoke(() => this.world.server.submit(this, structuredClone(request)));
@@ -251,3 +286,88 @@ export async function simulate(seed, { clients = 3, edits = 40, maxResumeOps = 1
   return { world, peers };
 }
 
+
+/** A rich-text document's content as a string: each embed one U+FFFC, so string positions are the document's. */
+export function plainOf(delta) {
+  return delta.ops.map((c) => (typeof c.insert === "string" ? c.insert : "\ufffc")).join("");
+}
+
+const attributeChoices = [{ bold: true }, { bold: null }, { italic: true }, { color: "#cc0000" }, { color: null }, { header: 1 }, { link: "https://example.com/" }];
+
+/**
+ * Runs `clients` rich-text clients (RichTextDocument) making `edits` random edits each, with cuts:
+ * inserts with and without attributes, embeds, formatting, and (unless `tokens`) deletes. With
+ * `tokens`, each text insert is a unique token and each embed unique, placed between tokens, so
+ * each can be counted at the end. Returns the world and the peers, each with `mirror`: its
+ * contents rebuilt from its own edits and its change events.
+ */
+export async function simulateRich(seed, { clients = 3, edits = 30, maxResumeOps = 1000, echo = false, tokens = true, cutEvery = 150 }) {
+  const world = new World(seed, { maxResumeOps, echo, type: "rich-text" });
+  const r = world.r;
+  const peers = [];
+  let opIds = 0;
+  for (let i = 0; i < clients; i++) {
+    const host = { clientId: `r${i}`, user: () => undefined, nextOpId: () => ++opIds, lastOpId: () => opIds, redirect: () => assert.fail("no redirects here") };
+    const doc = new RichTextDocument(docId, host);
+    const peer = { doc, conn: undefined, mirror: new Delta(), made: [], embeds: [] };
+    doc.on("change", ({ op }) => {
+      peer.mirror = richText.apply(peer.mirror, op);
+    });
+    const opened = doc.opened();
+    peer.conn = new Connection(world, doc);
+    doc.attach(peer.conn);
+    peers.push(peer);
+    await world.run(world.now + 100);
+    await opened;
+  }
+  const reconnect = (peer) => {
+    peer.conn = new Connection(world, peer.doc);
+    peer.doc.attach(peer.conn);
+  };
+  const edit = (peer, i, n) => {
+    const plain = plainOf(peer.doc.contents);
+    const cuts = tokens ? [0, ...[...plain.matchAll(/[>\ufffc]/g)].map((m) => m.index + 1)] : boundaries(plain);
+    const at = r.pick(cuts);
+    const attributes = r.int(2) === 0 ? undefined : { ...r.pick(attributeChoices.filter((a) => !Object.values(a).includes(null))) };
+    const kind = r.int(tokens ? 4 : 5);
+    let change;
+    if (kind === 0) {
+      const embed = { image: `e${i}.${n}` };
+      peer.embeds.push(embed.image);
+      change = new Delta().retain(at).insert(embed, attributes);
+    } else if (kind === 1 && plain.length > 0) {
+      const from = r.pick(boundaries(plain));
+      const to = r.pick(boundaries(plain).filter((c) => c >= from && c <= from + 8));
+      change = new Delta().retain(from).retain(to - from, { ...r.pick(attributeChoices) });
+    } else if (kind === 4 && plain.length > 0) {
+      const from = r.pick(boundaries(plain));
+      const to = r.pick(boundaries(plain).filter((c) => c >= from && c <= from + 5));
+      change = new Delta().retain(from).delete(to - from);
+    } else {
+      const text = tokens ? `<${i}.${n}>` : r.pick(["a", "bc", "é", "😀", "\n", "xyz"]);
+      if (tokens) peer.made.push(text);
+      change = new Delta().retain(at).insert(text, attributes);
+    }
+    peer.doc.applyDelta(change);
+    peer.mirror = richText.apply(peer.mirror, richText.parse(change));
+  };
+  for (let i = 0; i < clients; i++) {
+    for (let n = 0; n < edits; n++) {
+      const peer = peers[i];
+      world.at(world.now + r.int(edits * 20), () => edit(peer, i, n));
+    }
+  }
+  const end = world.now + edits * 20 + 50;
+  for (let t = world.now + r.int(cutEvery); t < end; t += 1 + r.int(cutEvery)) {
+    const peer = r.pick(peers);
+    world.at(t, () => {
+      if (!peer.conn.alive) return;
+      peer.conn.cut();
+      world.at(world.now + 1 + r.int(cutEvery), () => reconnect(peer));
+    });
+  }
+  await world.run(end + 10_000);
+  for (const peer of peers) if (!peer.conn.alive) reconnect(peer);
+  await world.run(world.now + 30_000);
+  return { world, peers };
+}
