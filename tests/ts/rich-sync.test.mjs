@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
-import { CollabDocument, Delta, RichTextDocument, checkUnsent, readJoinResult, readOpMessage, richText, rng } from "./lib.mjs";
+import { CollabDocument, Delta, RichTextDocument, checkUnsent, engine, readJoinResult, readOpMessage, richText, richTextType, rng } from "./lib.mjs";
 import { Connection, World, docId, plainOf, simulateRich } from "./sim.mjs";
 
 mock.timers.enable({ apis: ["setTimeout"] });
@@ -438,5 +438,52 @@ describe("unsent rich-text edits restored in another client instance", () => {
     const text = { docId, clientId: "t", version: 0, serverText: "", outstanding: { op: ["x"], opId: 1, edits: 1 }, sent: false, opIdsThrough: 1, savedAt: 0 };
     assert.equal(checkUnsent(text, docId, "text"), null);
     assert.match(checkUnsent(text, docId, "rich-text"), /text document, not rich-text/);
+  });
+});
+
+describe("the engine over rich text", () => {
+  /** Everything a state holds that a step could change by mistake, Deltas included, as a string. */
+  const snapshot = (s) =>
+    JSON.stringify({ ...s, docType: s.docType.name, queue: [...s.queue], members: [...s.members], futurePresence: [...s.futurePresence], recent: engine.recentOps(s) });
+
+  test("is pure: each step returns the next state and its commands, the state it was given unchanged", () => {
+    let state = engine.initialStateOf(richTextType);
+    assert.equal(state.text.length(), 0);
+    let nextId = 1;
+    const commands = [];
+    const run = (event) => {
+      if (state.opIds.length < engine.opIdReserve) state = engine.step(state, { type: "opIds", ids: [nextId++, nextId++] }).state;
+      const before = snapshot(state);
+      const result = engine.step(state, { nowMs: 1000, ...event });
+      assert.equal(snapshot(state), before, `${event.type} changed the state it was given`);
+      state = result.state;
+      commands.push(...result.commands.filter((c) => c.type !== "setTimer" && c.type !== "clearTimer" && c.type !== "emit"));
+      return result.commands;
+    };
+    run({ type: "open", docId, clientId: "me", user: undefined });
+    run({ type: "connected" });
+    run({ type: "joinResult", session: 1, result: richResult({ version: 4, delta: [{ insert: "hello" }] }) });
+    run({ type: "localEdit", op: new Delta().retain(5).insert({ image: "u" }) });
+    run({ type: "localEdit", op: new Delta().retain(1, { bold: true }) });
+    run({ type: "serverOp", message: { docId, version: 5, op: new Delta().insert("X", { italic: true }), clientId: "them", opId: 3 } });
+    run({ type: "presenceLocal", selection: [{ anchor: 7, head: 7 }] });
+    run({ type: "submitResult", session: 1, opId: 1, version: 6 });
+    run({ type: "presenceRemote", message: { docId, clientId: "them", user: undefined, version: 6, selection: [{ anchor: 6, head: 7 }] } });
+    run({ type: "submitResult", session: 1, opId: 2, version: 7 });
+    run({ type: "tick", nowMs: 2000 });
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(commands)),
+      [
+        { type: "sendJoin", session: 1, request: { docId, clientId: "me", type: "rich-text" } },
+        { type: "sendSubmit", session: 1, request: { docId, baseVersion: 4, op: [{ retain: 5 }, { insert: { image: "u" } }], opId: 1 } },
+        { type: "applyRemote", op: { ops: [{ insert: "X", attributes: { italic: true } }] }, origin: "remote", clientId: "them" },
+        { type: "sendSubmit", session: 1, request: { docId, baseVersion: 6, op: [{ retain: 1 }, { retain: 1, attributes: { bold: true } }], opId: 2 } },
+        { type: "sendPresence", request: { docId, version: 7, selection: [{ anchor: 7, head: 7 }] } },
+      ],
+    );
+    assert.deepEqual(state.text.ops, [{ insert: "X", attributes: { italic: true } }, { insert: "h", attributes: { bold: true } }, { insert: "ello" }, { insert: { image: "u" } }]);
+    assert.ok(richText.equals(state.serverText, state.text));
+    assert.equal(state.sync.kind, "Synchronized");
+    assert.deepEqual(state.members.get("them").selection, [{ anchor: 6, head: 7 }]);
   });
 });
