@@ -65,7 +65,6 @@ export interface DocumentHost {
 }
 
 /** A document of any type. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnySyncedDocument = SyncedDocument<any, any, any>;
 
 /**
@@ -168,8 +167,8 @@ export class SyncedDocument<Doc, Op, Snapshot> extends Emitter<DocumentEvents<Op
   }
 
   /**
-   * A local edit, `raw` in any wire form and `op` its canonical form: applies it and sends it when
-   * it can. Throws an Error when the document is closed or read-only, and a RangeError, changing
+   * A local edit, `raw` in any wire form, which `op` reads into the type's canonical op: applies
+   * it and sends it when it can. Throws an Error when the document is closed or read-only, and a RangeError, changing
    * and sending nothing, when `raw` does not apply to the local document (the server would refuse
    * it as `invalid_op`, PROTOCOL §1).
    */
@@ -401,6 +400,7 @@ export class CollabDocument extends SyncedDocument<Text, TextOperation, string> 
     super(docId, host, textType, (text) => text.toString(), unsent);
   }
 
+  /** The unconfirmed edits as plain data (see SyncedDocument.unsent); undefined when there are none. */
   override unsent(): UnsentEdits | undefined {
     return super.unsent() as UnsentEdits | undefined;
   }

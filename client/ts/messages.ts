@@ -1,7 +1,7 @@
 // The wire types of PROTOCOL §3–4 (C#: client/CollabProtocol/Messages/Messages.cs) and the
 // reading of what arrives: MessagePack sends absent optional fields as nil, so null and
 // undefined are treated alike, and every op is checked and canonicalized on the way in, by the
-// document's type (text by default: a result without `type` is of a server older than rich text).
+// document's type (text unless a join result names another).
 
 import { errorCodeInfo, type ErrorCode } from "./error-codes.js";
 import { parse, type TextOperation } from "./ot.js";
