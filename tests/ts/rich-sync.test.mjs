@@ -267,6 +267,27 @@ describe("rich-text documents converge with the server", () => {
     assert.deepEqual(doc.contents.ops, [{ insert: "ab" }]);
   });
 
+  test("a Reset gives the unconfirmed edits as a Delta on the server's contents, then joins again for the whole document", async () => {
+    const doc = new RichTextDocument(docId, host());
+    const opened = doc.opened();
+    const invoker = fakeInvoker((kind, request) =>
+      kind === "join" ? richResult(request.sinceVersion === undefined && invoker.calls.length > 1 ? { version: 0, delta: [] } : { version: 3, delta: [{ insert: "abc" }] }) : new Promise(() => undefined),
+    );
+    doc.attach(invoker);
+    await opened;
+    doc.format(1, 1, { underline: true });
+    const resets = [];
+    doc.on("reset", (e) => resets.push(e));
+    doc.receiveReset({ docId, reason: "deleted" });
+    await settle();
+    assert.equal(resets.length, 1);
+    assert.ok(resets[0].unconfirmed.op instanceof Delta && resets[0].unconfirmed.serverText instanceof Delta);
+    assert.deepEqual(resets[0].unconfirmed.op.ops, [{ retain: 1 }, { retain: 1, attributes: { underline: true } }]);
+    assert.deepEqual(resets[0].unconfirmed.serverText.ops, [{ insert: "abc" }]);
+    const joins = invoker.calls.filter((c) => c[0] === "join").map((c) => c[1]);
+    assert.deepEqual(joins.at(-1), { docId, clientId: "me", type: "rich-text" }, "joins again without sinceVersion, naming its type");
+  });
+
   test("local edits that do not apply throw and send nothing", async () => {
     const doc = new RichTextDocument(docId, host());
     const opened = doc.opened();
