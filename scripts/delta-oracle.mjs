@@ -40,7 +40,12 @@ const chance = (p) => random() < p;
 
 // Text pieces: ASCII, words that diff can align on, newlines, a two-byte letter, astral
 // characters (surrogate pairs) and U+0000, which diff also uses to stand for an embed.
-const pieces = ["a", "b", "c", "ab", "the ", "cat", " ", "\n", "é", "😀", "𝒜b", "x😀y", "\u0000", "hello world", "\t"];
+// Some whitespace that JavaScript's \s and .NET's char.IsWhiteSpace disagree on, since diff's
+// cleanup scores cuts by it: U+0085 (not \s), U+FEFF (\s), and others that both count.
+const pieces = [
+  "a", "b", "c", "ab", "the ", "cat", " ", "\n", "é", "😀", "𝒜b", "x😀y", "\u0000", "hello world", "\t",
+  "\n\n", "\r\n", "\u00a0", "\u0085", "\ufeff", "\u2028", "\u3000", "x.y", "A-Z ",
+];
 const attributeValues = {
   bold: [true, false],
   italic: [true],
@@ -239,8 +244,11 @@ for (let n = 0; n < count; n++) {
     const a = randomChange(doc);
     record = { doc: doc.ops, a: a.ops, inverted: a.invert(doc).ops };
   } else if (kind === "diff") {
-    const other = chance(0.7) ? doc.compose(randomChange(doc)) : randomDocument();
-    record = { doc: doc.ops, other: other.ops, diff: doc.diff(other).ops };
+    // Longer texts too, so that diff's half-match, bisection and cleanups all take part.
+    const base = chance(0.3) ? randomDocument(40) : doc;
+    let other = chance(0.3) ? randomDocument(40) : base;
+    for (let edits = 1 + int(4); edits > 0; edits--) other = other.compose(randomChange(other));
+    record = { doc: base.ops, other: other.ops, diff: base.diff(other).ops };
   } else {
     record = history();
   }

@@ -101,9 +101,12 @@ public sealed class DeltaOracleTests
                 var doc = Input(c, "doc");
                 var a = Input(c, "a");
                 var b = Input(c, "b");
+                var applied = c.GetProperty("applied");
                 return Check("a.compose(b)", a.Compose(b), c.GetProperty("ab"))
-                    ?? Check("apply a", a.Apply(doc), c.GetProperty("applied"))
-                    ?? Check("doc.compose(a)", doc.Compose(a), c.GetProperty("applied"))
+                    ?? Check("doc.compose(a)", doc.Compose(a), applied)
+                    ?? (InsertsNull(a)
+                        ? (a.Validate(doc) is null ? "Validate accepts an insert with a null attribute" : null)
+                        : Check("a.Apply(doc)", a.Apply(doc), applied))
                     ?? RoundTrip(a) ?? RoundTrip(b);
             }
             case "transform":
@@ -155,11 +158,11 @@ public sealed class DeltaOracleTests
             {
                 var site = sites[edit.GetInt32()];
                 var op = Input(e, "op");
-                if (op.Validate(site.Doc) is { } error)
+                if (op.BaseLength > site.Doc.Length)
                 {
-                    return $"an edit is invalid on its site's copy {site.Doc}: {error}";
+                    return $"an edit runs past the end of its site's copy {site.Doc}";
                 }
-                site.Doc = op.Apply(site.Doc);
+                site.Doc = site.Doc.Compose(op);
                 site.Buffer = site.Buffer is null ? op : site.Buffer.Compose(op);
             }
             else if (e.TryGetProperty("send", out var send))
@@ -224,6 +227,18 @@ public sealed class DeltaOracleTests
             }
         }
         return Check("the server's final document", server, c.GetProperty("final"));
+    }
+
+    private static bool InsertsNull(Delta delta)
+    {
+        foreach (var op in delta.Ops)
+        {
+            if (op.IsInsert && op.Attributes is { } attributes && attributes.Any(a => a.Value.IsNull))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private sealed class Site(Delta doc)

@@ -101,8 +101,9 @@ public sealed partial class Delta : IEquatable<Delta>
     /// <summary>
     /// Why this delta cannot be applied to <paramref name="document"/>, or null when it can: it
     /// was read without error, retains and deletes no more than the document's length, splits
-    /// no surrogate pair of the document, inserts no lone surrogate, and every op keeps the
-    /// attribute limits (<see cref="AttributeMap.MaxKeys"/> keys and the per-value limits).
+    /// no surrogate pair of the document, inserts no lone surrogate and no null attribute, and
+    /// every op keeps the attribute limits (<see cref="AttributeMap.MaxKeys"/> keys and the
+    /// per-value limits). A document that only ever had valid deltas applied has no null attribute.
     /// </summary>
     public string? Validate(Delta document)
     {
@@ -134,6 +135,12 @@ public sealed partial class Delta : IEquatable<Delta>
                 if (attributes.LimitError() is { } error)
                 {
                     return $"op {i}: {error}";
+                }
+                // quill keeps a null on an insert, in the document too, where it means nothing
+                // but stops the text merging with its neighbours and a diff from undoing itself.
+                if (op.IsInsert && attributes.Any(a => a.Value.IsNull))
+                {
+                    return $"op {i} inserts with a null attribute (null removes an attribute only on a retain)";
                 }
             }
             if (op.Text is not null && !TextOperation.IsWellFormed(op.Text))
