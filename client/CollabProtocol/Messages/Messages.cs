@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Collab.Ot;
 using MessagePack;
 
@@ -30,6 +31,8 @@ public sealed class JoinRequest
     [Key("clientId")] public string ClientId { get; set; } = "";
     [Key("sinceVersion")] public int? SinceVersion { get; set; }
     [Key("user")] public UserInfo? User { get; set; }
+    /// <summary>The type a document that does not exist yet is made as (<c>text</c> when absent); a join naming another type than an existing document's is refused (PROTOCOL §3).</summary>
+    [Key("type")] public string? Type { get; set; }
 }
 
 /// <summary>Result of <c>Join</c>: the whole text, or the ops since <c>sinceVersion</c>, or a redirect.</summary>
@@ -45,6 +48,10 @@ public sealed class JoinResult
     [Key("presence")] public List<PresenceMessage> Presence { get; set; } = [];
     /// <summary>Set when the document did not exist and its id was renamed away: the id its text went to (PROTOCOL §3).</summary>
     [Key("movedTo")] public string? MovedTo { get; set; }
+    /// <summary>The document's type: <c>text</c> or <c>rich-text</c> (older servers send none: text).</summary>
+    [Key("type")] public string? Type { get; set; }
+    /// <summary>A rich-text document's contents (instead of <see cref="Text"/>): a delta of inserts.</summary>
+    [Key("delta")] public Delta? Delta { get; set; }
 }
 
 /// <summary>Argument of <c>Submit</c>.</summary>
@@ -53,7 +60,16 @@ public sealed class SubmitRequest
 {
     [Key("docId")] public string DocId { get; set; } = "";
     [Key("baseVersion")] public int BaseVersion { get; set; }
-    [Key("op")] public TextOperation? Op { get; set; }
+
+    /// <summary>The op as the wire has it: a text op or a delta, by the document's type.</summary>
+    [Key("op")][JsonPropertyName("op")] public WireOp? Payload { get; set; }
+
+    /// <summary>A text document's op (null for a delta).</summary>
+    [IgnoreMember][JsonIgnore] public TextOperation? Op { get => Payload?.Text; set => Payload = WireOp.Of(value); }
+
+    /// <summary>A rich-text document's op (null for a text op).</summary>
+    [IgnoreMember][JsonIgnore] public Delta? Delta { get => Payload?.Delta; set => Payload = WireOp.Of(value); }
+
     [Key("opId")] public long OpId { get; set; }
 }
 
@@ -91,7 +107,16 @@ public sealed class OpMessage
 {
     [Key("docId")] public string DocId { get; set; } = "";
     [Key("version")] public int Version { get; set; }
-    [Key("op")] public TextOperation Op { get; set; } = TextOperation.Empty;
+
+    /// <summary>The op as the wire has it: a text op or a delta, by the document's type.</summary>
+    [Key("op")][JsonPropertyName("op")] public WireOp Payload { get; set; } = new(TextOperation.Empty);
+
+    /// <summary>A text document's op (the empty op for a delta).</summary>
+    [IgnoreMember][JsonIgnore] public TextOperation Op { get => Payload.Text ?? TextOperation.Empty; set => Payload = new(value); }
+
+    /// <summary>A rich-text document's op (null for a text op).</summary>
+    [IgnoreMember][JsonIgnore] public Delta? Delta { get => Payload.Delta; set => Payload = value is null ? new(TextOperation.Empty) : new(value); }
+
     [Key("clientId")] public string ClientId { get; set; } = "";
     [Key("opId")] public long OpId { get; set; }
     [Key("createdAt")] public DateTimeOffset? CreatedAt { get; set; }

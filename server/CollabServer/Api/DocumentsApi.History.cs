@@ -6,6 +6,7 @@ using CollabServer.Identity;
 using CollabServer.Storage;
 using Microsoft.Extensions.Options;
 using Microsoft.Data.Sqlite;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Api;
 
@@ -84,13 +85,22 @@ public static partial class DocumentsApi
             using var held = bytes;
             // Sequenced on the actor like a PUT: one op from whatever the text is now to the text
             // then, broadcast as an ordinary op; nothing is lost, so a restore can be restored away.
-            var restored = await registry.AskAsync(id, () => new ReplaceText(past.Text, By(request.HttpContext, OpAuthorship.Restore)));
+            var restored = await registry.AskAsync(id, () => new ReplaceText(() => past.Content, By(request.HttpContext, OpAuthorship.Restore)));
             return Results.Ok(new { id, version = restored });
         });
     }
 
     /// <summary>The document as it was (<c>?version=N</c> or <c>?at=ISO-8601</c>).</summary>
-    internal sealed record PastDocument(string Id, int Version, string Text, DateTimeOffset? At);
+    internal sealed record PastDocument(string Id, int Version, DocContent Content, DateTimeOffset? At)
+    {
+        /// <summary>The answer's body: the document's fields (<see cref="DocumentJson"/>) and when the version was committed.</summary>
+        public Dictionary<string, object?> ToJson()
+        {
+            var json = DocumentJson(Id, Version, Content);
+            json["at"] = At;
+            return json;
+        }
+    }
 
     /// <summary>
     /// <c>GET /api/docs/{id}?version=N|at=T</c>: the subject's share of past reads and the rebuilt
@@ -103,7 +113,7 @@ public static partial class DocumentsApi
         try
         {
             var (past, bytes) = await ReadPastAsync(id, version, at, registry, catalog, limits, http.RequestAborted);
-            return new HeldResult(Results.Ok(past), bytes, subject);
+            return new HeldResult(Results.Ok(past.ToJson()), bytes, subject);
         }
         catch
         {
@@ -141,15 +151,15 @@ public static partial class DocumentsApi
         if (resolved == head && await registry.AskIfLiveAsync(id, new ReadText(), null) is { } live && live.Version == resolved)
         {
             // The current version is the actor's text, if it is live (no replay at all).
-            return (new PastDocument(id, resolved, live.Text, committedAt), null);
+            return (new PastDocument(id, resolved, live.Content, committedAt), null);
         }
         // Rebuilt from storage: it waits for room in the node's budget of texts in flight.
         var bytes = await limits.ReserveAsync(length, cancellationToken);
         try
         {
-            var text = await OffTheLoop(id, registry, catalog, limits, cancellationToken,
-                history => history?.TextAt(resolved) ?? (resolved == 0 ? "" : throw CollabError.NotFound(id)));
-            return (new PastDocument(id, resolved, text, committedAt), bytes);
+            var content = await OffTheLoop(id, registry, catalog, limits, cancellationToken,
+                history => history?.ContentAt(resolved) ?? (resolved == 0 ? DocumentType.Text.Empty : throw CollabError.NotFound(id)));
+            return (new PastDocument(id, resolved, content, committedAt), bytes);
         }
         catch
         {

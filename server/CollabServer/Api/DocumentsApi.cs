@@ -7,6 +7,7 @@ using CollabServer.Identity;
 using CollabServer.Storage;
 using CollabServer.Storage.Postgres;
 using Microsoft.Extensions.Options;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Api;
 
@@ -69,7 +70,7 @@ public static partial class DocumentsApi
                 return await AnswerPastAsync(http, id, version, at, registry, catalog);
             }
             var doc = await registry.AskAsync(id, () => new ReadText()) ?? throw CollabError.NotFound(id, registry.MovedTo(id));
-            return Results.Ok(new { id, version = doc.Version, text = doc.Text });
+            return Results.Ok(DocumentJson(id, doc.Version, doc.Content));
         });
 
         docs.MapGet("/{id}/ops", async (string id, int? from, int? limit, HttpContext http, DocumentRegistry registry) =>
@@ -92,8 +93,8 @@ public static partial class DocumentsApi
                 creations.Take(request.HttpContext);
             }
             await ToOwnerBeforeBodyAsync(request.HttpContext, id, registry);
-            var text = await ReadStringFieldAsync(request, "text", limit) ?? throw CollabError.InvalidOp("the body must be JSON { \"text\": \"...\" } with well-formed UTF-16 text");
-            var version = await registry.AskAsync(id, () => new ReplaceText(text, By(request.HttpContext, OpAuthorship.RestEdit)));
+            var content = await ReadContentAsync(request, limit);
+            var version = await registry.AskAsync(id, () => new ReplaceText(content, By(request.HttpContext, OpAuthorship.RestEdit)));
             return Results.Ok(new { id, version });
         });
 
@@ -143,19 +144,81 @@ public static partial class DocumentsApi
     /// </summary>
     internal static async Task<string?> ReadStringFieldAsync(HttpRequest request, string field, long limit)
     {
+        using var body = await ReadJsonAsync(request, limit);
+        return body?.RootElement is { ValueKind: JsonValueKind.Object } root ? ReadStringOrNull(root, field) : null;
+    }
+
+    /// <summary>
+    /// A document as REST answers it: <c>{id, version, text}</c> for text; <c>{id, version, type,
+    /// delta, text}</c> for rich text, whose <c>text</c> is the text of its string inserts.
+    /// </summary>
+    internal static Dictionary<string, object?> DocumentJson(string id, int version, DocContent content)
+    {
+        var json = new Dictionary<string, object?> { ["id"] = id, ["version"] = version };
+        if (content is RichContent rich)
+        {
+            json["type"] = rich.Type.Name;
+            json["delta"] = rich.Value;
+        }
+        json["text"] = content.PlainText();
+        return json;
+    }
+
+    /// <summary>
+    /// A PUT's content: <c>{"text": "..."}</c> for a text document, <c>{"type": "rich-text",
+    /// "delta": [...]}</c> for a rich-text one (PROTOCOL §7); made on the document's loop, where a
+    /// refusal (a lone surrogate, a delta that is not a document) fails the request only.
+    /// </summary>
+    private static async Task<Func<DocContent>> ReadContentAsync(HttpRequest request, long limit)
+    {
+        const string shape = "the body must be JSON {\"text\": \"...\"} with well-formed UTF-16 text, or {\"type\": \"rich-text\", \"delta\": [...]} with a delta of inserts";
+        using var body = await ReadJsonAsync(request, limit);
+        if (body?.RootElement is not { ValueKind: JsonValueKind.Object } root)
+        {
+            throw CollabError.InvalidOp(shape);
+        }
+        var type = root.TryGetProperty("type", out var named) ? named.ValueKind == JsonValueKind.String ? named.GetString() : "" : null;
+        if (DocumentType.Named(type) is not { } documentType)
+        {
+            throw CollabError.InvalidOp($"there is no document type '{type}': text or rich-text");
+        }
+        if (documentType == DocumentType.RichText)
+        {
+            if (!root.TryGetProperty("delta", out var deltaJson) || deltaJson.ValueKind != JsonValueKind.Array)
+            {
+                throw CollabError.InvalidOp(shape);
+            }
+            var delta = deltaJson.Deserialize<Collab.Ot.Delta>()!;
+            return () => RichTextType.FromDelta(delta);
+        }
+        var text = ReadStringOrNull(root, "text") ?? throw CollabError.InvalidOp(shape);
+        return () => TextType.FromText(text);
+    }
+
+    /// <summary>The string <paramref name="field"/> of <paramref name="root"/>; null when it is missing, not a string, or not well-formed UTF-16.</summary>
+    private static string? ReadStringOrNull(JsonElement root, string field)
+    {
+        try
+        {
+            return root.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A JSON body of at most <paramref name="limit"/> bytes, or null when it is not JSON; <c>too_large</c> past the limit.</summary>
+    private static async Task<JsonDocument?> ReadJsonAsync(HttpRequest request, long limit)
+    {
         CheckContentLength(request, limit);
         try
         {
             // Counted as read, so the limit holds for a chunked body (no Content-Length) too.
             await using var capped = CappedBody.Open(request, limit, () => new CollabError(ErrorCodes.TooLarge, $"the body is larger than {limit} bytes"));
-            using var body = await JsonDocument.ParseAsync(capped);
-            return body.RootElement.ValueKind == JsonValueKind.Object
-                && body.RootElement.TryGetProperty(field, out var value)
-                && value.ValueKind == JsonValueKind.String
-                ? value.GetString()
-                : null;
+            return await JsonDocument.ParseAsync(capped);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        catch (JsonException)
         {
             return null;
         }

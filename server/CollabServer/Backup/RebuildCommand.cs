@@ -20,9 +20,6 @@ namespace CollabServer.Backup;
 /// </summary>
 public static class RebuildCommand
 {
-    /// <summary>The type of every document a shipped backup holds: its batch files carry ops only, which only text documents are shipped as.</summary>
-    private static readonly DocumentType s_backupType = DocumentType.Text;
-
     public static int Run(string[] args)
     {
         try
@@ -87,7 +84,7 @@ public static class RebuildCommand
 
         // 1. Read and check everything: files, checksums, versions, and that every op applies to
         // the text before it. Nothing is written unless all of it holds.
-        List<(string Id, List<(string Path, int First, int Last)> Batches)> documents;
+        List<(string Id, DocumentType Type, List<(string Path, int First, int Last)> Batches)> documents;
         long files, ops, bytes;
         try
         {
@@ -125,7 +122,7 @@ public static class RebuildCommand
     /// within <c>Collab:MaxDocumentLength</c>, and no (client id, op id) twice. Returns why the backup
     /// is refused (the file and offset), or null with the documents to write.
     /// </summary>
-    private static string? Check(string docsDir, CollabOptions options, out List<(string Id, List<(string Path, int First, int Last)> Batches)> documents, out long files, out long ops, out long bytes)
+    private static string? Check(string docsDir, CollabOptions options, out List<(string Id, DocumentType Type, List<(string Path, int First, int Last)> Batches)> documents, out long files, out long ops, out long bytes)
     {
         documents = [];
         files = ops = bytes = 0;
@@ -146,7 +143,10 @@ public static class RebuildCommand
             }
             var batches = BackupFormat.ListBatches(dir);
             long expected = 1;
-            var text = s_backupType.Empty;
+            // Batch files hold ops only: a document's type is its ops' (DocumentType.OfStoredOp),
+            // found at its first op that is not the empty op, which changes nothing in either type.
+            DocumentType? type = null;
+            var text = DocumentType.Text.Empty;
             var opIds = new HashSet<(string ClientId, long OpId)>();
             foreach (var (path, first, last) in batches)
             {
@@ -165,10 +165,16 @@ public static class RebuildCommand
                 }
                 foreach (var row in rows)
                 {
+                    var shape = DocumentType.OfStoredOp(row.Op);
+                    if (type is null && (shape != DocumentType.Text || row.Op.Trim() != "[]"))
+                    {
+                        type = shape;
+                        text = type.Empty;
+                    }
                     DocOp op;
                     try
                     {
-                        op = SqliteDocumentStore.ParseOp(s_backupType, row.Version, row.Op);
+                        op = SqliteDocumentStore.ParseOp(type ?? DocumentType.Text, row.Version, row.Op);
                     }
                     catch (Exception ex) when (ex is InvalidDataException or System.Text.Json.JsonException or NotSupportedException or ArgumentException or NullReferenceException)
                     {
@@ -195,24 +201,24 @@ public static class RebuildCommand
             ops += expected - 1;
             if (batches.Count > 0)
             {
-                documents.Add((id, batches));
+                documents.Add((id, type ?? DocumentType.Text, batches));
             }
         }
         return null;
     }
 
     /// <summary>Writes the checked documents into <paramref name="to"/> through the server's own store.</summary>
-    private static void Write(string to, List<(string Id, List<(string Path, int First, int Last)> Batches)> documents, CollabOptions options, long ops)
+    private static void Write(string to, List<(string Id, DocumentType Type, List<(string Path, int First, int Last)> Batches)> documents, CollabOptions options, long ops)
     {
         var catalog = new DocumentCatalog(Options.Create(options));
         Directory.CreateDirectory(to);
         var started = Stopwatch.StartNew();
         var snapshotEvery = Math.Max(1, options.SnapshotInterval);
-        foreach (var (id, batches) in documents)
+        foreach (var (id, type, batches) in documents)
         {
-            var text = s_backupType.Empty;
+            var text = type.Empty;
             var version = 0;
-            using (var store = catalog.Create(id, s_backupType))
+            using (var store = catalog.Create(id, type))
             {
                 var group = new List<StoredOp>(snapshotEvery);
                 void CommitGroup()
@@ -225,7 +231,7 @@ public static class RebuildCommand
                     // Checked above; read again so only one document's ops are in memory at a time.
                     foreach (var row in BackupFormat.Read(path, first, last))
                     {
-                        var op = SqliteDocumentStore.ParseOp(s_backupType, row.Version, row.Op);
+                        var op = SqliteDocumentStore.ParseOp(type, row.Version, row.Op);
                         text = op.Apply(text);
                         version = row.Version;
                         group.Add(new StoredOp(row.Version, op, row.ClientId, row.OpId, row.CreatedAtMs));

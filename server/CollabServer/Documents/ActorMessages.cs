@@ -101,8 +101,8 @@ internal sealed class SubmitWork(IMemberConnection? connection, SubmitRequest re
     public void Complete(int version) => Answer(new SubmitResult { Version = version });
 }
 
-/// <summary>The text and version; null if the document does not exist.</summary>
-internal sealed class ReadText : Request<(int Version, string Text)?>;
+/// <summary>The content and version; null if the document does not exist.</summary>
+internal sealed class ReadText : Request<(int Version, DocContent Content)?>;
 
 /// <summary>The document as listed; null if it does not exist.</summary>
 internal sealed class ReadSummary : Request<DocumentSummary?>;

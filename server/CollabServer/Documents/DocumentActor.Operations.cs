@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Collab.Messages;
 using CollabServer.Errors;
 using CollabServer.Storage;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Documents;
 
@@ -17,6 +18,7 @@ public sealed partial class DocumentActor
             // It disconnected while this join waited; registering it now would leave a ghost member.
             throw CollabError.Unavailable("the connection closed");
         }
+        TakeType(DocumentType.Named(request.Type) ?? throw CollabError.InvalidOp($"there is no document type '{request.Type}': text or rich-text"), named: request.Type is not null);
         var ops = _sequencer.CommittedSince(request.SinceVersion, _options.MaxResumeOps);
         if (_state is DocumentState.Idle)
         {
@@ -27,7 +29,7 @@ public sealed partial class DocumentActor
         // the result says where the text went, so a client that missed the Reset can follow. Only
         // a resume asks: a first join of a new document pays nothing for it.
         var movedTo = request.SinceVersion is null || _database.Exists ? null : _services.Redirects.Get(DocId);
-        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly, MovedTo = movedTo };
+        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly, MovedTo = movedTo, Type = _sequencer.Type.Name };
         if (ops is not null)
         {
             result.Ops = ops.ConvertAll(op => op.ToMessage(DocId));
@@ -41,6 +43,24 @@ public sealed partial class DocumentActor
         // A join only reads; the database is opened again by the first write.
         _database.CloseIfUnused(busy: !_pipeline.IsIdle);
         return result;
+    }
+
+    /// <summary>
+    /// The type a join or a write asks for: a document that does not exist yet (no file, no
+    /// member, nothing sequenced) becomes it. One that exists keeps its own; a request that
+    /// <paramref name="named"/> another is refused with <c>invalid_op</c>, changing nothing.
+    /// </summary>
+    private void TakeType(DocumentType type, bool named)
+    {
+        if (type == _sequencer.Type || !named)
+        {
+            return;
+        }
+        if (Exists || _sequencer.WorkVersion > 0 || !_pipeline.IsIdle)
+        {
+            throw CollabError.InvalidOp($"document '{DocId}' is {_sequencer.Type.Name}, not {type.Name}");
+        }
+        NewSequencer(new LoadedDocument(type.Empty, 0, 0, []));
     }
 
     /// <summary>
@@ -63,7 +83,9 @@ public sealed partial class DocumentActor
     /// </summary>
     private void Replace(ReplaceText replace)
     {
-        var op = _sequencer.DiffTo(replace.Content());
+        var target = replace.Content();
+        TakeType(target.Type, named: true);
+        var op = _sequencer.DiffTo(target);
         _database.Open();
         if (op.IsNoop)
         {

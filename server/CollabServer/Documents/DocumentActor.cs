@@ -220,7 +220,7 @@ public sealed partial class DocumentActor
                 presence.Answer(true);
                 break;
             case ReadText read:
-                read.Answer(Exists ? (_sequencer.Version, _sequencer.Content.PlainText()) : null);
+                read.Answer(Exists ? (_sequencer.Version, _sequencer.Content) : null);
                 break;
             case ReadSummary summary:
                 summary.Answer(Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Content.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null);
@@ -263,12 +263,19 @@ public sealed partial class DocumentActor
         }
     }
 
+    /// <summary>Orders the ops of <paramref name="loaded"/> from now on, a document of its type.</summary>
+    private void NewSequencer(LoadedDocument loaded)
+    {
+        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
+        _database.Type = loaded.Content.Type;
+    }
+
     /// <summary>Takes the claimed lease and the loaded document: the actor is live.</summary>
     private void Load((Lease Lease, LoadedDocument Loaded) start)
     {
         var (lease, loaded) = start;
         _lease = lease;
-        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
+        NewSequencer(loaded);
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
         // Loaded from a snapshot at the newest version, no op was replayed: read the newest one's time.
         var newest = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1]

@@ -65,7 +65,7 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
     public Task<SubmitResult> Submit(SubmitRequest request)
     {
         CheckDocId(request?.DocId);
-        if (request!.Op is null)
+        if (request!.Payload is null)
         {
             throw CollabError.InvalidOp("the request has no op");
         }
@@ -74,7 +74,7 @@ public sealed class CollabHub(DocumentRegistry documents, IOptions<CollabOptions
         {
             throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.OpsPerSecond} ops a second; slow down");
         }
-        if (!writes.TryTake(connection, OpSize.Of(request.Op)))
+        if (!writes.TryTake(connection, OpSize.Of(request.Payload)))
         {
             metrics.LimitRefused("write_bytes");
             throw new CollabError(ErrorCodes.RateLimited, $"more than {settings.Value.WriteBytesPerSecond} bytes of ops a second from one writer; slow down");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CollabServer.Errors;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Storage;
 
@@ -17,6 +18,9 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
 
     /// <summary>Whether the document has a database (it may be closed).</summary>
     public bool Exists { get; private set; }
+
+    /// <summary>The type the database is created for, by the document's first write.</summary>
+    public DocumentType Type { get; set; } = DocumentType.Text;
 
     /// <summary>Opens the database to load the document; null when there is none.</summary>
     public IDocumentStore? OpenForLoad()
@@ -40,7 +44,7 @@ internal sealed class DocumentDatabase(IDocumentStorage storage, string docId, T
             }
             _store = Exists
                 ? storage.OpenExisting(docId) ?? throw new FileNotFoundException($"The database of '{docId}' is gone.")
-                : storage.Create(docId);
+                : storage.Create(docId, Type);
             Exists = true;
         }
         return _store;

@@ -349,6 +349,9 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
         return at == data.Length;
     }
 
+    /// <summary>A logged op: its record does not say its document's type; its JSON's shape does (<see cref="DocumentType.OfStoredOp"/>).</summary>
+    private static DocOp ParseLoggedOp(int version, string json) => SqliteDocumentStore.ParseOp(DocumentType.OfStoredOp(json), version, json);
+
     private static LogBatch Decode(byte[] data, int offset, int length)
     {
         using var reader = new BinaryReader(new MemoryStream(data, offset, length, writable: false), Encoding.UTF8);
@@ -363,7 +366,7 @@ public sealed partial class NodeCommitLog : ICommitLog, IDisposable
             var clientId = reader.ReadString();
             var opId = reader.ReadInt64();
             var createdAt = reader.ReadInt64();
-            ops[i] = new StoredOp(version, SqliteDocumentStore.ParseOp(DocumentType.Text, version, reader.ReadString()), clientId, opId, createdAt);
+            ops[i] = new StoredOp(version, ParseLoggedOp(version, reader.ReadString()), clientId, opId, createdAt);
         }
         return new LogBatch(docId, incarnation, epoch, ops);
     }

@@ -114,6 +114,35 @@ public sealed class NodeCommitLogTests : IDisposable
     }
 
     [Fact]
+    public async Task ARichTextDocumentsLoggedDeltasAreReadAsDeltasAndRecovered()
+    {
+        StoredOp Delta(int version, string json) =>
+            new(version, CollabServer.Documents.Types.DocumentType.RichText.ParseOp(json), "c", version, 1000 + version);
+        long incarnation;
+        using (var store = _catalog.Create("doc", CollabServer.Documents.Types.DocumentType.RichText))
+        {
+            store.Commit([Delta(1, """[{"insert":"ab\n"}]""")], 3, [], FenceToken.None);
+            incarnation = store.Incarnation;
+        }
+        await AppendThenCrashAsync("local",
+            new LogBatch("doc", incarnation, 0, [Delta(1, """[{"insert":"ab\n"}]""")]),
+            new LogBatch("doc", incarnation, 0, [Delta(2, """[{"retain":2,"attributes":{"bold":true}}]"""), Delta(3, "[]")]));
+
+        Restart();
+
+        using var reopened = _catalog.OpenExisting("doc")!;
+        var loaded = reopened.Load();
+        Assert.Equal((3, """[{"insert":"ab","attributes":{"bold":true}},{"insert":"\n"}]"""), (loaded.Version, ((Collab.Messages.JoinResult)Joined(loaded.Content)).Delta!.ToString()));
+    }
+
+    private static object Joined(CollabServer.Documents.Types.DocContent content)
+    {
+        var result = new Collab.Messages.JoinResult();
+        content.WriteTo(result);
+        return result;
+    }
+
+    [Fact]
     public async Task RecoveryIgnoresAnotherLifeOfTheDocumentAndADeposedOwnersWrites()
     {
         var incarnation = CreateDocument(store =>

@@ -14,6 +14,9 @@ public abstract class DocumentType
     /// <summary>Plain text, ops of <see cref="TextOperation"/> (PROTOCOL §1); a document's type when none was named.</summary>
     public static readonly DocumentType Text = new TextType();
 
+    /// <summary>Rich text, ops of Quill's <see cref="Delta"/> (PROTOCOL §1).</summary>
+    public static readonly DocumentType RichText = new RichTextType();
+
     /// <summary>The name on the wire and in storage.</summary>
     public abstract string Name { get; }
 
@@ -21,7 +24,23 @@ public abstract class DocumentType
     public abstract DocContent Empty { get; }
 
     /// <summary>The type called <paramref name="name"/> (null or empty: <see cref="Text"/>); null for a name no type has.</summary>
-    public static DocumentType? Named(string? name) => string.IsNullOrEmpty(name) || name == Text.Name ? Text : null;
+    public static DocumentType? Named(string? name) => name switch
+    {
+        null or "" or "text" => Text,
+        "rich-text" => RichText,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The type of a stored op's JSON where the document's type is not at hand (the node log, a
+    /// shipped backup): a delta is an array of objects, a text op of numbers and strings. The
+    /// empty op (<c>[]</c>) reads as text; it changes nothing in a document of either type.
+    /// </summary>
+    public static DocumentType OfStoredOp(string json)
+    {
+        var rest = json.AsSpan().TrimStart();
+        return rest.Length > 0 && rest[0] == '[' && rest[1..].TrimStart() is ['{', ..] ? RichText : Text;
+    }
 
     /// <summary>An op as storage keeps it (<see cref="DocOp.Json"/>); throws <see cref="InvalidDataException"/> if it is malformed.</summary>
     public abstract DocOp ParseOp(string json);
