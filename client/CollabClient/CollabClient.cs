@@ -161,8 +161,6 @@ public sealed class CollabClient : IAsyncDisposable
                 node,
                 NextOpId,
                 _loggerFactory.CreateLogger<CollabDocument>(),
-                _options.MinReconnectDelay,
-                _options.MaxReconnectDelay,
                 OnDocumentDisposed);
             _documents.Add(docId, document);
         }
@@ -239,6 +237,9 @@ public sealed class CollabClient : IAsyncDisposable
         }
         OnNodeStateChanged(null);
     }
+
+    /// <summary>The node documents are opened on.</summary>
+    internal Uri ServerUrl => _options.ServerUrl;
 
     internal long NextOpId() => Interlocked.Increment(ref _lastOpId);
 

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Collab.Client.Internal;
 using Collab.Messages;
 using Collab.Ot;
@@ -16,36 +17,35 @@ namespace Collab.Client;
 /// time and in the order the changes happened, on the thread that made the change or received
 /// the message (for remote changes: a SignalR receive loop, so keep handlers short). A handler
 /// may edit the document; the event for that edit is raised after the handler returns.</para>
-/// <para>The partial files: this one holds the public surface and local edits;
-/// <c>CollabDocument.Sync.cs</c> the OT client state machine and the ordering of server ops;
-/// <c>CollabDocument.Join.cs</c> the I/O (joining, resuming, submitting) and its error handling.</para>
+/// <para>Every decision is the sync engine's (<c>Internal/SyncEngine.cs</c>, the port of
+/// <c>client/ts/engine.ts</c>): this file holds the public surface, which turns calls into engine
+/// events; <c>CollabDocument.Shell.cs</c> turns connection changes, hub messages, call results and
+/// timers into engine events and carries out the commands each step gives, in order.</para>
 /// </remarks>
 public sealed partial class CollabDocument : IAsyncDisposable
 {
-    // Lock discipline: _gate guards every field below. Nothing is awaited, no other lock is
-    // taken and no user code runs while it is held; I/O and events happen in Flush, after it.
+    // Lock discipline: _gate guards every field below and in CollabDocument.Shell.cs. Engine steps
+    // run under it; nothing is awaited, no other lock is taken and no user code runs while it is
+    // held. What a step leaves to do outside (I/O, events) waits in _work, run by RunWork.
     private readonly object _gate = new();
-    private readonly string _clientId;
-    private readonly UserInfo? _user;
     private readonly Func<long> _nextOpId;
     private readonly ILogger _logger;
-    private readonly TimeSpan _minRetryDelay;
-    private readonly TimeSpan _maxRetryDelay;
     private readonly Action<CollabDocument>? _onDisposed;
-    // Retry waits; tests substitute a deterministic clock.
+    // Timer waits; tests substitute a deterministic clock.
     private readonly Func<TimeSpan, CancellationToken, Task> _delay;
     private readonly CancellationTokenSource _disposeCts = new();
-    private readonly Queue<Action> _events = new();
+    private readonly long _started = Stopwatch.GetTimestamp();
 
+    // Everything the document knows; replaced by each engine step, never changed in place.
+    private EngineState _engine = EngineState.Initial;
     private IDocumentTransport _transport;
-    // The local text, edited in place; Text and TextRope are snapshots of it, built on demand
-    // and kept until the next change (null = stale).
-    private readonly TextBuffer _text = new();
-    private string? _textCache = "";
-    private Rope? _textRope = Rope.Empty;
-    private bool _readOnly;
+    // The public snapshots of _engine.Text: the string is built by the first read after a change;
+    // the rope is the engine's, except that an emptied text gets an instance of its own (see TextRope).
+    private string? _textString = "";
+    private Rope _textRope = Rope.Empty;
     private bool _disposed;
-    private bool _dispatching;
+    // The connection, or the join, was refused for good: Disconnected until a reconnect or ReconnectNow.
+    private bool _failed;
     private ConnectionState _reportedState = ConnectionState.Reconnecting;
     private ImmutableDictionary<string, PresenceMessage> _presence = ImmutableDictionary<string, PresenceMessage>.Empty.WithComparers(StringComparer.Ordinal);
     private List<TaskCompletionSource>? _syncWaiters;
@@ -57,23 +57,19 @@ public sealed partial class CollabDocument : IAsyncDisposable
         IDocumentTransport transport,
         Func<long> nextOpId,
         ILogger logger,
-        TimeSpan minRetryDelay,
-        TimeSpan maxRetryDelay,
         Action<CollabDocument>? onDisposed = null,
         Func<TimeSpan, CancellationToken, Task>? delay = null)
     {
         DocId = docId;
-        _clientId = clientId;
-        _user = user;
         _transport = transport;
         _nextOpId = nextOpId;
         _logger = logger;
-        _minRetryDelay = minRetryDelay;
-        _maxRetryDelay = maxRetryDelay;
         _onDisposed = onDisposed;
         _delay = delay ?? Task.Delay;
-        // The initial join (JoinInitialAsync) owns the join loop until it has a result.
-        _joinLoopRunning = true;
+        lock (_gate)
+        {
+            StepLocked(new Open(docId, clientId, user));
+        }
     }
 
     /// <summary>The document's id.</summary>
@@ -84,9 +80,9 @@ public sealed partial class CollabDocument : IAsyncDisposable
     /// unconfirmed edits applied.
     /// </summary>
     /// <remarks>
-    /// The document keeps its text in a mutable buffer, so the string is a snapshot: the first
-    /// read after a change builds it, O(n) time and 2n bytes (20 MB for a 10 MB document); later
-    /// reads return the same string until the next change.
+    /// The document keeps its text as a rope, so the string is a snapshot: the first read after a
+    /// change builds it, O(n) time and 2n bytes (20 MB for a 10 MB document); later reads return
+    /// the same string until the next change.
     /// </remarks>
     public string Text
     {
@@ -94,7 +90,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _textCache ??= _text.ToString();
+                return _textString ??= _engine.Text.ToString();
             }
         }
     }
@@ -103,31 +99,26 @@ public sealed partial class CollabDocument : IAsyncDisposable
     /// The local text as a rope: immutable, and a new instance after every change, so it also
     /// identifies the text an edit was computed on (see <see cref="TryApply"/>).
     /// </summary>
-    /// <remarks>
-    /// A snapshot like <see cref="Text"/>: the first read after a change builds the string and a
-    /// rope from it, O(n) time and about 4n bytes (40 MB for a 10 MB document); later reads return
-    /// the same instance until the next change. To learn the length alone, prefer an edit that
-    /// does not need it, or read it once per change.
-    /// </remarks>
+    /// <remarks>The rope the document keeps: reading it is O(1) and copies nothing.</remarks>
     public Rope TextRope
     {
         get
         {
             lock (_gate)
             {
-                return TextRopeLocked();
+                return _textRope;
             }
         }
     }
 
-    /// <summary>The length of the local text in UTF-16 code units: O(1), without building <see cref="Text"/> or <see cref="TextRope"/>.</summary>
+    /// <summary>The length of the local text in UTF-16 code units: O(1), without building <see cref="Text"/>.</summary>
     public int Length
     {
         get
         {
             lock (_gate)
             {
-                return _text.Length;
+                return _engine.Text.Length;
             }
         }
     }
@@ -139,7 +130,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _version;
+                return _engine.Version;
             }
         }
     }
@@ -151,7 +142,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _readOnly;
+                return _engine.ReadOnly;
             }
         }
     }
@@ -163,7 +154,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return (_sync.Outstanding is null ? 0 : 1) + (_sync.Buffer is null ? 0 : 1);
+                return (_engine.Sync.Outstanding is null ? 0 : 1) + (_engine.Sync.Buffer is null ? 0 : 1);
             }
         }
     }
@@ -175,7 +166,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _sync.Kind != ClientSyncState.Synchronized;
+                return _engine.Sync.Kind != ClientSyncState.Synchronized;
             }
         }
     }
@@ -198,8 +189,10 @@ public sealed partial class CollabDocument : IAsyncDisposable
     }
 
     /// <summary>
-    /// The other members' presence, by client id, as last received. Their selections are
-    /// positions in the document at each message's <see cref="PresenceMessage.Version"/>.
+    /// The other members' presence, by client id. Their selections are positions in the local
+    /// <see cref="Text"/>: mapped from the version each member sent them at through every change
+    /// since, theirs and ours (as the TypeScript client's <c>members</c>); <see cref="PresenceMessage.Version"/>
+    /// is this document's <see cref="Version"/> when they were last mapped.
     /// </summary>
     public IReadOnlyDictionary<string, PresenceMessage> Presence
     {
@@ -212,28 +205,40 @@ public sealed partial class CollabDocument : IAsyncDisposable
         }
     }
 
-    /// <summary>The server's text at <see cref="Version"/>, without pending local edits; for tests, built on each read.</summary>
+    /// <summary>The server's text at <see cref="Version"/>, without pending local edits.</summary>
     internal Rope ServerText
     {
         get
         {
             lock (_gate)
             {
-                return Rope.FromString(_serverText.ToString());
+                return _engine.ServerText;
             }
         }
     }
 
-    /// <summary>The internal state in one line, for test failure messages.</summary>
+    /// <summary>The engine's state in one line, for test failure messages.</summary>
     internal string DebugState
     {
         get
         {
             lock (_gate)
             {
-                return $"version={_version} state={_sync.Kind} opId={_sync.Outstanding?.OpId} everSent={_everSentOpId} sent={_inflightSent} ack={_inflightAck} outstanding={_outstandingSubmit} buffer={_sync.Buffer is not null} settled={_settledOp is not null} "
-                    + $"phase={_phase} pendingJoin={_pendingJoin} joinLoop={_joinLoopRunning} failed={_failed} resend={_resendScheduled} "
-                    + $"early=[{string.Join(",", _early.Keys)}] held={_held.Count} transport={_transport.State}";
+                var s = _engine;
+                return $"version={s.Version} phase={s.Phase} session={s.Session} sync={s.Sync.Kind} opId={s.Sync.Outstanding?.OpId} sent={s.SentOpId} everSent={s.EverSentOpId} "
+                    + $"diverged={s.Diverged} queue=[{string.Join(",", s.Queue.Keys.Order())}] timers=[{string.Join(",", s.Timers.Keys)}] failed={_failed} transport={_transport.State}";
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="ServerText"/> holds a settled op beyond <see cref="Version"/> (EngineState.Settled).</summary>
+    internal bool Settled
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _engine.Settled;
             }
         }
     }
@@ -244,7 +249,19 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _sync.Kind;
+                return _engine.Sync.Kind;
+            }
+        }
+    }
+
+    /// <summary>Local edits not yet confirmed by the server (as <c>pendingEdits</c> in the TypeScript client).</summary>
+    internal int PendingEdits
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _engine.Sync.PendingEdits;
             }
         }
     }
@@ -252,12 +269,19 @@ public sealed partial class CollabDocument : IAsyncDisposable
     /// <summary>Raised after the local text changed, by a local edit or a remote one.</summary>
     public event EventHandler<DocumentChangedEventArgs>? Changed;
 
-    /// <summary>Raised when another member's presence changed; a null selection means the member left.</summary>
+    /// <summary>
+    /// Raised when another member's presence changed: it arrived, moved its selection, or its
+    /// selection moved with a change of the text (see <see cref="Presence"/>); a null selection
+    /// means the member left.
+    /// </summary>
     public event EventHandler<PresenceMessage>? PresenceChanged;
 
     /// <summary>
     /// Raised when the server reset the document (after a restore, a delete, or a move to another
-    /// node). The document joins again on its own; the text change follows as a <see cref="Changed"/> event.
+    /// node), and when a join after a reconnect finds the document renamed (reason <c>renamed</c>,
+    /// <see cref="ResetMessage.MovedTo"/> the new id: open that one; this one is then a new, empty
+    /// document). The document joins again on its own; the text change follows as a
+    /// <see cref="Changed"/> event. A handler may dispose the document.
     /// </summary>
     public event EventHandler<ResetMessage>? Reset;
 
@@ -294,12 +318,11 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // _textRope is null after a change, so a rope read before it never matches.
             if (basedOn is not null && !ReferenceEquals(basedOn, _textRope))
             {
                 return false;
             }
-            if (_readOnly)
+            if (_engine.ReadOnly)
             {
                 throw new InvalidOperationException($"Document '{DocId}' is read-only for this client.");
             }
@@ -307,7 +330,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
             {
                 throw new ArgumentException($"The operation is malformed: {operation.Error}.", nameof(operation));
             }
-            if (_text.Validate(operation) is { } reason)
+            if (operation.Validate(_engine.Text) is { } reason)
             {
                 throw new ArgumentException($"The operation does not apply to the document: {reason}.", nameof(operation));
             }
@@ -315,12 +338,10 @@ public sealed partial class CollabDocument : IAsyncDisposable
             {
                 return true;
             }
-            _text.Apply(operation);
-            TextChangedLocked();
-            ApplyLocalLocked(operation);
-            Enqueue(new DocumentChangedEventArgs(operation, isLocal: true, clientId: null));
+            _work.Enqueue(() => Changed?.Invoke(this, new DocumentChangedEventArgs(operation, isLocal: true, clientId: null)));
+            StepLocked(new LocalEdit(operation));
         }
-        Flush();
+        RunWork();
         return true;
     }
 
@@ -343,63 +364,37 @@ public sealed partial class CollabDocument : IAsyncDisposable
         if (op.IsNoop)
         {
             // Nothing to do, but an out-of-range position is still the caller's mistake.
-            lock (_gate)
-            {
-                ArgumentOutOfRangeException.ThrowIfGreaterThan(position, _text.Length);
-            }
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(position, Length);
             return;
         }
         Apply(op);
     }
 
     /// <summary>
-    /// Sends this client's selection to the other members. Positions are in the current local
-    /// text; they are mapped to the server's version before sending. While the document is not
-    /// joined the call does nothing (presence is not durable; send it again after a reconnect).
+    /// Sets this client's selection, in positions of the current local text, and sends it to the
+    /// other members: at once, or at most every 60 ms while it keeps changing (PROTOCOL §6), mapped
+    /// to the server's version. While the document is not joined it is kept, and sent once it is
+    /// joined again. The returned task is complete: the server's answer is not awaited.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A position is outside the text.</exception>
-    /// <exception cref="CollabException">The server refused the presence update.</exception>
-    public async Task SetSelectionAsync(IReadOnlyList<SelectionRange> selection, CancellationToken cancellationToken = default)
+    public Task SetSelectionAsync(IReadOnlyList<SelectionRange> selection, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(selection);
-        PresenceRequest request;
-        IDocumentTransport transport;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            var length = _engine.Text.Length;
             foreach (var range in selection)
             {
                 ArgumentOutOfRangeException.ThrowIfNegative(range.Anchor, nameof(selection));
                 ArgumentOutOfRangeException.ThrowIfNegative(range.Head, nameof(selection));
-                ArgumentOutOfRangeException.ThrowIfGreaterThan(range.Anchor, _text.Length, nameof(selection));
-                ArgumentOutOfRangeException.ThrowIfGreaterThan(range.Head, _text.Length, nameof(selection));
+                ArgumentOutOfRangeException.ThrowIfGreaterThan(range.Anchor, length, nameof(selection));
+                ArgumentOutOfRangeException.ThrowIfGreaterThan(range.Head, length, nameof(selection));
             }
-            if (_phase != JoinPhase.Joined)
-            {
-                return;
-            }
-            // The server reads positions in its text at Version: undo our pending ops on them.
-            var toServer = PendingLocked() is { } pending ? _serverText.Invert(pending) : null;
-            var mapped = new List<SelectionRange>(selection.Count);
-            foreach (var range in selection)
-            {
-                mapped.Add(new SelectionRange
-                {
-                    Anchor = toServer?.TransformPosition(range.Anchor) ?? range.Anchor,
-                    Head = toServer?.TransformPosition(range.Head) ?? range.Head,
-                });
-            }
-            request = new PresenceRequest { DocId = DocId, Version = _version, Selection = mapped, User = _user };
-            transport = _transport;
+            StepLocked(new PresenceLocal([.. selection.Select(r => new SelectedRange(r.Anchor, r.Head))]));
         }
-        try
-        {
-            await transport.SetPresenceAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Microsoft.AspNetCore.SignalR.HubException ex)
-        {
-            throw CollabException.FromHubError(ex);
-        }
+        RunWork();
+        return Task.CompletedTask;
     }
 
     /// <summary>
@@ -419,16 +414,16 @@ public sealed partial class CollabDocument : IAsyncDisposable
             transport = _transport;
             if (_failed && transport.State == ConnectionState.Connected)
             {
-                // The join was refused for good: ask again.
+                // The join was refused for good: a new session asks again.
                 _failed = false;
-                RequestJoinLocked(_pendingJoin == JoinKind.None ? JoinKind.Resume : _pendingJoin);
+                StepLocked(new Connected());
             }
         }
+        RunWork();
         if (transport.State != ConnectionState.Connected)
         {
             transport.ReconnectNow();
         }
-        Flush();
     }
 
     /// <summary>
@@ -441,7 +436,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_sync.Kind == ClientSyncState.Synchronized)
+            if (_engine.Sync.Kind == ClientSyncState.Synchronized)
             {
                 return Task.CompletedTask;
             }
@@ -458,6 +453,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         IDocumentTransport transport;
+        Task leaving;
         lock (_gate)
         {
             if (_disposed)
@@ -474,176 +470,15 @@ public sealed partial class CollabDocument : IAsyncDisposable
                     waiter.TrySetException(new ObjectDisposedException(nameof(CollabDocument)));
                 }
             }
-            UpdateStateLocked();
+            _firstJoin?.TrySetException(new ObjectDisposedException(nameof(CollabDocument), $"Document '{DocId}' was disposed before it was joined."));
+            _firstJoin = null;
+            StepLocked(new Leave());
+            leaving = _leaving?.Task ?? Task.CompletedTask;
         }
-        DispatchEvents();
+        RunWork();
+        await leaving.ConfigureAwait(false);
         _disposeCts.Cancel();
-        if (transport.State == ConnectionState.Connected)
-        {
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await transport.LeaveAsync(DocId, timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // Best effort: the server drops the membership with the connection anyway.
-                Log.LeaveFailed(_logger, DocId, ex);
-            }
-        }
         transport.Detach(this);
         _onDisposed?.Invoke(this);
-    }
-
-    /// <summary>Runs the work a state change left for after the lock: sends, joins, then events.</summary>
-    private void Flush()
-    {
-        PendingSubmit? submit;
-        bool startJoin;
-        lock (_gate)
-        {
-            submit = TakeSubmitLocked();
-            startJoin = TakeJoinStartLocked();
-        }
-        if (startJoin)
-        {
-            _ = RunJoinLoopAsync();
-        }
-        if (submit is not null)
-        {
-            _ = SendSubmitAsync(submit);
-        }
-        DispatchEvents();
-    }
-
-    /// <summary>The local text changed: its snapshots are stale.</summary>
-    private void TextChangedLocked()
-    {
-        _textCache = null;
-        _textRope = null;
-    }
-
-    private Rope TextRopeLocked()
-    {
-        if (_textRope is null)
-        {
-            var text = _textCache ??= _text.ToString();
-            // Rope.FromString("") is the shared Rope.Empty, which a caller may hold from an earlier
-            // empty text; an emptied text gets an instance of its own, as every change does.
-            _textRope = text.Length == 0 ? Rope.FromString("-").Delete(0, 1) : Rope.FromString(text);
-        }
-        return _textRope;
-    }
-
-    private void Enqueue(DocumentChangedEventArgs args) => _events.Enqueue(() => Changed?.Invoke(this, args));
-
-    private void Enqueue(PresenceMessage presence) => _events.Enqueue(() => PresenceChanged?.Invoke(this, presence));
-
-    private void Enqueue(ResetMessage reset) => _events.Enqueue(() => Reset?.Invoke(this, reset));
-
-    private void Enqueue(CollabErrorEventArgs error) => _events.Enqueue(() => Error?.Invoke(this, error));
-
-    private void UpdateStateLocked()
-    {
-        var state = _disposed || _failed ? ConnectionState.Disconnected
-            : _phase == JoinPhase.Joined ? ConnectionState.Connected
-            : ConnectionState.Reconnecting;
-        if (state != _reportedState)
-        {
-            var args = new ConnectionStateChangedEventArgs(_reportedState, state);
-            _reportedState = state;
-            _events.Enqueue(() => ConnectionStateChanged?.Invoke(this, args));
-        }
-    }
-
-    /// <summary>
-    /// Raises queued events one at a time, in order. Whichever thread finds the queue idle drains
-    /// it; others only enqueue, so a handler never runs concurrently with another of this document.
-    /// </summary>
-    private void DispatchEvents()
-    {
-        lock (_gate)
-        {
-            if (_dispatching || _events.Count == 0)
-            {
-                return;
-            }
-            _dispatching = true;
-        }
-        while (true)
-        {
-            Action raise;
-            lock (_gate)
-            {
-                if (!_events.TryDequeue(out raise!))
-                {
-                    _dispatching = false;
-                    return;
-                }
-            }
-            try
-            {
-                raise();
-            }
-            catch (Exception ex)
-            {
-                // A failing handler must not stop the document nor the SignalR loop that called us.
-                Log.EventHandlerFailed(_logger, DocId, ex);
-            }
-        }
-    }
-
-    private void CompleteSyncWaitersLocked()
-    {
-        if (_syncWaiters is { } waiters)
-        {
-            _syncWaiters = null;
-            foreach (var waiter in waiters)
-            {
-                waiter.TrySetResult();
-            }
-        }
-    }
-
-    private void ReplacePresenceLocked(List<PresenceMessage>? members)
-    {
-        var next = ImmutableDictionary<string, PresenceMessage>.Empty.WithComparers(StringComparer.Ordinal).ToBuilder();
-        foreach (var member in members ?? [])
-        {
-            if (member.ClientId != _clientId && member.Selection is not null)
-            {
-                next[member.ClientId] = member;
-            }
-        }
-        foreach (var (clientId, old) in _presence)
-        {
-            if (!next.ContainsKey(clientId))
-            {
-                Enqueue(new PresenceMessage { DocId = DocId, ClientId = clientId, User = old.User, Version = _version, Selection = null });
-            }
-        }
-        foreach (var member in next.Values)
-        {
-            Enqueue(member);
-        }
-        _presence = next.ToImmutable();
-    }
-
-    internal void OnPresence(PresenceMessage presence)
-    {
-        if (presence.ClientId == _clientId)
-        {
-            return;
-        }
-        lock (_gate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-            _presence = presence.Selection is null ? _presence.Remove(presence.ClientId) : _presence.SetItem(presence.ClientId, presence);
-            Enqueue(presence);
-        }
-        Flush();
     }
 }

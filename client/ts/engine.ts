@@ -237,6 +237,12 @@ export interface EngineState<Doc = Text, Op = TextOperation> {
    * (sync.reconcile) instead of rebasing onto the difference from `serverText`.
    */
   readonly diverged: boolean;
+  /**
+   * The outstanding op was settled (its resubmission answered) and is in `serverText`, while
+   * `version` is still the one before it: ops since `version` would bring it again, so until a
+   * whole text is adopted every join asks for the whole text.
+   */
+  readonly settled: boolean;
 }
 
 export type EngineEvent<Op = TextOperation> = { readonly nowMs?: number } & (
@@ -329,6 +335,7 @@ export const initialState: EngineState = {
   retryDelayMs: 0,
   retry: undefined,
   diverged: false,
+  settled: false,
 };
 
 /** The next state after `event`, and what the shell is to do, in order. Never changes `state`. */
@@ -379,6 +386,7 @@ function copyState<Doc, Op>(s: EngineState<Doc, Op>): Mutable<EngineState<Doc, O
     retryDelayMs: s.retryDelayMs,
     retry: s.retry,
     diverged: s.diverged,
+    settled: s.settled,
   };
 }
 
@@ -500,10 +508,10 @@ class Step<Doc, Op> {
   private join(resume: boolean): void {
     const s = this.s;
     s.phase = "joining";
-    s.resume = resume;
+    s.resume = resume && !s.settled;
     const request: JoinRequest = { docId: s.docId, clientId: s.clientId };
     if (this.t.name !== "text") request.type = this.t.name;
-    if (resume && s.version >= 0 && !s.diverged) request.sinceVersion = s.version;
+    if (s.resume && s.version >= 0 && !s.diverged) request.sinceVersion = s.version;
     if (s.user) request.user = s.user;
     this.command({ type: "sendJoin", session: s.session, request });
   }
@@ -628,6 +636,7 @@ class Step<Doc, Op> {
     s.recent = noRecent;
     s.version = version;
     s.serverText = serverText;
+    s.settled = false;
     s.sync = state;
     this.applyRemote(op, "resync", undefined);
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
@@ -669,6 +678,7 @@ class Step<Doc, Op> {
     const s = this.s;
     if (s.sync.kind === "Synchronized" || s.sync.outstanding.opId !== opId) return;
     s.serverText = this.t.apply(s.serverText, s.sync.outstanding.op);
+    s.settled = true;
     s.sync = sync.serverAck(s.sync, () => this.newOpId(), this.t);
     this.emit("pending", { pendingEdits: sync.pendingEdits(s.sync) });
     this.join(false);

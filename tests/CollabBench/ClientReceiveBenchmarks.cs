@@ -31,7 +31,7 @@ public class ClientReceiveBenchmarks
     {
         var length = Documents.LengthOf(Size);
         var transport = new JoinedTransport(Documents.Text(length));
-        _document = new CollabDocument("bench", "me", null, transport, () => 1, NullLogger.Instance, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        _document = new CollabDocument("bench", "me", null, transport, () => 1, NullLogger.Instance);
         _document.JoinInitialAsync(CancellationToken.None).GetAwaiter().GetResult();
         _insert = new OpMessage { DocId = "bench", ClientId = "other", Op = TextOperation.Insert(length / 2, "abc") };
         _delete = new OpMessage { DocId = "bench", ClientId = "other", Op = TextOperation.Delete(length / 2, 3) };
@@ -72,6 +72,8 @@ public class ClientReceiveBenchmarks
         public Task LeaveAsync(string docId, CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<IDocumentTransport> ReturnHomeAsync(CollabDocument document, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public void Detach(CollabDocument document)
         {

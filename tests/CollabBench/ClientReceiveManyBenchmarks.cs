@@ -8,9 +8,8 @@ namespace CollabBench;
 
 /// <summary>
 /// What the load harness does to the client's texts: 20 joined documents in one process, each
-/// holding a 10 MB text twice (the server text and the local text, 40 <c>TextBuffer</c>s, about
-/// 1 GB of chunks), receive remote ops at seeded random positions, one document after the
-/// other, so the lookup in each text starts from memory the previous ops did not touch. Each
+/// holding a 10 MB text (the server text and the local text, one rope while nothing is pending),
+/// receive remote ops at seeded random positions, one document after the other, so the lookup in each text starts from memory the previous ops did not touch. Each
 /// invocation gives every document an insert of 3 chars at one random position and a delete of 3
 /// chars at another (so the documents keep their size); the figures are per received op
 /// (OperationsPerInvoke = 40). The ops are made in the setup and the messages reused, so what is
@@ -43,7 +42,7 @@ public class ClientReceiveManyBenchmarks
         for (var d = 0; d < DocumentCount; d++)
         {
             var transport = new ClientReceiveBenchmarks.JoinedTransport(text);
-            _documents[d] = new CollabDocument($"bench{d}", "me", null, transport, () => 1, NullLogger.Instance, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            _documents[d] = new CollabDocument($"bench{d}", "me", null, transport, () => 1, NullLogger.Instance);
             _documents[d].JoinInitialAsync(CancellationToken.None).GetAwaiter().GetResult();
             _messages[d] = new OpMessage { DocId = $"bench{d}", ClientId = "other" };
         }

@@ -27,6 +27,12 @@ internal interface IDocumentTransport
     /// </summary>
     Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Moves the document's registration back to the node it was opened on (after a redirect it
+    /// could not follow, or too many in a row) and returns that node's transport.
+    /// </summary>
+    Task<IDocumentTransport> ReturnHomeAsync(CollabDocument document, CancellationToken cancellationToken);
+
     /// <summary>Stops routing messages to the document (it was disposed or failed to open).</summary>
     void Detach(CollabDocument document);
 

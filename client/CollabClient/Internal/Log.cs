@@ -26,11 +26,7 @@ internal static partial class Log
     [LoggerMessage(7, LogLevel.Error, "Document {DocId}: an event handler threw.")]
     public static partial void EventHandlerFailed(ILogger logger, string docId, Exception exception);
 
-    [LoggerMessage(8, LogLevel.Warning, "Document {DocId}: re-synchronizing with the server ({Reason}).")]
-    public static partial void Resynchronizing(ILogger logger, string docId, string reason);
 
-    [LoggerMessage(9, LogLevel.Information, "Document {DocId}: the server sent the whole text at version {Version} (we had {OurVersion}); pending edits are rebased onto it.")]
-    public static partial void RebasedOntoText(ILogger logger, string docId, int version, int ourVersion);
 
     [LoggerMessage(10, LogLevel.Information, "Document {DocId}: redirected to {BaseUrl}.")]
     public static partial void Redirected(ILogger logger, string docId, string baseUrl);
@@ -41,11 +37,15 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Document {DocId}: the server asked for a reset ({Reason}).")]
     public static partial void ResetRequested(ILogger logger, string docId, string reason);
 
-    [LoggerMessage(13, LogLevel.Information, "Document {DocId}: the server sent the whole text; op {OpId}, sent before, is submitted again with its id to learn whether it is in it.")]
-    public static partial void ResubmittingBeforeRebase(ILogger logger, string docId, long opId);
 
     [LoggerMessage(14, LogLevel.Warning, "Document {DocId}: the server diverged from what this client had seen acknowledged ({Reason}); joining again to keep both texts.")]
     public static partial void Diverged(ILogger logger, string docId, string reason);
+
+    [LoggerMessage(15, LogLevel.Warning, "Document {DocId}: could not follow the redirect to {BaseUrl}.")]
+    public static partial void RedirectFailed(ILogger logger, string docId, string baseUrl, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Debug, "Document {DocId}: sending presence failed.")]
+    public static partial void PresenceFailed(ILogger logger, string docId, Exception exception);
 
     [LoggerMessage(20, LogLevel.Warning, "{From} stopped answering: its {Count} documents go to {To}.")]
     public static partial void FailedOver(ILogger logger, Uri from, Uri to, int count);

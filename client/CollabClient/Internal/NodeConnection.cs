@@ -426,6 +426,9 @@ internal sealed class NodeConnection : IDocumentTransport, IAsyncDisposable
     public Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken) =>
         _owner.RedirectAsync(document, this, baseUrl, cancellationToken);
 
+    public Task<IDocumentTransport> ReturnHomeAsync(CollabDocument document, CancellationToken cancellationToken) =>
+        _owner.RedirectAsync(document, this, _owner.ServerUrl.AbsoluteUri, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         lock (_gate)

@@ -210,12 +210,12 @@ internal static class SyncEngine
 
         private void Join(bool resume)
         {
-            S = S with { Phase = EnginePhase.Joining, Resume = resume };
+            S = S with { Phase = EnginePhase.Joining, Resume = resume && !S.Settled };
             Command(new SendJoin(S.Session, new JoinRequest
             {
                 DocId = S.DocId,
                 ClientId = S.ClientId,
-                SinceVersion = resume && S.Version >= 0 && !S.Diverged ? S.Version : null,
+                SinceVersion = S.Resume && S.Version >= 0 && !S.Diverged ? S.Version : null,
                 User = S.User,
             }));
         }
@@ -341,7 +341,7 @@ internal static class SyncEngine
             var serverChange = TextOperation.Diff(S.ServerText.ToString(), serverText);
             var (sync, op) = S.Sync.Rebase(serverChange, NewOpId);
             DropQueuedThrough(version);
-            S = S with { Recent = [], Version = version, ServerText = Rope.FromString(serverText), Sync = sync };
+            S = S with { Recent = [], Version = version, ServerText = Rope.FromString(serverText), Settled = false, Sync = sync };
             ApplyRemote(op, ChangeOrigin.Resync, null);
             Emit(new PendingPayload(S.Sync.PendingEdits));
         }
@@ -374,6 +374,7 @@ internal static class SyncEngine
             S = S with
             {
                 Diverged = false,
+                Settled = false,
                 EverSentOpId = null,
                 Recent = [],
                 Version = version,
@@ -392,7 +393,7 @@ internal static class SyncEngine
                 return;
             }
             var sync = S.Sync.ServerAck(NewOpId);
-            S = S with { ServerText = outstanding.Op.Apply(S.ServerText), Sync = sync };
+            S = S with { ServerText = outstanding.Op.Apply(S.ServerText), Settled = true, Sync = sync };
             Emit(new PendingPayload(S.Sync.PendingEdits));
             Join(false);
         }
@@ -1023,4 +1024,11 @@ internal sealed record EngineState
     /// it (<see cref="SyncState.Reconcile"/>) instead of rebasing onto the difference from ServerText.
     /// </summary>
     public bool Diverged { get; init; }
+
+    /// <summary>
+    /// The outstanding op was settled (its resubmission answered) and is in <see cref="ServerText"/>,
+    /// while <see cref="Version"/> is still the one before it: ops since Version would bring it again,
+    /// so until a whole text is adopted every join asks for the whole text.
+    /// </summary>
+    public bool Settled { get; init; }
 }

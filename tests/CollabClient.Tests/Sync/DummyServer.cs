@@ -11,8 +11,10 @@ namespace Collab.Client.Tests.Sync;
 /// no clock. The server sequences like the real one (an incoming op is transformed over the ops
 /// since its base, winning ties; (clientId, opId) is deduplicated; ops go to every member but
 /// the sender). The network is a bag of pending deliveries that <see cref="Step"/> picks from at
-/// random with a fixed seed, so any message can overtake any other; a disconnect drops what a
-/// connection still had in transit, in both directions.
+/// random with a fixed seed, so any message can overtake any other, except that the server takes
+/// the requests of one connection in the order they were sent, as SignalR runs a connection's
+/// invocations one at a time; a disconnect drops what a connection still had in transit, in both
+/// directions.
 /// </summary>
 /// <remarks>
 /// Deterministic because the document awaits with ConfigureAwait(false) and the tasks here
@@ -40,12 +42,19 @@ internal sealed class DummyServer
     /// <summary>The text at <paramref name="version"/>.</summary>
     public string TextAt(int version) => _texts[version];
 
-    /// <summary>Checks that every peer's idea of the server's text matches the server's at that peer's version.</summary>
+    /// <summary>
+    /// Checks that every peer's idea of the server's text matches the server's at that peer's
+    /// version; a peer that settled an op holds that op too, until its whole-text join (EngineState.Settled).
+    /// </summary>
     public void CheckPeers(string when)
     {
         foreach (var peer in Peers)
         {
             var doc = peer.Document;
+            if (doc.Settled)
+            {
+                continue;
+            }
             var version = doc.Version;
             if (version > Version || doc.ServerText.ToString() != _texts[version])
             {
@@ -95,6 +104,11 @@ internal sealed class DummyServer
             return false;
         }
         var index = _rng.Next(_bag.Count);
+        if (_bag[index] is { ToServer: true } request)
+        {
+            // The oldest request of that connection goes first (the bag keeps the order of posting).
+            index = _bag.FindIndex(d => d.ToServer && d.Peer == request.Peer && d.Epoch == request.Epoch);
+        }
         var delivery = _bag[index];
         _bag.RemoveAt(index);
         Inline(delivery.Run);
@@ -195,7 +209,7 @@ internal sealed class DummyServer
     internal void PostForPeer(string name, Peer peer, int epoch, Action run) => Post(new Delivery(name, peer, epoch, run));
 
     /// <summary>A request on its way to the server: processed even if the client has dropped the connection since.</summary>
-    internal void PostToServer(string name, Peer peer, Action run) => Post(new Delivery(name, peer, 0, run, ToServer: true));
+    internal void PostToServer(string name, Peer peer, int epoch, Action run) => Post(new Delivery(name, peer, epoch, run, ToServer: true));
 
     internal void NoteDelivered(string name) => LastDelivered = name;
 
@@ -322,8 +336,6 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
             this,
             () => ++_lastOpId,
             NullLogger.Instance,
-            TimeSpan.FromMilliseconds(1),
-            TimeSpan.FromMilliseconds(10),
             delay: server.Delay);
         _document.Changed += (_, e) => Mirror = e.Operation.Apply(Mirror);
         _document.Error += (_, e) => Errors.Add(e);
@@ -413,6 +425,9 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
     public Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
 
+    public Task<IDocumentTransport> ReturnHomeAsync(CollabDocument document, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
     public void Detach(CollabDocument document)
     {
     }
@@ -435,7 +450,7 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
         Action<Exception> fail = e => result.TrySetException(e);
         _outstanding.Add(fail);
         var epoch = Epoch;
-        server.PostToServer(name, this, () =>
+        server.PostToServer(name, this, epoch, () =>
         {
             T value = default!;
             HubException? error = null;

@@ -43,8 +43,6 @@ public sealed class SyncScenarioTests
             transport,
             () => ++opIds,
             NullLogger.Instance,
-            TimeSpan.FromMilliseconds(1),
-            TimeSpan.FromMilliseconds(10),
             // No step depends on time: a retry wait never ends on its own.
             delay: (_, cancellationToken) => Task.Delay(Timeout.Infinite, cancellationToken));
         try
@@ -273,6 +271,9 @@ public sealed class SyncScenarioTests
         public Task LeaveAsync(string docId, CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken) =>
+            throw new NotSupportedException();
+
+        public Task<IDocumentTransport> ReturnHomeAsync(CollabDocument document, CancellationToken cancellationToken) =>
             throw new NotSupportedException();
 
         public void Detach(CollabDocument document)
