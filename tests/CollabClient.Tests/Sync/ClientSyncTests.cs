@@ -459,4 +459,129 @@ public sealed class ClientSyncTests
         Assert.Empty(a.Document.Presence);
         Assert.Equal(2, seen.Count);
     }
+
+    [Fact]
+    public void AResumeAnsweredWithMovedToRaisesResetRenamed()
+    {
+        var (server, a, b) = TwoPeers();
+        a.Document.Insert(0, "kept");
+        server.DeliverAll();
+        a.Disconnect();
+        server.MovedTo = "new-name";
+        a.Reconnect();
+        server.DeliverAll();
+
+        var reset = Assert.Single(a.ResetMessages);
+        Assert.Equal("renamed", reset.Reason);
+        Assert.Equal("new-name", reset.MovedTo);
+        Assert.Equal(DocId, reset.DocId);
+        Assert.Equal(ConnectionState.Connected, a.Document.ConnectionState);
+        Assert.Empty(b.ResetMessages);
+    }
+
+    [Fact]
+    public void AFirstJoinAnsweredWithMovedToRaisesNoReset()
+    {
+        var server = new DummyServer(seed: 3) { MovedTo = "new-name" };
+        var a = server.AddPeer("client-a");
+        a.Open(DocId);
+        a.Disconnect();
+        server.MovedTo = null;
+        a.Reconnect();
+        server.DeliverAll();
+        Assert.Empty(a.ResetMessages);
+    }
+
+    [Fact]
+    public void AVersionMissingForTheGapTimeoutIsFetchedByAResume()
+    {
+        var (server, a, b) = TwoPeers();
+        b.Document.Insert(0, "1");
+        server.Deliver("submit", b);
+        server.Deliver("submit-result", b);
+        b.Document.Insert(1, "2");
+        server.Deliver("submit", b);
+        server.Lose("op", a);                 // version 1 never reaches a
+        server.Deliver("op", a);              // version 2 waits for it
+        Assert.Equal(0, a.Document.Version);
+        Assert.Equal(ConnectionState.Connected, a.Document.ConnectionState);
+        var joins = a.Joins.Count;
+
+        server.Deliver("timer");              // the gap timer: resume from version 0
+        Assert.Equal(joins + 1, a.Joins.Count);
+        Assert.Equal(0, a.Joins[^1].SinceVersion);
+        server.DeliverAll();
+        Assert.Equal("12", a.Document.Text);
+        AssertConverged(server, a, b);
+    }
+
+    [Fact]
+    public void AGapFilledInTimeCancelsTheResume()
+    {
+        var (server, a, b) = TwoPeers();
+        b.Document.Insert(0, "1");
+        server.Deliver("submit", b);
+        server.Deliver("submit-result", b);
+        b.Document.Insert(1, "2");
+        server.Deliver("submit", b);
+        server.Deliver("op", a);
+        server.Deliver("op", a);
+        Assert.Equal(2, a.Document.Version);
+        var joins = a.Joins.Count;
+        server.DeliverAll();
+        Assert.Equal(joins, a.Joins.Count);
+        AssertConverged(server, a, b);
+    }
+
+    [Fact]
+    public void SelectionsSentInQuickSuccessionAreThrottled()
+    {
+        var (server, a, _) = TwoPeers();
+        a.Document.Insert(0, "hello");
+        server.DeliverAll();
+        a.Document.SetSelectionAsync([new SelectionRange { Anchor = 1, Head = 1 }]);
+        a.Document.SetSelectionAsync([new SelectionRange { Anchor = 2, Head = 2 }]);
+        a.Document.SetSelectionAsync([new SelectionRange { Anchor = 3, Head = 3 }]);
+        var first = Assert.Single(a.PresenceSent);
+        Assert.Equal(1, first.Selection![0].Anchor);
+
+        server.Deliver("timer");              // the presence interval is over: the latest selection goes
+        Assert.Equal(2, a.PresenceSent.Count);
+        Assert.Equal(3, a.PresenceSent[1].Selection![0].Anchor);
+    }
+
+    [Fact]
+    public void AnotherMembersSelectionMovesWithLaterChangesOfTheText()
+    {
+        var (server, a, b) = TwoPeers();
+        a.Document.Insert(0, "hello");
+        server.DeliverAll();
+        var seen = new List<PresenceMessage>();
+        a.Document.PresenceChanged += (_, p) => seen.Add(p);
+        a.Document.OnPresence(new PresenceMessage { DocId = DocId, ClientId = "other", Version = 1, Selection = [new SelectionRange { Anchor = 2, Head = 4 }] });
+        Assert.Equal(2, a.Document.Presence["other"].Selection![0].Anchor);
+
+        b.Document.Insert(0, "XY");
+        server.DeliverAll();
+        var moved = a.Document.Presence["other"].Selection![0];
+        Assert.Equal((4, 6), (moved.Anchor, moved.Head));
+        a.Document.Insert(0, "!");
+        moved = a.Document.Presence["other"].Selection![0];
+        Assert.Equal((5, 7), (moved.Anchor, moved.Head));
+        Assert.Equal(3, seen.Count);
+        server.DeliverAll();
+        AssertConverged(server, a, b);
+    }
+
+    [Fact]
+    public void PresenceMadeAtAVersionNotYetReachedWaitsForIt()
+    {
+        var (server, a, b) = TwoPeers();
+        b.Document.Insert(0, "abc");
+        server.Deliver("submit", b);
+        a.Document.OnPresence(new PresenceMessage { DocId = DocId, ClientId = b.ClientId, Version = 1, Selection = [new SelectionRange { Anchor = 3, Head = 3 }] });
+        Assert.False(a.Document.Presence.ContainsKey(b.ClientId));
+        server.DeliverAll();
+        Assert.Equal(3, a.Document.Presence[b.ClientId].Selection![0].Head);
+    }
 }

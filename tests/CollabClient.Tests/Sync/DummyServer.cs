@@ -76,6 +76,9 @@ internal sealed class DummyServer
     /// <summary>When false, a resume gets the whole text instead of the ops it missed.</summary>
     public bool KeepsHistory { get; set; } = true;
 
+    /// <summary>When set, a join that resumes (with sinceVersion) is answered with this <c>movedTo</c>, as for a document renamed meanwhile.</summary>
+    public string? MovedTo { get; set; }
+
     /// <summary>Clients that join read-only.</summary>
     public HashSet<string> ReadOnlyClients { get; } = [];
 
@@ -213,6 +216,9 @@ internal sealed class DummyServer
 
     internal void NoteDelivered(string name) => LastDelivered = name;
 
+    /// <summary>The oldest delivery of that name to <paramref name="peer"/> is lost on the way.</summary>
+    public void Lose(string name, Peer peer) => _bag.RemoveAt(_bag.FindIndex(d => d.Name == name && d.Peer == peer && !d.ToServer));
+
     internal void DropRequestsFrom(Peer peer) => _bag.RemoveAll(d => d.ToServer && d.Peer == peer);
 
     /// <summary>The server drops every membership of the peer (as after a restart), silently.</summary>
@@ -225,6 +231,10 @@ internal sealed class DummyServer
     {
         _members.Add((peer, epoch));
         var result = new JoinResult { DocId = request.DocId, Version = Version, ReadOnly = ReadOnlyClients.Contains(peer.ClientId) };
+        if (request.SinceVersion is not null)
+        {
+            result.MovedTo = MovedTo;
+        }
         if (request.SinceVersion is int since && KeepsHistory && since >= 0 && since <= Version)
         {
             result.Ops = _history.Skip(since).ToList();
@@ -325,7 +335,12 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
 
     public List<CollabErrorEventArgs> Errors { get; } = [];
 
-    public int Resets { get; private set; }
+    public int Resets => ResetMessages.Count;
+
+    public List<ResetMessage> ResetMessages { get; } = [];
+
+    /// <summary>Every Join this peer sent.</summary>
+    public List<JoinRequest> Joins { get; } = [];
 
     public CollabDocument CreateDocument(string docId)
     {
@@ -339,7 +354,7 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
             delay: server.Delay);
         _document.Changed += (_, e) => Mirror = e.Operation.Apply(Mirror);
         _document.Error += (_, e) => Errors.Add(e);
-        _document.Reset += (_, _) => Resets++;
+        _document.Reset += (_, e) => ResetMessages.Add(e);
         return _document;
     }
 
@@ -406,8 +421,11 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
 
     public ConnectionState State => Connected ? ConnectionState.Connected : ConnectionState.Reconnecting;
 
-    public Task<JoinResult> JoinAsync(JoinRequest request, CancellationToken cancellationToken) =>
-        Call("join", epoch => server.HandleJoin(this, epoch, request));
+    public Task<JoinResult> JoinAsync(JoinRequest request, CancellationToken cancellationToken)
+    {
+        Joins.Add(request);
+        return Call("join", epoch => server.HandleJoin(this, epoch, request));
+    }
 
     public Task<SubmitResult> SubmitAsync(SubmitRequest request, CancellationToken cancellationToken) =>
         Call("submit", epoch => server.HandleSubmit(this, epoch, request));
