@@ -299,7 +299,12 @@ public sealed partial class CollabDocument
         {
             // Loop boundary: a refusal names its code; anything else is the connection failing, and a reconnect joins again.
             Log.JoinFailed(_logger, DocId, ex);
-            Dispatch(new JoinFailed(session, ex is HubException ? CollabException.FromHubError(ex).Code : null, ex.Message, Random.Shared.NextDouble()));
+            var code = ex is HubException ? CollabException.FromHubError(ex).Code : null;
+            Dispatch(new JoinFailed(session, code, ex.Message, Random.Shared.NextDouble()));
+            if (code is null)
+            {
+                _ = ResumeIfStillConnectedAsync(session, transport);
+            }
             return;
         }
         var renamed = false;
@@ -359,8 +364,40 @@ public sealed partial class CollabDocument
             // Loop boundary: the connection failed; the next Connected resumes and sends the op again.
             Log.SubmitFailed(_logger, DocId, request.OpId, ex);
             outcome = new SubmitFailed(session, request.OpId, null, ex.Message, Random.Shared.NextDouble());
+            _ = ResumeIfStillConnectedAsync(session, transport);
         }
         Dispatch(outcome);
+    }
+
+    /// <summary>
+    /// A call of <paramref name="session"/> failed without a protocol code, as when the connection
+    /// drops. If the connection still says it is up a second later and nothing has started a new
+    /// session meanwhile, it lost this session's call without a drop: the shell reports it as
+    /// connected again, which starts a new session (the engine waits for that after such a failure).
+    /// </summary>
+    private async Task ResumeIfStillConnectedAsync(int session, IDocumentTransport transport)
+    {
+        if (transport.State != ConnectionState.Connected)
+        {
+            return; // the drop is reported, and a reconnect starts a new session
+        }
+        try
+        {
+            await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            if (_engine.Session != session || _engine.Phase == EnginePhase.Offline || _transport != transport || transport.State != ConnectionState.Connected)
+            {
+                return;
+            }
+            StepLocked(new Connected());
+        }
+        RunWork();
     }
 
     private async Task SendPresenceAsync(PresenceRequest request)
@@ -402,8 +439,9 @@ public sealed partial class CollabDocument
 
     /// <summary>
     /// Moves the document to the node at <paramref name="url"/> (the engine is offline already),
-    /// then joins there. After more than <see cref="MaxRedirects"/> redirects in a row, or one that
-    /// cannot be followed, it goes back to the node it was opened on, after a second.
+    /// then joins there. After more than <see cref="MaxRedirects"/> redirects in a row it goes back
+    /// to the node it was opened on, after a second; a redirect it cannot follow (not a usable URL,
+    /// that node cannot be reached) joins again where it is, after a second.
     /// </summary>
     private async Task RedirectAsync(string url)
     {
@@ -418,32 +456,24 @@ public sealed partial class CollabDocument
                 _redirects = 0;
             }
         }
-        IDocumentTransport? to = null;
+        var to = from;
         try
         {
-            if (!home)
-            {
-                try
-                {
-                    Log.Redirected(_logger, DocId, url);
-                    to = await from.RedirectAsync(this, url, _disposeCts.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !_disposeCts.IsCancellationRequested)
-                {
-                    Log.RedirectFailed(_logger, DocId, url, ex);
-                }
-            }
-            while (to is null)
+            if (home)
             {
                 await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
-                try
-                {
-                    to = await from.ReturnHomeAsync(this, _disposeCts.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !_disposeCts.IsCancellationRequested)
-                {
-                    Log.RedirectFailed(_logger, DocId, "the first node", ex);
-                }
+            }
+            try
+            {
+                Log.Redirected(_logger, DocId, url);
+                to = home
+                    ? await from.ReturnHomeAsync(this, _disposeCts.Token).ConfigureAwait(false)
+                    : await from.RedirectAsync(this, url, _disposeCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !_disposeCts.IsCancellationRequested)
+            {
+                Log.RedirectFailed(_logger, DocId, url, ex);
+                await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
