@@ -45,8 +45,8 @@ public sealed partial class CollabDocument
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            // Completed through _work, outside the lock; its continuation runs inline, so a joined
-            // document is open when the step that joined it returns.
+            // Completed through _work, outside the lock (its continuation, the caller's code, runs
+            // inline), so a joined document is open when the step that joined it returns.
             _firstJoin = new TaskCompletionSource();
             joined = _firstJoin.Task;
             StepLocked(new Connected());
@@ -233,8 +233,12 @@ public sealed partial class CollabDocument
                     _work.Enqueue(() => _ = RedirectAsync(redirect.Url));
                     break;
                 case FailOpen failed:
-                    _firstJoin?.TrySetException(new CollabException(failed.Code, failed.Message));
-                    _firstJoin = null;
+                    if (_firstJoin is { } refused)
+                    {
+                        _firstJoin = null;
+                        var error = new CollabException(failed.Code, failed.Message);
+                        _work.Enqueue(() => refused.TrySetException(error));
+                    }
                     break;
             }
         }

@@ -470,8 +470,11 @@ public sealed partial class CollabDocument : IAsyncDisposable
                     waiter.TrySetException(new ObjectDisposedException(nameof(CollabDocument)));
                 }
             }
-            _firstJoin?.TrySetException(new ObjectDisposedException(nameof(CollabDocument), $"Document '{DocId}' was disposed before it was joined."));
-            _firstJoin = null;
+            if (_firstJoin is { } first)
+            {
+                _firstJoin = null;
+                _work.Enqueue(() => first.TrySetException(new ObjectDisposedException(nameof(CollabDocument), $"Document '{DocId}' was disposed before it was joined.")));
+            }
             StepLocked(new Leave());
             leaving = _leaving?.Task ?? Task.CompletedTask;
         }
