@@ -590,9 +590,7 @@ internal static class SyncEngine
                     var sync = S.Sync.ServerAck(NewOpId);
                     // With nothing left pending the local text is the server's.
                     var serverText = sync.Kind == ClientSyncState.Synchronized ? S.Text : outstanding.Op.Apply(S.ServerText);
-                    S = S with { Version = S.Version + 1, ServerText = serverText };
-                    Remember(S.Version, outstanding.Op);
-                    S = S with { Sync = sync, SentOpId = null };
+                    S = S with { Version = S.Version + 1, ServerText = serverText, Recent = Remember(S.Version + 1, outstanding.Op), Sync = sync, SentOpId = null };
                     Flush();
                     if (S.PresenceApproximate && S.Sync.Kind == ClientSyncState.Synchronized)
                     {
@@ -613,8 +611,7 @@ internal static class SyncEngine
                     }
                     var wasSynchronized = S.Sync.Kind == ClientSyncState.Synchronized;
                     var (sync, op) = S.Sync.ApplyServer(message.Op);
-                    S = S with { Sync = sync, Version = S.Version + 1, ServerText = message.Op.Apply(S.ServerText) };
-                    Remember(S.Version, message.Op);
+                    S = S with { Sync = sync, Version = S.Version + 1, ServerText = message.Op.Apply(S.ServerText), Recent = Remember(S.Version + 1, message.Op) };
                     // Nothing pending: the local text was the server's and op is the server's op, so the
                     // local text is the new server text.
                     ApplyRemote(op, ChangeOrigin.Remote, message.ClientId, wasSynchronized ? S.ServerText : null);
@@ -651,10 +648,11 @@ internal static class SyncEngine
             Command(new ApplyRemote(op, origin, clientId));
         }
 
-        private void Remember(int version, TextOperation op)
+        /// <summary>Recent with the op of <paramref name="version"/> added. Its versions are consecutive: the oldest goes once it is PresenceHistory behind.</summary>
+        private ImmutableQueue<RecentOp> Remember(int version, TextOperation op)
         {
-            var recent = S.Recent.Add(new RecentOp(version, op));
-            S = S with { Recent = recent.Count > PresenceHistory ? recent.RemoveAt(0) : recent };
+            var recent = S.Recent.Enqueue(new RecentOp(version, op));
+            return recent.Peek().Version <= version - PresenceHistory ? recent.Dequeue() : recent;
         }
 
         // --- Presence ---
@@ -714,6 +712,10 @@ internal static class SyncEngine
 
         private void PlaceFuturePresence()
         {
+            if (S.FuturePresence.IsEmpty)
+            {
+                return;
+            }
             var due = S.FuturePresence.Where(m => m.Version <= S.Version).ToList();
             if (due.Count == 0)
             {
@@ -731,7 +733,7 @@ internal static class SyncEngine
         private void PlacePresence(PresenceMessage message)
         {
             var ops = new List<TextOperation>();
-            var oldest = S.Recent.IsEmpty ? S.Version + 1 : S.Recent[0].Version;
+            var oldest = S.Recent.IsEmpty ? S.Version + 1 : S.Recent.Peek().Version;
             if (message.Version >= oldest - 1)
             {
                 ops.AddRange(S.Recent.Where(r => r.Version > message.Version).Select(r => r.Op));
@@ -994,7 +996,7 @@ internal sealed record EngineState
     public ImmutableDictionary<int, Queued> Queue { get; init; } = ImmutableDictionary<int, Queued>.Empty;
 
     /// <summary>The last <see cref="SyncEngine.PresenceHistory"/> server ops, oldest first.</summary>
-    public ImmutableList<RecentOp> Recent { get; init; } = [];
+    public ImmutableQueue<RecentOp> Recent { get; init; } = [];
 
     /// <summary>The other members, their selections in <see cref="Text"/>, in the order each was placed since the last join.</summary>
     public ImmutableList<Member> Members { get; init; } = [];
