@@ -15,8 +15,12 @@ public sealed partial class CollabDocument
     /// <summary>Most redirects followed in a row before going back to the node the document was opened on (as the TypeScript client).</summary>
     private const int MaxRedirects = 5;
 
-    /// <summary>How long a document waits before going back to its first node after a redirect it cannot follow.</summary>
-    private static readonly TimeSpan s_homeDelay = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long the shell waits before going back to the first node after too many redirects,
+    /// joining again after a redirect it could not follow, or starting a new session after a call
+    /// lost on a connection that stayed up (as the TypeScript client waits before going back).
+    /// </summary>
+    private static readonly TimeSpan s_shellDelay = TimeSpan.FromSeconds(1);
 
     // What steps left to do outside the lock, in order; whichever thread finds it idle runs it, so
     // a handler never runs concurrently with another of this document, and the commands of a step
@@ -387,7 +391,7 @@ public sealed partial class CollabDocument
         }
         try
         {
-            await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
+            await _delay(s_shellDelay, _disposeCts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -465,7 +469,7 @@ public sealed partial class CollabDocument
         {
             if (home)
             {
-                await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
+                await _delay(s_shellDelay, _disposeCts.Token).ConfigureAwait(false);
             }
             try
             {
@@ -477,7 +481,7 @@ public sealed partial class CollabDocument
             catch (Exception ex) when (ex is not OperationCanceledException || !_disposeCts.IsCancellationRequested)
             {
                 Log.RedirectFailed(_logger, DocId, url, ex);
-                await _delay(s_homeDelay, _disposeCts.Token).ConfigureAwait(false);
+                await _delay(s_shellDelay, _disposeCts.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

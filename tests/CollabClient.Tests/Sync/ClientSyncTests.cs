@@ -480,6 +480,27 @@ public sealed class ClientSyncTests
     }
 
     [Fact]
+    public void AResetHandlerThatDisposesTheRenamedDocumentLeavesTheNewEmptyOne()
+    {
+        var (server, a, _) = TwoPeers();
+        a.Document.Insert(0, "kept");
+        server.DeliverAll();
+        a.Disconnect();
+        a.Document.Insert(4, "!");
+        server.MovedTo = "new-name";
+        ValueTask disposing = default;
+        a.Document.Reset += (_, e) => disposing = a.Document.DisposeAsync();
+        a.Reconnect();
+        server.DeliverAll();
+
+        Assert.True(disposing.IsCompletedSuccessfully);
+        Assert.Equal([DocId], a.Left);
+        Assert.Equal(ConnectionState.Disconnected, a.Document.ConnectionState);
+        // The unconfirmed edit was not sent to the document made anew under the old id.
+        Assert.Equal("kept", server.Text);
+    }
+
+    [Fact]
     public void AFirstJoinAnsweredWithMovedToRaisesNoReset()
     {
         var server = new DummyServer(seed: 3) { MovedTo = "new-name" };

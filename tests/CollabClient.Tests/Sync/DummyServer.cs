@@ -438,7 +438,14 @@ internal sealed class Peer(DummyServer server, string clientId) : IDocumentTrans
         return Task.CompletedTask;
     }
 
-    public Task LeaveAsync(string docId, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>The documents this peer left.</summary>
+    public List<string> Left { get; } = [];
+
+    public Task LeaveAsync(string docId, CancellationToken cancellationToken)
+    {
+        Left.Add(docId);
+        return Task.CompletedTask;
+    }
 
     public Task<IDocumentTransport> RedirectAsync(CollabDocument document, string baseUrl, CancellationToken cancellationToken) =>
         throw new NotSupportedException();
