@@ -397,6 +397,30 @@ public sealed class DeltaTests
     }
 
     [Fact]
+    public async Task ABoundedDiffStopsEarlyAndStillRebuildsTheOtherDocument()
+    {
+        var rng = new Random(3);
+        string Text(int n) => new(Enumerable.Range(0, n).Select(_ => (char)('a' + rng.Next(26))).ToArray());
+        // Unrelated texts of 100 000 characters: about 140 s unbounded.
+        var a = Delta.Document(Text(100_000));
+        var b = Delta.Document(Text(100_000));
+        // It takes well under a second; the bound is only far from what no budget would take.
+        var bounded = await Task.Run(() => a.Diff(b, maxSteps: 1_000_000)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(b, bounded.Apply(a));
+
+        // Within the budget, exactly the unbounded (quill's) diff.
+        for (var i = 0; i < 50; i++)
+        {
+            var x = Delta.Document(Text(rng.Next(300)));
+            var at = rng.Next(x.Length + 1);
+            var edit = new Delta.Builder().Retain(at).Insert("xyz").Delete(rng.Next(Math.Min(10, x.Length - at) + 1)).Build();
+            var y = rng.Next(2) == 0 ? Delta.Document(Text(rng.Next(300))) : edit.Apply(x);
+            Assert.Equal(x.Diff(y), x.Diff(y, maxSteps: 10_000_000));
+            Assert.Equal(y, x.Diff(y, maxSteps: rng.Next(100)).Apply(x));
+        }
+    }
+
+    [Fact]
     public void ComposeIsAssociativeAndInvertUndoes()
     {
         var doc = Valid("""[{"insert":"ab😀"},{"insert":{"image":"x"},"attributes":{"width":"2"}},{"insert":"cd\n","attributes":{"bold":true}}]""");

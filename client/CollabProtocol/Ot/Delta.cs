@@ -364,9 +364,26 @@ public sealed partial class Delta : IEquatable<Delta>
     /// </summary>
     /// <remarks>
     /// Like fast-diff (Myers' O(ND) bisection without a time limit), its cost grows with the
-    /// product of the texts' length and the size of the difference.
+    /// product of the texts' length and the size of the difference: about 1.6 s for two
+    /// unrelated texts of 10 000 characters, 140 s for 100 000. Where that matters (a whole
+    /// document from a client), use <see cref="Diff(Delta, long)"/>.
     /// </remarks>
-    public Delta Diff(Delta other)
+    public Delta Diff(Delta other) => Diff(other, null);
+
+    /// <summary>
+    /// <see cref="Diff(Delta)"/> with at most about <paramref name="maxSteps"/> characters compared
+    /// by its searches. When a diff needs more, the searches left give up as diff-match-patch's
+    /// do at their deadline, replacing what they had not matched whole: the delta still turns
+    /// this document into <paramref name="other"/>, but may be larger than quill's. Within the
+    /// budget it is exactly quill's.
+    /// </summary>
+    public Delta Diff(Delta other, long maxSteps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxSteps);
+        return Diff(other, new FastDiff.Budget(maxSteps));
+    }
+
+    private Delta Diff(Delta other, FastDiff.Budget? budget)
     {
         if (!IsDocument)
         {
@@ -379,7 +396,7 @@ public sealed partial class Delta : IEquatable<Delta>
         var delta = new Builder();
         var thisIter = new Iterator(_ops);
         var otherIter = new Iterator(other._ops);
-        foreach (var (kind, text) in FastDiff.Diff(DiffText(), other.DiffText()))
+        foreach (var (kind, text) in FastDiff.Diff(DiffText(), other.DiffText(), budget))
         {
             var length = text.Length;
             while (length > 0)

@@ -3,7 +3,7 @@ namespace Collab.Ot;
 /// <summary>
 /// npm <c>fast-diff</c> 1.3.0, as quill-delta 5.1.0 calls it (<c>diff(a, b, undefined, true)</c>):
 /// diff-match-patch's diff without line mode or time limit, with semantic cleanup, never cutting
-/// a surrogate pair. Ported step for step, so that <see cref="Delta.Diff"/> gives exactly what
+/// a surrogate pair. Ported step for step, so that <see cref="Delta.Diff(Delta)"/> gives exactly what
 /// quill gives; strings compare by UTF-16 code unit (ordinal).
 /// </summary>
 internal static class FastDiff
@@ -25,9 +25,22 @@ internal static class FastDiff
         }
     }
 
-    public static List<Piece> Diff(string text1, string text2) => Main(text1, text2, cleanup: true, fixUnicode: true);
+    /// <summary>
+    /// The work left for one diff, counted in characters compared by the searches (bisection and
+    /// half-match); null for no limit. Once spent, each search left gives up as diff-match-patch
+    /// does at its deadline: that part becomes one delete and one insert.
+    /// </summary>
+    public sealed class Budget(long steps)
+    {
+        public long Left = steps;
 
-    private static List<Piece> Main(string text1, string text2, bool cleanup = false, bool fixUnicode = false)
+        public bool Spent => Left < 0;
+    }
+
+    public static List<Piece> Diff(string text1, string text2, Budget? budget = null) =>
+        Main(text1, text2, budget, cleanup: true, fixUnicode: true);
+
+    private static List<Piece> Main(string text1, string text2, Budget? budget, bool cleanup = false, bool fixUnicode = false)
     {
         if (text1 == text2)
         {
@@ -43,7 +56,7 @@ internal static class FastDiff
         text1 = text1[..(text1.Length - commonLength)];
         text2 = text2[..(text2.Length - commonLength)];
 
-        var diffs = Compute(text1, text2);
+        var diffs = Compute(text1, text2, budget);
         if (commonPrefix.Length > 0)
         {
             diffs.Insert(0, new(Equal, commonPrefix));
@@ -60,7 +73,7 @@ internal static class FastDiff
         return diffs;
     }
 
-    private static List<Piece> Compute(string text1, string text2)
+    private static List<Piece> Compute(string text1, string text2, Budget? budget)
     {
         if (text1.Length == 0)
         {
@@ -82,18 +95,18 @@ internal static class FastDiff
         {
             return [new(Delete, text1), new(Insert, text2)];
         }
-        if (HalfMatch(text1, text2) is { } hm)
+        if (HalfMatch(text1, text2, budget) is { } hm)
         {
-            var diffsA = Main(hm[0], hm[2]);
-            var diffsB = Main(hm[1], hm[3]);
+            var diffsA = Main(hm[0], hm[2], budget);
+            var diffsB = Main(hm[1], hm[3], budget);
             diffsA.Add(new(Equal, hm[4]));
             diffsA.AddRange(diffsB);
             return diffsA;
         }
-        return Bisect(text1, text2);
+        return Bisect(text1, text2, budget);
     }
 
-    private static List<Piece> Bisect(string text1, string text2)
+    private static List<Piece> Bisect(string text1, string text2, Budget? budget)
     {
         var text1Length = text1.Length;
         var text2Length = text2.Length;
@@ -114,6 +127,14 @@ internal static class FastDiff
         var k2End = 0;
         for (var d = 0; d < maxD; d++)
         {
+            if (budget is not null)
+            {
+                budget.Left -= 2 * d + 2;
+                if (budget.Spent)
+                {
+                    break;
+                }
+            }
             for (var k1 = -d + k1Start; k1 <= d - k1End; k1 += 2)
             {
                 var k1Offset = vOffset + k1;
@@ -127,10 +148,15 @@ internal static class FastDiff
                     x1 = v1[k1Offset - 1] + 1;
                 }
                 var y1 = x1 - k1;
+                var x1Start = x1;
                 while (x1 < text1Length && y1 < text2Length && text1[x1] == text2[y1])
                 {
                     x1++;
                     y1++;
+                }
+                if (budget is not null)
+                {
+                    budget.Left -= x1 - x1Start;
                 }
                 v1[k1Offset] = x1;
                 if (x1 > text1Length)
@@ -149,7 +175,7 @@ internal static class FastDiff
                         var x2 = text1Length - v2[k2Offset];
                         if (x1 >= x2)
                         {
-                            return BisectSplit(text1, text2, x1, y1);
+                            return BisectSplit(text1, text2, x1, y1, budget);
                         }
                     }
                 }
@@ -167,10 +193,15 @@ internal static class FastDiff
                     x2 = v2[k2Offset - 1] + 1;
                 }
                 var y2 = x2 - k2;
+                var x2Start = x2;
                 while (x2 < text1Length && y2 < text2Length && text1[text1Length - x2 - 1] == text2[text2Length - y2 - 1])
                 {
                     x2++;
                     y2++;
+                }
+                if (budget is not null)
+                {
+                    budget.Left -= x2 - x2Start;
                 }
                 v2[k2Offset] = x2;
                 if (x2 > text1Length)
@@ -191,7 +222,7 @@ internal static class FastDiff
                         x2 = text1Length - x2;
                         if (x1 >= x2)
                         {
-                            return BisectSplit(text1, text2, x1, y1);
+                            return BisectSplit(text1, text2, x1, y1, budget);
                         }
                     }
                 }
@@ -200,10 +231,10 @@ internal static class FastDiff
         return [new(Delete, text1), new(Insert, text2)];
     }
 
-    private static List<Piece> BisectSplit(string text1, string text2, int x, int y)
+    private static List<Piece> BisectSplit(string text1, string text2, int x, int y, Budget? budget)
     {
-        var diffs = Main(text1[..x], text2[..y]);
-        diffs.AddRange(Main(text1[x..], text2[y..]));
+        var diffs = Main(text1[..x], text2[..y], budget);
+        diffs.AddRange(Main(text1[x..], text2[y..], budget));
         return diffs;
     }
 
@@ -280,7 +311,7 @@ internal static class FastDiff
         }
     }
 
-    private static string[]? HalfMatch(string text1, string text2)
+    private static string[]? HalfMatch(string text1, string text2, Budget? budget)
     {
         var longText = text1.Length > text2.Length ? text1 : text2;
         var shortText = text1.Length > text2.Length ? text2 : text1;
@@ -288,8 +319,12 @@ internal static class FastDiff
         {
             return null;
         }
-        var hm1 = HalfMatchAt(longText, shortText, (longText.Length + 3) / 4);
-        var hm2 = HalfMatchAt(longText, shortText, (longText.Length + 1) / 2);
+        var hm1 = HalfMatchAt(longText, shortText, (longText.Length + 3) / 4, budget);
+        var hm2 = HalfMatchAt(longText, shortText, (longText.Length + 1) / 2, budget);
+        if (budget is { Spent: true })
+        {
+            return null;
+        }
         string[] hm;
         if (hm1 is null && hm2 is null)
         {
@@ -310,7 +345,7 @@ internal static class FastDiff
         return text1.Length > text2.Length ? hm : [hm[2], hm[3], hm[0], hm[1], hm[4]];
     }
 
-    private static string[]? HalfMatchAt(string longText, string shortText, int i)
+    private static string[]? HalfMatchAt(string longText, string shortText, int i, Budget? budget)
     {
         var seed = longText.Substring(i, Math.Min(longText.Length / 4, longText.Length - i));
         var j = -1;
@@ -320,6 +355,10 @@ internal static class FastDiff
         {
             var prefixLength = CommonPrefix(longText[i..], shortText[j..]);
             var suffixLength = CommonSuffix(longText[..i], shortText[..j]);
+            if (budget is not null)
+            {
+                budget.Left -= seed.Length + prefixLength + suffixLength;
+            }
             if (bestCommon.Length < suffixLength + prefixLength)
             {
                 bestCommon = shortText.Substring(j - suffixLength, suffixLength) + shortText.Substring(j, prefixLength);
