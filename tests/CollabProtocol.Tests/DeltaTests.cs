@@ -342,6 +342,17 @@ public sealed class DeltaTests
     }
 
     [Fact]
+    public void TheReadmeExampleHolds()
+    {
+        var doc = Valid("""[{"insert":"Hello world\n"}]""");
+        var bold = Valid("""[{"retain":5,"attributes":{"bold":true}}]""");
+        var edit = Valid("""[{"retain":6},{"insert":"dear "}]""");
+        var after = bold.Transform(edit, priority: true).Apply(bold.Apply(doc));
+        Assert.Equal("""[{"insert":"Hello","attributes":{"bold":true}},{"insert":" dear world\n"}]""", after.ToString());
+        Assert.Equal(after, edit.Transform(bold, priority: false).Apply(edit.Apply(doc)));
+    }
+
+    [Fact]
     public void TransformFollowsQuillsPriority()
     {
         var a = Valid("""[{"insert":"A"}]""");
