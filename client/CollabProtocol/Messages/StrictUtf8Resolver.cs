@@ -14,7 +14,8 @@ namespace Collab.Messages;
 /// surrogate that no well-formed UTF-8 can produce, which the server's own checks then refuse
 /// with the protocol's code like any ill-formed text (<c>invalid_doc_id</c> for a document id,
 /// <c>invalid_op</c> for a clientId or user). Operations are read by
-/// <see cref="Ot.TextOperationFormatter"/>, which turns bad UTF-8 into <c>invalid_op</c>.
+/// <see cref="Ot.TextOperationFormatter"/> and rich-text deltas by <see cref="Ot.DeltaFormatter"/>,
+/// which turn bad UTF-8 into <c>invalid_op</c>.
 /// </summary>
 public sealed class StrictUtf8Resolver : IFormatterResolver
 {

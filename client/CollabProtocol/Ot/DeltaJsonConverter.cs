@@ -13,6 +13,9 @@ namespace Collab.Ot;
 /// </summary>
 public sealed class DeltaJsonConverter : JsonConverter<Delta>
 {
+    // For ToString, to be read: JavaScriptEncoder.Default would escape every non-ASCII character.
+    private static readonly JsonWriterOptions s_compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public override Delta Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
@@ -271,8 +274,6 @@ public sealed class DeltaJsonConverter : JsonConverter<Delta>
         }
         writer.WriteEndObject();
     }
-
-    private static readonly JsonWriterOptions s_compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     internal static string ToJson(Delta delta)
     {
