@@ -19,26 +19,17 @@ public sealed partial class DocumentActor
             throw CollabError.Unavailable("the connection closed");
         }
         TakeType(DocumentType.Named(request.Type) ?? throw CollabError.InvalidOp($"there is no document type '{request.Type}': text or rich-text"), named: request.Type is not null);
-        var ops = _sequencer.CommittedSince(request.SinceVersion, _options.MaxResumeOps);
         if (_state is DocumentState.Idle)
         {
             _state = DocumentState.Live;
         }
-        var version = _sequencer.Version;
-        // Resuming an id that was renamed away (and not written again) makes a new, empty document;
-        // the result says where the text went, so a client that missed the Reset can follow. Only
-        // a resume asks: a first join of a new document pays nothing for it.
-        var movedTo = request.SinceVersion is null || _database.Exists ? null : _services.Redirects.Get(DocId);
-        var result = new JoinResult { DocId = DocId, Version = version, ReadOnly = readOnly, MovedTo = movedTo, Type = _sequencer.Type.Name };
-        if (ops is not null)
-        {
-            result.Ops = ops.ConvertAll(op => op.ToMessage(DocId));
-        }
-        else
-        {
-            _sequencer.Content.WriteTo(result);
-        }
-        var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = version };
+        // Reading old ops may first complete the commit in flight, moving the version: read first.
+        var result = _sequencer.CatchUp(DocId, request.SinceVersion, _options.MaxResumeOps);
+        result.ReadOnly = readOnly;
+        // Resuming an id renamed away (and not written again) makes a new, empty document: the
+        // result says where the text went. Only a resume asks, so a first join pays nothing for it.
+        result.MovedTo = request.SinceVersion is null || _database.Exists ? null : _services.Redirects.Get(DocId);
+        var member = new Member(connection, clientId, connection.Identity.Presenting(request.User), readOnly) { PresenceVersion = result.Version };
         result.Presence.AddRange(_members.Join(member, _sequencer, _options.PresenceMapBudget));
         // A join only reads; the database is opened again by the first write.
         _database.CloseIfUnused(busy: !_pipeline.IsIdle);
@@ -60,7 +51,8 @@ public sealed partial class DocumentActor
         {
             throw CollabError.InvalidOp($"document '{DocId}' is {_sequencer.Type.Name}, not {type.Name}");
         }
-        NewSequencer(new LoadedDocument(type.Empty, 0, 0, []));
+        _sequencer.Retype(type);
+        _database.Type = type;
     }
 
     /// <summary>
@@ -68,12 +60,6 @@ public sealed partial class DocumentActor
     /// creates the document), though nothing is on disk until its first write.
     /// </summary>
     private bool Exists => _database.Exists || _members.Count > 0;
-
-    /// <summary>Committed ops after version <paramref name="from"/>, with their times; null if the document does not exist. Runs with nothing uncommitted (parked until then).</summary>
-    private List<OpMessage>? ReadOps(int from, int limit) =>
-        _database.ReadCommittedOps(Math.Max(0, from), _sequencer.Version, limit) is { } ops
-            ? ops.ConvertAll(op => op.ToMessage(DocId, withTime: true))
-            : Exists ? [] : null;
 
     /// <summary>
     /// Makes the document's text the one <paramref name="replace"/> gives, with one op (creating the document if needed),

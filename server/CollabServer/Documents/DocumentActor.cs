@@ -37,7 +37,7 @@ public sealed partial class DocumentActor
     private readonly ActorServices _services;
     private readonly Action<DocumentActor> _closed;
     private readonly CollabOptions _options;
-    private readonly TokenBucket _writeBytes;
+    private readonly DocumentWriteBudget _writeBytes;
 
     private readonly ILogger _logger;
     private int _started;
@@ -61,7 +61,7 @@ public sealed partial class DocumentActor
         _services = services;
         _closed = closed;
         _options = services.Options;
-        _writeBytes = new TokenBucket(_options.DocumentWriteBytesPerSecond, _options.DocumentWriteBytesBurst);
+        _writeBytes = new DocumentWriteBudget(_options, services.Metrics);
         _logger = services.Logger;
         _database = new DocumentDatabase(services.Storage, docId, _options.DatabaseIdleTimeout, services.Redirects);
         _pipeline = new CommitPipeline(docId, services.CommitLog, _options.SnapshotInterval, _options.MaxBatch);
@@ -92,14 +92,6 @@ public sealed partial class DocumentActor
 
     /// <summary>Asks the loop to commit what it has and shut down.</summary>
     internal void Stop() => TryPost(new StopWork());
-
-    private void RequestStop()
-    {
-        if (_state is DocumentState.Live or DocumentState.Idle)
-        {
-            _state = DocumentState.Stopping;
-        }
-    }
 
     private bool Closed => _state is DocumentState.Closing or DocumentState.Deleted or DocumentState.Moved;
 
@@ -225,8 +217,9 @@ public sealed partial class DocumentActor
             case ReadSummary summary:
                 summary.Answer(Exists ? new DocumentSummary(DocId, _sequencer.Version, _sequencer.Content.Length, DateTimeOffset.FromUnixTimeMilliseconds(_updatedAtMs)) : null);
                 break;
-            case ReadOps ops:
-                ops.Answer(ReadOps(ops.From, ops.Limit));
+            case ReadOps ops: // committed ops after From, with their times; parked until nothing is uncommitted
+                var committed = _database.ReadCommittedOps(Math.Max(0, ops.From), _sequencer.Version, ops.Limit);
+                ops.Answer(committed?.ConvertAll(op => op.ToMessage(DocId, withTime: true)) ?? (Exists ? [] : null));
                 break;
             case ReplaceText replace:
                 Replace(replace);
@@ -253,7 +246,7 @@ public sealed partial class DocumentActor
                 CompleteCommit(done.Commit);
                 break;
             case StopWork:
-                RequestStop();
+                _state = _state is DocumentState.Live or DocumentState.Idle ? DocumentState.Stopping : _state;
                 break;
             case LeaseLostWork:
                 Relinquish("moved");
@@ -263,19 +256,13 @@ public sealed partial class DocumentActor
         }
     }
 
-    /// <summary>Orders the ops of <paramref name="loaded"/> from now on, a document of its type.</summary>
-    private void NewSequencer(LoadedDocument loaded)
-    {
-        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
-        _database.Type = loaded.Content.Type;
-    }
-
     /// <summary>Takes the claimed lease and the loaded document: the actor is live.</summary>
     private void Load((Lease Lease, LoadedDocument Loaded) start)
     {
         var (lease, loaded) = start;
         _lease = lease;
-        NewSequencer(loaded);
+        _sequencer = new Sequencer(loaded, _options.OpWindow, _options.OpWindowBytes, _options.MaxDocumentLength, _options.MaxTransformOps, OpenLog);
+        _database.Type = loaded.Content.Type;
         _pipeline.SnapshotVersion = loaded.SnapshotVersion;
         // Loaded from a snapshot at the newest version, no op was replayed: read the newest one's time.
         var newest = loaded.RecentOps.Count > 0 ? loaded.RecentOps[^1]
@@ -339,11 +326,9 @@ public sealed partial class DocumentActor
         var creates = !_database.Exists && _pipeline.IsIdle;
         var request = work.Request;
         var op = work.ServerOp ?? _sequencer.Type.FromSubmit(request);
-        if (work.Connection is not null && !_writeBytes.TryTake(op.Size))
+        if (work.Connection is not null)
         {
-            // However many writers it has, a document grows its log at a bounded rate.
-            _services.Metrics.LimitRefused("document_write_bytes");
-            throw new CollabError(ErrorCodes.RateLimited, $"document '{DocId}' takes at most {_options.DocumentWriteBytesPerSecond} bytes of ops a second; slow down");
+            _writeBytes.Take(DocId, op.Size);
         }
         // Op times never go backwards (a clock stepped back stamps the previous time), so the
         // history reader finds the version at an instant by binary search over versions.

@@ -1,6 +1,7 @@
 using CollabServer.Documents.Types;
 using CollabServer.Errors;
 using CollabServer.Storage;
+using Collab.Messages;
 
 namespace CollabServer.Documents;
 
@@ -207,6 +208,34 @@ internal sealed class Sequencer
         // Only committed ops: the ones still in flight reach the member as broadcasts.
         ops.RemoveAll(o => o.Version > Version);
         return ops;
+    }
+
+    /// <summary>
+    /// A join's result: at the committed version, the ops a member resuming from
+    /// <paramref name="since"/> lacks (<see cref="CommittedSince"/>), else the whole content.
+    /// </summary>
+    public JoinResult CatchUp(string docId, int? since, int maxOps)
+    {
+        var ops = CommittedSince(since, maxOps);
+        var result = new JoinResult { DocId = docId, Version = Version, Type = Type.Name, Ops = ops?.ConvertAll(op => op.ToMessage(docId)) };
+        if (ops is null)
+        {
+            Content.WriteTo(result);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Makes a document with nothing sequenced yet one of <paramref name="type"/> (a join or a first
+    /// write names the type a new document is made as).
+    /// </summary>
+    public void Retype(DocumentType type)
+    {
+        if (WorkVersion > 0)
+        {
+            throw new InvalidOperationException($"a document of version {WorkVersion} keeps its type");
+        }
+        Content = WorkContent = type.Empty;
     }
 
     /// <summary>
