@@ -90,6 +90,32 @@ public sealed class RebuildValidationTests
         }
     }
 
+    [Fact]
+    public async Task ARichTextDocumentRebuildsAsRichTextAndOneMixingTypesIsRefused()
+    {
+        var backup = TestHost.NewDataDir();
+        var target = Path.Combine(TestHost.NewDataDir(), "rebuilt");
+        try
+        {
+            // Its first op is the empty op, which reads as either type: the type is the first delta's.
+            BackupFormat.WriteDurably(BackupFormat.DocDir(backup, "rich"), [Row(1, "[]"), Row(2, """[{"insert":"ab\n"}]"""), Row(3, """[{"retain":2,"attributes":{"bold":true}}]""")]);
+            var (exitCode, output) = await RunServerDllAsync(null, "rebuild", "--from", backup, "--to", target);
+            Assert.True(exitCode == 0, output);
+            using var store = SqliteDocumentStore.OpenExisting(Path.Combine(target, "docs", "rich.db"), SyncMode.Normal)!;
+            Assert.Equal(CollabServer.Documents.Types.DocumentType.RichText, store.Type);
+            var result = new Collab.Messages.JoinResult();
+            store.Load().Content.WriteTo(result);
+            Assert.Equal("""[{"insert":"ab","attributes":{"bold":true}},{"insert":"\n"}]""", result.Delta!.ToString());
+        }
+        finally
+        {
+            Directory.Delete(backup, recursive: true);
+            Directory.Delete(Path.GetDirectoryName(target)!, recursive: true);
+        }
+        await AssertRefusedAsync(dir =>
+            BackupFormat.WriteDurably(BackupFormat.DocDir(dir, "mixed"), [Row(1, """[{"insert":"ab"}]"""), Row(2, Op(1, "x"))]), "op 2 of 'mixed' is not an op");
+    }
+
     private static async Task AssertRefusedAsync(Action<string> craft, string expected, long? heapLimit = null)
     {
         var backup = TestHost.NewDataDir();
