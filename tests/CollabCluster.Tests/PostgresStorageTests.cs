@@ -68,6 +68,27 @@ public sealed class PostgresStorageTests : IDisposable
     }
 
     [Fact]
+    public async Task ARichTextDocumentIsRichTextOnEveryNodeWithItsSnapshotAndDeltas()
+    {
+        var (a, logA) = Node();
+        var (b, _) = Node();
+        var rich = CollabServer.Documents.Types.DocumentType.RichText;
+        StoredOp Delta(int version, string json) => new(version, rich.ParseOp(json), "c", version, 1000 + version);
+        var store = a.Create("rich", rich);
+        var first = rich.ParseSnapshot("""[{"insert":"ab\n"}]""");
+        Assert.Null(await CommitAsync(store, logA, "rich", 0, 3, new SnapshotChunk(1, 0, first.Snapshot.ToString(), true, 3), Delta(1, """[{"insert":"ab\n"}]""")));
+        Assert.Null(await CommitAsync(store, logA, "rich", 0, 3, Delta(2, """[{"retain":2,"attributes":{"italic":true}}]""")));
+        store.Dispose();
+
+        // Node B's copy is made from PostgreSQL, whose row says the type.
+        using var copy = b.OpenToLoad("rich")!;
+        Assert.Equal(rich, copy.Type);
+        var loaded = copy.Load();
+        Assert.Equal((2, 1, "ab\n"), (loaded.Version, loaded.SnapshotVersion, loaded.Content.PlainText()));
+        Assert.Equal("""[{"insert":"ab","attributes":{"italic":true}},{"insert":"\n"}]""", loaded.Content.Snapshot.ToString());
+    }
+
+    [Fact]
     public async Task ACopyThatTookABatchPostgresNeverDidIsMendedAtTheNextLoad()
     {
         var (a, logA) = Node();
