@@ -8,6 +8,7 @@ using CollabServer.Diagnostics;
 using CollabServer.Identity;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
+using CollabServer.Documents.Types;
 
 namespace CollabServer.Hubs;
 
