@@ -23,7 +23,10 @@ internal sealed record SendPresence(PresenceRequest Request) : EngineCommand;
 internal sealed record SendLeave(string DocId) : EngineCommand;
 
 /// <summary>The state's Text changed by <paramref name="Op"/>: the document's change event.</summary>
-internal sealed record ApplyRemote(TextOperation Op, ChangeOrigin Origin, string? ClientId) : EngineCommand;
+internal record ApplyRemote<TOp>(TOp Op, ChangeOrigin Origin, string? ClientId) : EngineCommand;
+
+/// <summary>A change of a text document's Text.</summary>
+internal sealed record ApplyRemote(TextOperation Op, ChangeOrigin Origin, string? ClientId) : ApplyRemote<TextOperation>(Op, Origin, ClientId);
 
 /// <summary>Raise a document event; which one follows from the payload's type.</summary>
 internal sealed record Emit(EmitPayload Payload) : EngineCommand

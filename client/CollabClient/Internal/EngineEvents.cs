@@ -36,7 +36,10 @@ internal sealed record JoinResultEvent(int Session, JoinResult Result) : EngineE
 internal sealed record JoinFailed(int Session, string? Code, string Message, double Random) : EngineEvent;
 
 /// <summary>A local edit, valid on the state's Text (the shell checks it); ignored while read-only.</summary>
-internal sealed record LocalEdit(TextOperation Op) : EngineEvent;
+internal record LocalEdit<TOp>(TOp Op) : EngineEvent;
+
+/// <summary>A local edit of a text document.</summary>
+internal sealed record LocalEdit(TextOperation Op) : LocalEdit<TextOperation>(Op);
 
 /// <summary>An Op message.</summary>
 internal sealed record ServerOp(OpMessage Message) : EngineEvent;

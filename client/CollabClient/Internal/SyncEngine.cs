@@ -21,12 +21,12 @@ namespace Collab.Client.Internal;
 /// <see cref="PresenceIntervalMs"/>). Every attach (a connection, a reset, a resume after a gap
 /// or an error) starts a new session, numbered from 1; results naming another session, or coming
 /// while offline, are ignored. Op ids come from the client's counter: before every other event
-/// the shell tops <see cref="EngineState.OpIds"/> up to <see cref="OpIdReserve"/> with an
+/// the shell tops <see cref="EngineState{TDoc, TOp}.OpIds"/> up to <see cref="OpIdReserve"/> with an
 /// <see cref="OpIds"/> event, and the engine takes them in order, at most one per event.
 /// Divergence (a resume answered with a version below the one known, a whole text at the version
 /// known that is not the text known, or a server op that does not fit the text) raises an error
 /// with <see cref="ErrorCodes.Diverged"/> and joins again for the whole text, which becomes the
-/// base; the local text the server lacks is sent as one new edit (<see cref="SyncState.Reconcile"/>).
+/// base; the local text the server lacks is sent as one new edit (<see cref="SyncState{TOp}.Reconcile"/>).
 /// </remarks>
 internal static class SyncEngine
 {
@@ -48,7 +48,7 @@ internal static class SyncEngine
     /// </summary>
     public const double MaxRetryDelayMs = 5_000;
 
-    /// <summary>How many op ids the shell keeps in <see cref="EngineState.OpIds"/> before each event: at least the one an event may take.</summary>
+    /// <summary>How many op ids the shell keeps in <see cref="EngineState{TDoc, TOp}.OpIds"/> before each event: at least the one an event may take.</summary>
     public const int OpIdReserve = 2;
 
     /// <summary>The timers in the order they fire when due at the same time.</summary>
@@ -57,15 +57,29 @@ internal static class SyncEngine
     /// <summary>The next state after <paramref name="event"/>, and what the shell is to do, in order. <paramref name="state"/> is immutable and stays as it was.</summary>
     public static (EngineState State, IReadOnlyList<EngineCommand> Commands) Step(EngineState state, EngineEvent @event)
     {
-        var run = new Run(state, @event.NowMs);
+        var (next, commands) = Step<Rope, TextOperation>(state, @event);
+        // Every new state is made by `with` from the one given, so it keeps its runtime type.
+        return ((EngineState)next, commands);
+    }
+
+    /// <summary>The same for a document of any type (the state's <see cref="EngineState{TDoc, TOp}.Type"/>).</summary>
+    public static (EngineState<TDoc, TOp> State, IReadOnlyList<EngineCommand> Commands) Step<TDoc, TOp>(EngineState<TDoc, TOp> state, EngineEvent @event)
+        where TDoc : class
+        where TOp : class
+    {
+        var run = new Run<TDoc, TOp>(state, @event.NowMs);
         run.Handle(@event);
         return (run.S, run.Out ?? []);
     }
 
     /// <summary>One step's work: <see cref="S"/> is replaced by each change, never changed in place.</summary>
-    private sealed class Run(EngineState state, double? nowMs)
+    private sealed class Run<TDoc, TOp>(EngineState<TDoc, TOp> state, double? nowMs)
+        where TDoc : class
+        where TOp : class
     {
-        public EngineState S = nowMs > state.NowMs ? state with { NowMs = nowMs.Value } : state;
+        public EngineState<TDoc, TOp> S = nowMs > state.NowMs ? state with { NowMs = nowMs.Value } : state;
+
+        private IDocType<TDoc, TOp> T => S.Type;
 
         /// <summary>The commands so far; most events give one or none.</summary>
         public List<EngineCommand>? Out;
@@ -110,7 +124,7 @@ internal static class SyncEngine
                     }
                     return;
                 }
-                case LocalEdit edit:
+                case LocalEdit<TOp> edit:
                     LocalEdit(edit.Op);
                     return;
                 case ServerOp op:
@@ -215,9 +229,24 @@ internal static class SyncEngine
             {
                 DocId = S.DocId,
                 ClientId = S.ClientId,
+                // A text join names no type: absent means text.
+                Type = T.Name == TextType.Instance.Name ? null : T.Name,
                 SinceVersion = S.Resume && S.Version >= 0 && !S.Diverged ? S.Version : null,
                 User = S.User,
             }));
+        }
+
+        /// <summary>The document joined is of another type than this one: leave it, and say so as the server would (<c>invalid_op</c>).</summary>
+        private void RefuseType(string type)
+        {
+            var message = $"invalid_op: Document {S.DocId} is of type {type}, not {T.Name}; a document's type is fixed when it is created.";
+            Detach();
+            Command(new SendLeave(S.DocId));
+            if (S.Version < 0)
+            {
+                Command(new FailOpen(ErrorCodes.InvalidOp, message));
+            }
+            Emit(new ErrorPayload(ErrorCodes.InvalidOp, message));
         }
 
         private void JoinFailed(string? code, string message, double random)
@@ -250,22 +279,29 @@ internal static class SyncEngine
                 Command(new Redirect(result.Redirect));
                 return;
             }
+            var type = result.Type ?? "text";
+            if (type != T.Name)
+            {
+                RefuseType(type);
+                return;
+            }
             S = S with { RetryDelayMs = 0, ReadOnly = result.ReadOnly };
             var resumed = S.Version >= 0;
+            var whole = T.Joined(result);
             if (!resumed)
             {
-                var text = Rope.FromString(result.Text ?? "");
+                var text = whole ?? T.Empty;
                 S = S with { Text = text, ServerText = text, Version = result.Version };
             }
             else if (S.Diverged)
             {
                 // Only the whole text can be merged (a join without sinceVersion gets it).
-                if (result.Text is null)
+                if (whole is null)
                 {
                     Join(false);
                     return;
                 }
-                Reconcile(result.Text, result.Version);
+                Reconcile(whole, result.Version);
             }
             else if (S.Resume && result.Version < S.Version)
             {
@@ -283,9 +319,9 @@ internal static class SyncEngine
                     return;
                 }
             }
-            else if (result.Text is not null)
+            else if (whole is not null)
             {
-                if (S.Resume && result.Version == S.Version && result.Text != S.ServerText.ToString())
+                if (S.Resume && result.Version == S.Version && !T.DocEquals(whole, S.ServerText))
                 {
                     Diverge($"The server's text at version {S.Version} is not the one this client knew");
                     return;
@@ -299,7 +335,7 @@ internal static class SyncEngine
                     Command(new SendSubmit(S.Session, Submission(outstanding)));
                     return;
                 }
-                Resync(result.Text, result.Version);
+                Resync(whole, result.Version);
             }
             // Whatever was queued up to the joined version is in the text now.
             DropQueuedThrough(result.Version);
@@ -336,12 +372,12 @@ internal static class SyncEngine
         /// and the server's. Edits in the same place may then merge less neatly than with real ops,
         /// but none is lost.
         /// </summary>
-        private void Resync(string serverText, int version)
+        private void Resync(TDoc serverText, int version)
         {
-            var serverChange = TextOperation.Diff(S.ServerText.ToString(), serverText);
+            var serverChange = T.Diff(S.ServerText, serverText);
             var (sync, op) = S.Sync.Rebase(serverChange, NewOpId);
             DropQueuedThrough(version);
-            S = S with { Recent = [], Version = version, ServerText = Rope.FromString(serverText), Settled = false, Sync = sync };
+            S = S with { Recent = [], Version = version, ServerText = serverText, Settled = false, Sync = sync };
             ApplyRemote(op, ChangeOrigin.Resync, null);
             Emit(new PendingPayload(S.Sync.PendingEdits));
         }
@@ -364,12 +400,13 @@ internal static class SyncEngine
         /// <summary>
         /// The whole text of a server that diverged from what we knew: it becomes the base, and the
         /// local text it lacks (acknowledged edits it lost, and the pending edits) is sent again as one
-        /// new op (<see cref="SyncState.Reconcile"/>). The outstanding op is not settled first: it was
+        /// new op (<see cref="SyncState{TOp}.Reconcile"/>). The outstanding op is not settled first: it was
         /// made on a text the server does not have, and its text is in the local text anyway.
         /// </summary>
-        private void Reconcile(string serverText, int version)
+        private void Reconcile(TDoc serverText, int version)
         {
-            var (sync, op) = S.Sync.Reconcile(serverText, S.Text.ToString(), NewOpId);
+            var (restore, local) = T.Merge(serverText, S.Text);
+            var (sync, op) = S.Sync.Reconcile(restore, local, NewOpId);
             DropQueuedThrough(version);
             S = S with
             {
@@ -378,7 +415,7 @@ internal static class SyncEngine
                 EverSentOpId = null,
                 Recent = [],
                 Version = version,
-                ServerText = Rope.FromString(serverText),
+                ServerText = serverText,
                 Sync = sync,
             };
             ApplyRemote(op, ChangeOrigin.Resync, null);
@@ -393,7 +430,7 @@ internal static class SyncEngine
                 return;
             }
             var sync = S.Sync.ServerAck(NewOpId);
-            S = S with { ServerText = outstanding.Op.Apply(S.ServerText), Settled = true, Sync = sync };
+            S = S with { ServerText = T.Apply(S.ServerText, outstanding.Op), Settled = true, Sync = sync };
             Emit(new PendingPayload(S.Sync.PendingEdits));
             Join(false);
         }
@@ -414,13 +451,13 @@ internal static class SyncEngine
 
         // --- Local edits and submitting ---
 
-        private void LocalEdit(TextOperation op)
+        private void LocalEdit(TOp op)
         {
-            if (S.ReadOnly || op.IsNoop)
+            if (S.ReadOnly || T.IsNoop(op))
             {
                 return;
             }
-            S = S with { Text = op.Apply(S.Text) };
+            S = S with { Text = T.Apply(S.Text, op) };
             MapMembers(op, null);
             var sync = S.Sync.ApplyClient(op, NewOpId);
             S = S with { Sync = sync };
@@ -439,8 +476,8 @@ internal static class SyncEngine
             Command(new SendSubmit(S.Session, Submission(outstanding)));
         }
 
-        private SubmitRequest Submission(SyncState.OutstandingOp outstanding) =>
-            new() { DocId = S.DocId, BaseVersion = S.Version, Op = outstanding.Op, OpId = outstanding.OpId };
+        private SubmitRequest Submission(SyncState<TOp>.OutstandingOp outstanding) =>
+            T.Submission(S.DocId, S.Version, outstanding.Op, outstanding.OpId);
 
         private void Submitted(long opId, int version)
         {
@@ -492,8 +529,8 @@ internal static class SyncEngine
         private void Revert()
         {
             var pending = S.Sync.PendingOp;
-            S = S with { Sync = SyncState.Synchronized };
-            ApplyRemote(pending.Invert(S.ServerText), ChangeOrigin.Revert, null);
+            S = S with { Sync = SyncState<TOp>.Synchronized(T) };
+            ApplyRemote(T.Invert(pending, S.ServerText), ChangeOrigin.Revert, null);
             Emit(new PendingPayload(0));
         }
 
@@ -589,7 +626,7 @@ internal static class SyncEngine
                 {
                     var sync = S.Sync.ServerAck(NewOpId);
                     // With nothing left pending the local text is the server's.
-                    var serverText = sync.Kind == ClientSyncState.Synchronized ? S.Text : outstanding.Op.Apply(S.ServerText);
+                    var serverText = sync.Kind == ClientSyncState.Synchronized ? S.Text : T.Apply(S.ServerText, outstanding.Op);
                     S = S with { Version = S.Version + 1, ServerText = serverText, Recent = Remember(S.Version + 1, outstanding.Op), Sync = sync, SentOpId = null };
                     Flush();
                     if (S.PresenceApproximate && S.Sync.Kind == ClientSyncState.Synchronized)
@@ -599,19 +636,20 @@ internal static class SyncEngine
                 }
                 else if (message is not null)
                 {
-                    if (message.Op.Error is { } error)
+                    var (serverOp, error) = T.Read(message);
+                    if (serverOp is null)
                     {
                         Diverge($"Op {message.Version} is not a valid op ({error})");
                         return false;
                     }
-                    if (message.Op.BaseLength > S.ServerText.Length)
+                    if (T.BaseLength(serverOp) > T.Length(S.ServerText))
                     {
-                        Diverge($"Op {message.Version} runs {message.Op.BaseLength} code units, past the end of the text of version {S.Version} (length {S.ServerText.Length})");
+                        Diverge($"Op {message.Version} runs {T.BaseLength(serverOp)} code units, past the end of the text of version {S.Version} (length {T.Length(S.ServerText)})");
                         return false;
                     }
                     var wasSynchronized = S.Sync.Kind == ClientSyncState.Synchronized;
-                    var (sync, op) = S.Sync.ApplyServer(message.Op);
-                    S = S with { Sync = sync, Version = S.Version + 1, ServerText = message.Op.Apply(S.ServerText), Recent = Remember(S.Version + 1, message.Op) };
+                    var (sync, op) = S.Sync.ApplyServer(serverOp);
+                    S = S with { Sync = sync, Version = S.Version + 1, ServerText = T.Apply(S.ServerText, serverOp), Recent = Remember(S.Version + 1, serverOp) };
                     // Nothing pending: the local text was the server's and op is the server's op, so the
                     // local text is the new server text.
                     ApplyRemote(op, ChangeOrigin.Remote, message.ClientId, wasSynchronized ? S.ServerText : null);
@@ -631,9 +669,9 @@ internal static class SyncEngine
         }
 
         /// <summary><paramref name="after"/> is the local text after <paramref name="op"/> when the caller has it already.</summary>
-        private void ApplyRemote(TextOperation op, ChangeOrigin origin, string? clientId, Rope? after = null)
+        private void ApplyRemote(TOp op, ChangeOrigin origin, string? clientId, TDoc? after = null)
         {
-            if (op.IsNoop)
+            if (T.IsNoop(op))
             {
                 return;
             }
@@ -641,17 +679,17 @@ internal static class SyncEngine
             // map it themselves, so this is not news to send).
             S = S with
             {
-                Text = after ?? op.Apply(S.Text),
-                Selection = S.Selection?.Select(r => new SelectedRange(op.TransformPosition(r.Anchor), op.TransformPosition(r.Head))).ToImmutableArray(),
+                Text = after ?? T.Apply(S.Text, op),
+                Selection = S.Selection?.Select(r => new SelectedRange(T.TransformPosition(op, r.Anchor), T.TransformPosition(op, r.Head))).ToImmutableArray(),
             };
             MapMembers(op, clientId);
-            Command(new ApplyRemote(op, origin, clientId));
+            Command(T.Changed(op, origin, clientId));
         }
 
         /// <summary>Recent with the op of <paramref name="version"/> added. Its versions are consecutive: the oldest goes once it is PresenceHistory behind.</summary>
-        private ImmutableQueue<RecentOp> Remember(int version, TextOperation op)
+        private ImmutableQueue<RecentOp<TOp>> Remember(int version, TOp op)
         {
-            var recent = S.Recent.Enqueue(new RecentOp(version, op));
+            var recent = S.Recent.Enqueue(new RecentOp<TOp>(version, op));
             return recent.Peek().Version <= version - PresenceHistory ? recent.Dequeue() : recent;
         }
 
@@ -674,11 +712,11 @@ internal static class SyncEngine
             }
             // The server reads positions in its text at Version: map them back through the pending edits.
             var pending = S.Sync.PendingOp;
-            S = S with { LastPresenceMs = S.NowMs, PresenceApproximate = !pending.IsNoop };
+            S = S with { LastPresenceMs = S.NowMs, PresenceApproximate = !T.IsNoop(pending) };
             var selection = (S.Selection ?? ImmutableArray<SelectedRange>.Empty).Select(r => new SelectionRange
             {
-                Anchor = TransformPositionBack(pending, r.Anchor),
-                Head = TransformPositionBack(pending, r.Head),
+                Anchor = T.TransformPositionBack(pending, r.Anchor),
+                Head = T.TransformPositionBack(pending, r.Head),
             });
             Command(new SendPresence(new PresenceRequest { DocId = S.DocId, Version = S.Version, Selection = [.. selection], User = S.User }));
         }
@@ -732,19 +770,19 @@ internal static class SyncEngine
         /// <summary>Maps a presence message's selection from its version to the local text and stores it.</summary>
         private void PlacePresence(PresenceMessage message)
         {
-            var ops = new List<TextOperation>();
+            var ops = new List<TOp>();
             var oldest = S.Recent.IsEmpty ? S.Version + 1 : S.Recent.Peek().Version;
             if (message.Version >= oldest - 1)
             {
                 ops.AddRange(S.Recent.Where(r => r.Version > message.Version).Select(r => r.Op));
             }
             ops.Add(S.Sync.PendingOp);
-            var length = S.Text.Length;
+            var length = T.Length(S.Text);
             int Map(int p)
             {
                 foreach (var op in ops)
                 {
-                    p = op.TransformPosition(p);
+                    p = T.TransformPosition(op, p);
                 }
                 return Math.Clamp(p, 0, length);
             }
@@ -757,7 +795,7 @@ internal static class SyncEngine
         }
 
         /// <summary>Moves the members' selections through a change of the local text. The author's cursor moves past its own insert.</summary>
-        private void MapMembers(TextOperation op, string? author)
+        private void MapMembers(TOp op, string? author)
         {
             if (S.Members.IsEmpty)
             {
@@ -774,7 +812,7 @@ internal static class SyncEngine
                     var stick = m.ClientId == author;
                     return m with
                     {
-                        Selection = m.Selection.Select(r => new SelectedRange(op.TransformPosition(r.Anchor, stick), op.TransformPosition(r.Head, stick))).ToImmutableArray(),
+                        Selection = m.Selection.Select(r => new SelectedRange(T.TransformPosition(op, r.Anchor, stick), T.TransformPosition(op, r.Head, stick))).ToImmutableArray(),
                     };
                 }),
             };
@@ -916,7 +954,7 @@ internal enum TimerName
     Presence,
 }
 
-/// <summary>What the retry timer does: join again (with <see cref="EngineState.Resume"/>), or submit the outstanding op again.</summary>
+/// <summary>What the retry timer does: join again (with <see cref="EngineState{TDoc, TOp}.Resume"/>), or submit the outstanding op again.</summary>
 internal enum RetryAction
 {
     Join,
@@ -933,7 +971,7 @@ internal sealed record QueuedOp(OpMessage Message) : Queued;
 internal sealed record QueuedAck(long OpId) : Queued;
 
 /// <summary>A server op kept to map presence made at an older version.</summary>
-internal sealed record RecentOp(int Version, TextOperation Op);
+internal sealed record RecentOp<TOp>(int Version, TOp Op);
 
 /// <summary>One selection range: positions in a text.</summary>
 internal readonly record struct SelectedRange(int Anchor, int Head);
@@ -946,10 +984,21 @@ internal sealed record Member(string ClientId, UserInfo User, ImmutableArray<Sel
 /// (<see cref="UserInfo"/>, <see cref="OpMessage"/>, <see cref="PresenceMessage"/>) are never
 /// changed by the engine, and the shell gives up those it passes in events.
 /// </summary>
-internal sealed record EngineState
+internal record EngineState<TDoc, TOp>
+    where TDoc : class
+    where TOp : class
 {
-    /// <summary>The state before <see cref="Open"/>.</summary>
-    public static readonly EngineState Initial = new();
+    /// <summary>The state of a document of <paramref name="type"/> before <see cref="Open"/>.</summary>
+    public EngineState(IDocType<TDoc, TOp> type)
+    {
+        Type = type;
+        Text = type.Empty;
+        ServerText = type.Empty;
+        Sync = SyncState<TOp>.Synchronized(type);
+    }
+
+    /// <summary>The document's type, fixed when the document is opened.</summary>
+    public IDocType<TDoc, TOp> Type { get; }
 
     public string DocId { get; init; } = "";
 
@@ -963,10 +1012,10 @@ internal sealed record EngineState
     public bool Closed { get; init; }
 
     /// <summary>The local text: <see cref="ServerText"/> with the pending edits (<see cref="Sync"/>) applied.</summary>
-    public Rope Text { get; init; } = Rope.Empty;
+    public TDoc Text { get; init; }
 
     /// <summary>The server's text at <see cref="Version"/>.</summary>
-    public Rope ServerText { get; init; } = Rope.Empty;
+    public TDoc ServerText { get; init; }
 
     /// <summary>The version <see cref="ServerText"/> is; -1 before the first join.</summary>
     public int Version { get; init; } = -1;
@@ -974,7 +1023,7 @@ internal sealed record EngineState
     public bool ReadOnly { get; init; }
 
     /// <summary>The unconfirmed local edits; the outstanding op applies to <see cref="ServerText"/>.</summary>
-    public SyncState Sync { get; init; } = SyncState.Synchronized;
+    public SyncState<TOp> Sync { get; init; }
 
     /// <summary>Op ids given by the shell, not used yet; taken from the front.</summary>
     public ImmutableList<long> OpIds { get; init; } = [];
@@ -996,7 +1045,7 @@ internal sealed record EngineState
     public ImmutableDictionary<int, Queued> Queue { get; init; } = ImmutableDictionary<int, Queued>.Empty;
 
     /// <summary>The last <see cref="SyncEngine.PresenceHistory"/> server ops, oldest first.</summary>
-    public ImmutableQueue<RecentOp> Recent { get; init; } = [];
+    public ImmutableQueue<RecentOp<TOp>> Recent { get; init; } = [];
 
     /// <summary>The other members, their selections in <see cref="Text"/>, in the order each was placed since the last join.</summary>
     public ImmutableList<Member> Members { get; init; } = [];
@@ -1023,7 +1072,7 @@ internal sealed record EngineState
     /// <summary>
     /// The server has lost or changed edits this client had seen acknowledged, so its text is not
     /// <see cref="ServerText"/>: the next join asks for the whole text and merges the local text into
-    /// it (<see cref="SyncState.Reconcile"/>) instead of rebasing onto the difference from ServerText.
+    /// it (<see cref="SyncState{TOp}.Reconcile"/>) instead of rebasing onto the difference from ServerText.
     /// </summary>
     public bool Diverged { get; init; }
 
@@ -1033,4 +1082,11 @@ internal sealed record EngineState
     /// so until a whole text is adopted every join asks for the whole text.
     /// </summary>
     public bool Settled { get; init; }
+}
+
+/// <summary>The engine state of a text document: <see cref="Rope"/>s and <see cref="TextOperation"/>s.</summary>
+internal sealed record EngineState() : EngineState<Rope, TextOperation>(TextType.Instance)
+{
+    /// <summary>The state before <see cref="Open"/>.</summary>
+    public static readonly EngineState Initial = new();
 }

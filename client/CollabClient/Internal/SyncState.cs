@@ -1,5 +1,3 @@
-using Collab.Ot;
-
 namespace Collab.Client.Internal;
 
 /// <summary>
@@ -9,24 +7,22 @@ namespace Collab.Client.Internal;
 /// read against the other. The diagram is on <see cref="ClientSyncState"/>. No I/O: the document
 /// sends <see cref="Outstanding"/> and feeds back what the server says.
 /// </summary>
-internal sealed class SyncState
+/// <typeparam name="TOp">The document type's op (<see cref="IOpType{TOp}"/>).</typeparam>
+internal sealed class SyncState<TOp>
+    where TOp : class
 {
-    /// <summary>
-    /// The most code units one submitted op inserts. Larger edits are sent as several ops, one
-    /// after another, so each stays well under the hub's 1 MiB message limit even at 3 UTF-8 bytes
-    /// per code unit. The same constant as <c>maxInsertPerOp</c> in <c>sync.ts</c>.
-    /// </summary>
-    public const int MaxInsertPerOp = 200_000;
+    private readonly IOpType<TOp> _type;
 
-    /// <summary>Nothing pending.</summary>
-    public static readonly SyncState Synchronized = new(ClientSyncState.Synchronized, null, null);
-
-    private SyncState(ClientSyncState kind, OutstandingOp? outstanding, BufferedOp? buffer)
+    private SyncState(IOpType<TOp> type, ClientSyncState kind, OutstandingOp? outstanding, BufferedOp? buffer)
     {
+        _type = type;
         Kind = kind;
         Outstanding = outstanding;
         Buffer = buffer;
     }
+
+    /// <summary>Nothing pending, for ops of <paramref name="type"/>.</summary>
+    public static SyncState<TOp> Synchronized(IOpType<TOp> type) => new(type, ClientSyncState.Synchronized, null, null);
 
     /// <summary>Which of the three states this is.</summary>
     public ClientSyncState Kind { get; }
@@ -38,24 +34,24 @@ internal sealed class SyncState
     public BufferedOp? Buffer { get; }
 
     /// <summary>An op sent to the server and not yet confirmed; <paramref name="Edits"/> counts the local edits folded into it.</summary>
-    public sealed record OutstandingOp(TextOperation Op, long OpId, int Edits);
+    public sealed record OutstandingOp(TOp Op, long OpId, int Edits);
 
     /// <summary>Local edits made while an op was outstanding, composed into one op on the text after it.</summary>
-    public sealed record BufferedOp(TextOperation Op, int Edits);
+    public sealed record BufferedOp(TOp Op, int Edits);
 
     /// <summary>A local edit: returns the next state.</summary>
-    public SyncState ApplyClient(TextOperation op, Func<long> newOpId) => Kind switch
+    public SyncState<TOp> ApplyClient(TOp op, Func<long> newOpId) => Kind switch
     {
         ClientSyncState.Synchronized => Send(op, 1, newOpId),
-        ClientSyncState.AwaitingConfirm => new(ClientSyncState.AwaitingWithBuffer, Outstanding, new BufferedOp(op, 1)),
-        _ => new(ClientSyncState.AwaitingWithBuffer, Outstanding, new BufferedOp(TextOperation.Compose(Buffer!.Op, op), Buffer.Edits + 1)),
+        ClientSyncState.AwaitingConfirm => new(_type, ClientSyncState.AwaitingWithBuffer, Outstanding, new BufferedOp(op, 1)),
+        _ => new(_type, ClientSyncState.AwaitingWithBuffer, Outstanding, new BufferedOp(_type.Compose(Buffer!.Op, op), Buffer.Edits + 1)),
     };
 
     /// <summary>
     /// A server op from another member, made on the server text this state is relative to:
     /// returns the next state and the op to apply to the local text. Our pending ops win ties.
     /// </summary>
-    public (SyncState State, TextOperation Op) ApplyServer(TextOperation op)
+    public (SyncState<TOp> State, TOp Op) ApplyServer(TOp op)
     {
         switch (Kind)
         {
@@ -63,25 +59,25 @@ internal sealed class SyncState
                 return (this, op);
             case ClientSyncState.AwaitingConfirm:
             {
-                var outstanding = TextOperation.Transform(Outstanding!.Op, op, aWinsTies: true);
-                return (new(Kind, Outstanding with { Op = outstanding }, null), TextOperation.Transform(op, Outstanding.Op, aWinsTies: false));
+                var outstanding = _type.Transform(Outstanding!.Op, op, aWinsTies: true);
+                return (new(_type, Kind, Outstanding with { Op = outstanding }, null), _type.Transform(op, Outstanding.Op, aWinsTies: false));
             }
             default:
             {
-                var outstanding = TextOperation.Transform(Outstanding!.Op, op, aWinsTies: true);
-                var op1 = TextOperation.Transform(op, Outstanding.Op, aWinsTies: false);
-                var buffer = TextOperation.Transform(Buffer!.Op, op1, aWinsTies: true);
-                return (new(Kind, Outstanding with { Op = outstanding }, Buffer with { Op = buffer }), TextOperation.Transform(op1, Buffer.Op, aWinsTies: false));
+                var outstanding = _type.Transform(Outstanding!.Op, op, aWinsTies: true);
+                var op1 = _type.Transform(op, Outstanding.Op, aWinsTies: false);
+                var buffer = _type.Transform(Buffer!.Op, op1, aWinsTies: true);
+                return (new(_type, Kind, Outstanding with { Op = outstanding }, Buffer with { Op = buffer }), _type.Transform(op1, Buffer.Op, aWinsTies: false));
             }
         }
     }
 
     /// <summary>The server confirmed the outstanding op: returns the next state, with the buffer, if any, now outstanding.</summary>
     /// <exception cref="InvalidOperationException">Nothing is outstanding.</exception>
-    public SyncState ServerAck(Func<long> newOpId) => Kind switch
+    public SyncState<TOp> ServerAck(Func<long> newOpId) => Kind switch
     {
         ClientSyncState.Synchronized => throw new InvalidOperationException("There is no outstanding operation to confirm."),
-        ClientSyncState.AwaitingConfirm => Synchronized,
+        ClientSyncState.AwaitingConfirm => Synchronized(_type),
         _ => Send(Buffer!.Op, Buffer.Edits, newOpId),
     };
 
@@ -91,78 +87,51 @@ internal sealed class SyncState
     /// in it. Returns the next state, with every pending edit rebased over the change as one new
     /// op (a new op id), and the op to apply to the local text.
     /// </summary>
-    public (SyncState State, TextOperation Op) Rebase(TextOperation serverChange, Func<long> newOpId)
+    public (SyncState<TOp> State, TOp Op) Rebase(TOp serverChange, Func<long> newOpId)
     {
         var pending = PendingOp;
-        var op = TextOperation.Transform(serverChange, pending, aWinsTies: false);
-        var rebased = TextOperation.Transform(pending, serverChange, aWinsTies: true);
-        return (rebased.IsNoop ? Synchronized : Send(rebased, PendingEdits, newOpId), op);
+        var op = _type.Transform(serverChange, pending, aWinsTies: false);
+        var rebased = _type.Transform(pending, serverChange, aWinsTies: true);
+        return (_type.IsNoop(rebased) ? Synchronized(_type) : Send(rebased, PendingEdits, newOpId), op);
     }
 
     /// <summary>
     /// The server's text is not one the local text was made from: the server lost edits it had
-    /// acknowledged, or holds others. Nobody's text is removed: <paramref name="serverText"/> becomes
-    /// the base, and the local text it lacks is inserted into it by one new op (a new op id; the
-    /// pending edits are in it), made from the difference between <paramref name="serverText"/> and
-    /// <paramref name="localText"/> with its deletions turned into retains. Where both differ, the
-    /// local text goes before the server's. Returns the next state (its edits: the pending ones, or
-    /// one when none was pending but text is restored) and the op to apply to the local text, which
-    /// inserts the server's text the local text lacks. As <c>reconcile</c> in <c>sync.ts</c>.
+    /// acknowledged, or holds others. Nobody's text is removed: the server's text becomes the base,
+    /// and the local text it lacks is inserted into it by one new op, <paramref name="restore"/> (a
+    /// new op id; the pending edits are in it), the first half of the type's
+    /// <see cref="IDocType{TDoc, TOp}.Merge"/>. Returns the next state (its edits: the pending ones,
+    /// or one when none was pending but text is restored) and the op to apply to the local text,
+    /// <paramref name="local"/>. As <c>reconcile</c> in <c>sync.ts</c>.
     /// </summary>
-    public (SyncState State, TextOperation Op) Reconcile(string serverText, string localText, Func<long> newOpId)
-    {
-        var restore = new TextOperation.Builder();
-        var local = new TextOperation.Builder();
-        var pos = 0;
-        foreach (var c in TextOperation.Diff(serverText, localText).Components)
-        {
-            if (c.IsInsert)
-            {
-                restore.Insert(c.Text!);
-                local.Retain(c.Text!.Length);
-            }
-            else if (c.IsRetain)
-            {
-                restore.Retain(c.Count);
-                local.Retain(c.Count);
-                pos += c.Count;
-            }
-            else
-            {
-                restore.Retain(c.Length);
-                local.Insert(serverText.Substring(pos, c.Length));
-                pos += c.Length;
-            }
-        }
-        var op = restore.Build();
-        return (op.IsNoop ? Synchronized : Send(op, Math.Max(1, PendingEdits), newOpId), local.Build());
-    }
+    public (SyncState<TOp> State, TOp Op) Reconcile(TOp restore, TOp local, Func<long> newOpId) =>
+        (_type.IsNoop(restore) ? Synchronized(_type) : Send(restore, Math.Max(1, PendingEdits), newOpId), local);
 
     /// <summary>Everything not yet confirmed, as one op from the last known server text to the local text.</summary>
-    public TextOperation PendingOp => Kind switch
+    public TOp PendingOp => Kind switch
     {
-        ClientSyncState.Synchronized => TextOperation.Empty,
+        ClientSyncState.Synchronized => _type.Noop,
         ClientSyncState.AwaitingConfirm => Outstanding!.Op,
-        _ => TextOperation.Compose(Outstanding!.Op, Buffer!.Op),
+        _ => _type.Compose(Outstanding!.Op, Buffer!.Op),
     };
 
     /// <summary>How many local edits are not yet confirmed.</summary>
     public int PendingEdits => (Outstanding?.Edits ?? 0) + (Buffer?.Edits ?? 0);
 
     /// <summary>Makes <paramref name="op"/> the outstanding op, splitting it when it is too large to send at once.</summary>
-    private static SyncState Send(TextOperation op, int edits, Func<long> newOpId)
+    private SyncState<TOp> Send(TOp op, int edits, Func<long> newOpId)
     {
-        var parts = op.Split(MaxInsertPerOp);
+        var parts = _type.Split(op, SyncState.MaxInsertPerOp);
         if (parts.Count == 1)
         {
-            return new(ClientSyncState.AwaitingConfirm, new OutstandingOp(op, newOpId(), edits), null);
+            return new(_type, ClientSyncState.AwaitingConfirm, new OutstandingOp(op, newOpId(), edits), null);
         }
         var rest = parts[1];
         for (var i = 2; i < parts.Count; i++)
         {
-            rest = TextOperation.Compose(rest, parts[i]);
+            rest = _type.Compose(rest, parts[i]);
         }
-        return new(ClientSyncState.AwaitingWithBuffer, new OutstandingOp(parts[0], newOpId(), 0), new BufferedOp(rest, edits));
+        return new(_type, ClientSyncState.AwaitingWithBuffer, new OutstandingOp(parts[0], newOpId(), 0), new BufferedOp(rest, edits));
     }
 
     /// <inheritdoc/>
@@ -172,4 +141,34 @@ internal sealed class SyncState
         ClientSyncState.AwaitingConfirm => $"AwaitingConfirm(#{Outstanding!.OpId} {Outstanding.Op})",
         _ => $"AwaitingWithBuffer(#{Outstanding!.OpId} {Outstanding.Op}, {Buffer!.Op})",
     };
+}
+
+/// <summary>What <see cref="SyncState{TOp}"/> needs of a document type: its ops' algebra, as <c>OpType</c> in <c>doctype.ts</c>.</summary>
+internal interface IOpType<TOp>
+    where TOp : class
+{
+    /// <summary>The op that changes nothing.</summary>
+    TOp Noop { get; }
+
+    bool IsNoop(TOp op);
+
+    /// <summary>One op with the effect of <paramref name="a"/> then <paramref name="b"/>.</summary>
+    TOp Compose(TOp a, TOp b);
+
+    /// <summary><paramref name="a"/> rewritten to apply after <paramref name="b"/>, both made on one document; <paramref name="a"/>'s insert goes first at a tie when <paramref name="aWinsTies"/>.</summary>
+    TOp Transform(TOp a, TOp b, bool aWinsTies);
+
+    /// <summary>Ops to send one after another, each inserting at most <paramref name="maxInsert"/>, composing to <paramref name="op"/>.</summary>
+    IReadOnlyList<TOp> Split(TOp op, int maxInsert);
+}
+
+/// <summary>The limits of <see cref="SyncState{TOp}"/>, whatever the document type.</summary>
+internal static class SyncState
+{
+    /// <summary>
+    /// The most code units (rich text: positions) one submitted op inserts. Larger edits are sent
+    /// as several ops, one after another, so each stays well under the hub's 1 MiB message limit
+    /// even at 3 UTF-8 bytes per code unit. The same constant as <c>maxInsertPerOp</c> in <c>sync.ts</c>.
+    /// </summary>
+    public const int MaxInsertPerOp = 200_000;
 }
