@@ -1,4 +1,5 @@
 using Collab.Client.Internal;
+using Collab.Ot;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -110,14 +111,14 @@ public sealed class CollabClient : IAsyncDisposable
     /// <summary>Raised when <see cref="ConnectionState"/> changed.</summary>
     public event EventHandler<ConnectionStateChangedEventArgs>? ConnectionStateChanged;
 
-    /// <summary>The documents open now.</summary>
+    /// <summary>The text documents open now (rich-text documents are the <see cref="RichTextDocument"/>s <see cref="OpenRichTextAsync"/> returned).</summary>
     public IReadOnlyCollection<CollabDocument> Documents
     {
         get
         {
             lock (_gate)
             {
-                return [.. _documents.Values];
+                return [.. _documents.Values.Where(d => !d.IsRichText)];
             }
         }
     }
@@ -138,7 +139,23 @@ public sealed class CollabClient : IAsyncDisposable
     /// <see cref="CollabErrorReason.Network"/>), or the join's code (<c>invalid_doc_id</c>, ...).
     /// <see cref="CollabException.IsRetryable"/> says whether trying again later can help.
     /// </exception>
-    public async Task<CollabDocument> OpenAsync(string docId, CancellationToken cancellationToken = default)
+    public Task<CollabDocument> OpenAsync(string docId, CancellationToken cancellationToken = default) =>
+        OpenCoreAsync(docId, EngineState.Initial, cancellationToken);
+
+    /// <summary>
+    /// Opens a rich-text document (type <c>rich-text</c>: its contents and changes are Quill
+    /// deltas), creating it on the server if it does not exist and this client may; otherwise as
+    /// <see cref="OpenAsync"/>, with the same refusals. A document's type is fixed when it is
+    /// created: opening a text document here, or a rich-text one with <see cref="OpenAsync"/>, is
+    /// refused with <c>invalid_op</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="docId"/> is not a valid document id.</exception>
+    /// <exception cref="InvalidOperationException">The document is already open in this client.</exception>
+    /// <exception cref="CollabException">The server refused or could not be reached, as for <see cref="OpenAsync"/>; <c>invalid_op</c> when the document is a text document.</exception>
+    public async Task<RichTextDocument> OpenRichTextAsync(string docId, CancellationToken cancellationToken = default) =>
+        new(await OpenCoreAsync(docId, new EngineState<Delta, Delta>(RichTextType.Instance), cancellationToken).ConfigureAwait(false));
+
+    private async Task<CollabDocument> OpenCoreAsync(string docId, IEngineState initial, CancellationToken cancellationToken)
     {
         if (!DocumentId.IsValid(docId))
         {
@@ -161,7 +178,8 @@ public sealed class CollabClient : IAsyncDisposable
                 node,
                 NextOpId,
                 _loggerFactory.CreateLogger<CollabDocument>(),
-                OnDocumentDisposed);
+                OnDocumentDisposed,
+                initial: initial);
             _documents.Add(docId, document);
         }
         try

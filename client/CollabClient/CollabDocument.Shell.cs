@@ -155,23 +155,26 @@ public sealed partial class CollabDocument
             {
                 ids.Add(_nextOpId());
             }
-            _engine = SyncEngine.Step(_engine, new OpIds(ids)).State;
+            _engine = _engine.Step(new OpIds(ids)).State;
         }
         _clock = Math.Max(_clock, Stopwatch.GetElapsedTime(_started).TotalMilliseconds);
         var before = _engine;
-        var (state, commands) = SyncEngine.Step(before, @event with { NowMs = _clock });
+        var (state, commands) = before.Step(@event with { NowMs = _clock });
         _engine = state;
-        if (!ReferenceEquals(before.Text, state.Text))
+        if (before is EngineState textBefore && state is EngineState text)
         {
-            _textString = null;
-            // Rope.Empty is shared, and a caller may hold it from an earlier empty text.
-            _textRope = state.Text.Length == 0 ? Rope.FromString("-").Delete(0, 1) : state.Text;
-        }
-        if (Journal is { } journal && state.Version > before.Version && before.Version >= 0)
-        {
-            foreach (var recent in state.Recent.Where(r => r.Version > before.Version))
+            if (!ReferenceEquals(textBefore.Text, text.Text))
             {
-                journal(recent.Version, recent.Op);
+                _textString = null;
+                // Rope.Empty is shared, and a caller may hold it from an earlier empty text.
+                _textRope = text.Text.Length == 0 ? Rope.FromString("-").Delete(0, 1) : text.Text;
+            }
+            if (Journal is { } journal && text.Version > before.Version && before.Version >= 0)
+            {
+                foreach (var recent in text.Recent.Where(r => r.Version > before.Version))
+                {
+                    journal(recent.Version, recent.Op);
+                }
             }
         }
         // Whether this step took the pending edits back: an error it raises says so.
@@ -198,11 +201,16 @@ public sealed partial class CollabDocument
                     var args = new DocumentChangedEventArgs(change.Op, isLocal: false, change.ClientId);
                     _work.Enqueue(() => Changed?.Invoke(this, args));
                     break;
+                case ApplyRemote<Delta> richChange:
+                    reverted |= richChange.Origin == ChangeOrigin.Revert;
+                    var richArgs = new RichTextChangedEventArgs(richChange.Op, isLocal: false, richChange.ClientId);
+                    _work.Enqueue(() => RichTextChanged?.Invoke(richArgs));
+                    break;
                 case Emit { Payload: PresencePayload members }:
                     PresenceChangedLocked(members.Members);
                     break;
                 case Emit { Payload: PendingPayload pending }:
-                    reverted |= pending.PendingEdits == 0 && @event is SubmitFailed && before.Sync.PendingEdits > 0;
+                    reverted |= pending.PendingEdits == 0 && @event is SubmitFailed && before.PendingEdits > 0;
                     break;
                 case Emit { Payload: JoinedPayload }:
                     if (_firstJoin is { } first)
@@ -246,7 +254,7 @@ public sealed partial class CollabDocument
                     break;
             }
         }
-        if (state.Sync.Kind == ClientSyncState.Synchronized && _syncWaiters is { } waiters)
+        if (state.SyncKind == ClientSyncState.Synchronized && _syncWaiters is { } waiters)
         {
             _syncWaiters = null;
             foreach (var waiter in waiters)

@@ -37,7 +37,8 @@ public sealed partial class CollabDocument : IAsyncDisposable
     private readonly long _started = Stopwatch.GetTimestamp();
 
     // Everything the document knows; replaced by each engine step, never changed in place.
-    private EngineState _engine = EngineState.Initial;
+    // A text document's state is an EngineState; a rich-text one's (behind a RichTextDocument) an EngineState<Delta, Delta>.
+    private IEngineState _engine;
     private IDocumentTransport _transport;
     // The public snapshots of _engine.Text: the string is built by the first read after a change;
     // the rope is the engine's, except that an emptied text gets an instance of its own (see TextRope).
@@ -58,9 +59,11 @@ public sealed partial class CollabDocument : IAsyncDisposable
         Func<long> nextOpId,
         ILogger logger,
         Action<CollabDocument>? onDisposed = null,
-        Func<TimeSpan, CancellationToken, Task>? delay = null)
+        Func<TimeSpan, CancellationToken, Task>? delay = null,
+        IEngineState? initial = null)
     {
         DocId = docId;
+        _engine = initial ?? EngineState.Initial;
         _transport = transport;
         _nextOpId = nextOpId;
         _logger = logger;
@@ -90,7 +93,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _textString ??= _engine.Text.ToString();
+                return _textString ??= TextState.Text.ToString();
             }
         }
     }
@@ -118,7 +121,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _engine.Text.Length;
+                return _engine.Length;
             }
         }
     }
@@ -154,7 +157,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return (_engine.Sync.Outstanding is null ? 0 : 1) + (_engine.Sync.Buffer is null ? 0 : 1);
+                return _engine.PendingOps;
             }
         }
     }
@@ -166,7 +169,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _engine.Sync.Kind != ClientSyncState.Synchronized;
+                return _engine.SyncKind != ClientSyncState.Synchronized;
             }
         }
     }
@@ -212,7 +215,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _engine.ServerText;
+                return TextState.ServerText;
             }
         }
     }
@@ -224,9 +227,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                var s = _engine;
-                return $"version={s.Version} phase={s.Phase} session={s.Session} sync={s.Sync.Kind} opId={s.Sync.Outstanding?.OpId} sent={s.SentOpId} everSent={s.EverSentOpId} "
-                    + $"diverged={s.Diverged} queue=[{string.Join(",", s.Queue.Keys.Order())}] timers=[{string.Join(",", s.Timers.Keys)}] failed={_failed} transport={_transport.State}";
+                return $"{_engine.Debug} failed={_failed} transport={_transport.State}";
             }
         }
     }
@@ -249,7 +250,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _engine.Sync.Kind;
+                return _engine.SyncKind;
             }
         }
     }
@@ -261,7 +262,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _engine.Sync.PendingEdits;
+                return _engine.PendingEdits;
             }
         }
     }
@@ -330,7 +331,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
             {
                 throw new ArgumentException($"The operation is malformed: {operation.Error}.", nameof(operation));
             }
-            if (operation.Validate(_engine.Text) is { } reason)
+            if (operation.Validate(TextState.Text) is { } reason)
             {
                 throw new ArgumentException($"The operation does not apply to the document: {reason}.", nameof(operation));
             }
@@ -383,7 +384,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var length = _engine.Text.Length;
+            var length = _engine.Length;
             foreach (var range in selection)
             {
                 ArgumentOutOfRangeException.ThrowIfNegative(range.Anchor, nameof(selection));
@@ -436,7 +437,7 @@ public sealed partial class CollabDocument : IAsyncDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_engine.Sync.Kind == ClientSyncState.Synchronized)
+            if (_engine.SyncKind == ClientSyncState.Synchronized)
             {
                 return Task.CompletedTask;
             }

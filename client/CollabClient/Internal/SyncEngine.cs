@@ -984,7 +984,7 @@ internal sealed record Member(string ClientId, UserInfo User, ImmutableArray<Sel
 /// (<see cref="UserInfo"/>, <see cref="OpMessage"/>, <see cref="PresenceMessage"/>) are never
 /// changed by the engine, and the shell gives up those it passes in events.
 /// </summary>
-internal record EngineState<TDoc, TOp>
+internal record EngineState<TDoc, TOp> : IEngineState
     where TDoc : class
     where TOp : class
 {
@@ -999,6 +999,20 @@ internal record EngineState<TDoc, TOp>
 
     /// <summary>The document's type, fixed when the document is opened.</summary>
     public IDocType<TDoc, TOp> Type { get; }
+
+    int IEngineState.Length => Type.Length(Text);
+
+    ClientSyncState IEngineState.SyncKind => Sync.Kind;
+
+    int IEngineState.PendingEdits => Sync.PendingEdits;
+
+    int IEngineState.PendingOps => (Sync.Outstanding is null ? 0 : 1) + (Sync.Buffer is null ? 0 : 1);
+
+    string IEngineState.Debug =>
+        $"version={Version} phase={Phase} session={Session} sync={Sync.Kind} opId={Sync.Outstanding?.OpId} sent={SentOpId} everSent={EverSentOpId} "
+        + $"diverged={Diverged} queue=[{string.Join(",", Queue.Keys.Order())}] timers=[{string.Join(",", Timers.Keys)}]";
+
+    (IEngineState State, IReadOnlyList<EngineCommand> Commands) IEngineState.Step(EngineEvent @event) => SyncEngine.Step(this, @event);
 
     public string DocId { get; init; } = "";
 
@@ -1089,4 +1103,43 @@ internal sealed record EngineState() : EngineState<Rope, TextOperation>(TextType
 {
     /// <summary>The state before <see cref="Open"/>.</summary>
     public static readonly EngineState Initial = new();
+}
+
+/// <summary>
+/// An engine state whatever its document type, as the shell reads it: all but the documents and
+/// ops, and a step (<see cref="SyncEngine.Step{TDoc, TOp}"/>) that keeps the state's type.
+/// </summary>
+internal interface IEngineState
+{
+    ImmutableList<long> OpIds { get; }
+
+    EnginePhase Phase { get; }
+
+    int Session { get; }
+
+    int Version { get; }
+
+    bool ReadOnly { get; }
+
+    bool Closed { get; }
+
+    bool Settled { get; }
+
+    /// <summary>The length of the local document, in its type's positions.</summary>
+    int Length { get; }
+
+    /// <summary>Which of the three client states the unconfirmed edits are in.</summary>
+    ClientSyncState SyncKind { get; }
+
+    /// <summary>How many local edits are not yet confirmed.</summary>
+    int PendingEdits { get; }
+
+    /// <summary>How many ops are not yet confirmed: the outstanding one and the buffer.</summary>
+    int PendingOps { get; }
+
+    /// <summary>The engine's state in one line, for test failure messages.</summary>
+    string Debug { get; }
+
+    /// <summary><see cref="SyncEngine.Step{TDoc, TOp}"/> of this state.</summary>
+    (IEngineState State, IReadOnlyList<EngineCommand> Commands) Step(EngineEvent @event);
 }
