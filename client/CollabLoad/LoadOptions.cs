@@ -47,6 +47,9 @@ public sealed class LoadOptions
 
     public string DocPrefix { get; set; } = "load-" + DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
     public CollabProtocol Protocol { get; set; } = CollabProtocol.MessagePack;
+
+    /// <summary>Whether the documents are rich text (Quill deltas; writers also format ranges) instead of text.</summary>
+    public bool RichText { get; set; }
     public int Seed { get; set; } = 12345;
     public string? JsonPath { get; set; }
     public List<Expectation> Expectations { get; } = [];
@@ -82,6 +85,8 @@ public sealed class LoadOptions
           --max-ops N             stop writing after N ops in all [2000000]
           --doc-prefix P          document id prefix [load-HHMMSS]
           --protocol msgpack|json [msgpack]   --seed N [12345]   --connect-concurrency N [32]
+          --type text|rich-text   hot/many/idle: the documents' type; rich-text writers insert 1-3 characters
+                                  and one op in four formats a range (retain with an attribute) [text]
 
         output:
           --json FILE             write the result as JSON
@@ -152,6 +157,14 @@ public sealed class LoadOptions
                     };
                     break;
                 case "--seed": options.Seed = ParseInt(name, Value()); break;
+                case "--type":
+                    options.RichText = Value() switch
+                    {
+                        "text" => false,
+                        "rich-text" => true,
+                        var t => throw new UsageException($"unknown document type '{t}' (text or rich-text)"),
+                    };
+                    break;
                 case "--connect-concurrency": options.ConnectConcurrency = ParseInt(name, Value()); break;
                 case "--json": options.JsonPath = Value(); break;
                 case "--expect": options.Expectations.Add(Expectation.Parse(Value())); break;
@@ -166,6 +179,10 @@ public sealed class LoadOptions
         if (options.ServerDll is not null && options.DataDir is null)
         {
             throw new UsageException("--server-dll needs --data-dir");
+        }
+        if (options.RichText && options.Workload is not (Workload.Hot or Workload.Many or Workload.Idle))
+        {
+            throw new UsageException("--type rich-text is for hot, many and idle");
         }
         if (options.Phase is not ("all" or "prepare" or "measure"))
         {

@@ -4,7 +4,8 @@ namespace CollabLoad;
 
 /// <summary>
 /// The end-of-run check: once every client has its edits acknowledged, every client of every
-/// document must hold exactly the text that <c>GET /api/docs/{id}</c> returns, at its version.
+/// document must hold exactly the text (rich text: the delta) that <c>GET /api/docs/{id}</c>
+/// returns, at its version.
 /// </summary>
 public static class ConvergenceCheck
 {
@@ -16,14 +17,14 @@ public static class ConvergenceCheck
         var deadline = Stopwatch.StartNew();
         // 1. Every local edit acknowledged (so the server's version below is final).
         var clients = groups.SelectMany(g => g.Members).ToList();
-        var sync = Task.WhenAll(clients.Select(c => c.Document.WhenSynchronizedAsync()));
+        var sync = Task.WhenAll(clients.Select(c => c.WhenSynchronizedAsync()));
         try
         {
             await sync.WaitAsync(timeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            problems.Add($"{clients.Count(c => c.Document.HasUnconfirmedChanges)} clients still had unacknowledged edits after {timeout.TotalSeconds:0} s");
+            problems.Add($"{clients.Count(c => c.HasUnconfirmedChanges)} clients still had unacknowledged edits after {timeout.TotalSeconds:0} s");
         }
 
         // 2. Every client at the server's version with the server's text.
@@ -32,24 +33,25 @@ public static class ConvergenceCheck
         {
             var server = await probe.GetDocumentAsync(group.DocId).ConfigureAwait(false);
             var expectedText = server?.Text ?? "";
+            var expectedDelta = server?.Delta ?? Collab.Ot.Delta.Empty;
             var expectedVersion = server?.Version ?? 0;
             var bad = false;
             foreach (var member in group.Members)
             {
-                while (member.Document.Version < expectedVersion && deadline.Elapsed < timeout)
+                while (member.Version < expectedVersion && deadline.Elapsed < timeout)
                 {
                     await Task.Delay(20).ConfigureAwait(false);
                 }
-                var version = member.Document.Version;
+                var version = member.Version;
                 if (version != expectedVersion)
                 {
                     problems.Add($"{group.DocId}: client {member.ClientId} is at version {version}, the server at {expectedVersion}");
                     bad = true;
                     continue;
                 }
-                if (!string.Equals(member.Document.Text, expectedText, StringComparison.Ordinal))
+                if (member.Rich is { } rich ? !rich.Delta.Equals(expectedDelta) : !string.Equals(member.Document!.Text, expectedText, StringComparison.Ordinal))
                 {
-                    problems.Add($"{group.DocId}: client {member.ClientId} holds a different text at version {version} ({member.Document.TextRope.Length} vs {expectedText.Length} code units)");
+                    problems.Add($"{group.DocId}: client {member.ClientId} holds a different text at version {version} ({member.Length} vs {expectedText.Length} code units)");
                     bad = true;
                 }
             }

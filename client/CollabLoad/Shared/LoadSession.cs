@@ -115,7 +115,7 @@ public sealed class LoadSession : IAsyncDisposable
         // warm-up, or a gen2 collection of it pauses the harness inside the measured window.
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        await using (new LiveReporter(Counters, () => clients.Count(c => c.Document.ConnectionState == Collab.Client.ConnectionState.Connected), Probe, Options.Quiet))
+        await using (new LiveReporter(Counters, () => clients.Count(c => c.ConnectionState == Collab.Client.ConnectionState.Connected), Probe, Options.Quiet))
         {
             using var stop = new CancellationTokenSource();
             var driving = Task.Run(() => drive(stop.Token));

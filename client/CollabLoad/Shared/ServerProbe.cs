@@ -181,6 +181,9 @@ public sealed class ServerProbe(IReadOnlyList<Uri> urls, int? pid) : IDisposable
         [JsonPropertyName("id")] public string Id { get; set; } = "";
         [JsonPropertyName("version")] public int Version { get; set; }
         [JsonPropertyName("text")] public string Text { get; set; } = "";
+
+        /// <summary>A rich-text document's contents; null for a text document.</summary>
+        [JsonPropertyName("delta")] public Collab.Ot.Delta? Delta { get; set; }
     }
 
     private sealed class RouteBody

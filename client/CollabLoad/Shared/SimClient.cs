@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Collab.Client;
+using Collab.Ot;
 
 namespace CollabLoad;
 
@@ -12,29 +13,60 @@ public sealed class SimClient : IAsyncDisposable
 {
     private const string Letters = "abcdefghijklmnopqrstuvwxyz    ";
 
+    private static readonly string[] s_formats = ["bold", "italic", "underline"];
+
     private readonly CollabClient _client;
     private readonly RunCounters _counters;
     private DocGroup? _group;
     private int[] _received = [];
     private volatile bool _sealed;
 
-    private SimClient(CollabClient client, CollabDocument document, RunCounters counters)
+    private SimClient(CollabClient client, CollabDocument? document, RichTextDocument? rich, RunCounters counters)
     {
         _client = client;
         Document = document;
+        Rich = rich;
+        DocId = document?.DocId ?? rich!.DocId;
         _counters = counters;
-        document.Error += (_, e) => _counters.Error($"{document.DocId}: {e.Error.Code}: {e.Error.Message}");
-        document.ConnectionStateChanged += (_, e) =>
+        void OnError(object? sender, CollabErrorEventArgs e) => _counters.Error($"{DocId}: {e.Error.Code}: {e.Error.Message}");
+        void OnState(object? sender, ConnectionStateChangedEventArgs e)
         {
             if (_sealed && e.Current == ConnectionState.Reconnecting)
             {
                 Interlocked.Increment(ref _counters.Reconnects);
-                _counters.Error($"{document.DocId}: client {client.ClientId} lost its connection");
+                _counters.Error($"{DocId}: client {client.ClientId} lost its connection");
             }
-        };
+        }
+        if (document is not null)
+        {
+            document.Error += OnError;
+            document.ConnectionStateChanged += OnState;
+        }
+        else
+        {
+            rich!.Error += OnError;
+            rich.ConnectionStateChanged += OnState;
+        }
     }
 
-    public CollabDocument Document { get; }
+    /// <summary>The document, when it is a text document.</summary>
+    public CollabDocument? Document { get; }
+
+    /// <summary>The document, when it is a rich-text document (<c>--type rich-text</c>).</summary>
+    public RichTextDocument? Rich { get; }
+
+    public string DocId { get; }
+
+    public ConnectionState ConnectionState => Document?.ConnectionState ?? Rich!.ConnectionState;
+
+    public int Version => Document?.Version ?? Rich!.Version;
+
+    public int Length => Document?.Length ?? Rich!.Length;
+
+    public bool HasUnconfirmedChanges => Document?.HasUnconfirmedChanges ?? Rich!.HasUnconfirmedChanges;
+
+    public Task WhenSynchronizedAsync(CancellationToken cancellationToken = default) =>
+        Document?.WhenSynchronizedAsync(cancellationToken) ?? Rich!.WhenSynchronizedAsync(cancellationToken);
 
     public string ClientId => _client.ClientId;
 
@@ -54,8 +86,9 @@ public sealed class SimClient : IAsyncDisposable
         });
         try
         {
-            var document = await client.OpenAsync(docId, cancellationToken).ConfigureAwait(false);
-            return new SimClient(client, document, counters);
+            return options.RichText
+                ? new SimClient(client, null, await client.OpenRichTextAsync(docId, cancellationToken).ConfigureAwait(false), counters)
+                : new SimClient(client, await client.OpenAsync(docId, cancellationToken).ConfigureAwait(false), null, counters);
         }
         catch
         {
@@ -72,26 +105,33 @@ public sealed class SimClient : IAsyncDisposable
         if (track)
         {
             Log = new OpLog();
-            Document.Changed += OnChanged;
+            if (Document is not null)
+            {
+                Document.Changed += (_, e) => OnChanged(e.IsLocal, e.ClientId);
+            }
+            else
+            {
+                Rich!.Changed += (_, e) => OnChanged(e.IsLocal, e.ClientId);
+            }
         }
         _sealed = true;
     }
 
-    private void OnChanged(object? sender, DocumentChangedEventArgs e)
+    private void OnChanged(bool isLocal, string? clientId)
     {
-        if (e.IsLocal)
+        if (isLocal)
         {
             return;
         }
-        if (e.ClientId is null)
+        if (clientId is null)
         {
             // The text was replaced wholesale (a reset, or a resume the server answered with text):
             // the per-writer counts no longer line up, and the run says so.
             Interlocked.Increment(ref _counters.Resyncs);
-            _counters.Error($"{Document.DocId}: client {ClientId} resynchronized from the whole text");
+            _counters.Error($"{DocId}: client {ClientId} resynchronized from the whole text");
             return;
         }
-        if (_group!.TryGetMember(e.ClientId, out var writer))
+        if (_group!.TryGetMember(clientId, out var writer))
         {
             // Events of one document are raised one at a time, so this member's counts need no lock.
             var sequence = _received[writer]++;
@@ -101,7 +141,8 @@ public sealed class SimClient : IAsyncDisposable
 
     /// <summary>
     /// Makes one edit of 1–3 typed characters at a random place (replacing up to 4 characters when
-    /// <paramref name="deletes"/>), then waits until the server has acknowledged it: at most one
+    /// <paramref name="deletes"/>; in a rich-text document one op in four instead sets an attribute on
+    /// up to 8 characters, and some inserts are bold), then waits until the server has acknowledged it: at most one
     /// op in flight, as a real OT client has. False when the run was cancelled or the log is full.
     /// </summary>
     public async Task<bool> WriteAsync(Random random, bool deletes, CancellationToken cancellationToken)
@@ -119,13 +160,20 @@ public sealed class SimClient : IAsyncDisposable
         var text = new string(typed[..typedLength]);
         for (var attempt = 0; attempt < 5; attempt++)
         {
-            var length = Document.Length;
+            var length = Length;
             var position = random.Next(length + 1);
             var delete = deletes && length > 64 ? Math.Min(random.Next(0, 5), length - position) : 0;
             var submitted = Stopwatch.GetTimestamp();
             try
             {
-                Document.Replace(position, delete, text);
+                if (Rich is { } rich)
+                {
+                    rich.Apply(RichEdit(random, position, length, delete, text));
+                }
+                else
+                {
+                    Document!.Replace(position, delete, text);
+                }
             }
             catch (ArgumentException)
             {
@@ -136,7 +184,7 @@ public sealed class SimClient : IAsyncDisposable
             _counters.OnSubmitted(submitted);
             try
             {
-                await Document.WhenSynchronizedAsync(cancellationToken).ConfigureAwait(false);
+                await WhenSynchronizedAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -145,8 +193,20 @@ public sealed class SimClient : IAsyncDisposable
             _counters.OnCommitted(submitted);
             return true;
         }
-        _counters.Error($"{Document.DocId}: could not place an edit in 5 attempts");
+        _counters.Error($"{DocId}: could not place an edit in 5 attempts");
         return true;
+    }
+
+    /// <summary>A rich-text edit at <paramref name="position"/>: a format of the range after it (one in four, when there is one), else the text edit.</summary>
+    private static Delta RichEdit(Random random, int position, int length, int delete, string text)
+    {
+        if (position < length && random.Next(4) == 0)
+        {
+            var attribute = AttributeMap.Of(s_formats[random.Next(s_formats.Length)], random.Next(3) == 0 ? AttributeValue.Null : AttributeValue.From(true));
+            return new Delta.Builder().Retain(position).Retain(Math.Min(random.Next(1, 9), length - position), attribute).Build();
+        }
+        var bold = random.Next(4) == 0 ? AttributeMap.Of("bold", true) : null;
+        return new Delta.Builder().Retain(position).Insert(text, bold).Delete(delete).Build();
     }
 
     public ValueTask DisposeAsync() => _client.DisposeAsync();

@@ -50,7 +50,7 @@ public static class IdleWorkload
         var rss2 = await SettledRssAsync(session).ConfigureAwait(false);
         var metrics2 = await session.Probe.MetricsAsync().ConfigureAwait(false);
 
-        var connected = groups.SelectMany(g => g.Members).Count(m => m.Document.ConnectionState == Collab.Client.ConnectionState.Connected);
+        var connected = groups.SelectMany(g => g.Members).Count(m => m.ConnectionState == Collab.Client.ConnectionState.Connected);
         result.Add("connected", connected);
         if (connected < connections)
         {
