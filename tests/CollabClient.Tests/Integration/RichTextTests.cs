@@ -67,7 +67,8 @@ public sealed class RichTextTests
         await a.WhenSynchronizedAsync().WaitAsync(s_timeout);
         await ServerHost.EventuallyAsync(() => b.Version == a.Version, "b has the text");
 
-        // Made before either sees the other's: whichever the server takes first, the other is transformed over it.
+        // Whichever the server takes first, and whether b has seen a's format when it inserts, the insert keeps
+        // only its own attributes and the format covers exactly the text it was made on.
         a.Apply(new Delta.Builder().Retain(5, AttributeMap.Of("bold", true)).Build());
         b.Apply(new Delta.Builder().Retain(2).Insert("X", AttributeMap.Of("italic", true)).Build());
         await Task.WhenAll(a.WhenSynchronizedAsync(), b.WhenSynchronizedAsync()).WaitAsync(s_timeout);
