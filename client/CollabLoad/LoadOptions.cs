@@ -86,7 +86,7 @@ public sealed class LoadOptions
           --doc-prefix P          document id prefix [load-HHMMSS]
           --protocol msgpack|json [msgpack]   --seed N [12345]   --connect-concurrency N [32]
           --type text|rich-text   hot/many/idle: the documents' type; rich-text writers insert 1-3 characters
-                                  and one op in four formats a range (retain with an attribute) [text]
+                                  and one op in four formats a range (retain with an attribute) and types after it [text]
 
         output:
           --json FILE             write the result as JSON

@@ -197,13 +197,18 @@ public sealed class SimClient : IAsyncDisposable
         return true;
     }
 
-    /// <summary>A rich-text edit at <paramref name="position"/>: a format of the range after it (one in four, when there is one), else the text edit.</summary>
+    /// <summary>
+    /// A rich-text edit at <paramref name="position"/>: one in four (when there is text after it)
+    /// formats up to 8 characters and types <paramref name="text"/> after them, else the text edit.
+    /// Every edit inserts, so none becomes a no-op under transformation (two members setting one
+    /// format at once would make the later a no-op), which <see cref="OpLog"/>'s matching needs.
+    /// </summary>
     private static Delta RichEdit(Random random, int position, int length, int delete, string text)
     {
         if (position < length && random.Next(4) == 0)
         {
             var attribute = AttributeMap.Of(s_formats[random.Next(s_formats.Length)], random.Next(3) == 0 ? AttributeValue.Null : AttributeValue.From(true));
-            return new Delta.Builder().Retain(position).Retain(Math.Min(random.Next(1, 9), length - position), attribute).Build();
+            return new Delta.Builder().Retain(position).Retain(Math.Min(random.Next(1, 9), length - position), attribute).Insert(text).Build();
         }
         var bold = random.Next(4) == 0 ? AttributeMap.Of("bold", true) : null;
         return new Delta.Builder().Retain(position).Insert(text, bold).Delete(delete).Build();
