@@ -1,5 +1,6 @@
 // The editor page, /d/{docId}: a CodeMirror 6 editor on one shared document, with the others'
-// cursors, who is here, your name and color, and the state of the connection.
+// cursors, who is here, your name and color, and the state of the connection. A rich-text
+// document gets the Quill editor of rich.ts instead, on the same page (`richTextAsked`).
 
 import "@collabserver/codemirror/style.css";
 import "./styles.css";
@@ -26,20 +27,21 @@ import {
   lineNumbers,
   rectangularSelection,
 } from "@codemirror/view";
-import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type UserInfo } from "@collabserver/client";
+import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type RichTextDocument, type UserInfo } from "@collabserver/client";
 import { collab } from "@collabserver/codemirror";
-import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
+import { accessToken, authHeaders, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
 import { docIdPattern, followRenames, mayAdminister, setUpManage } from "./manage.js";
 import { isMarkdown, setUpPreview, type Preview } from "./preview.js";
 import { highlightStyle } from "./theme.js";
-import { canKeepUnsent, claim, forget, keepUnsent } from "./unsent.js";
+import type { RichCollab } from "./rich.js";
+import { canKeepUnsent, claim, forget, keepUnsent, type Claim } from "./unsent.js";
 
 declare global {
   interface Window {
     /** The page's client, document and editor, for debugging and for the browser tests. */
-    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel; preview?: Preview };
+    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel; preview?: Preview } | RichCollab;
   }
 }
 
@@ -183,6 +185,11 @@ let view: EditorView | undefined;
 
 function jumpTo(clientId: string): void {
   const member = window.collab?.doc.members.find((m) => m.clientId === clientId);
+  if (window.collab && "quill" in window.collab) {
+    const { quill } = window.collab;
+    if (member && member.selection.length > 0) quill.setSelection(Math.min(member.selection[0].head, quill.getLength() - 1), 0, "user");
+    return;
+  }
   if (!view || !member || member.selection.length === 0) return;
   const head = Math.min(member.selection[0].head, view.state.doc.length);
   view.dispatch({ effects: EditorView.scrollIntoView(head, { y: "center" }) });
@@ -244,8 +251,41 @@ async function main(): Promise<void> {
   retryButton.addEventListener("click", () => client?.reconnectNow());
   renderStatus(status, 0);
 
+  if (await richTextAsked(claimed)) {
+    for (const id of ["wrap", "lang", "preview-toggle", "history-toggle"]) byId(id).hidden = true;
+    byId("editor-help").textContent = "Ctrl+Z undoes only your edits";
+    const { openRichText } = await import("./rich.js");
+    const opened = await openRichText({
+      docId,
+      client,
+      claimed,
+      editorEl,
+      sizeEl,
+      cursorEl,
+      showBanner: (message, kind) => showBanner(message, kind),
+      openFailed: (error) => {
+        offStatus();
+        void client?.close();
+        openFailed(error, token);
+      },
+      setPending(edits, isKept, keepFailed) {
+        pending = edits;
+        kept = isKept;
+        keepsNone = keepFailed;
+        renderStatus(status, pending);
+      },
+      opened: (doc) => shareDocument(doc),
+    });
+    if (opened) {
+      window.collab = opened;
+      // The type is the document's now: the address need not ask for it.
+      if (location.search) window.history.replaceState(null, "", location.pathname + location.hash);
+    }
+    return;
+  }
+
   let doc: CollabDocument;
-  let restored = claimed.unsent;
+  let restored = claimed.unsent?.type === "rich-text" ? undefined : claimed.unsent;
   try {
     if (restored) {
       try {
@@ -262,17 +302,9 @@ async function main(): Promise<void> {
       doc = await client.open(docId);
     }
   } catch (error) {
-    // Refused for good: retrying cannot help, so the page stops and says why.
     offStatus();
     void client.close();
-    renderStatus("failed", 0);
-    if (error instanceof CollabError) {
-      const problem = connectionProblem(error, token);
-      showBanner(problem, "error", "connection");
-      fail(problem);
-    } else {
-      fail(`This document could not be opened: ${error instanceof Error ? error.message.replace(/^.*HubException: /, "") : String(error)}`);
-    }
+    openFailed(error, token);
     return;
   }
 
@@ -351,8 +383,6 @@ async function main(): Promise<void> {
   // Deleting and renaming need collab:admin too (PROTOCOL §7): offered on the same terms as restoring.
   if (mayAdminister(token)) setUpManage({ docId, doc, client, report: (message) => showBanner(message, "error") });
   // Renamed or deleted by someone else: say so; a rename opens the new id (manage.ts).
-  // Set when a rename takes the page, with its unconfirmed edits, to the new id: nothing to warn about then.
-  let leaving = false;
   followRenames({
     docId,
     doc,
@@ -395,14 +425,14 @@ async function main(): Promise<void> {
   pending = doc.pendingEdits;
   renderStatus(status, pending);
   // Unsent edits are kept in this browser (IndexedDB) as they change, so a crash loses none.
-  let keepFailed = !canKeepUnsent();
+  keepsNone = !canKeepUnsent();
   keepUnsent(doc, {
     kept(edits) {
       kept = edits > 0;
       renderStatus(status, pending);
     },
     failed(error) {
-      keepFailed = true;
+      keepsNone = true;
       kept = false;
       renderStatus(status, pending);
       console.warn("[collab] unsent edits could not be kept in this browser:", error);
@@ -415,6 +445,49 @@ async function main(): Promise<void> {
       "info",
     );
   }
+  shareDocument(doc);
+  doc.on("joined", (e) => {
+    view?.dispatch({ effects: editableSlot.reconfigure(EditorState.readOnly.of(e.readOnly)) });
+  });
+}
+
+/** Whether unsent edits cannot be kept in this browser (no IndexedDB, or a write failed). */
+let keepsNone = false;
+/** Set when a rename takes the page, with its unconfirmed edits, to the new id: nothing to warn about then. */
+let leaving = false;
+
+/** Refused for good: retrying cannot help, so the page stops and says why. */
+function openFailed(error: unknown, token: string | undefined): void {
+  renderStatus("failed", 0);
+  if (error instanceof CollabError) {
+    const problem = connectionProblem(error, token);
+    showBanner(problem, "error", "connection");
+    fail(problem);
+  } else {
+    fail(`This document could not be opened: ${error instanceof Error ? error.message.replace(/^.*HubException: /, "") : String(error)}`);
+  }
+}
+
+/**
+ * Whether this page opens the document as rich text: unsent edits kept for it say so; otherwise
+ * the server's answer (`GET /api/docs/{id}`, PROTOCOL §7) has its type; a document the server
+ * does not have (404) is made as the address asks (`?type=rich-text`, from the home page). A
+ * server that cannot be asked gives the text editor, whose join then says what is wrong.
+ */
+async function richTextAsked(claimed: Claim): Promise<boolean> {
+  if (claimed.unsent) return claimed.unsent.type === "rich-text";
+  try {
+    const response = await fetch(`/api/docs/${encodeURIComponent(docId)}`, { headers: { accept: "application/json", ...authHeaders() } });
+    if (response.ok) return ((await response.json()) as { type?: string }).type === "rich-text";
+    if (response.status !== 404) return false;
+  } catch {
+    return false;
+  }
+  return new URLSearchParams(location.search).get("type") === "rich-text";
+}
+
+/** What both editors do with an open document: who is here, colors, read-only, refused edits, leaving with unsent edits. */
+function shareDocument(doc: CollabDocument | RichTextDocument): void {
   // Colors: differ from the other members' while there are colors to give (common.ts, colorFor).
   // Joining, the page yields at once to those already here. A clash seen later is settled a second
   // on, if it is still there: a newcomer that saw this page has moved by then, and of two that
@@ -441,7 +514,6 @@ async function main(): Promise<void> {
     fitColor();
   });
   doc.on("joined", (e) => {
-    view?.dispatch({ effects: editableSlot.reconfigure(EditorState.readOnly.of(e.readOnly)) });
     if (e.readOnly) showBanner("You can read this document but not edit it.", "info");
   });
   doc.on("error", (e) => {
@@ -453,7 +525,7 @@ async function main(): Promise<void> {
 
   // Unsent edits kept in this browser are sent when the document is opened again; others would be lost.
   window.addEventListener("beforeunload", (event) => {
-    if (doc.pendingEdits > 0 && (keepFailed || !kept) && !leaving) event.preventDefault();
+    if (doc.pendingEdits > 0 && (keepsNone || !kept) && !leaving) event.preventDefault();
   });
 }
 

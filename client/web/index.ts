@@ -1,5 +1,5 @@
 // The home page, /: every document with its size and last change, a filter, and a form that
-// creates (or opens) a document by name; for those who may (manage.ts), "Rename…" and "Delete…"
+// creates (or opens) a document by name, as plain or rich text; for those who may (manage.ts), "Rename…" and "Delete…"
 // on each row, with the document page's dialogs.
 
 import "./styles.css";
@@ -18,6 +18,7 @@ const emptyEl = byId("empty");
 const filterInput = byId<HTMLInputElement>("filter");
 const form = byId<HTMLFormElement>("create-form");
 const nameInput = byId<HTMLInputElement>("new-name");
+const typeSelect = byId<HTMLSelectElement>("new-type");
 const messageEl = byId("create-message");
 const countEl = byId("doc-count");
 const listMessage = byId("list-message");
@@ -148,8 +149,8 @@ form.addEventListener("submit", (event) => {
     nameInput.setAttribute("aria-invalid", "true");
     return;
   }
-  // Joining creates the document.
-  location.href = openUrl(id);
+  // Joining creates the document, of the type the address asks for (doc.ts).
+  location.href = typeSelect.value === "rich-text" ? `${openUrl(id)}?type=rich-text` : openUrl(id);
 });
 nameInput.addEventListener("input", () => {
   nameInput.removeAttribute("aria-invalid");

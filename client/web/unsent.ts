@@ -9,7 +9,7 @@
 // Web Locks need a secure context (https, or http on localhost); elsewhere nothing is kept and
 // the page warns before it is closed with unsent edits, as before.
 
-import type { CollabDocument, UnsentEdits } from "@collabserver/client";
+import type { AnyUnsentEdits, CollabDocument, RichTextDocument } from "@collabserver/client";
 
 const databaseName = "collab-unsent";
 const storeName = "edits";
@@ -17,7 +17,7 @@ const storeName = "edits";
 /** What a page opening a document starts with: its clientId, and the unsent edits it took over, if any. */
 export interface Claim {
   readonly clientId: string;
-  readonly unsent: UnsentEdits | undefined;
+  readonly unsent: AnyUnsentEdits | undefined;
 }
 
 function lockName(clientId: string): string {
@@ -89,7 +89,7 @@ export async function claim(docId: string): Promise<Claim> {
   if (!canKeepUnsent()) return { clientId: randomId(), unsent: undefined };
   try {
     const db = await database();
-    const records = (await request(db.transaction(storeName).objectStore(storeName).index("docId").getAll(docId))) as UnsentEdits[];
+    const records = (await request(db.transaction(storeName).objectStore(storeName).index("docId").getAll(docId))) as AnyUnsentEdits[];
     records.sort((a, b) => b.savedAt - a.savedAt);
     for (const record of records) {
       if (await holdLock(record.clientId)) return { clientId: record.clientId, unsent: record };
@@ -123,7 +123,7 @@ export interface KeepEvents {
  * (one write at a time; what changes during a write is saved by the next), and deletes the
  * record once every edit is confirmed.
  */
-export function keepUnsent(doc: CollabDocument, events: KeepEvents): void {
+export function keepUnsent(doc: CollabDocument | RichTextDocument, events: KeepEvents): void {
   if (!canKeepUnsent()) return;
   const key = [doc.docId, doc.clientId];
   let writing = false;
