@@ -1,6 +1,6 @@
 // The editor page, /d/{docId}: a CodeMirror 6 editor on one shared document, with the others'
 // cursors, who is here, your name and color, and the state of the connection. A rich-text
-// document gets the Quill editor of rich.ts instead, on the same page (`richTextAsked`).
+// document gets the Quill editor of rich.ts instead, on the same page (`openDocument`).
 
 import "@collabserver/codemirror/style.css";
 import "./styles.css";
@@ -27,9 +27,20 @@ import {
   lineNumbers,
   rectangularSelection,
 } from "@codemirror/view";
-import { CollabClient, CollabError, type CollabDocument, type ConnectionStatus, type Member, type RichTextDocument, type UserInfo } from "@collabserver/client";
+import {
+  CollabClient,
+  CollabError,
+  RichTextDocument,
+  type AnyUnsentEdits,
+  type CollabDocument,
+  type ConnectionStatus,
+  type Member,
+  type RichTextUnsentEdits,
+  type UnsentEdits,
+  type UserInfo,
+} from "@collabserver/client";
 import { collab } from "@collabserver/codemirror";
-import { accessToken, authHeaders, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
+import { accessToken, avatar, byId, colorFor, formatLength, setUpIdentity, timeAgo, tokenClaims, type Identity } from "./common.js";
 import { setUpHistory, type HistoryPanel } from "./history.js";
 import { languageFor } from "./languages.js";
 import { docIdPattern, followRenames, mayAdminister, setUpManage } from "./manage.js";
@@ -251,23 +262,30 @@ async function main(): Promise<void> {
   retryButton.addEventListener("click", () => client?.reconnectNow());
   renderStatus(status, 0);
 
-  if (await richTextAsked(claimed)) {
+  let opened: Opened;
+  try {
+    opened = await openDocument(client, claimed);
+  } catch (error) {
+    offStatus();
+    void client.close();
+    openFailed(error, token);
+    return;
+  }
+  // The type is the document's now: the address need not ask for it.
+  if (location.search) window.history.replaceState(null, "", location.pathname + location.hash);
+
+  if (opened.doc instanceof RichTextDocument) {
     for (const id of ["wrap", "lang", "preview-toggle", "history-toggle"]) byId(id).hidden = true;
     byId("editor-help").textContent = "Ctrl+Z undoes only your edits";
     const { openRichText } = await import("./rich.js");
-    const opened = await openRichText({
-      docId,
+    window.collab = openRichText({
+      doc: opened.doc,
+      restored: opened.restored !== undefined,
       client,
-      claimed,
       editorEl,
       sizeEl,
       cursorEl,
       showBanner: (message, kind) => showBanner(message, kind),
-      openFailed: (error) => {
-        offStatus();
-        void client?.close();
-        openFailed(error, token);
-      },
       setPending(edits, isKept, keepFailed) {
         pending = edits;
         kept = isKept;
@@ -276,37 +294,10 @@ async function main(): Promise<void> {
       },
       opened: (doc) => shareDocument(doc),
     });
-    if (opened) {
-      window.collab = opened;
-      // The type is the document's now: the address need not ask for it.
-      if (location.search) window.history.replaceState(null, "", location.pathname + location.hash);
-    }
     return;
   }
-
-  let doc: CollabDocument;
-  let restored = claimed.unsent?.type === "rich-text" ? undefined : claimed.unsent;
-  try {
-    if (restored) {
-      try {
-        doc = await client.open(docId, { unsent: restored });
-      } catch (error) {
-        if (!(error instanceof RangeError)) throw error;
-        // Damaged or not this document's: nothing can be done with it.
-        console.warn(`[collab] the unsent edits kept for ${docId} were dropped: ${error.message}`);
-        void forget(docId, restored.clientId);
-        restored = undefined;
-        doc = await client.open(docId);
-      }
-    } else {
-      doc = await client.open(docId);
-    }
-  } catch (error) {
-    offStatus();
-    void client.close();
-    openFailed(error, token);
-    return;
-  }
+  const doc = opened.doc;
+  const restored = opened.restored as UnsentEdits | undefined;
 
   const language = languageFor(docId);
   const languageSlot = new Compartment();
@@ -468,22 +459,42 @@ function openFailed(error: unknown, token: string | undefined): void {
   }
 }
 
+/** The document the page opened, and the unsent edits this browser kept for it, if it took them over. */
+interface Opened {
+  readonly doc: CollabDocument | RichTextDocument;
+  readonly restored: AnyUnsentEdits | undefined;
+}
+
 /**
- * Whether this page opens the document as rich text: unsent edits kept for it say so; otherwise
- * the server's answer (`GET /api/docs/{id}`, PROTOCOL §7) has its type; a document the server
- * does not have (404) is made as the address asks (`?type=rich-text`, from the home page). A
- * server that cannot be asked gives the text editor, whose join then says what is wrong.
+ * Opens the document as the type it has. Unsent edits kept for it say which; otherwise the address
+ * may ask for one (`?type=rich-text`, from the home page), else text. A document that exists as
+ * the other type is refused (`invalid_op`, "… is of type rich-text, not text …", PROTOCOL §3),
+ * and then opened as that type: a join, unlike asking REST, makes no failed request for a new
+ * document.
  */
-async function richTextAsked(claimed: Claim): Promise<boolean> {
-  if (claimed.unsent) return claimed.unsent.type === "rich-text";
+async function openDocument(client: CollabClient, claimed: Claim): Promise<Opened> {
+  let restored = claimed.unsent;
+  const asked = restored ? (restored.type ?? "text") : (new URLSearchParams(location.search).get("type") ?? "text");
+  const open = (type: string, unsent: AnyUnsentEdits | undefined): Promise<CollabDocument | RichTextDocument> =>
+    type === "rich-text"
+      ? client.open(docId, { type: "rich-text", unsent: unsent as RichTextUnsentEdits | undefined })
+      : client.open(docId, { unsent: unsent as UnsentEdits | undefined });
   try {
-    const response = await fetch(`/api/docs/${encodeURIComponent(docId)}`, { headers: { accept: "application/json", ...authHeaders() } });
-    if (response.ok) return ((await response.json()) as { type?: string }).type === "rich-text";
-    if (response.status !== 404) return false;
-  } catch {
-    return false;
+    try {
+      return { doc: await open(asked, restored), restored };
+    } catch (error) {
+      if (!(error instanceof RangeError) || !restored) throw error;
+      // Damaged or not this document's: nothing can be done with it.
+      console.warn(`[collab] the unsent edits kept for ${docId} were dropped: ${error.message}`);
+      void forget(docId, restored.clientId);
+      restored = undefined;
+      return { doc: await open(asked, undefined), restored };
+    }
+  } catch (error) {
+    const actual = error instanceof CollabError && error.code === "invalid_op" ? /\bis (?:of type )?(rich-text|text), not /.exec(error.message)?.[1] : undefined;
+    if (actual === undefined || actual === asked) throw error;
+    return { doc: await open(actual, undefined), restored: undefined };
   }
-  return new URLSearchParams(location.search).get("type") === "rich-text";
 }
 
 /** What both editors do with an open document: who is here, colors, read-only, refused edits, leaving with unsent edits. */

@@ -1,7 +1,7 @@
 // The rich-text editor, /d/{docId} for a document of type `rich-text`: a Quill 2 editor bound to
 // a RichTextDocument, with the others' carets and selections (quill-cursors), the page's status
-// bar and its unsent edits kept in this browser. doc.ts decides which editor a document gets and
-// hands over the page's parts it shares with the text editor.
+// bar and its unsent edits kept in this browser. doc.ts opens the document, as the type it has,
+// and hands over the page's parts it shares with the text editor.
 //
 // Quill's last newline. Quill always ends its contents with "\n" and formats a line (a header, a
 // list) on its newline, so the page keeps the document ending with one: opening a document that
@@ -17,23 +17,21 @@ import QuillCursors from "quill-cursors";
 import "quill/dist/quill.snow.css";
 import { Delta, type CollabClient, type Member, type RichTextDocument } from "@collabserver/client";
 import { formatLength } from "./common.js";
-import type { Claim } from "./unsent.js";
-import { canKeepUnsent, forget, keepUnsent } from "./unsent.js";
+import { canKeepUnsent, keepUnsent } from "./unsent.js";
 
 Quill.register("modules/cursors", QuillCursors);
 
 /** What the document page hands the rich-text editor: its parts shared with the text editor. */
 export interface RichPage {
-  readonly docId: string;
+  readonly doc: RichTextDocument;
+  /** Whether the document was opened with unsent edits this browser kept. */
+  readonly restored: boolean;
   readonly client: CollabClient;
-  readonly claimed: Claim;
   readonly editorEl: HTMLElement;
   readonly sizeEl: HTMLElement;
   readonly cursorEl: HTMLElement;
   /** Shows a message in the banner. */
   showBanner(message: string, kind: "error" | "info"): void;
-  /** The document could not be opened: the page stops and says why. */
-  openFailed(error: unknown): void;
   /** The number of unsent edits and whether they are kept in this browser, for the status bar. */
   setPending(pending: number, kept: boolean, keepFailed: boolean): void;
   /** The document is open: who is here, colors, read-only, errors (shared with the text editor). */
@@ -73,25 +71,9 @@ const toolbar = [
   ["clean"],
 ];
 
-export async function openRichText(page: RichPage): Promise<RichCollab | undefined> {
-  const { docId, client, claimed } = page;
-  let doc: RichTextDocument;
-  let restored = claimed.unsent?.type === "rich-text" ? claimed.unsent : undefined;
-  try {
-    try {
-      doc = await client.open(docId, { type: "rich-text", unsent: restored });
-    } catch (error) {
-      if (!(error instanceof RangeError) || !restored) throw error;
-      console.warn(`[collab] the unsent edits kept for ${docId} were dropped: ${error.message}`);
-      void forget(docId, restored.clientId);
-      restored = undefined;
-      doc = await client.open(docId, { type: "rich-text" });
-    }
-  } catch (error) {
-    page.openFailed(error);
-    return undefined;
-  }
-
+/** Shows `page.doc` in a Quill editor in `page.editorEl`, bound to it. */
+export function openRichText(page: RichPage): RichCollab {
+  const { doc, client } = page;
   if (!doc.readOnly && !endsWithNewline(doc.contents)) doc.insert(doc.length, "\n");
 
   page.editorEl.replaceChildren();
@@ -109,7 +91,7 @@ export async function openRichText(page: RichPage): Promise<RichCollab | undefin
       cursors: { transformOnTextChange: true },
     },
   });
-  quill.root.setAttribute("aria-label", `Text of ${docId}`);
+  quill.root.setAttribute("aria-label", `Text of ${doc.docId}`);
   quill.root.setAttribute("aria-describedby", "editor-help");
   quill.setContents(doc.contents, "silent");
   quill.history.clear();
@@ -177,7 +159,7 @@ export async function openRichText(page: RichPage): Promise<RichCollab | undefin
       console.warn("[collab] unsent edits could not be kept in this browser:", error);
     },
   });
-  if (restored) {
+  if (page.restored) {
     const edits = doc.pendingEdits;
     page.showBanner(`Restored ${edits === 1 ? "1 unsent edit" : `${edits} unsent edits`} this browser kept when the page was last closed: sent as soon as the server can be reached.`, "info");
   }
