@@ -31,6 +31,7 @@ import {
   CollabClient,
   CollabError,
   RichTextDocument,
+  type Delta,
   type AnyUnsentEdits,
   type CollabDocument,
   type ConnectionStatus,
@@ -52,7 +53,7 @@ import { canKeepUnsent, claim, forget, keepUnsent, type Claim } from "./unsent.j
 declare global {
   interface Window {
     /** The page's client, document and editor, for debugging and for the browser tests. */
-    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel; preview?: Preview } | RichCollab;
+    collab?: { client: CollabClient; doc: CollabDocument; view: EditorView; history: HistoryPanel; preview?: Preview } | (RichCollab & { history: HistoryPanel });
   }
 }
 
@@ -275,10 +276,10 @@ async function main(): Promise<void> {
   if (location.search) window.history.replaceState(null, "", location.pathname + location.hash);
 
   if (opened.doc instanceof RichTextDocument) {
-    for (const id of ["wrap", "lang", "preview-toggle", "history-toggle"]) byId(id).hidden = true;
+    for (const id of ["wrap", "lang", "preview-toggle"]) byId(id).hidden = true;
     byId("editor-help").textContent = "Ctrl+Z undoes only your edits";
     const { openRichText } = await import("./rich.js");
-    window.collab = openRichText({
+    const rich = openRichText({
       doc: opened.doc,
       restored: opened.restored !== undefined,
       client,
@@ -294,6 +295,17 @@ async function main(): Promise<void> {
       },
       opened: (doc) => shareDocument(doc),
     });
+    // Past versions are shown as plain text, as REST reads them (PROTOCOL §7); a restore brings back the formatting too.
+    const richHistory = setUpHistory({
+      docId,
+      doc: rich.doc,
+      live: { text: () => plainText(rich.doc.contents), shown: () => rich.quill.focus() },
+      clientId: client.clientId,
+      me: () => me,
+      extensions: () => EditorView.lineWrapping,
+      mayRestore: mayAdminister(token),
+    });
+    window.collab = { ...rich, history: richHistory };
     return;
   }
   const doc = opened.doc;
@@ -360,7 +372,7 @@ async function main(): Promise<void> {
   const historyPanel = setUpHistory({
     docId,
     doc,
-    live: view,
+    live: { text: () => view?.state.doc.toString() ?? "", shown: () => view?.requestMeasure() },
     clientId: client.clientId,
     me: () => me,
     extensions: () => [languageExt, wrap ? EditorView.lineWrapping : [], syntaxHighlighting(highlightStyle), syntaxHighlighting(defaultHighlightStyle, { fallback: true })],
@@ -440,6 +452,11 @@ async function main(): Promise<void> {
   doc.on("joined", (e) => {
     view?.dispatch({ effects: editableSlot.reconfigure(EditorState.readOnly.of(e.readOnly)) });
   });
+}
+
+/** A rich-text document's text: its inserts' strings, an embed nothing. */
+function plainText(contents: Delta): string {
+  return contents.ops.map((op) => (typeof op.insert === "string" ? op.insert : "")).join("");
 }
 
 /** Whether unsent edits cannot be kept in this browser (no IndexedDB, or a write failed). */

@@ -5,7 +5,7 @@
 
 import { Compartment, EditorState, RangeSetBuilder, type Extension } from "@codemirror/state";
 import { Decoration, EditorView, WidgetType, lineNumbers, type DecorationSet } from "@codemirror/view";
-import type { CollabDocument, UserInfo } from "@collabserver/client";
+import type { CollabDocument, RichTextDocument, UserInfo } from "@collabserver/client";
 import { authHeaders, avatar, byId, timeAgo } from "./common.js";
 import { changesSince } from "./pastdiff.js";
 
@@ -21,9 +21,9 @@ interface HistoryEntry {
 
 export interface HistoryOptions {
   readonly docId: string;
-  readonly doc: CollabDocument;
-  /** The live editor: shown again when the panel closes, and the current text. */
-  readonly live: EditorView;
+  readonly doc: CollabDocument | RichTextDocument;
+  /** The live editor: its current text (rich text's as plain text, as REST reads it), and what to do when it is shown again. */
+  readonly live: LiveEditor;
   /** This page's own client id, and its user's name now. */
   readonly clientId: string;
   readonly me: () => UserInfo;
@@ -34,6 +34,12 @@ export interface HistoryOptions {
    * on): when not, the button is not offered and a note says who can. The server still decides.
    */
   readonly mayRestore: boolean;
+}
+
+/** What the panel needs of the live editor, CodeMirror's or Quill's. */
+export interface LiveEditor {
+  text(): string;
+  shown(): void;
 }
 
 export interface HistoryPanel {
@@ -230,7 +236,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
 
   function renderPast(): void {
     if (!shown) return;
-    const current = live.state.doc.toString();
+    const current = live.text();
     const decorations = highlight(shown.text, current);
     const same = shown.text === current;
     pastTitle.textContent = same
@@ -293,7 +299,7 @@ export function setUpHistory(options: HistoryOptions): HistoryPanel {
     pastVersion = -1;
     pastEl.hidden = true;
     editorEl.hidden = false;
-    live.requestMeasure();
+    live.shown();
   }
 
   function openPanel(): void {

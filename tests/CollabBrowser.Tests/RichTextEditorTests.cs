@@ -256,6 +256,35 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task TheHistoryShowsAnOldVersionAsTextAndRestoresItWithItsFormatting()
+    {
+        var docId = NewDocId("rich-history");
+        await PutRichTextAsync(docId, "Plan\nStep one\n");
+        await using var ada = await OpenAsync(fixture.BaseUrl, docId, "Ada Lovelace", AdaColor);
+        var first = await QuillContentsAsync(ada);
+        await SelectAsync(ada, 0, 4);
+        await ada.Page.Keyboard.PressAsync("Control+B");
+        await SelectAsync(ada, 5);
+        await ClickToolbarAsync(ada, "list[value='bullet']");
+        await ada.WaitSynchronizedAsync();
+        var formatted = await ConvergedAsync(docId, ada);
+        Assert.NotEqual(first, formatted);
+
+        await ada.Page.Locator("#history-toggle").ClickAsync();
+        await ada.Page.Locator(".history-entry[data-version='1']").ClickAsync();
+        await Expect.EventuallyAsync(
+            async () => await ada.Page.EvaluateAsync<string?>("() => window.collab.history.view?.state.doc.toString() ?? null") == "Plan\nStep one\n",
+            "version 1 is shown as its text");
+        await ada.Page.Locator("#history-restore").ClickAsync();
+        await ada.Page.Locator("#restore-confirm").ClickAsync();
+        await Expect.EventuallyAsync(async () => (await ServerDocumentAsync(docId)).Delta == first, "the server holds version 1's delta again");
+        await ada.Page.Keyboard.PressAsync("Escape");
+        Assert.Equal(first, await ConvergedAsync(docId, ada));
+        Assert.Equal(0, await ada.Page.Locator(".ql-editor strong").CountAsync());
+        AssertNoConsoleErrors(ada);
+    }
+
+    [Fact]
     public async Task TheHomePageCreatesARichTextDocument()
     {
         await using var ada = await EditorPage.OpenAsync(fixture.Browser, fixture.BaseUrl + "/", "Ada Lovelace", AdaColor);
