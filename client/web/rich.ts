@@ -119,20 +119,21 @@ export function openRichText(page: RichPage): RichCollab {
   doc.on("change", ({ op }) => quill.updateContents(op, "api"));
 
   const cursors = quill.getModule("cursors") as QuillCursors;
+  // One cursor per member with a selection, made again when its name or color changes.
   const showMembers = (members: readonly Member[]) => {
     const here = new Set<string>();
     for (const m of members) {
-      const id = `${m.clientId}`;
       const range = m.selection[0];
       if (!range) continue;
-      here.add(id);
-      const cursor = cursors.createCursor(id, m.user.name || "Someone", m.user.color || "#888888");
-      if (cursor.name !== (m.user.name || "Someone") || cursor.color !== (m.user.color || "#888888")) {
-        cursors.removeCursor(id);
-        cursors.createCursor(id, m.user.name || "Someone", m.user.color || "#888888");
+      here.add(m.clientId);
+      const name = m.user.name || "Someone";
+      const color = m.user.color || "#888888";
+      const cursor = cursors.createCursor(m.clientId, name, color);
+      if (cursor.name !== name || cursor.color !== color) {
+        cursors.removeCursor(m.clientId);
+        cursors.createCursor(m.clientId, name, color);
       }
-      const from = Math.min(range.anchor, range.head);
-      cursors.moveCursor(id, { index: from, length: Math.abs(range.head - range.anchor) });
+      cursors.moveCursor(m.clientId, { index: Math.min(range.anchor, range.head), length: Math.abs(range.head - range.anchor) });
     }
     for (const c of cursors.cursors()) if (!here.has(c.id)) cursors.removeCursor(c.id);
   };

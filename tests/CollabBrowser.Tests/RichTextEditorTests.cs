@@ -285,14 +285,48 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task UndoTakesBackOnlyYourOwnEdits()
+    {
+        var docId = NewDocId("rich-undo");
+        await PutRichTextAsync(docId, "Start\n");
+        await using var ada = await OpenAsync(fixture.BaseUrl, docId, "Ada Lovelace", AdaColor);
+        await using var grace = await OpenAsync(fixture.BaseUrl, docId, "Grace Hopper", GraceColor);
+
+        await SelectAsync(ada, 5);
+        await ada.TypeAsync("[ada]");
+        await SelectAsync(ada, 0, 5);
+        await ada.Page.Keyboard.PressAsync("Control+B");
+        await ada.WaitSynchronizedAsync();
+        // Grace types after Ada's text, where nothing is bold, so her typing is not.
+        await SelectAsync(grace, 10);
+        await grace.TypeAsync("[grace]");
+        await grace.WaitSynchronizedAsync();
+        await Expect.EventuallyAsync(async () => PlainText(await QuillContentsAsync(ada)) == "Start[ada][grace]\n", "Ada's page has Grace's edit");
+
+        // Ada undoes until her undo stack is empty (Quill groups what came within a second, so one
+        // or two steps): her typing and her bold are taken back; Grace's edit stays.
+        var steps = 0;
+        while (await ada.Page.EvaluateAsync<int>("() => window.collab.quill.history.stack.undo.length") > 0)
+        {
+            Assert.True(++steps <= 2, "Ada's two edits take at most two undo steps");
+            await ada.Page.Keyboard.PressAsync("Control+z");
+        }
+        Assert.True(steps >= 1, "Ada has something to undo");
+        var delta = "";
+        await Expect.EventuallyAsync(async () => PlainText(delta = await ConvergedAsync(docId, ada, grace)) == "Start[grace]\n", $"Ada's typing is undone (the server has {delta})");
+        Assert.False(HasAttribute(delta, "bold", true), delta);
+        AssertNoConsoleErrors(ada, grace);
+    }
+
+    [Fact]
     public async Task TheHomePageCreatesARichTextDocument()
     {
         await using var ada = await EditorPage.OpenAsync(fixture.Browser, fixture.BaseUrl + "/", "Ada Lovelace", AdaColor);
-        var created = NewDocId("rich-created");
+        var created = NewDocId("rich-home");
         await ada.Page.GetByLabel("New document").FillAsync(created);
         await ada.Page.GetByLabel("Kind of document").SelectOptionAsync("rich-text");
         await ada.Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(TestArtifacts.Dir(), "home-type-choice.png") });
-        await ada.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Create" }).ClickAsync();
+        await ada.Page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Create", Exact = true }).ClickAsync();
 
         await Expect.EventuallyAsync(() => Task.FromResult(ada.Page.Url == $"{fixture.BaseUrl}/d/{created}"), $"the page goes to /d/{created} (it is at {ada.Page.Url})");
         await WaitOpenAsync(ada);
