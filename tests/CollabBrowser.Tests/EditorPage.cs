@@ -105,15 +105,16 @@ public sealed class EditorPage : IAsyncDisposable
 
     /// <summary>
     /// Opens <paramref name="docId"/> in another tab of this person's browser (the same storage:
-    /// IndexedDB, localStorage) and waits until it shows the document. Disposing it closes the tab only.
+    /// IndexedDB, localStorage) and waits until it shows the document (<paramref name="shown"/>, a
+    /// page function; the text editor by default). Disposing it closes the tab only.
     /// </summary>
-    public async Task<EditorPage> NewTabAsync(string baseUrl, string docId)
+    public async Task<EditorPage> NewTabAsync(string baseUrl, string docId, string shown = "() => window.collab && window.collab.view")
     {
         var page = await _context.NewPageAsync();
         page.SetDefaultTimeout((float)Timeout.TotalMilliseconds);
         var tab = new EditorPage(_context, page, Name, ownsContext: false);
         await page.GotoAsync($"{baseUrl}/d/{docId}");
-        await page.WaitForFunctionAsync("() => window.collab && window.collab.view");
+        await page.WaitForFunctionAsync(shown);
         return tab;
     }
 

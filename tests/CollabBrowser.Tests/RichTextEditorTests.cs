@@ -256,6 +256,36 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task EditsATabCrashedWithOfflineAreKeptAndSentWhenTheDocumentIsOpenedAgain()
+    {
+        var docId = NewDocId("rich-kept");
+        await PutRichTextAsync(docId, "Kept\n");
+        await using var proxy = new TcpProxy(new Uri(fixture.BaseUrl));
+        await using var ada = await OpenAsync(proxy.Url, docId, "Ada Lovelace", AdaColor);
+
+        proxy.Cut();
+        await Expect.EventuallyAsync(async () => (await ada.StatusAsync()).StartsWith("Offline", StringComparison.Ordinal), "the page shows it is offline");
+        await SelectAsync(ada, 4);
+        await ada.TypeAsync(" [typed-offline]");
+        await SelectAsync(ada, 0, 4);
+        await ada.Page.Keyboard.PressAsync("Control+I");
+        await Expect.EventuallyAsync(
+            async () => (await ada.Page.Locator("#saved").InnerTextAsync()).EndsWith("kept in this browser", StringComparison.Ordinal),
+            "the page says its unsent edits are kept in this browser");
+        await ada.CrashAsync();
+
+        proxy.Restore();
+        await using var again = await ada.NewTabAsync(proxy.Url, docId, Connected);
+        await Expect.EventuallyAsync(
+            async () => (await again.Page.Locator("#banner-text").InnerTextAsync()).StartsWith("Restored ", StringComparison.Ordinal),
+            "the page says it restored the unsent edits");
+        await again.WaitSynchronizedAsync();
+        var delta = await ConvergedAsync(docId, again);
+        Assert.Equal("Kept [typed-offline]\n", PlainText(delta));
+        Assert.Equal("Kept", TextWith(delta, "italic"));
+    }
+
+    [Fact]
     public async Task TheHistoryShowsAnOldVersionAsTextAndRestoresItWithItsFormatting()
     {
         var docId = NewDocId("rich-history");
