@@ -6,14 +6,18 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { engine, sync, repoRoot as root } from "./lib.mjs";
+import { Delta, engine, richTextType, sync, repoRoot as root } from "./lib.mjs";
 
 const vectors = JSON.parse(readFileSync(join(root, "tests/vectors/engine-scenarios.json"), "utf8"));
 const docId = "doc";
 
-/** An event from the file as the engine takes it: what the file leaves out put back (see its description). */
-function toEvent(e) {
-  const message = (m) => ({ docId, ...m });
+/**
+ * An event from the file as the engine takes it: what the file leaves out put back (see its
+ * description), and in a rich-text scenario each op and document as a Delta.
+ */
+function toEvent(e, rich) {
+  const delta = (ops) => (rich && ops !== undefined ? new Delta(ops) : ops);
+  const message = (m) => ({ docId, ...m, op: delta(m.op) });
   switch (e.type) {
     case "joinResult": {
       const r = e.result;
@@ -23,6 +27,8 @@ function toEvent(e) {
           docId,
           version: r.version,
           text: r.text,
+          ...(r.type !== undefined ? { type: r.type } : {}),
+          ...(r.delta !== undefined ? { delta: delta(r.delta) } : {}),
           ops: r.ops?.map(message),
           readOnly: r.readOnly ?? false,
           redirect: r.redirect,
@@ -30,6 +36,8 @@ function toEvent(e) {
         },
       };
     }
+    case "localEdit":
+      return { ...e, op: delta(e.op) };
     case "serverOp":
       return { ...e, message: message(e.message) };
     case "presenceRemote":
@@ -44,7 +52,7 @@ function toEvent(e) {
 
 /** What the file's `expect` keys say about a state. */
 const projections = {
-  text: (s) => s.text.toString(),
+  text: (s) => s.docType.docToWire(s.text),
   version: (s) => s.version,
   syncState: (s) => s.sync.kind,
   pendingEdits: (s) => sync.pendingEdits(s.sync),
@@ -54,14 +62,14 @@ const projections = {
   timers: (s) => s.timers,
 };
 
-/** Values as JSON has them: fields without a value left out. */
-const plain = (value) => JSON.parse(JSON.stringify(value));
+/** Values as JSON has them: fields without a value left out, a Delta as its array of ops. */
+const plain = (value) => JSON.parse(JSON.stringify(value, (_, v) => (v instanceof Delta ? v.ops : v)));
 
 /** Everything a state holds that a step could change by mistake, as a string. */
 const snapshot = (s) =>
   JSON.stringify({
     ...Object.fromEntries(Object.entries(projections).map(([k, f]) => [k, f(s)])),
-    serverText: s.serverText.toString(),
+    serverText: s.docType.docToWire(s.serverText),
     sync: s.sync,
     opIds: s.opIds,
     session: s.session,
@@ -79,7 +87,9 @@ describe("shared sync engine scenarios", () => {
 
   for (const scenario of vectors.scenarios) {
     test(scenario.name, () => {
-      const opened = engine.step(engine.initialState, { type: "open", docId, clientId: "me", user: scenario.open?.user });
+      const rich = scenario.type === "rich-text";
+      const initial = rich ? engine.initialStateOf(richTextType) : engine.initialState;
+      const opened = engine.step(initial, { type: "open", docId, clientId: "me", user: scenario.open?.user });
       assert.deepEqual(opened.commands, [], "open gives no command");
       let state = opened.state;
       let nextOpId = 1;
@@ -93,7 +103,7 @@ describe("shared sync engine scenarios", () => {
           state = given.state;
         }
         const before = snapshot(state);
-        const result = engine.step(state, toEvent(event));
+        const result = engine.step(state, toEvent(event, rich));
         assert.equal(snapshot(state), before, `${where}: step changed the state it was given`);
         assert.deepEqual(plain(result.commands), expect.commands, `${where}: commands`);
         state = result.state;

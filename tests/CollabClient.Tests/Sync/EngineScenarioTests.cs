@@ -12,7 +12,8 @@ namespace Collab.Client.Tests.Sync;
 /// The shared sync engine scenarios (<c>tests/vectors/engine-scenarios.json</c>), replayed against
 /// <see cref="SyncEngine"/> directly: after every event, the exact commands it gave and the state
 /// it left. <c>tests/ts/engine-scenarios.test.mjs</c> replays the same file against engine.ts;
-/// the file's description says what it leaves out and how the runner gives op ids.
+/// the file's description says what it leaves out and how the runner gives op ids. A scenario
+/// of type <c>rich-text</c> runs a <see cref="RichTextType"/> engine, its ops and texts deltas.
 /// </summary>
 public sealed class EngineScenarioTests
 {
@@ -42,7 +43,25 @@ public sealed class EngineScenarioTests
     public void ScenarioGivesTheExpectedCommandsAndStateAfterEachEvent(string name)
     {
         var scenario = s_vectors["scenarios"]!.AsArray().Single(s => s!["name"]!.GetValue<string>() == name)!;
-        var (state, commands) = SyncEngine.Step(EngineState.Initial, new Open(DocId, "me", Deserialize<UserInfo>(scenario["open"]?["user"])));
+        if (scenario["type"]?.GetValue<string>() == "rich-text")
+        {
+            Replay(scenario, new EngineState<Delta, Delta>(RichTextType.Instance), op => new LocalEdit<Delta>(Deserialize<Delta>(op)!), Serialize);
+        }
+        else
+        {
+            Replay(scenario, EngineState.Initial, op => new LocalEdit(Deserialize<TextOperation>(op)!), text => text.ToString());
+        }
+    }
+
+    /// <summary>
+    /// Replays <paramref name="scenario"/> from <paramref name="initial"/>: <paramref name="localEdit"/>
+    /// reads a local edit's op, <paramref name="text"/> writes a document as the file's expect has it.
+    /// </summary>
+    private static void Replay<TDoc, TOp>(JsonNode scenario, EngineState<TDoc, TOp> initial, Func<JsonNode?, EngineEvent> localEdit, Func<TDoc, JsonNode?> text)
+        where TDoc : class
+        where TOp : class
+    {
+        var (state, commands) = SyncEngine.Step(initial, new Open(DocId, "me", Deserialize<UserInfo>(scenario["open"]?["user"])));
         Assert.Empty(commands);
         long nextOpId = 1;
         var index = 0;
@@ -61,7 +80,7 @@ public sealed class EngineScenarioTests
                 Assert.True(commands.Count == 0, $"{where}: OpIds gave commands");
             }
             var before = Snapshot(state);
-            (var next, commands) = SyncEngine.Step(state, ToEvent(@event));
+            (var next, commands) = SyncEngine.Step(state, ToEvent(@event, localEdit));
             Assert.True(Snapshot(state) == before, $"{where}: the step changed the state it was given");
             state = next;
             var expect = step["expect"]!.AsObject();
@@ -70,14 +89,14 @@ public sealed class EngineScenarioTests
             {
                 if (key != "commands")
                 {
-                    AssertSame(value, Project(state, key), $"{where}: {key}");
+                    AssertSame(value, key == "text" ? text(state.Text) : Project(state, key), $"{where}: {key}");
                 }
             }
         }
     }
 
     /// <summary>An event from the file as the engine takes it, with every message's docId put back.</summary>
-    private static EngineEvent ToEvent(JsonNode e)
+    private static EngineEvent ToEvent(JsonNode e, Func<JsonNode?, EngineEvent> localEdit)
     {
         EngineEvent @event = e["type"]!.GetValue<string>() switch
         {
@@ -85,7 +104,7 @@ public sealed class EngineScenarioTests
             "disconnected" => new Disconnected(),
             "joinResult" => new JoinResultEvent(e["session"]!.GetValue<int>(), JoinResultOf(e["result"]!)),
             "joinFailed" => new JoinFailed(e["session"]!.GetValue<int>(), e["code"]?.GetValue<string>(), e["message"]!.GetValue<string>(), e["random"]!.GetValue<double>()),
-            "localEdit" => new LocalEdit(Deserialize<TextOperation>(e["op"])!),
+            "localEdit" => localEdit(e["op"]),
             "serverOp" => new ServerOp(WithDocId(Deserialize<OpMessage>(e["message"])!)),
             "submitResult" => new SubmitResultEvent(e["session"]!.GetValue<int>(), e["opId"]!.GetValue<long>(), e["version"]!.GetValue<int>()),
             "submitFailed" => new SubmitFailed(
@@ -131,13 +150,8 @@ public sealed class EngineScenarioTests
         SendSubmit c => new JsonObject { ["type"] = "sendSubmit", ["session"] = c.Session, ["request"] = Serialize(c.Request) },
         SendPresence c => new JsonObject { ["type"] = "sendPresence", ["request"] = Serialize(c.Request) },
         SendLeave c => new JsonObject { ["type"] = "sendLeave", ["docId"] = c.DocId },
-        ApplyRemote c => WithoutNulls(new JsonObject
-        {
-            ["type"] = "applyRemote",
-            ["op"] = Serialize(c.Op),
-            ["origin"] = Name(c.Origin),
-            ["clientId"] = c.ClientId,
-        }),
+        ApplyRemote c => ApplyRemoteJson(c),
+        ApplyRemote<Delta> c => ApplyRemoteJson(c),
         Emit c => new JsonObject { ["type"] = "emit", ["event"] = Name(c.Event), ["payload"] = ToJson(c.Payload) },
         SetTimer c => new JsonObject { ["type"] = "setTimer", ["name"] = Name(c.Name), ["dueMs"] = c.DueMs },
         ClearTimer c => new JsonObject { ["type"] = "clearTimer", ["name"] = Name(c.Name) },
@@ -145,6 +159,14 @@ public sealed class EngineScenarioTests
         FailOpen c => new JsonObject { ["type"] = "failOpen", ["code"] = c.Code, ["message"] = c.Message },
         _ => throw new InvalidDataException($"unknown command {command}"),
     };
+
+    private static JsonObject ApplyRemoteJson<TOp>(ApplyRemote<TOp> c) => WithoutNulls(new JsonObject
+    {
+        ["type"] = "applyRemote",
+        ["op"] = Serialize(c.Op),
+        ["origin"] = Name(c.Origin),
+        ["clientId"] = c.ClientId,
+    });
 
     private static JsonNode ToJson(EmitPayload payload) => payload switch
     {
@@ -162,10 +184,11 @@ public sealed class EngineScenarioTests
         ["selection"] = new JsonArray([.. m.Selection.Select(r => (JsonNode)new JsonObject { ["anchor"] = r.Anchor, ["head"] = r.Head })]),
     })]);
 
-    /// <summary>What the file's expect keys say about a state.</summary>
-    private static JsonNode? Project(EngineState s, string key) => key switch
+    /// <summary>What the file's expect keys other than text say about a state.</summary>
+    private static JsonNode? Project<TDoc, TOp>(EngineState<TDoc, TOp> s, string key)
+        where TDoc : class
+        where TOp : class => key switch
     {
-        "text" => s.Text.ToString(),
         "version" => s.Version,
         "syncState" => s.Sync.Kind.ToString(),
         "pendingEdits" => s.Sync.PendingEdits,
@@ -177,7 +200,9 @@ public sealed class EngineScenarioTests
     };
 
     /// <summary>Everything a state holds that a step could change by mistake, as a string.</summary>
-    private static string Snapshot(EngineState s) => string.Join(
+    private static string Snapshot<TDoc, TOp>(EngineState<TDoc, TOp> s)
+        where TDoc : class
+        where TOp : class => string.Join(
         "\n",
         s.Text,
         s.ServerText,
@@ -209,7 +234,8 @@ public sealed class EngineScenarioTests
     /// <summary>
     /// Equal as JSON values: objects whatever their key order, numbers by value, and ops in their
     /// canonical form (engine.ts passes a local edit on as the shell gave it, so the file may
-    /// write [0,"x"]; a C# <see cref="TextOperation"/> is canonical whatever it was read from).
+    /// write [0,"x"]; a C# <see cref="TextOperation"/> or <see cref="Delta"/> is canonical whatever
+    /// it was read from).
     /// </summary>
     private static void AssertSame(JsonNode? expected, JsonNode? actual, string what)
     {
@@ -234,7 +260,7 @@ public sealed class EngineScenarioTests
                     foreach (var p in e.EnumerateObject().OrderBy(p => p.Name, StringComparer.Ordinal))
                     {
                         sb.Append(first ? "" : ",").Append(JsonSerializer.Serialize(p.Name)).Append(':');
-                        var value = p.Name == "op" ? JsonSerializer.SerializeToElement(p.Value.Deserialize<TextOperation>(s_json), s_json) : p.Value;
+                        var value = p.Name == "op" ? JsonSerializer.SerializeToElement(p.Value.Deserialize<WireOp>(s_json), s_json) : p.Value;
                         Write(value, sb);
                         first = false;
                     }
