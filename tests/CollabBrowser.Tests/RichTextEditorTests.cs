@@ -72,8 +72,26 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
     private static Task SelectAsync(EditorPage page, int index, int length = 0) =>
         page.Page.EvaluateAsync("([i, n]) => { const q = window.collab.quill; q.focus(); q.setSelection(i, n, 'user'); }", new[] { index, length });
 
-    /// <summary>The Quill editor's length without its last newline.</summary>
-    private static Task<int> LengthAsync(EditorPage page) => page.Page.EvaluateAsync<int>("() => window.collab.quill.getLength() - 1");
+    /// <summary>
+    /// Puts the caret <paramref name="offset"/> after the start of <paramref name="anchor"/> in the
+    /// text as the page holds it now, found and set in one step: a position read in one call and
+    /// used in the next can be moved meanwhile by the other member's edits.
+    /// </summary>
+    private static Task SelectAtAsync(EditorPage page, string anchor, int offset = 0) =>
+        page.Page.EvaluateAsync("""
+            ([anchor, offset]) => {
+              const q = window.collab.quill;
+              const at = q.getText().indexOf(anchor);
+              if (at < 0) throw new Error(`"${anchor}" is not in the text`);
+              q.focus();
+              q.setSelection(at + offset, 0, 'user');
+            }
+            """, new object[] { anchor, offset });
+
+    /// <summary>Puts the caret at the end of the text (before Quill's last newline), in one step.</summary>
+    private static Task SelectEndAsync(EditorPage page) =>
+        page.Page.EvaluateAsync("() => { const q = window.collab.quill; q.focus(); q.setSelection(q.getLength() - 1, 0, 'user'); }");
+
 
     /// <summary>Clicks a toolbar button, as its user does: <c>bold</c>, <c>list[value=bullet]</c>, …</summary>
     private static Task ClickToolbarAsync(EditorPage page, string button) => page.Page.Locator($".ql-toolbar button.ql-{button}").ClickAsync();
@@ -132,23 +150,24 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
         await using var grace = await OpenAsync(fixture.BaseUrl, docId, "Grace Hopper", GraceColor);
 
         // Both work on the first paragraph at once: each types into it and formats a range that
-        // overlaps the other's, then each formats a line the other is typing in.
+        // overlaps the other's, then each formats a line the other is typing in. Where the text
+        // goes is found from the text itself, which the other member is changing meanwhile.
         async Task AdaWorks()
         {
-            await SelectAsync(ada, 17);
+            await SelectAtAsync(ada, "The ", offset: 4);
             await ada.TypeAsync("[ada]");
             await SelectAsync(ada, 13, 12);
             await ada.Page.Keyboard.PressAsync("Control+B");
             await SelectAsync(ada, 0);
             await PickHeaderAsync(ada, 1);
-            await SelectAsync(ada, await LengthAsync(ada));
+            await SelectEndAsync(ada);
             await ada.TypeAsync("[ada-end]");
             await ClickToolbarAsync(ada, "list[value='bullet']");
         }
 
         async Task GraceWorks()
         {
-            await SelectAsync(grace, 20);
+            await SelectAtAsync(grace, "fir", offset: 3);
             await grace.TypeAsync("[grace]");
             await SelectAsync(grace, 15, 15);
             await grace.Page.Keyboard.PressAsync("Control+I");
@@ -327,8 +346,9 @@ public sealed class RichTextEditorTests(BrowserFixture fixture, ITestOutputHelpe
         await SelectAsync(ada, 0, 5);
         await ada.Page.Keyboard.PressAsync("Control+B");
         await ada.WaitSynchronizedAsync();
-        // Grace types after Ada's text, where nothing is bold, so her typing is not.
-        await SelectAsync(grace, 10);
+        // Grace types after Ada's text (once her page has it), where nothing is bold, so her typing is not.
+        await Expect.EventuallyAsync(async () => PlainText(await QuillContentsAsync(grace)) == "Start[ada]\n", "Grace's page has Ada's edit");
+        await SelectEndAsync(grace);
         await grace.TypeAsync("[grace]");
         await grace.WaitSynchronizedAsync();
         await Expect.EventuallyAsync(async () => PlainText(await QuillContentsAsync(ada)) == "Start[ada][grace]\n", "Ada's page has Grace's edit");
