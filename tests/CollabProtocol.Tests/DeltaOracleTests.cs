@@ -46,7 +46,6 @@ public sealed class DeltaOracleTests
         var failures = 0;
         var count = 0;
         var kinds = new Dictionary<string, int>();
-        var stopwatch = Stopwatch.StartNew();
         try
         {
             while (await node.StandardOutput.ReadLineAsync() is { } line)
@@ -88,7 +87,7 @@ public sealed class DeltaOracleTests
         Assert.True(failures == 0, $"{failures} of {count} cases disagree with quill-delta; the first:\n{string.Join("\n", mismatches)}");
         Assert.Equal(Cases, count);
         // Every kind of case was replayed, so none can be silently missing from the oracle's output.
-        Assert.All(new[] { "compose", "transform", "position", "invert", "diff", "history" }, k => Assert.True(kinds.GetValueOrDefault(k) > 100, $"only {kinds.GetValueOrDefault(k)} {k} cases in {stopwatch.Elapsed}"));
+        Assert.All(new[] { "compose", "transform", "position", "invert", "diff", "history" }, k => Assert.True(kinds.GetValueOrDefault(k) > 100, $"only {kinds.GetValueOrDefault(k)} {k} cases of {count}"));
     }
 
     /// <summary>Replays one case; returns what disagrees with quill, or null.</summary>

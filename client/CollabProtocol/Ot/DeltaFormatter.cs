@@ -170,14 +170,7 @@ public sealed class DeltaFormatter : IMessagePackFormatter<Delta?>
                 return default;
             }
         }
-        error = kinds != 1 ? "an op must have exactly one of insert, retain and delete"
-            : delete > 0 && hasAttributes ? "a delete has no attributes"
-            : null;
-        return error is not null ? default
-            : text is not null ? DeltaOp.Insert(text, attributes)
-            : embed is not null ? DeltaOp.Insert(embed, attributes)
-            : retain > 0 ? DeltaOp.Retain((int)retain, attributes)
-            : DeltaOp.Delete((int)delete);
+        return DeltaOp.FromFields(kinds, text, embed, retain, delete, hasAttributes, attributes, out error);
     }
 
     private static string? ReadCount(ref MessagePackReader reader, string name, out long count)

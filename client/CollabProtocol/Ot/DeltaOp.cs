@@ -49,6 +49,22 @@ public readonly struct DeltaOp : IEquatable<DeltaOp>
     public static DeltaOp Retain(int n, AttributeMap? attributes = null) =>
         n > 0 ? new(DeltaOpKind.Retain, n, null, null, Empty(attributes)) : throw new ArgumentOutOfRangeException(nameof(n));
 
+    /// <summary>
+    /// The op a decoder read the fields of (either wire format): exactly one of insert (text or
+    /// embed), retain and delete, and no attributes on a delete; else <paramref name="error"/> says why.
+    /// </summary>
+    internal static DeltaOp FromFields(int kinds, string? text, DeltaEmbed? embed, long retain, long delete, bool hasAttributes, AttributeMap? attributes, out string? error)
+    {
+        error = kinds != 1 ? "an op must have exactly one of insert, retain and delete"
+            : delete > 0 && hasAttributes ? "a delete has no attributes"
+            : null;
+        return error is not null ? default
+            : text is not null ? Insert(text, attributes)
+            : embed is not null ? Insert(embed, attributes)
+            : retain > 0 ? Retain((int)retain, attributes)
+            : Delete((int)delete);
+    }
+
     /// <summary>Deletes <paramref name="n"/> positions.</summary>
     public static DeltaOp Delete(int n) => n > 0 ? new(DeltaOpKind.Delete, n, null, null, null) : throw new ArgumentOutOfRangeException(nameof(n));
 
